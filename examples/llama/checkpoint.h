@@ -1,0 +1,82 @@
+// checkpoint.h: a llama2.c "legacy" (version 0) checkpoint in host memory.
+//
+// Format (little-endian; see run.c of llama2.c): a header of 7 int32
+//   dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len
+// (a negative vocab_size means the classifier is stored separately at the
+// end), then float32 tensors covering all layers, in the order of
+// llama_weights below. The reader validates the header and insists that
+// the file size equals what the header implies, so a truncated or foreign
+// file is refused with a message instead of being read out of bounds.
+//
+// Ownership: llama_checkpoint_load allocates one float array holding every
+// tensor; the llama_weights pointers point into it. llama_checkpoint_free
+// releases it. Not thread-safe to load/free; reading weights is.
+#ifndef LLAMA_CHECKPOINT_H
+#define LLAMA_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define LLAMA_HEADER_BYTES 28u
+#define LLAMA_BOS 1u
+
+typedef struct llama_config {
+  int32_t dim;        // transformer width
+  int32_t hidden_dim; // FFN width
+  int32_t n_layers;
+  int32_t n_heads;
+  int32_t n_kv_heads; // < n_heads means grouped-query attention
+  int32_t vocab_size; // always positive here; see shared_classifier
+  int32_t seq_len;    // longest sequence (KV cache length)
+  bool shared_classifier; // classifier == token embedding (header vocab > 0)
+} llama_config;
+
+// Derived sizes, in elements.
+static inline uint32_t llama_head_size(const llama_config *c) {
+  return (uint32_t)(c->dim / c->n_heads);
+}
+static inline uint32_t llama_kv_dim(const llama_config *c) {
+  return (uint32_t)(c->dim / c->n_heads * c->n_kv_heads);
+}
+
+// Pointers into the checkpoint's float array; every per-layer tensor holds
+// all layers back to back (layer l of wq starts at wq + l * dim * dim).
+typedef struct llama_weights {
+  const float *token_embedding; // vocab x dim
+  const float *rms_att;         // layers x dim
+  const float *wq;              // layers x dim x dim
+  const float *wk;              // layers x kv_dim x dim
+  const float *wv;              // layers x kv_dim x dim
+  const float *wo;              // layers x dim x dim
+  const float *rms_ffn;         // layers x dim
+  const float *w1;              // layers x hidden x dim
+  const float *w2;              // layers x dim x hidden
+  const float *w3;              // layers x hidden x dim
+  const float *rms_final;       // dim
+  const float *wcls;            // vocab x dim (== token_embedding when shared)
+} llama_weights;
+
+typedef struct llama_checkpoint {
+  llama_config config;
+  llama_weights w;
+  float *data;          // everything after the header
+  uint64_t data_floats; // its length
+} llama_checkpoint;
+
+// Checks the 7 header values and computes the file size they imply.
+// Returns 0 and fills `out_config` / `out_file_bytes`, or -1 with a message
+// naming the bad field. `name` is used in messages.
+int llama_config_from_header(const int32_t header[7], const char *name, llama_config *out_config,
+                             uint64_t *out_file_bytes, llama_error *err);
+
+// Number of floats after the header for `config`.
+uint64_t llama_config_data_floats(const llama_config *config);
+
+// Reads and validates `path`. On failure *out is zeroed and nothing leaks.
+int llama_checkpoint_load(const char *path, llama_checkpoint *out, llama_error *err);
+
+void llama_checkpoint_free(llama_checkpoint *checkpoint);
+
+#endif

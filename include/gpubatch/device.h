@@ -1,0 +1,123 @@
+// gpubatch/device.h: finding, opening and closing a GPU.
+//
+// A gpb_device is one opened Vulkan physical device: its own VkInstance,
+// VkDevice, the queues its streams submit to, its pipeline cache and its
+// default stream. Several devices may be open at once, the same index too.
+//
+// Ownership and lifetime: gpb_device_open creates it, gpb_device_close
+// flushes every stream, waits for the GPU, and frees what is left (streams,
+// kernels and buffers still alive are released with it; their handles become
+// invalid). Thread safety: every function here may be called from any thread;
+// closing a device while other threads still use it is the caller's error.
+#ifndef GPUBATCH_DEVICE_H
+#define GPUBATCH_DEVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gpubatch/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gpb_device gpb_device;
+typedef struct gpb_stream gpb_stream;
+
+typedef enum gpb_device_type {
+  GPB_DEVICE_OTHER = 0,
+  GPB_DEVICE_INTEGRATED_GPU,
+  GPB_DEVICE_DISCRETE_GPU,
+  GPB_DEVICE_VIRTUAL_GPU,
+  GPB_DEVICE_CPU, // e.g. Mesa lavapipe
+} gpb_device_type;
+
+#define GPB_MAX_HEAPS 16
+
+typedef struct gpb_memory_heap {
+  uint64_t size;
+  bool device_local;
+} gpb_memory_heap;
+
+// What a device is and what it allows. Plain data; copy freely.
+typedef struct gpb_device_info {
+  uint32_t index; // position in enumeration order
+  char name[256];
+  gpb_device_type type;
+  uint32_t vendor_id;
+  uint32_t device_id;
+  uint32_t api_version;    // VK_MAKE_API_VERSION encoding
+  uint32_t driver_version; // vendor encoding; see driver_info for text
+  char driver_name[256];
+  char driver_info[256];
+  uint32_t heap_count;
+  gpb_memory_heap heaps[GPB_MAX_HEAPS];
+  uint32_t max_workgroup_count[3];
+  uint32_t max_workgroup_size[3];
+  uint32_t max_workgroup_invocations;
+  uint32_t max_push_constant_bytes;
+  uint64_t max_storage_buffer_range;
+  uint64_t min_storage_buffer_offset_alignment;
+  float timestamp_period_ns;
+  bool usable; // has what gpubatch needs (compute queue, timeline semaphores,
+               // push descriptors); when false, unusable_reason says why
+  char unusable_reason[128];
+} gpb_device_info;
+
+// Called with every validation-layer message (only when validation is on).
+// `severity` is 0 info, 1 warning, 2 error. May be called from any thread.
+typedef void (*gpb_message_fn)(void *user, int severity, const char *message);
+
+typedef struct gpb_device_options {
+  // Turn on the Khronos validation layer with synchronization validation.
+  // Also turned on by the environment variable GPB_VALIDATION=1.
+  bool validation;
+  gpb_message_fn on_message; // optional
+  void *on_message_user;
+} gpb_device_options;
+
+// Number of Vulkan physical devices (0 when there is no Vulkan driver).
+gpb_status gpb_device_count(uint32_t *out_count);
+
+// Describes device `index` without opening it.
+gpb_status gpb_device_get_info(uint32_t index, gpb_device_info *out_info);
+
+// Index the default device: $GPB_DEVICE if set, else the first usable
+// discrete GPU, else the first usable device of any type.
+gpb_status gpb_device_default_index(uint32_t *out_index);
+
+// Opens device `index`. `options` may be NULL (defaults: validation only if
+// GPB_VALIDATION=1).
+gpb_status gpb_device_open(uint32_t index, const gpb_device_options *options,
+                           gpb_device **out_device);
+
+// Opens the default device (see gpb_device_default_index).
+gpb_status gpb_device_open_default(const gpb_device_options *options, gpb_device **out_device);
+
+// Flushes and waits every stream of the device, then releases it and
+// everything created on it. Returns the first error met while draining, but
+// releases the device in any case. NULL is accepted and does nothing.
+gpb_status gpb_device_close(gpb_device *device);
+
+// Flushes every stream of the device and waits for all of its GPU work.
+gpb_status gpb_device_sync(gpb_device *device);
+
+// The stream every device has; lives as long as the device. Never NULL for a
+// valid device.
+gpb_stream *gpb_device_default_stream(gpb_device *device);
+
+// Fills `out_info` for an open device.
+gpb_status gpb_device_query(const gpb_device *device, gpb_device_info *out_info);
+
+// Number of validation messages (warnings and errors) seen so far on this
+// device; always 0 when validation is off. Tests fail on any.
+uint64_t gpb_device_validation_message_count(const gpb_device *device);
+
+// Message of the last failing call made on this device or on a buffer or
+// kernel of it; "" if none. Valid until the next failing call on the device.
+const char *gpb_device_last_error(const gpb_device *device);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,74 @@
+// gpubatch/kernel.h: compute kernels from SPIR-V.
+//
+// A gpb_kernel is one compute entry point of a SPIR-V module, ready to
+// dispatch: a VkPipeline with its layout. Its interface is read from the
+// SPIR-V with SPIRV-Cross (no hand-written declarations):
+//   - storage buffers in descriptor set 0, one argument each, in increasing
+//     binding order; a buffer declared `readonly` (NonWritable) is only read,
+//     which lets streams skip barriers between readers;
+//   - the push-constant block size, which every dispatch must match;
+//   - the workgroup size (local_size_x/y/z).
+// Identical SPIR-V and entry point loaded twice on a device share one
+// pipeline (the device's pipeline cache).
+//
+// Lifetime: gpb_kernel_destroy releases it; work already recorded keeps the
+// pipeline alive until it has run. Thread safety: a kernel may be dispatched
+// from several streams and threads at once.
+#ifndef GPUBATCH_KERNEL_H
+#define GPUBATCH_KERNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gpubatch/device.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gpb_kernel gpb_kernel;
+
+#define GPB_MAX_BINDINGS 32
+
+typedef struct gpb_kernel_binding {
+  uint32_t binding;          // binding number in set 0
+  bool read_only;            // declared readonly (NonWritable)
+  uint64_t min_size;         // bytes the block needs without its runtime array
+  uint64_t array_stride;     // stride of a trailing runtime array, else 0
+} gpb_kernel_binding;
+
+typedef struct gpb_kernel_info {
+  char name[64];
+  char entry_point[64];
+  uint32_t binding_count;
+  gpb_kernel_binding bindings[GPB_MAX_BINDINGS];
+  uint32_t push_constant_bytes;
+  uint32_t workgroup_size[3];
+} gpb_kernel_info;
+
+typedef struct gpb_kernel_desc {
+  const char *name;        // used in messages; NULL means the entry point
+  const void *spirv;       // SPIR-V words (copied; may be freed after the call)
+  size_t spirv_bytes;      // multiple of 4
+  const char *entry_point; // NULL means "main"
+} gpb_kernel_desc;
+
+gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc,
+                             gpb_kernel **out_kernel);
+
+// Loads a .spv file; the kernel's name is the file name without directory
+// and extension unless `name` is given.
+gpb_status gpb_kernel_create_from_file(gpb_device *device, const char *path,
+                                       const char *entry_point, const char *name,
+                                       gpb_kernel **out_kernel);
+
+// NULL is accepted and does nothing.
+gpb_status gpb_kernel_destroy(gpb_kernel *kernel);
+
+gpb_status gpb_kernel_get_info(const gpb_kernel *kernel, gpb_kernel_info *out_info);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

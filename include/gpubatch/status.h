@@ -1,0 +1,46 @@
+// gpubatch/status.h: how every gpubatch call reports success or failure.
+//
+// Every public function returns a gpb_status. GPB_OK is zero, so
+// `if (st != GPB_OK)` and `if (st)` both work. On failure the call leaves a
+// message naming the object and the cause:
+//   - on the object it was called on (gpb_device_last_error,
+//     gpb_stream_last_error), readable until the next failing call on that
+//     object, and
+//   - in a per-thread slot (gpb_last_error), which also covers calls that
+//     have no object yet (gpb_device_open, enumeration).
+// The library never aborts, exits or prints.
+#ifndef GPUBATCH_STATUS_H
+#define GPUBATCH_STATUS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum gpb_status {
+  GPB_OK = 0,
+  GPB_ERROR_INVALID_ARGUMENT,     // NULL handle, bad size/offset/alignment, wrong arg count
+  GPB_ERROR_OUT_OF_RANGE,         // offset + size past the end of a buffer
+  GPB_ERROR_OUT_OF_HOST_MEMORY,   // malloc or VK_ERROR_OUT_OF_HOST_MEMORY
+  GPB_ERROR_OUT_OF_DEVICE_MEMORY, // VK_ERROR_OUT_OF_DEVICE_MEMORY or no fitting memory type
+  GPB_ERROR_DEVICE_LOST,          // VK_ERROR_DEVICE_LOST: the stream stays failed
+  GPB_ERROR_TIMEOUT,              // a wait did not finish in time
+  GPB_ERROR_NOT_FOUND,            // no such device, file or entry point
+  GPB_ERROR_UNSUPPORTED,          // the device or the kernel needs something gpubatch lacks
+  GPB_ERROR_INVALID_SPIRV,        // the kernel bytes are not a usable compute SPIR-V module
+  GPB_ERROR_FAILED_PRECONDITION,  // the stream already failed; the message holds the first cause
+  GPB_ERROR_IO,                   // reading a file failed
+  GPB_ERROR_VULKAN,               // any other Vulkan failure
+} gpb_status;
+
+// Stable, upper-case name of a status ("GPB_ERROR_DEVICE_LOST"); never NULL.
+const char *gpb_status_name(gpb_status status);
+
+// Message of the last failing gpubatch call made by this thread, or "" when
+// none failed yet. Owned by the library; valid until this thread's next
+// failing call.
+const char *gpb_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,200 @@
+// Devices: enumeration, default choice, open/close, device-wide sync.
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+const gpb_backend *gpb_active_backend = &gpb_vulkan_backend;
+
+static atomic_uint_fast64_t id_counter = 1;
+
+uint64_t gpb_next_id(void) { return atomic_fetch_add(&id_counter, 1); }
+
+gpb_status gpb_device_count(uint32_t *out_count) {
+  char err[GPB_MSG_MAX] = "";
+  if (!out_count) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_device_count: out_count is NULL");
+  *out_count = 0;
+  gpb_status st = gpb_active_backend->device_count(out_count, err);
+  if (st != GPB_OK) return gpb_fail(NULL, st, "enumerating devices: %s", err);
+  return GPB_OK;
+}
+
+gpb_status gpb_device_get_info(uint32_t index, gpb_device_info *out_info) {
+  char err[GPB_MSG_MAX] = "";
+  if (!out_info) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_device_get_info: out_info is NULL");
+  memset(out_info, 0, sizeof *out_info);
+  gpb_status st = gpb_active_backend->device_info(index, out_info, err);
+  if (st != GPB_OK) return gpb_fail(NULL, st, "device %u: %s", index, err);
+  return GPB_OK;
+}
+
+// Parses a non-negative decimal integer; false on anything else.
+static bool parse_uint(const char *s, uint64_t *out) {
+  if (!s || !*s) return false;
+  uint64_t v = 0;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10) return false;
+    v = v * 10 + (uint64_t)(*s - '0');
+  }
+  *out = v;
+  return true;
+}
+
+gpb_status gpb_device_default_index(uint32_t *out_index) {
+  if (!out_index) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_device_default_index: out_index is NULL");
+  uint32_t count = 0;
+  gpb_status st = gpb_device_count(&count);
+  if (st != GPB_OK) return st;
+  const char *env = getenv("GPB_DEVICE");
+  if (env && *env) {
+    uint64_t v;
+    if (!parse_uint(env, &v) || v >= count) {
+      return gpb_fail(NULL, GPB_ERROR_NOT_FOUND, "GPB_DEVICE=%s: no such device (%u found)", env, count);
+    }
+    *out_index = (uint32_t)v;
+    return GPB_OK;
+  }
+  uint32_t chosen = UINT32_MAX;
+  for (uint32_t i = 0; i < count; i++) {
+    gpb_device_info info;
+    if (gpb_device_get_info(i, &info) != GPB_OK || !info.usable) continue;
+    if (info.type == GPB_DEVICE_DISCRETE_GPU) {
+      chosen = i;
+      break;
+    }
+    if (chosen == UINT32_MAX) chosen = i;
+  }
+  if (chosen == UINT32_MAX) {
+    return gpb_fail(NULL, GPB_ERROR_NOT_FOUND, "no usable Vulkan device (%u found); install a driver, "
+                    "e.g. mesa-vulkan-drivers for lavapipe", count);
+  }
+  *out_index = chosen;
+  return GPB_OK;
+}
+
+static gpb_mode mode_from_env(void) {
+  const char *env = getenv("GPB_MODE");
+  if (env && strcmp(env, "immediate") == 0) return GPB_MODE_IMMEDIATE;
+  return GPB_MODE_BATCHED;
+}
+
+gpb_status gpb_device_open(uint32_t index, const gpb_device_options *options,
+                           gpb_device **out_device) {
+  if (!out_device) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_device_open: out_device is NULL");
+  *out_device = NULL;
+  gpb_device_options opts = options ? *options : (gpb_device_options){0};
+  const char *val = getenv("GPB_VALIDATION");
+  if (val && strcmp(val, "1") == 0) opts.validation = true;
+
+  gpb_device *dev = calloc(1, sizeof *dev);
+  if (!dev) return gpb_fail(NULL, GPB_ERROR_OUT_OF_HOST_MEMORY, "device %u: out of host memory", index);
+  dev->be = gpb_active_backend;
+  dev->default_mode = mode_from_env();
+  dev->wait_timeout_ns = 120ull * 1000 * 1000 * 1000;
+  uint64_t ms;
+  if (parse_uint(getenv("GPB_WAIT_TIMEOUT_MS"), &ms) && ms > 0) dev->wait_timeout_ns = ms * 1000000ull;
+  pthread_mutex_init(&dev->lock, NULL);
+
+  char err[GPB_MSG_MAX] = "";
+  gpb_status st = dev->be->device_open(index, &opts, &dev->impl, &dev->info, &dev->queue_count, err);
+  if (st != GPB_OK) {
+    pthread_mutex_destroy(&dev->lock);
+    free(dev);
+    return gpb_fail(NULL, st, "device %u: %s", index, err);
+  }
+  st = gpb_stream_create_internal(dev, NULL, true, &dev->default_stream);
+  if (st != GPB_OK) {
+    char msg[GPB_MSG_MAX];
+    gpb_format(msg, sizeof msg, "%s", gpb_last_error());
+    gpb_device_close(dev);
+    return gpb_fail_msg(NULL, st, msg);
+  }
+  *out_device = dev;
+  return GPB_OK;
+}
+
+gpb_status gpb_device_open_default(const gpb_device_options *options, gpb_device **out_device) {
+  if (!out_device) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_device_open_default: out_device is NULL");
+  *out_device = NULL;
+  uint32_t index;
+  gpb_status st = gpb_device_default_index(&index);
+  if (st != GPB_OK) return st;
+  return gpb_device_open(index, options, out_device);
+}
+
+gpb_stream *gpb_device_find_stream_locked(gpb_device *device, uint64_t stream_id) {
+  for (uint32_t i = 0; i < device->stream_count; i++) {
+    if (device->streams[i]->id == stream_id) return device->streams[i];
+  }
+  return NULL;
+}
+
+gpb_status gpb_device_sync(gpb_device *device) {
+  if (!device) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_device_sync: device is NULL");
+  gpb_status first = GPB_OK;
+  pthread_mutex_lock(&device->lock);
+  for (uint32_t i = 0; i < device->stream_count; i++) {
+    gpb_status st = gpb_stream_sync(device->streams[i]);
+    if (st != GPB_OK && first == GPB_OK) {
+      first = st;
+      gpb_format(device->last_error, sizeof device->last_error, "%s", gpb_last_error());
+    }
+  }
+  pthread_mutex_unlock(&device->lock);
+  if (first != GPB_OK) return gpb_fail_msg(NULL, first, device->last_error);
+  return GPB_OK;
+}
+
+gpb_status gpb_device_close(gpb_device *device) {
+  if (!device) return GPB_OK;
+  gpb_status first = GPB_OK;
+  char first_msg[GPB_MSG_MAX] = "";
+  // Drain every stream; keep going after an error so nothing leaks.
+  pthread_mutex_lock(&device->lock);
+  for (uint32_t i = 0; i < device->stream_count; i++) {
+    gpb_status st = gpb_stream_sync(device->streams[i]);
+    if (st != GPB_OK && first == GPB_OK) {
+      first = st;
+      gpb_format(first_msg, sizeof first_msg, "%s", gpb_last_error());
+    }
+  }
+  pthread_mutex_unlock(&device->lock);
+  char err[GPB_MSG_MAX] = "";
+  if (device->be->device_wait_idle(device->impl, err) != GPB_OK && first == GPB_OK) {
+    first = GPB_ERROR_DEVICE_LOST;
+    gpb_format(first_msg, sizeof first_msg, "closing device '%s': %s", device->info.name, err);
+  }
+  // Everything has finished (or the device is lost): release bottom-up.
+  pthread_mutex_lock(&device->lock);
+  while (device->stream_count > 0) {
+    gpb_stream *s = device->streams[--device->stream_count];
+    gpb_stream_release(s);
+  }
+  while (device->kernels) gpb_kernel_release_locked(device->kernels);
+  while (device->buffers) gpb_buffer_release_locked(device->buffers);
+  pthread_mutex_unlock(&device->lock);
+  free(device->streams);
+  device->be->device_close(device->impl);
+  pthread_mutex_destroy(&device->lock);
+  free(device);
+  if (first != GPB_OK) return gpb_fail_msg(NULL, first, first_msg);
+  return GPB_OK;
+}
+
+gpb_stream *gpb_device_default_stream(gpb_device *device) {
+  return device ? device->default_stream : NULL;
+}
+
+gpb_status gpb_device_query(const gpb_device *device, gpb_device_info *out_info) {
+  if (!device || !out_info) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_device_query: NULL argument");
+  *out_info = device->info;
+  return GPB_OK;
+}
+
+uint64_t gpb_device_validation_message_count(const gpb_device *device) {
+  return device ? device->be->validation_messages(device->impl) : 0;
+}
+
+const char *gpb_device_last_error(const gpb_device *device) {
+  return device ? device->last_error : "";
+}

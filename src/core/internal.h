@@ -1,0 +1,170 @@
+// Internal: the core's objects behind the public handles.
+//
+// Lock order (never take an earlier one while holding a later one):
+//   device->lock  ->  stream->lock  ->  resource uses lock (buffer, kernel)
+// The backend takes its own queue locks innermost.
+#ifndef GPB_CORE_INTERNAL_H
+#define GPB_CORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "core/backend.h"
+#include "core/error.h"
+#include "core/hazard.h"
+#include "core/staging.h"
+#include "gpubatch/gpubatch.h"
+
+// What unfinished GPU work uses a buffer or kernel, per stream: the serial of
+// the last batch that read it and of the last that wrote it. A serial larger
+// than the stream's submitted serial is still pending (not submitted).
+typedef struct gpb_use {
+  uint64_t stream_id;
+  uint64_t read_serial;
+  uint64_t write_serial;
+} gpb_use;
+
+typedef struct gpb_uses {
+  pthread_mutex_t lock;
+  gpb_use *items;
+  uint32_t count, cap;
+} gpb_uses;
+
+void gpb_uses_init(gpb_uses *uses);
+void gpb_uses_release(gpb_uses *uses);
+gpb_status gpb_uses_note(gpb_uses *uses, uint64_t stream_id, uint64_t serial, bool write);
+
+// Flushes and waits, on every stream of `device`, the unfinished work in
+// `uses` that conflicts with `access` (GPB_HOST_READ: writers only;
+// GPB_HOST_WRITE: readers and writers). `reason` picks the flush counter.
+// Must be called with no stream lock held. Sets *out_waited when it had to
+// wait. Returns the first stream error met (after waiting for the others).
+typedef enum gpb_flush_reason {
+  GPB_FLUSH_READBACK,
+  GPB_FLUSH_FREE,
+  GPB_FLUSH_SYNC,
+  GPB_FLUSH_CAP,
+  GPB_FLUSH_STAGING,
+  GPB_FLUSH_IMMEDIATE,
+  GPB_FLUSH_WAIT,
+} gpb_flush_reason;
+
+gpb_status gpb_uses_wait(gpb_device *device, gpb_uses *uses, gpb_host_access access,
+                         gpb_flush_reason reason, bool *out_waited, char *err_msg);
+
+struct gpb_buffer {
+  gpb_device *device;
+  gpb_be_buffer *impl;
+  uint8_t *mapped; // SHARED only
+  uint64_t size;
+  uint64_t id; // unique in the process; keys the hazard tracker
+  gpb_memory_kind kind;
+  gpb_uses uses;
+  gpb_buffer *prev, *next; // device->buffers
+};
+
+// A pipeline shared by every kernel handle of the same SPIR-V and entry.
+typedef struct gpb_pipeline_entry {
+  uint64_t hash;
+  uint32_t *words;
+  size_t word_count;
+  gpb_kernel_info info; // as reflected (name is the first loader's)
+  gpb_be_pipeline *impl;
+  uint32_t refs;
+  struct gpb_pipeline_entry *next;
+} gpb_pipeline_entry;
+
+struct gpb_kernel {
+  gpb_device *device;
+  gpb_pipeline_entry *pipeline;
+  gpb_kernel_info info;
+  gpb_uses uses;
+  gpb_kernel *prev, *next; // device->kernels
+};
+
+// One command buffer on its way: pending (being recorded), in flight, or free.
+typedef struct gpb_batch {
+  gpb_be_batch *impl;
+  uint64_t serial;
+  uint32_t dispatches;
+  uint32_t commands;
+  // Kernels in the batch, for error messages: the first few distinct names.
+  char kernels[4][64];
+  uint32_t kernel_names;
+  char last_kernel[64];
+  struct gpb_batch *next;
+} gpb_batch;
+
+struct gpb_stream {
+  gpb_device *device;
+  uint64_t id;
+  bool is_default;
+  pthread_mutex_t lock;
+
+  gpb_mode mode;
+  gpb_barrier_policy barrier_policy;
+  uint32_t max_batch_dispatches;
+  uint32_t inline_upload_max_bytes;
+
+  gpb_be_timeline *timeline;
+  uint64_t submitted_serial; // last batch handed to the queue
+  uint64_t completed_serial; // last batch known to have finished
+
+  gpb_batch *pending;                      // NULL when nothing is recorded
+  gpb_batch *inflight_head, *inflight_tail; // submitted, oldest first
+  gpb_batch *free_batches;
+
+  gpb_be_wait *waits; // applied to the next submission
+  uint32_t wait_count, wait_cap;
+
+  gpb_hazard_tracker hazards;
+  bool last_was_command; // a command since the last barrier: a barrier may be needed
+  gpb_staging_pool staging;
+
+  gpb_be_buffer *readback;
+  uint8_t *readback_mapped;
+  uint64_t readback_size;
+
+  gpb_counters counters;
+  gpb_status sticky;
+  char sticky_msg[GPB_MSG_MAX];
+  char last_error[GPB_MSG_MAX];
+  char label[32]; // "stream 3" or "default stream"
+};
+
+struct gpb_device {
+  const gpb_backend *be;
+  gpb_be_device *impl;
+  gpb_device_info info;
+  uint32_t queue_count;
+  uint32_t next_queue;
+  uint64_t wait_timeout_ns;
+  gpb_mode default_mode;
+
+  pthread_mutex_t lock; // streams, buffers, kernels, pipelines, last_error
+  gpb_stream *default_stream;
+  gpb_stream **streams;
+  uint32_t stream_count, stream_cap;
+  gpb_buffer *buffers;
+  gpb_kernel *kernels;
+  gpb_pipeline_entry *pipelines;
+  char last_error[GPB_MSG_MAX];
+};
+
+// Unique ids for buffers and streams (never 0).
+uint64_t gpb_next_id(void);
+
+// Stream internals used by device.c and buffer.c (stream lock NOT held).
+gpb_status gpb_stream_create_internal(gpb_device *device, const gpb_stream_options *options,
+                                      bool is_default, gpb_stream **out_stream);
+void gpb_stream_release(gpb_stream *stream); // after it is synced
+// With the stream lock held: submit pending work for `reason`, and/or wait
+// until `serial` completed.
+gpb_status gpb_stream_flush_locked(gpb_stream *stream, gpb_flush_reason reason);
+gpb_status gpb_stream_wait_serial_locked(gpb_stream *stream, uint64_t serial);
+gpb_stream *gpb_device_find_stream_locked(gpb_device *device, uint64_t stream_id);
+void gpb_kernel_release_locked(gpb_kernel *kernel); // device lock held
+void gpb_buffer_release_locked(gpb_buffer *buffer); // device lock held
+
+#endif

@@ -1,0 +1,196 @@
+// Kernels: SPIR-V in, reflected interface and a cached pipeline out.
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "core/reflect.h"
+
+static uint64_t fnv1a(const void *data, size_t n, uint64_t h) {
+  const uint8_t *p = data;
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+// Finds or creates the device's pipeline for these words and entry point.
+// Device lock held.
+static gpb_status pipeline_get_locked(gpb_device *dev, uint32_t *words, size_t word_count,
+                                      const gpb_kernel_info *info, gpb_pipeline_entry **out,
+                                      char *err) {
+  uint64_t hash = fnv1a(info->entry_point, strlen(info->entry_point),
+                        fnv1a(words, word_count * 4, 0xcbf29ce484222325ull));
+  for (gpb_pipeline_entry *e = dev->pipelines; e; e = e->next) {
+    if (e->hash == hash && e->word_count == word_count &&
+        strcmp(e->info.entry_point, info->entry_point) == 0 &&
+        memcmp(e->words, words, word_count * 4) == 0) {
+      e->refs++;
+      *out = e;
+      free(words);
+      return GPB_OK;
+    }
+  }
+  gpb_pipeline_entry *e = calloc(1, sizeof *e);
+  if (!e) {
+    free(words);
+    gpb_format(err, GPB_MSG_MAX, "out of host memory");
+    return GPB_ERROR_OUT_OF_HOST_MEMORY;
+  }
+  gpb_status st = dev->be->pipeline_create(dev->impl, words, word_count, info, &e->impl, err);
+  if (st != GPB_OK) {
+    free(words);
+    free(e);
+    return st;
+  }
+  e->hash = hash;
+  e->words = words;
+  e->word_count = word_count;
+  e->info = *info;
+  e->refs = 1;
+  e->next = dev->pipelines;
+  dev->pipelines = e;
+  *out = e;
+  return GPB_OK;
+}
+
+static void pipeline_put_locked(gpb_device *dev, gpb_pipeline_entry *entry) {
+  if (--entry->refs > 0) return;
+  for (gpb_pipeline_entry **link = &dev->pipelines; *link; link = &(*link)->next) {
+    if (*link == entry) {
+      *link = entry->next;
+      break;
+    }
+  }
+  dev->be->pipeline_destroy(dev->impl, entry->impl);
+  free(entry->words);
+  free(entry);
+}
+
+gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc,
+                             gpb_kernel **out_kernel) {
+  if (!out_kernel) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_create: out_kernel is NULL");
+  *out_kernel = NULL;
+  if (!device || !desc) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_create: NULL device or desc");
+  const char *entry = desc->entry_point ? desc->entry_point : "main";
+  const char *name = desc->name ? desc->name : entry;
+  if (!desc->spirv || desc->spirv_bytes == 0 || desc->spirv_bytes % 4 != 0) {
+    return gpb_fail(device->last_error, GPB_ERROR_INVALID_SPIRV,
+                    "kernel '%s': SPIR-V must be a non-empty multiple of 4 bytes (got %zu)", name,
+                    desc->spirv_bytes);
+  }
+  if (strlen(entry) >= sizeof(((gpb_kernel_info *)0)->entry_point)) {
+    return gpb_fail(device->last_error, GPB_ERROR_INVALID_ARGUMENT, "kernel '%s': entry point name too long", name);
+  }
+  size_t word_count = desc->spirv_bytes / 4;
+  uint32_t *words = malloc(desc->spirv_bytes); // aligned copy; the cache keeps it
+  gpb_kernel *k = calloc(1, sizeof *k);
+  if (!words || !k) {
+    free(words);
+    free(k);
+    return gpb_fail(device->last_error, GPB_ERROR_OUT_OF_HOST_MEMORY, "kernel '%s': out of host memory", name);
+  }
+  memcpy(words, desc->spirv, desc->spirv_bytes);
+  gpb_format(k->info.name, sizeof k->info.name, "%s", name);
+  gpb_format(k->info.entry_point, sizeof k->info.entry_point, "%s", entry);
+  char err[GPB_MSG_MAX] = "";
+  gpb_status st = gpb_reflect_kernel(words, word_count, entry, &k->info, err);
+  if (st == GPB_OK && k->info.push_constant_bytes > device->info.max_push_constant_bytes) {
+    gpb_format(err, sizeof err, "%u push-constant bytes; the device allows %u", k->info.push_constant_bytes,
+               device->info.max_push_constant_bytes);
+    st = GPB_ERROR_UNSUPPORTED;
+  }
+  if (st != GPB_OK) {
+    free(words);
+    free(k);
+    return gpb_fail(device->last_error, st, "kernel '%s': %s", name, err);
+  }
+  pthread_mutex_lock(&device->lock);
+  st = pipeline_get_locked(device, words, word_count, &k->info, &k->pipeline, err);
+  if (st == GPB_OK) {
+    k->device = device;
+    gpb_uses_init(&k->uses);
+    k->next = device->kernels;
+    if (device->kernels) device->kernels->prev = k;
+    device->kernels = k;
+  }
+  pthread_mutex_unlock(&device->lock);
+  if (st != GPB_OK) {
+    free(k);
+    return gpb_fail(device->last_error, st, "kernel '%s': creating pipeline: %s", name, err);
+  }
+  *out_kernel = k;
+  return GPB_OK;
+}
+
+gpb_status gpb_kernel_create_from_file(gpb_device *device, const char *path,
+                                       const char *entry_point, const char *name,
+                                       gpb_kernel **out_kernel) {
+  if (!out_kernel) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_create_from_file: out_kernel is NULL");
+  *out_kernel = NULL;
+  if (!device || !path) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_create_from_file: NULL device or path");
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    return gpb_fail(device->last_error, errno == ENOENT ? GPB_ERROR_NOT_FOUND : GPB_ERROR_IO,
+                    "kernel file '%s': %s", path, strerror(errno));
+  }
+  void *bytes = NULL;
+  long size = -1;
+  if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+  if (size > 0 && size < (1l << 30) && fseek(f, 0, SEEK_SET) == 0) {
+    bytes = malloc((size_t)size);
+    if (bytes && fread(bytes, 1, (size_t)size, f) != (size_t)size) {
+      free(bytes);
+      bytes = NULL;
+    }
+  }
+  fclose(f);
+  if (!bytes) {
+    return gpb_fail(device->last_error, size == 0 ? GPB_ERROR_INVALID_SPIRV : GPB_ERROR_IO,
+                    "kernel file '%s': could not be read (%ld bytes)", path, size);
+  }
+  char base[64];
+  if (!name) {
+    const char *slash = strrchr(path, '/');
+    gpb_format(base, sizeof base, "%s", slash ? slash + 1 : path);
+    char *dot = strrchr(base, '.');
+    if (dot && dot != base) *dot = '\0';
+    name = base;
+  }
+  gpb_kernel_desc desc = {.name = name, .spirv = bytes, .spirv_bytes = (size_t)size, .entry_point = entry_point};
+  gpb_status st = gpb_kernel_create(device, &desc, out_kernel);
+  free(bytes);
+  return st;
+}
+
+void gpb_kernel_release_locked(gpb_kernel *kernel) {
+  gpb_device *dev = kernel->device;
+  if (kernel->prev) kernel->prev->next = kernel->next;
+  else dev->kernels = kernel->next;
+  if (kernel->next) kernel->next->prev = kernel->prev;
+  pipeline_put_locked(dev, kernel->pipeline);
+  gpb_uses_release(&kernel->uses);
+  free(kernel);
+}
+
+gpb_status gpb_kernel_destroy(gpb_kernel *kernel) {
+  if (!kernel) return GPB_OK;
+  gpb_device *dev = kernel->device;
+  char err[GPB_MSG_MAX] = "";
+  // Recorded dispatches still reference the pipeline: let them run first.
+  gpb_status st = gpb_uses_wait(dev, &kernel->uses, GPB_HOST_WRITE, GPB_FLUSH_SYNC, NULL, err);
+  pthread_mutex_lock(&dev->lock);
+  if (st != GPB_OK) gpb_format(dev->last_error, sizeof dev->last_error, "destroying kernel '%s': %s", kernel->info.name, err);
+  gpb_kernel_release_locked(kernel);
+  pthread_mutex_unlock(&dev->lock);
+  if (st != GPB_OK) return gpb_fail_msg(NULL, st, dev->last_error);
+  return GPB_OK;
+}
+
+gpb_status gpb_kernel_get_info(const gpb_kernel *kernel, gpb_kernel_info *out_info) {
+  if (!kernel || !out_info) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_get_info: NULL argument");
+  *out_info = kernel->info;
+  return GPB_OK;
+}

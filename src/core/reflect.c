@@ -1,0 +1,180 @@
+// Kernel reflection with SPIRV-Cross: see reflect.h.
+#include "core/reflect.h"
+
+#include <spirv_cross/spirv_cross_c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+#define SPIRV_MAGIC 0x07230203u
+
+static void on_spvc_error(void *user, const char *msg) {
+  gpb_format((char *)user, GPB_MSG_MAX, "SPIRV-Cross: %s", msg);
+}
+
+static int compare_bindings(const void *a, const void *b) {
+  const gpb_kernel_binding *x = a, *y = b;
+  return (x->binding > y->binding) - (x->binding < y->binding);
+}
+
+static bool is_read_only(spvc_compiler comp, const spvc_reflected_resource *r) {
+  if (spvc_compiler_has_decoration(comp, r->id, SpvDecorationNonWritable)) return true;
+  const SpvDecoration *decos = NULL;
+  size_t n = 0;
+  if (spvc_compiler_get_buffer_block_decorations(comp, r->id, &decos, &n) != SPVC_SUCCESS) return false;
+  for (size_t i = 0; i < n; i++) {
+    if (decos[i] == SpvDecorationNonWritable) return true;
+  }
+  return false;
+}
+
+// Size of the block without its trailing runtime array, and that array's stride.
+static void block_layout(spvc_compiler comp, const spvc_reflected_resource *r, uint64_t *min_size,
+                         uint64_t *stride) {
+  *min_size = 0;
+  *stride = 0;
+  spvc_type type = spvc_compiler_get_type_handle(comp, r->base_type_id);
+  size_t size = 0;
+  if (spvc_compiler_get_declared_struct_size(comp, type, &size) == SPVC_SUCCESS) *min_size = size;
+  unsigned members = spvc_type_get_num_member_types(type);
+  if (members == 0) return;
+  spvc_type last = spvc_compiler_get_type_handle(comp, spvc_type_get_member_type(type, members - 1));
+  unsigned dims = spvc_type_get_num_array_dimensions(last);
+  if (dims > 0 && spvc_type_array_dimension_is_literal(last, dims - 1) &&
+      spvc_type_get_array_dimension(last, dims - 1) == 0) {
+    unsigned s = 0;
+    if (spvc_compiler_type_struct_member_array_stride(comp, type, members - 1, &s) == SPVC_SUCCESS) *stride = s;
+  }
+}
+
+static gpb_status reflect(spvc_context ctx, const uint32_t *words, size_t word_count,
+                          const char *entry_point, gpb_kernel_info *out, char *err) {
+  spvc_parsed_ir ir = NULL;
+  if (spvc_context_parse_spirv(ctx, words, word_count, &ir) != SPVC_SUCCESS) {
+    if (!*err) gpb_format(err, GPB_MSG_MAX, "SPIR-V could not be parsed");
+    return GPB_ERROR_INVALID_SPIRV;
+  }
+  spvc_compiler comp = NULL;
+  if (spvc_context_create_compiler(ctx, SPVC_BACKEND_NONE, ir, SPVC_CAPTURE_MODE_TAKE_OWNERSHIP, &comp) != SPVC_SUCCESS) {
+    if (!*err) gpb_format(err, GPB_MSG_MAX, "SPIR-V could not be reflected");
+    return GPB_ERROR_INVALID_SPIRV;
+  }
+  // The entry point must exist and be a compute shader.
+  const spvc_entry_point *eps = NULL;
+  size_t ep_count = 0;
+  spvc_compiler_get_entry_points(comp, &eps, &ep_count);
+  bool found = false;
+  for (size_t i = 0; i < ep_count; i++) {
+    if (strcmp(eps[i].name, entry_point) == 0) {
+      if (eps[i].execution_model != SpvExecutionModelGLCompute) {
+        gpb_format(err, GPB_MSG_MAX, "entry point '%s' is not a compute shader", entry_point);
+        return GPB_ERROR_UNSUPPORTED;
+      }
+      found = true;
+    }
+  }
+  if (!found) {
+    gpb_format(err, GPB_MSG_MAX, "no entry point '%s' in the module", entry_point);
+    return GPB_ERROR_NOT_FOUND;
+  }
+  if (spvc_compiler_set_entry_point(comp, entry_point, SpvExecutionModelGLCompute) != SPVC_SUCCESS) {
+    gpb_format(err, GPB_MSG_MAX, "entry point '%s' could not be selected", entry_point);
+    return GPB_ERROR_INVALID_SPIRV;
+  }
+  for (int i = 0; i < 3; i++) {
+    out->workgroup_size[i] = spvc_compiler_get_execution_mode_argument_by_index(comp, SpvExecutionModeLocalSize, (uint32_t)i);
+  }
+  spvc_resources res = NULL;
+  spvc_set active = NULL;
+  if (spvc_compiler_get_active_interface_variables(comp, &active) != SPVC_SUCCESS ||
+      spvc_compiler_create_shader_resources_for_active_variables(comp, &res, active) != SPVC_SUCCESS) {
+    gpb_format(err, GPB_MSG_MAX, "resources could not be listed");
+    return GPB_ERROR_INVALID_SPIRV;
+  }
+  // Anything but storage buffers and push constants cannot be bound.
+  static const struct { spvc_resource_type type; const char *what; } refused[] = {
+      {SPVC_RESOURCE_TYPE_UNIFORM_BUFFER, "uniform buffer"},
+      {SPVC_RESOURCE_TYPE_STORAGE_IMAGE, "storage image"},
+      {SPVC_RESOURCE_TYPE_SAMPLED_IMAGE, "sampled image"},
+      {SPVC_RESOURCE_TYPE_SEPARATE_IMAGE, "image"},
+      {SPVC_RESOURCE_TYPE_SEPARATE_SAMPLERS, "sampler"},
+      {SPVC_RESOURCE_TYPE_ACCELERATION_STRUCTURE, "acceleration structure"},
+  };
+  for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++) {
+    const spvc_reflected_resource *list = NULL;
+    size_t n = 0;
+    spvc_resources_get_resource_list_for_type(res, refused[k].type, &list, &n);
+    if (n > 0) {
+      gpb_format(err, GPB_MSG_MAX, "'%s' uses a %s ('%s'); only storage buffers are supported",
+                 entry_point, refused[k].what, list[0].name);
+      return GPB_ERROR_UNSUPPORTED;
+    }
+  }
+  const spvc_reflected_resource *sbufs = NULL;
+  size_t sbuf_count = 0;
+  spvc_resources_get_resource_list_for_type(res, SPVC_RESOURCE_TYPE_STORAGE_BUFFER, &sbufs, &sbuf_count);
+  if (sbuf_count > GPB_MAX_BINDINGS) {
+    gpb_format(err, GPB_MSG_MAX, "%zu storage buffers; at most %d are supported", sbuf_count, GPB_MAX_BINDINGS);
+    return GPB_ERROR_UNSUPPORTED;
+  }
+  for (size_t i = 0; i < sbuf_count; i++) {
+    unsigned set = spvc_compiler_get_decoration(comp, sbufs[i].id, SpvDecorationDescriptorSet);
+    if (set != 0) {
+      gpb_format(err, GPB_MSG_MAX, "storage buffer '%s' is in descriptor set %u; only set 0 is supported",
+                 sbufs[i].name, set);
+      return GPB_ERROR_UNSUPPORTED;
+    }
+    gpb_kernel_binding *b = &out->bindings[i];
+    b->binding = spvc_compiler_get_decoration(comp, sbufs[i].id, SpvDecorationBinding);
+    b->read_only = is_read_only(comp, &sbufs[i]);
+    block_layout(comp, &sbufs[i], &b->min_size, &b->array_stride);
+    for (size_t j = 0; j < i; j++) {
+      if (out->bindings[j].binding == b->binding) {
+        gpb_format(err, GPB_MSG_MAX, "two storage buffers share binding %u", b->binding);
+        return GPB_ERROR_UNSUPPORTED;
+      }
+    }
+  }
+  out->binding_count = (uint32_t)sbuf_count;
+  qsort(out->bindings, sbuf_count, sizeof out->bindings[0], compare_bindings);
+
+  const spvc_reflected_resource *pcs = NULL;
+  size_t pc_count = 0;
+  spvc_resources_get_resource_list_for_type(res, SPVC_RESOURCE_TYPE_PUSH_CONSTANT, &pcs, &pc_count);
+  if (pc_count > 1) {
+    gpb_format(err, GPB_MSG_MAX, "%zu push-constant blocks; at most one is allowed", pc_count);
+    return GPB_ERROR_INVALID_SPIRV;
+  }
+  out->push_constant_bytes = 0;
+  if (pc_count == 1) {
+    size_t size = 0;
+    spvc_type type = spvc_compiler_get_type_handle(comp, pcs[0].base_type_id);
+    if (spvc_compiler_get_declared_struct_size(comp, type, &size) != SPVC_SUCCESS) {
+      gpb_format(err, GPB_MSG_MAX, "push-constant block size unknown");
+      return GPB_ERROR_INVALID_SPIRV;
+    }
+    out->push_constant_bytes = (uint32_t)size;
+  }
+  return GPB_OK;
+}
+
+gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const char *entry_point,
+                              gpb_kernel_info *out, char *err) {
+  err[0] = '\0';
+  if (word_count < 5 || words[0] != SPIRV_MAGIC) {
+    gpb_format(err, GPB_MSG_MAX, "not SPIR-V (%zu words, magic 0x%08x, expected 0x%08x)", word_count,
+               word_count ? words[0] : 0u, SPIRV_MAGIC);
+    return GPB_ERROR_INVALID_SPIRV;
+  }
+  spvc_context ctx = NULL;
+  if (spvc_context_create(&ctx) != SPVC_SUCCESS) {
+    gpb_format(err, GPB_MSG_MAX, "SPIRV-Cross context could not be created");
+    return GPB_ERROR_OUT_OF_HOST_MEMORY;
+  }
+  spvc_context_set_error_callback(ctx, on_spvc_error, err);
+  gpb_status st = reflect(ctx, words, word_count, entry_point, out, err);
+  spvc_context_destroy(ctx);
+  return st;
+}

@@ -1,0 +1,19 @@
+// Internal: reading a compute kernel's interface from its SPIR-V.
+//
+// Uses SPIRV-Cross's C API; gpubatch never parses SPIR-V itself beyond the
+// header check. Accepts only what the runtime can bind: storage buffers in
+// descriptor set 0, at most one push-constant block, a GLCompute entry point.
+#ifndef GPB_CORE_REFLECT_H
+#define GPB_CORE_REFLECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gpubatch/kernel.h"
+
+// Fills everything in `out` except `name`. On failure writes the cause to
+// `err` (GPB_MSG_MAX bytes).
+gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const char *entry_point,
+                              gpb_kernel_info *out, char *err);
+
+#endif

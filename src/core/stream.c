@@ -1,0 +1,743 @@
+// Streams: the batching state machine. See gpubatch/stream.h for the rules.
+//
+// A stream owns at most one pending batch (open command buffer). Commands go
+// into it, preceded by a barrier when the hazard tracker finds a conflict.
+// flush_locked submits it with the next serial on the stream's timeline;
+// wait_serial_locked waits for a serial on the host. In-flight batches are
+// recycled once the timeline passes their serial.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+// ---- errors ---------------------------------------------------------------
+
+static gpb_status stream_fail(gpb_stream *s, gpb_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static gpb_status stream_fail(gpb_stream *s, gpb_status st, const char *fmt, ...) {
+  char msg[GPB_MSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return gpb_fail(s->last_error, st, "%s: %s", s->label, msg);
+}
+
+// Describes a batch for error messages: "batch 3 (12 dispatches of 'a', 'b'; last 'b')".
+static void describe_batch(const gpb_batch *b, char *out, size_t cap) {
+  char names[300] = "";
+  size_t len = 0;
+  for (uint32_t i = 0; i < b->kernel_names && len < sizeof names; i++) {
+    len += (size_t)snprintf(names + len, sizeof names - len, "%s'%s'", i ? ", " : "", b->kernels[i]);
+  }
+  if (b->dispatches == 0) {
+    gpb_format(out, cap, "batch %llu (%u copies, no kernels)", (unsigned long long)b->serial, b->commands);
+  } else {
+    gpb_format(out, cap, "batch %llu (%u dispatches of %s%s; last kernel '%s')", (unsigned long long)b->serial,
+               b->dispatches, names, b->kernel_names == 4 ? ", ..." : "", b->last_kernel);
+  }
+}
+
+// Makes the stream's error sticky; later calls fail fast with this cause.
+static gpb_status make_sticky(gpb_stream *s, gpb_status st, const char *msg) {
+  if (s->sticky == GPB_OK) {
+    s->sticky = st;
+    gpb_format(s->sticky_msg, sizeof s->sticky_msg, "%s: %s", s->label, msg);
+  }
+  return gpb_fail_msg(s->last_error, st, s->sticky_msg);
+}
+
+static gpb_status check_sticky(gpb_stream *s) {
+  if (s->sticky == GPB_OK) return GPB_OK;
+  return gpb_fail(s->last_error, s->sticky, "%s failed earlier: %s", s->label, s->sticky_msg);
+}
+
+// ---- batches --------------------------------------------------------------
+
+static void retire_completed(gpb_stream *s) {
+  while (s->inflight_head && s->inflight_head->serial <= s->completed_serial) {
+    gpb_batch *b = s->inflight_head;
+    s->inflight_head = b->next;
+    if (!s->inflight_head) s->inflight_tail = NULL;
+    b->next = s->free_batches;
+    s->free_batches = b;
+  }
+}
+
+static gpb_status refresh_completed(gpb_stream *s) {
+  if (s->completed_serial == s->submitted_serial) return GPB_OK;
+  char err[GPB_MSG_MAX] = "";
+  uint64_t value = 0;
+  gpb_status st = s->device->be->timeline_completed(s->device->impl, s->timeline, &value, err);
+  if (st != GPB_OK) return make_sticky(s, st, err);
+  if (value > s->completed_serial) s->completed_serial = value;
+  retire_completed(s);
+  return GPB_OK;
+}
+
+static gpb_status batch_open(gpb_stream *s, gpb_batch **out) {
+  if (s->pending) {
+    *out = s->pending;
+    return GPB_OK;
+  }
+  gpb_status st = refresh_completed(s);
+  if (st != GPB_OK) return st;
+  gpb_batch *b = s->free_batches;
+  char err[GPB_MSG_MAX] = "";
+  if (b) {
+    s->free_batches = b->next;
+  } else {
+    b = calloc(1, sizeof *b);
+    if (!b) return stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "new batch: out of host memory");
+    st = s->device->be->batch_create(s->device->impl, &b->impl, err);
+    if (st != GPB_OK) {
+      free(b);
+      return stream_fail(s, st, "creating a command buffer: %s", err);
+    }
+  }
+  st = s->device->be->batch_begin(s->device->impl, b->impl, err);
+  if (st != GPB_OK) {
+    b->next = s->free_batches;
+    s->free_batches = b;
+    return stream_fail(s, st, "beginning a command buffer: %s", err);
+  }
+  b->serial = s->submitted_serial + 1;
+  b->dispatches = b->commands = b->kernel_names = 0;
+  b->last_kernel[0] = '\0';
+  b->next = NULL;
+  s->pending = b;
+  gpb_hazard_reset(&s->hazards);
+  *out = b;
+  return GPB_OK;
+}
+
+static uint64_t *flush_counter(gpb_stream *s, gpb_flush_reason reason) {
+  switch (reason) {
+  case GPB_FLUSH_READBACK: return &s->counters.flush_readback;
+  case GPB_FLUSH_FREE: return &s->counters.flush_free;
+  case GPB_FLUSH_SYNC: return &s->counters.flush_sync;
+  case GPB_FLUSH_CAP: return &s->counters.flush_cap;
+  case GPB_FLUSH_STAGING: return &s->counters.flush_staging;
+  case GPB_FLUSH_IMMEDIATE: return &s->counters.flush_immediate;
+  case GPB_FLUSH_WAIT: return &s->counters.flush_wait;
+  }
+  return &s->counters.flush_sync;
+}
+
+gpb_status gpb_stream_flush_locked(gpb_stream *s, gpb_flush_reason reason) {
+  gpb_status st = check_sticky(s);
+  if (st != GPB_OK || !s->pending) return st;
+  gpb_batch *b = s->pending;
+  s->pending = NULL;
+  char err[GPB_MSG_MAX] = "";
+  st = s->device->be->batch_submit(s->device->impl, b->impl, s->timeline, b->serial, s->waits,
+                                   s->wait_count, err);
+  if (st != GPB_OK) {
+    char what[400];
+    describe_batch(b, what, sizeof what);
+    b->next = s->free_batches;
+    s->free_batches = b;
+    gpb_staging_forget_unsubmitted(&s->staging, s->submitted_serial);
+    char msg[GPB_MSG_MAX];
+    gpb_format(msg, sizeof msg, "submitting %s failed: %s", what, err);
+    return make_sticky(s, st, msg);
+  }
+  s->submitted_serial = b->serial;
+  s->wait_count = 0;
+  if (s->inflight_tail) s->inflight_tail->next = b;
+  else s->inflight_head = b;
+  s->inflight_tail = b;
+  s->counters.flushes++;
+  s->counters.submits++;
+  (*flush_counter(s, reason))++;
+  return GPB_OK;
+}
+
+gpb_status gpb_stream_wait_serial_locked(gpb_stream *s, uint64_t serial) {
+  // Work that was never submitted (a failed stream) cannot be waited for.
+  if (serial > s->submitted_serial) serial = s->submitted_serial;
+  if (serial > s->completed_serial) {
+    gpb_status st = refresh_completed(s);
+    if (st != GPB_OK) return st;
+  }
+  if (serial > s->completed_serial) {
+    char err[GPB_MSG_MAX] = "";
+    s->counters.waits++;
+    gpb_status st = s->device->be->timeline_wait(s->device->impl, s->timeline, serial,
+                                                 s->device->wait_timeout_ns, err);
+    if (st != GPB_OK) {
+      // Blame the oldest batch that had not finished.
+      char what[400] = "work";
+      if (s->inflight_head) describe_batch(s->inflight_head, what, sizeof what);
+      if (st == GPB_ERROR_TIMEOUT) {
+        return stream_fail(s, st, "waiting for %s: %s", what, err);
+      }
+      char msg[GPB_MSG_MAX];
+      gpb_format(msg, sizeof msg, "%s failed while running: %s", what, err);
+      return make_sticky(s, st, msg);
+    }
+    s->completed_serial = serial;
+    retire_completed(s);
+  }
+  // Recheck: the stream may have failed before or while we waited.
+  return check_sticky(s);
+}
+
+// ---- recording ------------------------------------------------------------
+
+// Opens the batch for one command with these accesses, recording a barrier
+// first if the command conflicts with what came since the last one.
+static gpb_status begin_command(gpb_stream *s, const gpb_access *acc, size_t n, gpb_batch **out) {
+  gpb_batch *b;
+  gpb_status st = batch_open(s, &b);
+  if (st != GPB_OK) return st;
+  if (b->commands > 0) {
+    bool barrier = s->barrier_policy == GPB_BARRIERS_ALWAYS || gpb_hazard_conflicts(&s->hazards, acc, n);
+    if (barrier) {
+      s->device->be->cmd_barrier(b->impl);
+      s->counters.barriers++;
+      gpb_hazard_reset(&s->hazards);
+    } else {
+      s->counters.barriers_elided++;
+    }
+  }
+  if (gpb_hazard_add(&s->hazards, acc, n) != GPB_OK) {
+    // The tracker forgot what came before: a barrier keeps the next command safe.
+    s->device->be->cmd_barrier(b->impl);
+    s->counters.barriers++;
+    return stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "hazard tracking: out of host memory");
+  }
+  *out = b;
+  return GPB_OK;
+}
+
+// After a command: immediate mode submits it; batched mode submits at the cap.
+static gpb_status end_command(gpb_stream *s, gpb_batch *b) {
+  b->commands++;
+  if (s->mode == GPB_MODE_IMMEDIATE) return gpb_stream_flush_locked(s, GPB_FLUSH_IMMEDIATE);
+  if (b->dispatches >= s->max_batch_dispatches) return gpb_stream_flush_locked(s, GPB_FLUSH_CAP);
+  return GPB_OK;
+}
+
+static void note_kernel_name(gpb_batch *b, const char *name) {
+  if (strcmp(b->last_kernel, name) == 0) return;
+  gpb_format(b->last_kernel, sizeof b->last_kernel, "%s", name);
+  for (uint32_t i = 0; i < b->kernel_names; i++) {
+    if (strcmp(b->kernels[i], name) == 0) return;
+  }
+  if (b->kernel_names < 4) gpb_format(b->kernels[b->kernel_names++], sizeof b->kernels[0], "%s", name);
+}
+
+// Checks that [offset, offset + bytes) lies in `buf`; `what` names it.
+static gpb_status check_range(gpb_stream *s, const char *op, const char *what, const gpb_buffer *buf,
+                              uint64_t offset, uint64_t bytes) {
+  if (!buf) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: %s buffer is NULL", op, what);
+  if (buf->device != s->device) {
+    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: %s buffer belongs to another device", op, what);
+  }
+  if (offset > buf->size || bytes > buf->size - offset) {
+    return stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s: %s range [%llu, +%llu) is past the end of the %llu-byte buffer",
+                       op, what, (unsigned long long)offset, (unsigned long long)bytes, (unsigned long long)buf->size);
+  }
+  return GPB_OK;
+}
+
+static gpb_status note_buffer_use(gpb_stream *s, gpb_buffer *buf, uint64_t serial, bool write) {
+  if (gpb_uses_note(&buf->uses, s->id, serial, write) != GPB_OK) {
+    return stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking buffer use: out of host memory");
+  }
+  return GPB_OK;
+}
+
+gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
+  if (!s || !d) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_dispatch: NULL stream or dispatch");
+  gpb_kernel *k = d->kernel;
+  if (!k) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch: kernel is NULL");
+  const char *name = k->info.name;
+  if (k->device != s->device) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch of '%s': kernel belongs to another device", name);
+  for (int i = 0; i < 3; i++) {
+    if (d->groups[i] == 0 || d->groups[i] > s->device->info.max_workgroup_count[i]) {
+      return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch of '%s': workgroup count %u in dimension %d is outside [1, %u]",
+                         name, d->groups[i], i, s->device->info.max_workgroup_count[i]);
+    }
+  }
+  if (d->arg_count != k->info.binding_count || (d->arg_count > 0 && !d->args)) {
+    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch of '%s': %u buffer arguments given, the kernel has %u bindings",
+                       name, d->args ? d->arg_count : 0, k->info.binding_count);
+  }
+  if (d->push_constant_bytes != k->info.push_constant_bytes || (d->push_constant_bytes > 0 && !d->push_constants)) {
+    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch of '%s': %u push-constant bytes given, the kernel takes %u",
+                       name, d->push_constants ? d->push_constant_bytes : 0, k->info.push_constant_bytes);
+  }
+  gpb_access acc[GPB_MAX_BINDINGS];
+  gpb_be_arg args[GPB_MAX_BINDINGS];
+  char op[96];
+  gpb_format(op, sizeof op, "dispatch of '%s'", name);
+  for (uint32_t i = 0; i < d->arg_count; i++) {
+    const gpb_arg *a = &d->args[i];
+    const gpb_kernel_binding *bind = &k->info.bindings[i];
+    char what[32];
+    gpb_format(what, sizeof what, "argument %u (binding %u)", i, bind->binding);
+    uint64_t size = a->size;
+    if (a->buffer && size == 0 && a->offset < a->buffer->size) size = a->buffer->size - a->offset;
+    gpb_status st = check_range(s, op, what, a->buffer, a->offset, size);
+    if (st != GPB_OK) return st;
+    if (size == 0) return stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s: %s is empty", op, what);
+    uint64_t align = s->device->info.min_storage_buffer_offset_alignment;
+    if (align > 1 && a->offset % align != 0) {
+      return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: %s offset %llu is not a multiple of the device's %llu-byte storage alignment",
+                         op, what, (unsigned long long)a->offset, (unsigned long long)align);
+    }
+    if (size < bind->min_size) {
+      return stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s: %s has %llu bytes, the kernel's block needs at least %llu",
+                         op, what, (unsigned long long)size, (unsigned long long)bind->min_size);
+    }
+    if (size > s->device->info.max_storage_buffer_range) {
+      return stream_fail(s, GPB_ERROR_UNSUPPORTED, "%s: %s has %llu bytes, more than the device's %llu-byte storage range",
+                         op, what, (unsigned long long)size, (unsigned long long)s->device->info.max_storage_buffer_range);
+    }
+    acc[i] = (gpb_access){.buffer_id = a->buffer->id, .begin = a->offset, .end = a->offset + size, .write = !bind->read_only};
+    args[i] = (gpb_be_arg){.buffer = a->buffer->impl, .offset = a->offset, .size = size};
+  }
+
+  pthread_mutex_lock(&s->lock);
+  gpb_status st = check_sticky(s);
+  gpb_batch *b = NULL;
+  if (st == GPB_OK) st = begin_command(s, acc, d->arg_count, &b);
+  if (st == GPB_OK && gpb_uses_note(&k->uses, s->id, b->serial, false) != GPB_OK) {
+    st = stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking kernel use: out of host memory");
+  }
+  for (uint32_t i = 0; st == GPB_OK && i < d->arg_count; i++) {
+    st = note_buffer_use(s, d->args[i].buffer, b->serial, acc[i].write);
+  }
+  if (st == GPB_OK) {
+    s->device->be->cmd_dispatch(b->impl, k->pipeline->impl, d->groups, args, d->arg_count, d->push_constants,
+                                d->push_constant_bytes);
+    b->dispatches++;
+    note_kernel_name(b, name);
+    s->counters.dispatches++;
+    st = end_command(s, b);
+  }
+  pthread_mutex_unlock(&s->lock);
+  return st;
+}
+
+// ---- copies ---------------------------------------------------------------
+
+// Places `bytes` (<= staging buffer size) in a staging slot of the pending
+// batch, flushing and waiting when the pool is full. Stream lock held.
+static gpb_status staging_acquire(gpb_stream *s, uint64_t bytes, gpb_staging_plan *out) {
+  char err[GPB_MSG_MAX] = "";
+  for (;;) {
+    gpb_status st = refresh_completed(s);
+    if (st != GPB_OK) return st;
+    uint64_t pending_serial = s->submitted_serial + 1;
+    gpb_staging_plan plan = gpb_staging_plan_upload(&s->staging, bytes, pending_serial, s->completed_serial);
+    switch (plan.action) {
+    case GPB_STAGING_USE:
+      *out = plan;
+      return GPB_OK;
+    case GPB_STAGING_CREATE: {
+      gpb_staging_pool *pool = &s->staging;
+      gpb_staging_slot *slots = realloc(pool->slots, (pool->count + 1) * sizeof *slots);
+      if (!slots) return stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "staging pool: out of host memory");
+      pool->slots = slots;
+      gpb_staging_slot *slot = &slots[pool->count];
+      *slot = (gpb_staging_slot){.size = plan.size};
+      void *mapped = NULL;
+      st = s->device->be->buffer_create(s->device->impl, plan.size, GPB_BE_MEMORY_UPLOAD,
+                                        (gpb_be_buffer **)&slot->memory, &mapped, err);
+      if (st != GPB_OK) return stream_fail(s, st, "creating a %llu-byte staging buffer: %s", (unsigned long long)plan.size, err);
+      slot->mapped = mapped;
+      pool->total_bytes += plan.size;
+      out->action = GPB_STAGING_USE;
+      out->slot = pool->count++;
+      out->offset = 0;
+      return GPB_OK;
+    }
+    case GPB_STAGING_DROP:
+      s->device->be->buffer_destroy(s->device->impl, s->staging.slots[plan.slot].memory);
+      gpb_staging_remove(&s->staging, plan.slot);
+      break;
+    case GPB_STAGING_WAIT:
+      if (plan.serial > s->submitted_serial) {
+        st = gpb_stream_flush_locked(s, GPB_FLUSH_STAGING);
+        if (st != GPB_OK) return st;
+      }
+      s->counters.staging_waits++;
+      st = gpb_stream_wait_serial_locked(s, plan.serial);
+      if (st != GPB_OK) return st;
+      break;
+    }
+  }
+}
+
+// Records an upload of host bytes into a private buffer (or one with
+// unfinished GPU uses). Stream lock held.
+static gpb_status upload_locked(gpb_stream *s, const uint8_t *src, gpb_buffer *dst, uint64_t offset,
+                                uint64_t bytes) {
+  gpb_status st = GPB_OK;
+  gpb_batch *b;
+  if (bytes <= s->inline_upload_max_bytes && bytes % 4 == 0 && offset % 4 == 0) {
+    gpb_access acc = {dst->id, offset, offset + bytes, true};
+    st = begin_command(s, &acc, 1, &b);
+    if (st == GPB_OK) st = note_buffer_use(s, dst, b->serial, true);
+    if (st != GPB_OK) return st;
+    s->device->be->cmd_update(b->impl, dst->impl, offset, src, bytes);
+    s->counters.blits++;
+    s->counters.inline_bytes += bytes;
+    return end_command(s, b);
+  }
+  for (uint64_t done = 0; done < bytes;) {
+    uint64_t n = bytes - done;
+    if (n > s->staging.buffer_bytes) n = s->staging.buffer_bytes;
+    gpb_staging_plan plan = {0};
+    st = staging_acquire(s, n, &plan);
+    if (st != GPB_OK) return st;
+    gpb_staging_slot *slot = &s->staging.slots[plan.slot];
+    memcpy(slot->mapped + plan.offset, src + done, n);
+    gpb_access acc = {dst->id, offset + done, offset + done + n, true};
+    st = begin_command(s, &acc, 1, &b);
+    if (st == GPB_OK) st = note_buffer_use(s, dst, b->serial, true);
+    if (st != GPB_OK) return st;
+    s->device->be->cmd_copy(b->impl, slot->memory, plan.offset, dst->impl, offset + done, n);
+    gpb_staging_commit(&s->staging, plan.slot, plan.offset, n, b->serial);
+    s->counters.blits++;
+    s->counters.staging_bytes += n;
+    st = end_command(s, b);
+    if (st != GPB_OK) return st;
+    done += n;
+  }
+  return GPB_OK;
+}
+
+gpb_status gpb_stream_copy_to_device(gpb_stream *s, const void *src, gpb_buffer *dst, uint64_t dst_offset,
+                                     uint64_t bytes) {
+  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_copy_to_device: stream is NULL");
+  if (!src) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "host->device copy: source pointer is NULL");
+  gpb_status st = check_range(s, "host->device copy", "destination", dst, dst_offset, bytes);
+  if (st != GPB_OK || bytes == 0) return st;
+  if (dst->kind == GPB_MEMORY_SHARED) {
+    // Host access: wait for GPU work that reads or writes it, then write directly.
+    char err[GPB_MSG_MAX] = "";
+    st = gpb_uses_wait(s->device, &dst->uses, GPB_HOST_WRITE, GPB_FLUSH_READBACK, NULL, err);
+    pthread_mutex_lock(&s->lock);
+    if (st != GPB_OK) {
+      st = stream_fail(s, st, "host->device copy: %s", err);
+    } else {
+      memcpy(dst->mapped + dst_offset, src, bytes);
+      s->counters.cpu_to_gpu++;
+      s->counters.direct_bytes += bytes;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return st;
+  }
+  pthread_mutex_lock(&s->lock);
+  st = check_sticky(s);
+  if (st == GPB_OK) {
+    s->counters.cpu_to_gpu++;
+    st = upload_locked(s, src, dst, dst_offset, bytes);
+  }
+  // Immediate mode waits for every upload, as unbatched runtimes do.
+  if (st == GPB_OK && s->mode == GPB_MODE_IMMEDIATE) st = gpb_stream_wait_serial_locked(s, s->submitted_serial);
+  pthread_mutex_unlock(&s->lock);
+  return st;
+}
+
+static gpb_status readback_reserve(gpb_stream *s, uint64_t bytes) {
+  if (s->readback_size >= bytes) return GPB_OK;
+  uint64_t size = gpb_staging_buffer_size(&s->staging, bytes);
+  char err[GPB_MSG_MAX] = "";
+  if (s->readback) s->device->be->buffer_destroy(s->device->impl, s->readback); // never in use here
+  s->readback = NULL;
+  s->readback_size = 0;
+  void *mapped = NULL;
+  gpb_status st = s->device->be->buffer_create(s->device->impl, size, GPB_BE_MEMORY_READBACK, &s->readback, &mapped, err);
+  if (st != GPB_OK) return stream_fail(s, st, "creating a %llu-byte readback buffer: %s", (unsigned long long)size, err);
+  s->readback_mapped = mapped;
+  s->readback_size = size;
+  return GPB_OK;
+}
+
+gpb_status gpb_stream_copy_to_host(gpb_stream *s, gpb_buffer *src, uint64_t src_offset, void *dst, uint64_t bytes) {
+  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_copy_to_host: stream is NULL");
+  if (!dst) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "device->host copy: destination pointer is NULL");
+  gpb_status st = check_range(s, "device->host copy", "source", src, src_offset, bytes);
+  if (st != GPB_OK || bytes == 0) return st;
+  if (src->kind == GPB_MEMORY_SHARED) {
+    char err[GPB_MSG_MAX] = "";
+    st = gpb_uses_wait(s->device, &src->uses, GPB_HOST_READ, GPB_FLUSH_READBACK, NULL, err);
+    pthread_mutex_lock(&s->lock);
+    if (st != GPB_OK) {
+      st = stream_fail(s, st, "device->host copy: %s", err);
+    } else {
+      memcpy(dst, src->mapped + src_offset, bytes);
+      s->counters.gpu_to_cpu++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return st;
+  }
+  pthread_mutex_lock(&s->lock);
+  st = check_sticky(s);
+  if (st == GPB_OK) s->counters.gpu_to_cpu++;
+  for (uint64_t done = 0; st == GPB_OK && done < bytes;) {
+    uint64_t n = bytes - done;
+    if (n > s->staging.buffer_bytes) n = s->staging.buffer_bytes;
+    st = readback_reserve(s, n);
+    gpb_batch *b;
+    gpb_access acc = {src->id, src_offset + done, src_offset + done + n, false};
+    if (st == GPB_OK) st = begin_command(s, &acc, 1, &b);
+    if (st == GPB_OK) st = note_buffer_use(s, src, b->serial, false);
+    if (st != GPB_OK) break;
+    s->device->be->cmd_copy(b->impl, src->impl, src_offset + done, s->readback, 0, n);
+    s->counters.blits++;
+    b->commands++;
+    st = gpb_stream_flush_locked(s, GPB_FLUSH_READBACK);
+    if (st == GPB_OK) st = gpb_stream_wait_serial_locked(s, s->submitted_serial);
+    if (st == GPB_OK) memcpy((uint8_t *)dst + done, s->readback_mapped, n);
+    done += n;
+  }
+  pthread_mutex_unlock(&s->lock);
+  return st;
+}
+
+gpb_status gpb_stream_copy_buffer(gpb_stream *s, gpb_buffer *src, uint64_t src_offset, gpb_buffer *dst,
+                                  uint64_t dst_offset, uint64_t bytes) {
+  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_copy_buffer: stream is NULL");
+  gpb_status st = check_range(s, "device->device copy", "source", src, src_offset, bytes);
+  if (st == GPB_OK) st = check_range(s, "device->device copy", "destination", dst, dst_offset, bytes);
+  if (st != GPB_OK || bytes == 0) return st;
+  if (src == dst && gpb_ranges_overlap(src_offset, src_offset + bytes, dst_offset, dst_offset + bytes)) {
+    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "device->device copy: source and destination ranges overlap");
+  }
+  gpb_access acc[2] = {{src->id, src_offset, src_offset + bytes, false}, {dst->id, dst_offset, dst_offset + bytes, true}};
+  pthread_mutex_lock(&s->lock);
+  st = check_sticky(s);
+  gpb_batch *b = NULL;
+  if (st == GPB_OK) st = begin_command(s, acc, 2, &b);
+  if (st == GPB_OK) st = note_buffer_use(s, src, b->serial, false);
+  if (st == GPB_OK) st = note_buffer_use(s, dst, b->serial, true);
+  if (st == GPB_OK) {
+    s->device->be->cmd_copy(b->impl, src->impl, src_offset, dst->impl, dst_offset, bytes);
+    s->counters.blits++;
+    s->counters.gpu_to_gpu++;
+    st = end_command(s, b);
+  }
+  pthread_mutex_unlock(&s->lock);
+  return st;
+}
+
+// ---- sync and cross-stream order ------------------------------------------
+
+gpb_status gpb_stream_flush(gpb_stream *s) {
+  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_flush: stream is NULL");
+  pthread_mutex_lock(&s->lock);
+  gpb_status st = gpb_stream_flush_locked(s, GPB_FLUSH_SYNC);
+  pthread_mutex_unlock(&s->lock);
+  return st;
+}
+
+gpb_status gpb_stream_sync(gpb_stream *s) {
+  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_sync: stream is NULL");
+  pthread_mutex_lock(&s->lock);
+  s->counters.syncs++;
+  gpb_status st = gpb_stream_flush_locked(s, GPB_FLUSH_SYNC);
+  if (st == GPB_OK) st = gpb_stream_wait_serial_locked(s, s->submitted_serial);
+  pthread_mutex_unlock(&s->lock);
+  return st;
+}
+
+gpb_status gpb_stream_wait_stream(gpb_stream *waiter, gpb_stream *signaler) {
+  if (!waiter || !signaler) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_wait_stream: NULL stream");
+  if (waiter->device != signaler->device) {
+    return stream_fail(waiter, GPB_ERROR_INVALID_ARGUMENT, "waiting on %s: it belongs to another device", signaler->label);
+  }
+  if (waiter == signaler) return GPB_OK; // a stream is already ordered with itself
+  pthread_mutex_lock(&signaler->lock);
+  gpb_status st = gpb_stream_flush_locked(signaler, GPB_FLUSH_WAIT);
+  uint64_t value = signaler->submitted_serial;
+  bool done = value <= signaler->completed_serial;
+  pthread_mutex_unlock(&signaler->lock);
+  if (st != GPB_OK) return stream_fail(waiter, st, "waiting on %s: %s", signaler->label, gpb_last_error());
+  if (done) return GPB_OK;
+  pthread_mutex_lock(&waiter->lock);
+  st = check_sticky(waiter);
+  uint32_t i = 0;
+  while (st == GPB_OK && i < waiter->wait_count && waiter->waits[i].timeline != signaler->timeline) i++;
+  if (st == GPB_OK && i == waiter->wait_count) {
+    if (waiter->wait_count == waiter->wait_cap) {
+      uint32_t cap = waiter->wait_cap ? waiter->wait_cap * 2 : 4;
+      gpb_be_wait *w = realloc(waiter->waits, cap * sizeof *w);
+      if (!w) st = stream_fail(waiter, GPB_ERROR_OUT_OF_HOST_MEMORY, "waiting on %s: out of host memory", signaler->label);
+      else {
+        waiter->waits = w;
+        waiter->wait_cap = cap;
+      }
+    }
+    if (st == GPB_OK) waiter->waits[waiter->wait_count++] = (gpb_be_wait){signaler->timeline, 0};
+  }
+  if (st == GPB_OK && waiter->waits[i].value < value) waiter->waits[i].value = value;
+  pthread_mutex_unlock(&waiter->lock);
+  return st;
+}
+
+// ---- lifetime -------------------------------------------------------------
+
+gpb_status gpb_stream_create_internal(gpb_device *dev, const gpb_stream_options *options, bool is_default,
+                                      gpb_stream **out_stream) {
+  gpb_stream_options o = options ? *options : (gpb_stream_options){0};
+  if (o.mode == GPB_MODE_DEFAULT) o.mode = dev->default_mode;
+  if (o.mode != GPB_MODE_BATCHED && o.mode != GPB_MODE_IMMEDIATE) {
+    return gpb_fail(dev->last_error, GPB_ERROR_INVALID_ARGUMENT, "new stream: unknown mode %d", (int)o.mode);
+  }
+  if (o.barriers != GPB_BARRIERS_TRACKED && o.barriers != GPB_BARRIERS_ALWAYS) {
+    return gpb_fail(dev->last_error, GPB_ERROR_INVALID_ARGUMENT, "new stream: unknown barrier policy %d", (int)o.barriers);
+  }
+  if (o.max_batch_dispatches == 0) o.max_batch_dispatches = GPB_DEFAULT_MAX_BATCH_DISPATCHES;
+  if (o.staging_max_buffers == 0) o.staging_max_buffers = 64;
+  if (o.staging_max_bytes == 0) o.staging_max_bytes = 64ull << 20;
+  if (o.staging_buffer_bytes == 0) o.staging_buffer_bytes = 8ull << 20;
+  if (o.staging_buffer_bytes > o.staging_max_bytes) {
+    return gpb_fail(dev->last_error, GPB_ERROR_INVALID_ARGUMENT, "new stream: staging buffer size %llu exceeds the pool's byte bound %llu",
+                    (unsigned long long)o.staging_buffer_bytes, (unsigned long long)o.staging_max_bytes);
+  }
+  if (o.inline_upload_max_bytes == 0) o.inline_upload_max_bytes = 4096;
+  if (o.inline_upload_max_bytes == GPB_NO_INLINE_UPLOADS) o.inline_upload_max_bytes = 0;
+  else if (o.inline_upload_max_bytes > 65536 || o.inline_upload_max_bytes % 4 != 0) {
+    return gpb_fail(dev->last_error, GPB_ERROR_INVALID_ARGUMENT, "new stream: inline upload limit %u must be a multiple of 4 up to 65536",
+                    o.inline_upload_max_bytes);
+  }
+
+  gpb_stream *s = calloc(1, sizeof *s);
+  if (!s) return gpb_fail(dev->last_error, GPB_ERROR_OUT_OF_HOST_MEMORY, "new stream: out of host memory");
+  s->device = dev;
+  s->id = gpb_next_id();
+  s->is_default = is_default;
+  s->mode = o.mode;
+  s->barrier_policy = o.barriers;
+  s->max_batch_dispatches = o.max_batch_dispatches;
+  s->inline_upload_max_bytes = o.inline_upload_max_bytes;
+  s->staging.max_buffers = o.staging_max_buffers;
+  s->staging.max_bytes = o.staging_max_bytes;
+  s->staging.buffer_bytes = o.staging_buffer_bytes;
+  gpb_hazard_init(&s->hazards);
+  pthread_mutex_init(&s->lock, NULL);
+
+  pthread_mutex_lock(&dev->lock);
+  uint32_t queue = dev->next_queue++ % dev->queue_count;
+  gpb_format(s->label, sizeof s->label, is_default ? "default stream" : "stream %u", dev->next_queue - 1);
+  char err[GPB_MSG_MAX] = "";
+  gpb_status st = dev->be->timeline_create(dev->impl, queue, &s->timeline, err);
+  if (st == GPB_OK && dev->stream_count == dev->stream_cap) {
+    uint32_t cap = dev->stream_cap ? dev->stream_cap * 2 : 4;
+    gpb_stream **streams = realloc(dev->streams, cap * sizeof *streams);
+    if (!streams) {
+      st = GPB_ERROR_OUT_OF_HOST_MEMORY;
+      gpb_format(err, sizeof err, "out of host memory");
+    } else {
+      dev->streams = streams;
+      dev->stream_cap = cap;
+    }
+  }
+  if (st == GPB_OK) dev->streams[dev->stream_count++] = s;
+  pthread_mutex_unlock(&dev->lock);
+  if (st != GPB_OK) {
+    gpb_stream_release(s);
+    return gpb_fail(dev->last_error, st, "new stream: %s", err);
+  }
+  *out_stream = s;
+  return GPB_OK;
+}
+
+gpb_status gpb_stream_create(gpb_device *device, const gpb_stream_options *options, gpb_stream **out_stream) {
+  if (!out_stream) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_create: out_stream is NULL");
+  *out_stream = NULL;
+  if (!device) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_create: device is NULL");
+  return gpb_stream_create_internal(device, options, false, out_stream);
+}
+
+static void destroy_batch_list(gpb_stream *s, gpb_batch *b) {
+  while (b) {
+    gpb_batch *next = b->next;
+    s->device->be->batch_destroy(s->device->impl, b->impl);
+    free(b);
+    b = next;
+  }
+}
+
+void gpb_stream_release(gpb_stream *s) {
+  gpb_device *dev = s->device;
+  if (s->timeline && s->submitted_serial > s->completed_serial) {
+    // Best effort: a failed stream may still have submitted work running.
+    char err[GPB_MSG_MAX];
+    if (dev->be->timeline_wait(dev->impl, s->timeline, s->submitted_serial, dev->wait_timeout_ns, err) != GPB_OK) {
+      dev->be->device_wait_idle(dev->impl, err);
+    }
+  }
+  if (s->pending) s->pending->next = NULL;
+  destroy_batch_list(s, s->pending);
+  destroy_batch_list(s, s->inflight_head);
+  destroy_batch_list(s, s->free_batches);
+  for (uint32_t i = 0; i < s->staging.count; i++) dev->be->buffer_destroy(dev->impl, s->staging.slots[i].memory);
+  free(s->staging.slots);
+  if (s->readback) dev->be->buffer_destroy(dev->impl, s->readback);
+  if (s->timeline) dev->be->timeline_destroy(dev->impl, s->timeline);
+  gpb_hazard_release(&s->hazards);
+  free(s->waits);
+  pthread_mutex_destroy(&s->lock);
+  free(s);
+}
+
+gpb_status gpb_stream_destroy(gpb_stream *s) {
+  if (!s) return GPB_OK;
+  gpb_device *dev = s->device;
+  if (s->is_default) {
+    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "the default stream lives as long as its device and cannot be destroyed");
+  }
+  pthread_mutex_lock(&dev->lock);
+  gpb_status st = gpb_stream_sync(s);
+  char msg[GPB_MSG_MAX] = "";
+  if (st != GPB_OK) gpb_format(msg, sizeof msg, "%s", s->last_error);
+  for (uint32_t i = 0; i < dev->stream_count; i++) {
+    gpb_stream *other = dev->streams[i];
+    if (other == s) {
+      dev->streams[i--] = dev->streams[--dev->stream_count];
+      continue;
+    }
+    // Waits on this stream's timeline are satisfied (it is synced) and its
+    // semaphore is about to go.
+    pthread_mutex_lock(&other->lock);
+    for (uint32_t w = 0; w < other->wait_count; w++) {
+      if (other->waits[w].timeline == s->timeline) other->waits[w--] = other->waits[--other->wait_count];
+    }
+    pthread_mutex_unlock(&other->lock);
+  }
+  pthread_mutex_unlock(&dev->lock);
+  gpb_stream_release(s);
+  if (st != GPB_OK) return gpb_fail_msg(NULL, st, msg);
+  return GPB_OK;
+}
+
+gpb_device *gpb_stream_device(const gpb_stream *s) { return s ? s->device : NULL; }
+gpb_mode gpb_stream_mode(const gpb_stream *s) { return s ? s->mode : GPB_MODE_DEFAULT; }
+
+gpb_status gpb_stream_get_counters(gpb_stream *s, gpb_counters *out) {
+  if (!s || !out) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_get_counters: NULL argument");
+  pthread_mutex_lock(&s->lock);
+  *out = s->counters;
+  pthread_mutex_unlock(&s->lock);
+  return GPB_OK;
+}
+
+gpb_status gpb_stream_reset_counters(gpb_stream *s) {
+  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_reset_counters: stream is NULL");
+  pthread_mutex_lock(&s->lock);
+  memset(&s->counters, 0, sizeof s->counters);
+  pthread_mutex_unlock(&s->lock);
+  return GPB_OK;
+}
+
+const char *gpb_stream_last_error(gpb_stream *s) { return s ? s->last_error : ""; }

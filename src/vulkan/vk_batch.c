@@ -1,0 +1,172 @@
+// Vulkan command buffers (batches), recording, submission, timelines.
+#include <stdlib.h>
+
+#include "vulkan/vk_internal.h"
+
+// Every compute and transfer access, for barriers between commands.
+#define WORK_STAGES (VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT)
+#define WORK_WRITES (VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT)
+#define WORK_ACCESS (VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT | \
+                     VK_ACCESS_TRANSFER_WRITE_BIT)
+
+// ---- timelines --------------------------------------------------------------
+
+gpb_status gpb_vk_timeline_create(gpb_be_device *d, uint32_t queue, gpb_be_timeline **out, char *err) {
+  gpb_be_timeline *t = calloc(1, sizeof *t);
+  if (!t) {
+    gpb_format(err, GPB_MSG_MAX, "out of host memory");
+    return GPB_ERROR_OUT_OF_HOST_MEMORY;
+  }
+  VkSemaphoreTypeCreateInfo type = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO,
+                                    .semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE, .initialValue = 0};
+  VkSemaphoreCreateInfo info = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO, .pNext = &type};
+  VkResult r = VK_CALL(d, GPB_VK_CREATE_SEMAPHORE, d->vk.vkCreateSemaphore(d->device, &info, NULL, &t->semaphore));
+  if (r != VK_SUCCESS) {
+    free(t);
+    return gpb_vk_status(r, "vkCreateSemaphore (timeline)", err);
+  }
+  t->queue = queue;
+  *out = t;
+  return GPB_OK;
+}
+
+void gpb_vk_timeline_destroy(gpb_be_device *d, gpb_be_timeline *t) {
+  if (!t) return;
+  d->vk.vkDestroySemaphore(d->device, t->semaphore, NULL);
+  free(t);
+}
+
+gpb_status gpb_vk_timeline_completed(gpb_be_device *d, gpb_be_timeline *t, uint64_t *out, char *err) {
+  VkResult r = VK_CALL(d, GPB_VK_GET_SEMAPHORE_VALUE, d->vk.vkGetSemaphoreCounterValue(d->device, t->semaphore, out));
+  return gpb_vk_status(r, "vkGetSemaphoreCounterValue", err);
+}
+
+gpb_status gpb_vk_timeline_wait(gpb_be_device *d, gpb_be_timeline *t, uint64_t value, uint64_t timeout_ns, char *err) {
+  VkSemaphoreWaitInfo info = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO, .semaphoreCount = 1,
+                              .pSemaphores = &t->semaphore, .pValues = &value};
+  VkResult r = VK_CALL(d, GPB_VK_WAIT_SEMAPHORES, d->vk.vkWaitSemaphores(d->device, &info, timeout_ns));
+  return gpb_vk_status(r, "vkWaitSemaphores", err);
+}
+
+// ---- batches ------------------------------------------------------------------
+
+gpb_status gpb_vk_batch_create(gpb_be_device *d, gpb_be_batch **out, char *err) {
+  gpb_be_batch *b = calloc(1, sizeof *b);
+  if (!b) {
+    gpb_format(err, GPB_MSG_MAX, "out of host memory");
+    return GPB_ERROR_OUT_OF_HOST_MEMORY;
+  }
+  b->device = d;
+  VkCommandPoolCreateInfo pinfo = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                   .flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT, .queueFamilyIndex = d->queue_family};
+  VkResult r = VK_CALL(d, GPB_VK_CREATE_COMMAND_POOL, d->vk.vkCreateCommandPool(d->device, &pinfo, NULL, &b->pool));
+  if (r != VK_SUCCESS) {
+    free(b);
+    return gpb_vk_status(r, "vkCreateCommandPool", err);
+  }
+  VkCommandBufferAllocateInfo ainfo = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = b->pool,
+                                       .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
+  r = VK_CALL(d, GPB_VK_ALLOCATE_COMMAND_BUFFER, d->vk.vkAllocateCommandBuffers(d->device, &ainfo, &b->cmd));
+  if (r != VK_SUCCESS) {
+    d->vk.vkDestroyCommandPool(d->device, b->pool, NULL);
+    free(b);
+    return gpb_vk_status(r, "vkAllocateCommandBuffers", err);
+  }
+  *out = b;
+  return GPB_OK;
+}
+
+void gpb_vk_batch_destroy(gpb_be_device *d, gpb_be_batch *b) {
+  if (!b) return;
+  d->vk.vkDestroyCommandPool(d->device, b->pool, NULL); // frees its command buffer
+  free(b);
+}
+
+gpb_status gpb_vk_batch_begin(gpb_be_device *d, gpb_be_batch *b, char *err) {
+  VkResult r = VK_CALL(d, GPB_VK_RESET_COMMAND_POOL, d->vk.vkResetCommandPool(d->device, b->pool, 0));
+  if (r != VK_SUCCESS) return gpb_vk_status(r, "vkResetCommandPool", err);
+  VkCommandBufferBeginInfo info = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                   .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+  r = VK_CALL(d, GPB_VK_BEGIN_COMMAND_BUFFER, d->vk.vkBeginCommandBuffer(b->cmd, &info));
+  if (r != VK_SUCCESS) return gpb_vk_status(r, "vkBeginCommandBuffer", err);
+  b->bound = VK_NULL_HANDLE;
+  return GPB_OK;
+}
+
+void gpb_vk_cmd_dispatch(gpb_be_batch *b, gpb_be_pipeline *p, const uint32_t groups[3], const gpb_be_arg *args,
+                         uint32_t arg_count, const void *push, uint32_t push_bytes) {
+  const struct VolkDeviceTable *vk = &b->device->vk;
+  if (b->bound != p->pipeline) {
+    vk->vkCmdBindPipeline(b->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
+    b->bound = p->pipeline;
+  }
+  if (arg_count > 0) {
+    VkDescriptorBufferInfo infos[GPB_MAX_BINDINGS];
+    VkWriteDescriptorSet writes[GPB_MAX_BINDINGS];
+    for (uint32_t i = 0; i < arg_count; i++) {
+      infos[i] = (VkDescriptorBufferInfo){.buffer = args[i].buffer->buffer, .offset = args[i].offset, .range = args[i].size};
+      writes[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstBinding = p->bindings[i],
+                                         .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                         .pBufferInfo = &infos[i]};
+    }
+    vk->vkCmdPushDescriptorSetKHR(b->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, arg_count, writes);
+  }
+  if (push_bytes > 0) vk->vkCmdPushConstants(b->cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
+  vk->vkCmdDispatch(b->cmd, groups[0], groups[1], groups[2]);
+}
+
+void gpb_vk_cmd_copy(gpb_be_batch *b, gpb_be_buffer *src, uint64_t src_offset, gpb_be_buffer *dst, uint64_t dst_offset,
+                     uint64_t bytes) {
+  VkBufferCopy region = {.srcOffset = src_offset, .dstOffset = dst_offset, .size = bytes};
+  b->device->vk.vkCmdCopyBuffer(b->cmd, src->buffer, dst->buffer, 1, &region);
+}
+
+void gpb_vk_cmd_update(gpb_be_batch *b, gpb_be_buffer *dst, uint64_t offset, const void *data, uint64_t bytes) {
+  b->device->vk.vkCmdUpdateBuffer(b->cmd, dst->buffer, offset, bytes, data);
+}
+
+void gpb_vk_cmd_barrier(gpb_be_batch *b) {
+  VkMemoryBarrier barrier = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = WORK_WRITES,
+                             .dstAccessMask = WORK_ACCESS};
+  b->device->vk.vkCmdPipelineBarrier(b->cmd, WORK_STAGES, WORK_STAGES, 0, 1, &barrier, 0, NULL, 0, NULL);
+}
+
+gpb_status gpb_vk_batch_submit(gpb_be_device *d, gpb_be_batch *b, gpb_be_timeline *t, uint64_t signal,
+                               const gpb_be_wait *waits, uint32_t wait_count, char *err) {
+  // Device writes become visible to host reads once the batch completes.
+  VkMemoryBarrier to_host = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = WORK_WRITES,
+                             .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
+  d->vk.vkCmdPipelineBarrier(b->cmd, WORK_STAGES, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &to_host, 0, NULL, 0, NULL);
+  VkResult r = VK_CALL(d, GPB_VK_END_COMMAND_BUFFER, d->vk.vkEndCommandBuffer(b->cmd));
+  if (r != VK_SUCCESS) return gpb_vk_status(r, "vkEndCommandBuffer", err);
+
+  // Wait for this timeline's previous batch (stream order) and other streams.
+  enum { MAX_WAITS = 16 };
+  VkSemaphore sems[MAX_WAITS + 1];
+  uint64_t values[MAX_WAITS + 1];
+  VkPipelineStageFlags stages[MAX_WAITS + 1];
+  uint32_t n = 0;
+  if (signal > 1) {
+    sems[n] = t->semaphore;
+    values[n++] = signal - 1;
+  }
+  if (wait_count > MAX_WAITS) {
+    gpb_format(err, GPB_MSG_MAX, "waits on %u streams; at most %d per submission", wait_count, MAX_WAITS);
+    return GPB_ERROR_UNSUPPORTED;
+  }
+  for (uint32_t i = 0; i < wait_count; i++) {
+    sems[n] = waits[i].timeline->semaphore;
+    values[n++] = waits[i].value;
+  }
+  for (uint32_t i = 0; i < n; i++) stages[i] = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
+  VkTimelineSemaphoreSubmitInfo tinfo = {.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
+                                         .waitSemaphoreValueCount = n, .pWaitSemaphoreValues = values,
+                                         .signalSemaphoreValueCount = 1, .pSignalSemaphoreValues = &signal};
+  VkSubmitInfo info = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .pNext = &tinfo, .waitSemaphoreCount = n,
+                       .pWaitSemaphores = sems, .pWaitDstStageMask = stages, .commandBufferCount = 1,
+                       .pCommandBuffers = &b->cmd, .signalSemaphoreCount = 1, .pSignalSemaphores = &t->semaphore};
+  pthread_mutex_lock(&d->queue_locks[t->queue]);
+  r = VK_CALL(d, GPB_VK_QUEUE_SUBMIT, d->vk.vkQueueSubmit(d->queues[t->queue], 1, &info, VK_NULL_HANDLE));
+  pthread_mutex_unlock(&d->queue_locks[t->queue]);
+  return gpb_vk_status(r, "vkQueueSubmit", err);
+}

@@ -1,0 +1,361 @@
+// Vulkan instances and devices: enumeration, opening, validation messages.
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "vulkan/vk_internal.h"
+
+#define MAX_DEVICES 16
+#define VALIDATION_LAYER "VK_LAYER_KHRONOS_validation"
+
+// ---- instance ---------------------------------------------------------------
+
+static bool has_instance_layer(const char *name) {
+  uint32_t n = 0;
+  if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || n == 0) return false;
+  VkLayerProperties *props = calloc(n, sizeof *props);
+  bool found = false;
+  if (props && vkEnumerateInstanceLayerProperties(&n, props) == VK_SUCCESS) {
+    for (uint32_t i = 0; i < n && !found; i++) found = strcmp(props[i].layerName, name) == 0;
+  }
+  free(props);
+  return found;
+}
+
+static VKAPI_ATTR VkBool32 VKAPI_CALL on_debug_message(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+                                                       VkDebugUtilsMessageTypeFlagsEXT types,
+                                                       const VkDebugUtilsMessengerCallbackDataEXT *data,
+                                                       void *user) {
+  gpb_be_device *d = user;
+  int level = (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) ? 2 : 1;
+  atomic_fetch_add(&d->validation_messages, 1);
+  if (d->on_message) d->on_message(d->on_message_user, level, data && data->pMessage ? data->pMessage : "");
+  return VK_FALSE;
+}
+
+// volk keeps instance-level functions in globals. With the loader these are
+// its trampolines, valid for every instance, so they are loaded once, from
+// the first instance, and never rewritten while other threads call them.
+// Extension functions are looked up per instance instead (create_instance).
+static pthread_mutex_t instance_functions_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool instance_functions_loaded;
+
+static void load_instance_functions(VkInstance instance) {
+  pthread_mutex_lock(&instance_functions_lock);
+  if (!instance_functions_loaded) volkLoadInstanceOnly(instance);
+  instance_functions_loaded = true;
+  pthread_mutex_unlock(&instance_functions_lock);
+}
+
+static gpb_status create_instance(bool validation, gpb_be_device *d, VkInstance *out, char *err) {
+  gpb_status st = gpb_vk_load(err);
+  if (st != GPB_OK) return st;
+  if (vkEnumerateInstanceVersion) {
+    uint32_t version = 0;
+    vkEnumerateInstanceVersion(&version);
+    if (version < VK_API_VERSION_1_2) {
+      gpb_format(err, GPB_MSG_MAX, "the Vulkan loader supports %u.%u; gpubatch needs 1.2",
+                 VK_API_VERSION_MAJOR(version), VK_API_VERSION_MINOR(version));
+      return GPB_ERROR_UNSUPPORTED;
+    }
+  }
+  VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "gpubatch",
+                           .pEngineName = "gpubatch", .apiVersion = VK_API_VERSION_1_2};
+  const char *layers[1] = {VALIDATION_LAYER};
+  const char *exts[2] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME, VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME};
+  VkValidationFeatureEnableEXT enables[] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
+  VkValidationFeaturesEXT features = {.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
+                                      .enabledValidationFeatureCount = 1, .pEnabledValidationFeatures = enables};
+  VkDebugUtilsMessengerCreateInfoEXT messenger = {
+      .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+      .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+      .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                     VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+      .pfnUserCallback = on_debug_message,
+      .pUserData = d};
+  VkInstanceCreateInfo info = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app};
+  if (validation) {
+    if (!has_instance_layer(VALIDATION_LAYER)) {
+      gpb_format(err, GPB_MSG_MAX, "validation asked for, but %s is not installed (vulkan-validationlayers)",
+                 VALIDATION_LAYER);
+      return GPB_ERROR_UNSUPPORTED;
+    }
+    features.pNext = &messenger; // messages during vkCreateInstance are caught too
+    info.pNext = &features;
+    info.enabledLayerCount = 1;
+    info.ppEnabledLayerNames = layers;
+    info.enabledExtensionCount = 2;
+    info.ppEnabledExtensionNames = exts;
+  }
+  VkResult r = vkCreateInstance(&info, NULL, out);
+  if (r != VK_SUCCESS) return gpb_vk_status(r, "vkCreateInstance", err);
+  load_instance_functions(*out);
+  if (validation) {
+    PFN_vkCreateDebugUtilsMessengerEXT create =
+        (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(*out, "vkCreateDebugUtilsMessengerEXT");
+    d->destroy_messenger =
+        (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(*out, "vkDestroyDebugUtilsMessengerEXT");
+    messenger.pNext = NULL;
+    r = create ? create(*out, &messenger, NULL, &d->messenger) : VK_ERROR_EXTENSION_NOT_PRESENT;
+    if (r != VK_SUCCESS) {
+      vkDestroyInstance(*out, NULL);
+      return gpb_vk_status(r, "vkCreateDebugUtilsMessengerEXT", err);
+    }
+  }
+  return GPB_OK;
+}
+
+// ---- enumeration (once per process) -----------------------------------------
+
+static pthread_once_t enum_once = PTHREAD_ONCE_INIT;
+static gpb_status enum_status;
+static char enum_error[GPB_MSG_MAX];
+static uint32_t enum_count;
+static gpb_device_info enum_infos[MAX_DEVICES];
+
+static bool has_device_extension(VkPhysicalDevice pd, const char *name) {
+  uint32_t n = 0;
+  if (vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL) != VK_SUCCESS) return false;
+  VkExtensionProperties *props = calloc(n ? n : 1, sizeof *props);
+  bool found = false;
+  if (props && vkEnumerateDeviceExtensionProperties(pd, NULL, &n, props) == VK_SUCCESS) {
+    for (uint32_t i = 0; i < n && !found; i++) found = strcmp(props[i].extensionName, name) == 0;
+  }
+  free(props);
+  return found;
+}
+
+// Picks the queue family for compute; UINT32_MAX if none.
+static uint32_t compute_family(VkPhysicalDevice pd, uint32_t *out_queue_count) {
+  uint32_t n = 0;
+  vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, NULL);
+  VkQueueFamilyProperties props[16];
+  if (n > 16) n = 16;
+  vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, props);
+  for (uint32_t i = 0; i < n; i++) {
+    if ((props[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && props[i].queueCount > 0) {
+      *out_queue_count = props[i].queueCount;
+      return i;
+    }
+  }
+  return UINT32_MAX;
+}
+
+static void describe(VkPhysicalDevice pd, uint32_t index, gpb_device_info *info) {
+  VkPhysicalDeviceDriverProperties driver = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+  VkPhysicalDeviceProperties2 props2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &driver};
+  VkPhysicalDeviceProperties props;
+  vkGetPhysicalDeviceProperties(pd, &props);
+  bool v12 = props.apiVersion >= VK_API_VERSION_1_2;
+  if (v12) vkGetPhysicalDeviceProperties2(pd, &props2);
+  memset(info, 0, sizeof *info);
+  info->index = index;
+  gpb_format(info->name, sizeof info->name, "%s", props.deviceName);
+  switch (props.deviceType) {
+  case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: info->type = GPB_DEVICE_INTEGRATED_GPU; break;
+  case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: info->type = GPB_DEVICE_DISCRETE_GPU; break;
+  case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: info->type = GPB_DEVICE_VIRTUAL_GPU; break;
+  case VK_PHYSICAL_DEVICE_TYPE_CPU: info->type = GPB_DEVICE_CPU; break;
+  default: info->type = GPB_DEVICE_OTHER; break;
+  }
+  info->vendor_id = props.vendorID;
+  info->device_id = props.deviceID;
+  info->api_version = props.apiVersion;
+  info->driver_version = props.driverVersion;
+  if (v12) {
+    gpb_format(info->driver_name, sizeof info->driver_name, "%s", driver.driverName);
+    gpb_format(info->driver_info, sizeof info->driver_info, "%s", driver.driverInfo);
+  }
+  VkPhysicalDeviceMemoryProperties mem;
+  vkGetPhysicalDeviceMemoryProperties(pd, &mem);
+  info->heap_count = mem.memoryHeapCount < GPB_MAX_HEAPS ? mem.memoryHeapCount : GPB_MAX_HEAPS;
+  for (uint32_t i = 0; i < info->heap_count; i++) {
+    info->heaps[i].size = mem.memoryHeaps[i].size;
+    info->heaps[i].device_local = (mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) != 0;
+  }
+  const VkPhysicalDeviceLimits *lim = &props.limits;
+  for (int i = 0; i < 3; i++) {
+    info->max_workgroup_count[i] = lim->maxComputeWorkGroupCount[i];
+    info->max_workgroup_size[i] = lim->maxComputeWorkGroupSize[i];
+  }
+  info->max_workgroup_invocations = lim->maxComputeWorkGroupInvocations;
+  info->max_push_constant_bytes = lim->maxPushConstantsSize;
+  info->max_storage_buffer_range = lim->maxStorageBufferRange;
+  info->min_storage_buffer_offset_alignment = lim->minStorageBufferOffsetAlignment;
+  info->timestamp_period_ns = lim->timestampPeriod;
+
+  // What gpubatch needs from it.
+  uint32_t queues = 0;
+  VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
+  if (v12) vkGetPhysicalDeviceFeatures2(pd, &f2);
+  info->usable = false;
+  if (!v12) gpb_format(info->unusable_reason, sizeof info->unusable_reason, "Vulkan 1.2 not supported");
+  else if (compute_family(pd, &queues) == UINT32_MAX) gpb_format(info->unusable_reason, sizeof info->unusable_reason, "no compute queue");
+  else if (!f12.timelineSemaphore) gpb_format(info->unusable_reason, sizeof info->unusable_reason, "no timeline semaphores");
+  else if (!has_device_extension(pd, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME)) gpb_format(info->unusable_reason, sizeof info->unusable_reason, "no VK_KHR_push_descriptor");
+  else info->usable = true;
+}
+
+static void enumerate_once(void) {
+  gpb_be_device scratch = {0};
+  VkInstance instance;
+  enum_status = create_instance(false, &scratch, &instance, enum_error);
+  if (enum_status != GPB_OK) return;
+  VkPhysicalDevice pds[MAX_DEVICES];
+  uint32_t n = MAX_DEVICES;
+  VkResult r = vkEnumeratePhysicalDevices(instance, &n, pds);
+  if (r != VK_SUCCESS && r != VK_INCOMPLETE) {
+    enum_status = gpb_vk_status(r, "vkEnumeratePhysicalDevices", enum_error);
+  } else {
+    enum_count = n;
+    for (uint32_t i = 0; i < n; i++) describe(pds[i], i, &enum_infos[i]);
+  }
+  vkDestroyInstance(instance, NULL);
+}
+
+static gpb_status vk_device_count(uint32_t *out, char *err) {
+  pthread_once(&enum_once, enumerate_once);
+  if (enum_status != GPB_OK) {
+    // No loader or no driver: zero devices, not an error, for listing.
+    if (enum_status == GPB_ERROR_NOT_FOUND || enum_status == GPB_ERROR_UNSUPPORTED) {
+      *out = 0;
+      return GPB_OK;
+    }
+    gpb_format(err, GPB_MSG_MAX, "%s", enum_error);
+    return enum_status;
+  }
+  *out = enum_count;
+  return GPB_OK;
+}
+
+static gpb_status vk_device_info(uint32_t index, gpb_device_info *out, char *err) {
+  uint32_t n = 0;
+  gpb_status st = vk_device_count(&n, err);
+  if (st != GPB_OK) return st;
+  if (index >= n) {
+    gpb_format(err, GPB_MSG_MAX, "no such device (%u found)%s%s", n, n ? "" : ": ", n ? "" : enum_error);
+    return GPB_ERROR_NOT_FOUND;
+  }
+  *out = enum_infos[index];
+  return GPB_OK;
+}
+
+// ---- open / close -------------------------------------------------------------
+
+static void vk_device_close(gpb_be_device *d) {
+  if (!d) return;
+  if (d->device) {
+    if (d->pipeline_cache) d->vk.vkDestroyPipelineCache(d->device, d->pipeline_cache, NULL);
+    d->vk.vkDestroyDevice(d->device, NULL);
+  }
+  for (uint32_t i = 0; i < d->queue_count; i++) pthread_mutex_destroy(&d->queue_locks[i]);
+  if (d->messenger && d->destroy_messenger) d->destroy_messenger(d->instance, d->messenger, NULL);
+  if (d->instance) vkDestroyInstance(d->instance, NULL);
+  free(d);
+}
+
+static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info *info, char *err) {
+  VkPhysicalDevice pds[MAX_DEVICES];
+  uint32_t n = MAX_DEVICES;
+  VkResult r = vkEnumeratePhysicalDevices(d->instance, &n, pds);
+  if (r != VK_SUCCESS && r != VK_INCOMPLETE) return gpb_vk_status(r, "vkEnumeratePhysicalDevices", err);
+  if (index >= n) {
+    gpb_format(err, GPB_MSG_MAX, "no such device (%u found)", n);
+    return GPB_ERROR_NOT_FOUND;
+  }
+  d->physical = pds[index];
+  describe(d->physical, index, info);
+  if (!info->usable) {
+    gpb_format(err, GPB_MSG_MAX, "'%s' cannot run gpubatch: %s", info->name, info->unusable_reason);
+    return GPB_ERROR_UNSUPPORTED;
+  }
+  VkPhysicalDeviceProperties props;
+  vkGetPhysicalDeviceProperties(d->physical, &props);
+  VkPhysicalDevicePushDescriptorPropertiesKHR push = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PUSH_DESCRIPTOR_PROPERTIES_KHR};
+  VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES, .pNext = &push};
+  VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
+  vkGetPhysicalDeviceProperties2(d->physical, &p2);
+  d->max_push_descriptors = push.maxPushDescriptors;
+  d->max_allocation = m3.maxMemoryAllocationSize;
+  vkGetPhysicalDeviceMemoryProperties(d->physical, &d->memory);
+
+  uint32_t family_queues = 0;
+  d->queue_family = compute_family(d->physical, &family_queues);
+  d->queue_count = family_queues < GPB_VK_MAX_QUEUES ? family_queues : GPB_VK_MAX_QUEUES;
+  float priorities[GPB_VK_MAX_QUEUES] = {1, 1, 1, 1, 1, 1, 1, 1};
+  VkDeviceQueueCreateInfo qinfo = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = d->queue_family,
+                                   .queueCount = d->queue_count, .pQueuePriorities = priorities};
+  VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+                                          .timelineSemaphore = VK_TRUE};
+  const char *exts[] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
+  VkDeviceCreateInfo dinfo = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &f12, .queueCreateInfoCount = 1,
+                              .pQueueCreateInfos = &qinfo, .enabledExtensionCount = 1, .ppEnabledExtensionNames = exts};
+  r = vkCreateDevice(d->physical, &dinfo, NULL, &d->device);
+  if (r != VK_SUCCESS) return gpb_vk_status(r, "vkCreateDevice", err);
+  volkLoadDeviceTable(&d->vk, d->device);
+  for (uint32_t i = 0; i < d->queue_count; i++) {
+    d->vk.vkGetDeviceQueue(d->device, d->queue_family, i, &d->queues[i]);
+    pthread_mutex_init(&d->queue_locks[i], NULL);
+  }
+  VkPipelineCacheCreateInfo cinfo = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+  r = d->vk.vkCreatePipelineCache(d->device, &cinfo, NULL, &d->pipeline_cache);
+  if (r != VK_SUCCESS) return gpb_vk_status(r, "vkCreatePipelineCache", err);
+  return GPB_OK;
+}
+
+static gpb_status vk_device_open(uint32_t index, const gpb_device_options *options, gpb_be_device **out,
+                                 gpb_device_info *info, uint32_t *out_queue_count, char *err) {
+  gpb_be_device *d = calloc(1, sizeof *d);
+  if (!d) {
+    gpb_format(err, GPB_MSG_MAX, "out of host memory");
+    return GPB_ERROR_OUT_OF_HOST_MEMORY;
+  }
+  atomic_store(&d->fault.armed_site, -1);
+  d->on_message = options->on_message;
+  d->on_message_user = options->on_message_user;
+  gpb_status st = create_instance(options->validation, d, &d->instance, err);
+  if (st == GPB_OK) st = open_device(d, index, info, err);
+  if (st != GPB_OK) {
+    vk_device_close(d);
+    return st;
+  }
+  *out = d;
+  *out_queue_count = d->queue_count;
+  return GPB_OK;
+}
+
+static gpb_status vk_device_wait_idle(gpb_be_device *d, char *err) {
+  VkResult r = VK_CALL(d, GPB_VK_DEVICE_WAIT_IDLE, d->vk.vkDeviceWaitIdle(d->device));
+  return gpb_vk_status(r, "vkDeviceWaitIdle", err);
+}
+
+static uint64_t vk_validation_messages(const gpb_be_device *d) {
+  return atomic_load(&((gpb_be_device *)d)->validation_messages);
+}
+
+const gpb_backend gpb_vulkan_backend = {
+    .name = "vulkan",
+    .device_count = vk_device_count,
+    .device_info = vk_device_info,
+    .device_open = vk_device_open,
+    .device_close = vk_device_close,
+    .device_wait_idle = vk_device_wait_idle,
+    .validation_messages = vk_validation_messages,
+    .buffer_create = gpb_vk_buffer_create,
+    .buffer_destroy = gpb_vk_buffer_destroy,
+    .pipeline_create = gpb_vk_pipeline_create,
+    .pipeline_destroy = gpb_vk_pipeline_destroy,
+    .timeline_create = gpb_vk_timeline_create,
+    .timeline_destroy = gpb_vk_timeline_destroy,
+    .timeline_completed = gpb_vk_timeline_completed,
+    .timeline_wait = gpb_vk_timeline_wait,
+    .batch_create = gpb_vk_batch_create,
+    .batch_destroy = gpb_vk_batch_destroy,
+    .batch_begin = gpb_vk_batch_begin,
+    .cmd_dispatch = gpb_vk_cmd_dispatch,
+    .cmd_copy = gpb_vk_cmd_copy,
+    .cmd_update = gpb_vk_cmd_update,
+    .cmd_barrier = gpb_vk_cmd_barrier,
+    .batch_submit = gpb_vk_batch_submit,
+};

@@ -1,0 +1,216 @@
+// `gpubatch bench chain`: the cost of one tiny dispatch, end to end.
+//
+// dependent:   N dispatches of add_one on one 256-element buffer; each reads
+//              what the previous wrote, so each needs a barrier.
+// independent: N dispatches of add_one, each on its own 1 KiB range of one
+//              buffer; no dispatch depends on another.
+// One repetition = record all N dispatches + stream sync (submit and wait),
+// timed on the host; per-dispatch cost = that time / N. The result is read
+// back and checked after every repetition (outside the timed region).
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const uint32_t add_one_spirv[] =
+#include "add_one.inc"
+    ;
+
+#define ELEMS 256u
+
+typedef struct chain_opts {
+  uint32_t n, reps;
+  bool independent;
+  bool json;
+  int device;
+  gpb_barrier_policy barriers;
+  uint32_t cap;
+  int modes[2];
+  int mode_count;
+} chain_opts;
+
+typedef struct chain_result {
+  double median_us, min_us, max_us; // per dispatch
+  bool correct;
+  gpb_counters counters; // of the last repetition
+} chain_result;
+
+static int compare_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static const char *mode_name(int mode) { return mode == GPB_MODE_IMMEDIATE ? "immediate" : "batched"; }
+
+// Runs warm-up + reps of the chain on a fresh stream; false on a gpubatch error.
+static bool run_chain(gpb_device *dev, const chain_opts *o, int mode, chain_result *r) {
+  gpb_device_info info;
+  gpb_device_query(dev, &info);
+  uint64_t stride = 4 * ELEMS;
+  while (stride % info.min_storage_buffer_offset_alignment) stride += 4 * ELEMS;
+  uint64_t bytes = o->independent ? stride * o->n : 4 * ELEMS;
+  gpb_stream_options so = {.mode = mode, .barriers = o->barriers, .max_batch_dispatches = o->cap};
+  gpb_stream *s = NULL;
+  gpb_kernel *k = NULL;
+  gpb_buffer *x = NULL;
+  uint32_t *host = calloc(bytes / 4, 4);
+  double *times = calloc(o->reps, sizeof *times);
+  bool ok = host && times;
+  gpb_kernel_desc kd = {.name = "add_one", .spirv = add_one_spirv, .spirv_bytes = sizeof add_one_spirv};
+  gpb_status st = ok ? gpb_stream_create(dev, &so, &s) : GPB_ERROR_OUT_OF_HOST_MEMORY;
+  if (st == GPB_OK) st = gpb_kernel_create(dev, &kd, &k);
+  if (st == GPB_OK) st = gpb_buffer_create(dev, bytes, GPB_MEMORY_PRIVATE, &x);
+  r->correct = true;
+  uint32_t n_push = ELEMS;
+  for (uint32_t rep = 0; st == GPB_OK && rep <= o->reps; rep++) { // rep 0 is the warm-up
+    memset(host, 0, bytes);
+    st = gpb_stream_copy_to_device(s, host, x, 0, bytes);
+    if (st == GPB_OK) st = gpb_stream_sync(s);
+    if (st == GPB_OK) st = gpb_stream_reset_counters(s);
+    double t0 = cli_now_us();
+    for (uint32_t i = 0; st == GPB_OK && i < o->n; i++) {
+      gpb_arg arg = {x, o->independent ? stride * i : 0, 4 * ELEMS};
+      gpb_dispatch d = {.kernel = k, .groups = {ELEMS / 64, 1, 1}, .args = &arg, .arg_count = 1,
+                        .push_constants = &n_push, .push_constant_bytes = sizeof n_push};
+      st = gpb_stream_dispatch(s, &d);
+    }
+    if (st == GPB_OK) st = gpb_stream_sync(s);
+    double t1 = cli_now_us();
+    if (st == GPB_OK) st = gpb_stream_get_counters(s, &r->counters);
+    if (rep > 0) times[rep - 1] = (t1 - t0) / o->n;
+    if (st == GPB_OK) st = gpb_stream_copy_to_host(s, x, 0, host, bytes);
+    for (uint64_t i = 0; st == GPB_OK && i < o->n * (o->independent ? 1u : 0u) + (o->independent ? 0u : 1u); i++) {
+      const uint32_t *v = host + (o->independent ? i * stride / 4 : 0);
+      uint32_t expect = o->independent ? 1 : o->n;
+      for (uint32_t e = 0; e < ELEMS; e++) {
+        if (v[e] != expect) r->correct = false;
+      }
+    }
+  }
+  if (st != GPB_OK) fprintf(stderr, "gpubatch: bench chain (%s): %s: %s\n", mode_name(mode), gpb_status_name(st), gpb_last_error());
+  if (st == GPB_OK) {
+    qsort(times, o->reps, sizeof *times, compare_double);
+    r->median_us = o->reps % 2 ? times[o->reps / 2] : (times[o->reps / 2 - 1] + times[o->reps / 2]) / 2;
+    r->min_us = times[0];
+    r->max_us = times[o->reps - 1];
+  }
+  gpb_buffer_free(x);
+  gpb_kernel_destroy(k);
+  gpb_stream_destroy(s);
+  free(host);
+  free(times);
+  return st == GPB_OK;
+}
+
+static void print_json(const gpb_device_info *info, const chain_opts *o, int mode, const chain_result *r) {
+  char name[600], drv[600];
+  printf("{\"device\": \"%s\", \"driver\": \"%s\", \"mode\": \"%s\", \"pattern\": \"%s\", \"barrier_policy\": \"%s\", "
+         "\"n\": %u, \"reps\": %u, \"per_dispatch_us_median\": %.4f, \"per_dispatch_us_min\": %.4f, "
+         "\"per_dispatch_us_max\": %.4f, \"correct\": %s, \"barriers\": %llu, \"submits\": %llu, \"counters\": {",
+         cli_json_escape(info->name, name, sizeof name), cli_json_escape(info->driver_info, drv, sizeof drv),
+         mode_name(mode), o->independent ? "independent" : "dependent",
+         o->barriers == GPB_BARRIERS_ALWAYS ? "always" : "tracked", o->n, o->reps, r->median_us, r->min_us,
+         r->max_us, r->correct ? "true" : "false", (unsigned long long)r->counters.barriers,
+         (unsigned long long)r->counters.submits);
+  cli_print_counters_json(stdout, &r->counters);
+  printf("}}\n");
+}
+
+static void print_table(const gpb_device_info *info, const chain_opts *o, const chain_result *r) {
+  printf("bench chain: %s pattern, n=%u, %u repetitions (+1 warm-up), barriers %s\n",
+         o->independent ? "independent" : "dependent", o->n, o->reps,
+         o->barriers == GPB_BARRIERS_ALWAYS ? "always" : "tracked");
+  printf("device: %s (%s %s)\n\n", info->name, info->driver_name, info->driver_info);
+  printf("%-28s", "");
+  for (int m = 0; m < o->mode_count; m++) printf("%16s", mode_name(o->modes[m]));
+  printf("\n%-28s", "us/dispatch median");
+  for (int m = 0; m < o->mode_count; m++) printf("%16.3f", r[m].median_us);
+  printf("\n%-28s", "us/dispatch min .. max");
+  for (int m = 0; m < o->mode_count; m++) {
+    char span[32];
+    snprintf(span, sizeof span, "%.2f..%.2f", r[m].min_us, r[m].max_us);
+    printf("%16s", span);
+  }
+  printf("\n%-28s", "result correct");
+  for (int m = 0; m < o->mode_count; m++) printf("%16s", r[m].correct ? "yes" : "NO");
+  printf("\n");
+  for (size_t i = 0; i < gpb_counter_count(); i++) {
+    printf("%-28s", gpb_counter_name(i));
+    for (int m = 0; m < o->mode_count; m++) printf("%16llu", (unsigned long long)gpb_counter_value(&r[m].counters, i));
+    printf("\n");
+  }
+  if (o->mode_count == 2 && r[1].median_us > 0) printf("\nbatched speed-up: %.2fx\n", r[0].median_us / r[1].median_us);
+}
+
+static bool parse_u32(const char *s, uint32_t *out) {
+  char *end;
+  unsigned long v = strtoul(s ? s : "", &end, 10);
+  if (!s || !*s || *end || v == 0 || v > UINT32_MAX) return false;
+  *out = (uint32_t)v;
+  return true;
+}
+
+int cli_bench_chain(int argc, char **argv) {
+  chain_opts o = {.n = 1000, .reps = 5, .device = -1, .modes = {GPB_MODE_DEFAULT}, .mode_count = 1};
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    bool bad = false;
+    if (strcmp(a, "--n") == 0) bad = !parse_u32(v, &o.n), i++;
+    else if (strcmp(a, "--reps") == 0) bad = !parse_u32(v, &o.reps), i++;
+    else if (strcmp(a, "--cap") == 0) bad = !parse_u32(v, &o.cap), i++;
+    else if (strcmp(a, "--device") == 0) {
+      uint32_t d = 0;
+      bad = !v || (strcmp(v, "0") != 0 && !parse_u32(v, &d)), i++;
+      o.device = (int)d;
+    } else if (strcmp(a, "--mode") == 0) {
+      i++;
+      if (v && strcmp(v, "batched") == 0) o.modes[0] = GPB_MODE_BATCHED;
+      else if (v && strcmp(v, "immediate") == 0) o.modes[0] = GPB_MODE_IMMEDIATE;
+      else if (v && strcmp(v, "both") == 0) {
+        o.modes[0] = GPB_MODE_IMMEDIATE;
+        o.modes[1] = GPB_MODE_BATCHED;
+        o.mode_count = 2;
+      } else bad = true;
+    } else if (strcmp(a, "--pattern") == 0) {
+      i++;
+      if (v && strcmp(v, "independent") == 0) o.independent = true;
+      else bad = !v || strcmp(v, "dependent") != 0;
+    } else if (strcmp(a, "--barriers") == 0) {
+      i++;
+      if (v && strcmp(v, "always") == 0) o.barriers = GPB_BARRIERS_ALWAYS;
+      else bad = !v || strcmp(v, "tracked") != 0;
+    } else if (strcmp(a, "--json") == 0) o.json = true;
+    else if (strcmp(a, "--help") == 0) bad = true;
+    else bad = true;
+    if (bad) {
+      fprintf(stderr, "usage: gpubatch bench chain [--n N] [--reps R] [--mode immediate|batched|both]\n"
+                      "         [--pattern dependent|independent] [--barriers tracked|always] [--cap DISPATCHES]\n"
+                      "         [--device I] [--json]\n");
+      return 2;
+    }
+  }
+  if (o.modes[0] == GPB_MODE_DEFAULT) {
+    const char *env = getenv("GPB_MODE");
+    o.modes[0] = env && strcmp(env, "immediate") == 0 ? GPB_MODE_IMMEDIATE : GPB_MODE_BATCHED;
+  }
+  gpb_device *dev = cli_open_device(o.device);
+  if (!dev) return 1;
+  gpb_device_info info;
+  gpb_device_query(dev, &info);
+  chain_result results[2] = {0};
+  bool ok = true;
+  for (int m = 0; m < o.mode_count && ok; m++) ok = run_chain(dev, &o, o.modes[m], &results[m]);
+  if (ok) {
+    if (o.json) {
+      for (int m = 0; m < o.mode_count; m++) print_json(&info, &o, o.modes[m], &results[m]);
+    } else {
+      print_table(&info, &o, results);
+    }
+  }
+  for (int m = 0; m < o.mode_count; m++) ok = ok && results[m].correct;
+  if (gpb_device_close(dev) != GPB_OK) {
+    fprintf(stderr, "gpubatch: %s\n", gpb_last_error());
+    ok = false;
+  }
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,128 @@
+// gpubatch: the command-line tool. `gpubatch help` lists what it does.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#ifdef GPB_HAVE_LLAMA
+#include "llama_cli.h"
+#endif
+
+double cli_now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+const char *cli_json_escape(const char *s, char *buf, size_t cap) {
+  size_t j = 0;
+  for (; *s && j + 7 < cap; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      buf[j++] = '\\';
+      buf[j++] = (char)c;
+    } else if (c < 0x20) {
+      j += (size_t)snprintf(buf + j, cap - j, "\\u%04x", c);
+    } else {
+      buf[j++] = (char)c;
+    }
+  }
+  buf[j] = '\0';
+  return buf;
+}
+
+gpb_device *cli_open_device(int index) {
+  gpb_device *dev = NULL;
+  gpb_status st = index >= 0 ? gpb_device_open((uint32_t)index, NULL, &dev) : gpb_device_open_default(NULL, &dev);
+  if (st != GPB_OK) {
+    fprintf(stderr, "gpubatch: %s: %s\n", gpb_status_name(st), gpb_last_error());
+    return NULL;
+  }
+  return dev;
+}
+
+void cli_print_counters_json(FILE *out, const gpb_counters *c) {
+  for (size_t i = 0; i < gpb_counter_count(); i++) {
+    fprintf(out, "%s\"%s\": %llu", i ? ", " : "", gpb_counter_name(i), (unsigned long long)gpb_counter_value(c, i));
+  }
+}
+
+static const char *type_name(gpb_device_type t) {
+  switch (t) {
+  case GPB_DEVICE_INTEGRATED_GPU: return "integrated GPU";
+  case GPB_DEVICE_DISCRETE_GPU: return "discrete GPU";
+  case GPB_DEVICE_VIRTUAL_GPU: return "virtual GPU";
+  case GPB_DEVICE_CPU: return "CPU";
+  default: return "other";
+  }
+}
+
+static int cmd_devices(int argc, char **argv) {
+  bool json = argc > 0 && strcmp(argv[0], "--json") == 0;
+  uint32_t count = 0;
+  gpb_status st = gpb_device_count(&count);
+  if (st != GPB_OK) {
+    fprintf(stderr, "gpubatch: %s\n", gpb_last_error());
+    return 1;
+  }
+  uint32_t def = UINT32_MAX;
+  if (count > 0 && gpb_device_default_index(&def) != GPB_OK) fprintf(stderr, "gpubatch: %s\n", gpb_last_error());
+  if (json) printf("{\"default\": %d, \"devices\": [", def == UINT32_MAX ? -1 : (int)def);
+  else if (count == 0) printf("no Vulkan devices found (install a driver, e.g. mesa-vulkan-drivers)\n");
+  for (uint32_t i = 0; i < count; i++) {
+    gpb_device_info info;
+    if (gpb_device_get_info(i, &info) != GPB_OK) continue;
+    uint64_t local = 0;
+    for (uint32_t h = 0; h < info.heap_count; h++) local += info.heaps[h].device_local ? info.heaps[h].size : 0;
+    char name[600], drv[600];
+    if (json) {
+      printf("%s{\"index\": %u, \"name\": \"%s\", \"type\": \"%s\", \"vendor_id\": %u, \"driver\": \"%s\", "
+             "\"api\": \"%u.%u.%u\", \"device_local_bytes\": %llu, \"usable\": %s}",
+             i ? ", " : "", i, cli_json_escape(info.name, name, sizeof name), type_name(info.type), info.vendor_id,
+             cli_json_escape(info.driver_info, drv, sizeof drv), (info.api_version >> 22 & 0x7fu),
+             (info.api_version >> 12 & 0x3ffu), (info.api_version & 0xfffu),
+             (unsigned long long)local, info.usable ? "true" : "false");
+    } else {
+      printf("%c %u: %s (%s), driver %s %s, Vulkan %u.%u, %.1f GiB device-local%s%s\n", i == def ? '*' : ' ', i,
+             info.name, type_name(info.type), info.driver_name, info.driver_info,
+             (info.api_version >> 22 & 0x7fu), (info.api_version >> 12 & 0x3ffu),
+             (double)local / (1 << 30), info.usable ? "" : ", unusable: ", info.usable ? "" : info.unusable_reason);
+    }
+  }
+  if (json) printf("]}\n");
+  else if (count > 0) printf("(* = default device; choose another with GPB_DEVICE=<index>)\n");
+  return 0;
+}
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: gpubatch <command> [options]\n"
+          "  devices [--json]                 list Vulkan devices, mark the default\n"
+          "  bench chain [options]            time N tiny dispatches (see bench chain --help)\n"
+#ifdef GPB_HAVE_LLAMA
+          "  llama ...                        decode a llama2.c checkpoint (see llama --help)\n"
+          "  llama-gen ...                    write a random llama2.c checkpoint\n"
+#endif
+          "environment: GPB_DEVICE=<index>, GPB_MODE=immediate|batched, GPB_VALIDATION=1\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (strcmp(argv[1], "devices") == 0) return cmd_devices(argc - 2, argv + 2);
+  if (strcmp(argv[1], "bench") == 0) {
+    if (argc >= 3 && strcmp(argv[2], "chain") == 0) return cli_bench_chain(argc - 3, argv + 3);
+    fprintf(stderr, "gpubatch: bench: unknown benchmark (try: bench chain)\n");
+    return 2;
+  }
+#ifdef GPB_HAVE_LLAMA
+  if (strcmp(argv[1], "llama") == 0) return gpb_llama_main(argc - 1, argv + 1);
+  if (strcmp(argv[1], "llama-gen") == 0) return gpb_llama_gen_main(argc - 1, argv + 1);
+#endif
+  fprintf(stderr, "gpubatch: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}
