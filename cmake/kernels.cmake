@@ -7,7 +7,8 @@
 #     static const uint32_t k_add_one[] =
 #     #include "add_one.inc"
 #     ;
-# and adds that folder to <target>'s include path.
+# and adds that folder to <target>'s include path. <target> may be an
+# INTERFACE library, so that several programs share one set of kernels.
 find_program(GLSLC glslc REQUIRED)
 
 function(gpb_embed_kernels)
@@ -29,5 +30,10 @@ function(gpb_embed_kernels)
   endforeach()
   add_custom_target(${K_TARGET}_kernels DEPENDS ${outputs})
   add_dependencies(${K_TARGET} ${K_TARGET}_kernels)
-  target_include_directories(${K_TARGET} PRIVATE ${out_dir})
+  get_target_property(type ${K_TARGET} TYPE)
+  if(type STREQUAL "INTERFACE_LIBRARY")
+    target_include_directories(${K_TARGET} INTERFACE ${out_dir}) # for several consumers
+  else()
+    target_include_directories(${K_TARGET} PRIVATE ${out_dir})
+  endif()
 endfunction()

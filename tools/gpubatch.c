@@ -100,6 +100,9 @@ static void usage(FILE *out) {
           "usage: gpubatch <command> [options]\n"
           "  devices [--json]                 list Vulkan devices, mark the default\n"
           "  bench chain [options]            time N tiny dispatches (see bench chain --help)\n"
+#ifdef GPB_HAVE_SELFTEST
+          "  selftest [options]               randomized programs checked against a CPU model\n"
+#endif
 #ifdef GPB_HAVE_LLAMA
           "  llama ...                        decode a llama2.c checkpoint (see llama --help)\n"
           "  llama-gen ...                    write a random llama2.c checkpoint\n"
@@ -113,6 +116,9 @@ int main(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   if (strcmp(argv[1], "devices") == 0) return cmd_devices(argc - 2, argv + 2);
+#ifdef GPB_HAVE_SELFTEST
+  if (strcmp(argv[1], "selftest") == 0) return cli_selftest(argc - 2, argv + 2);
+#endif
   if (strcmp(argv[1], "bench") == 0) {
     if (argc >= 3 && strcmp(argv[2], "chain") == 0) return cli_bench_chain(argc - 3, argv + 3);
     fprintf(stderr, "gpubatch: bench: unknown benchmark (try: bench chain)\n");

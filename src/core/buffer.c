@@ -148,6 +148,20 @@ gpb_status gpb_buffer_free(gpb_buffer *buffer) {
   // reports the stream's error, and the memory is released all the same.
   gpb_status st = gpb_uses_wait(dev, &buffer->uses, GPB_HOST_WRITE, GPB_FLUSH_FREE, NULL, err);
   pthread_mutex_lock(&dev->lock);
+  // Immediate mode syncs on every free, like runtimes without batching.
+  for (uint32_t i = 0; i < dev->stream_count; i++) {
+    gpb_stream *s = dev->streams[i];
+    pthread_mutex_lock(&s->lock);
+    if (s->mode == GPB_MODE_IMMEDIATE) {
+      s->counters.free_syncs++;
+      gpb_status sync = gpb_stream_wait_serial_locked(s, s->submitted_serial);
+      if (sync != GPB_OK && st == GPB_OK) {
+        st = sync;
+        gpb_format(err, sizeof err, "%s", s->last_error);
+      }
+    }
+    pthread_mutex_unlock(&s->lock);
+  }
   gpb_buffer_release_locked(buffer);
   if (st != GPB_OK) gpb_format(dev->last_error, sizeof dev->last_error, "freeing buffer: %s", err);
   pthread_mutex_unlock(&dev->lock);

@@ -133,6 +133,11 @@ void gpb_vk_cmd_barrier(gpb_be_batch *b) {
 
 gpb_status gpb_vk_batch_submit(gpb_be_device *d, gpb_be_batch *b, gpb_be_timeline *t, uint64_t signal,
                                const gpb_be_wait *waits, uint32_t wait_count, char *err) {
+  enum { MAX_WAITS = 16 };
+  if (wait_count > MAX_WAITS) {
+    gpb_format(err, GPB_MSG_MAX, "waits on %u streams; at most %d per submission", wait_count, MAX_WAITS);
+    return GPB_ERROR_UNSUPPORTED;
+  }
   // Device writes become visible to host reads once the batch completes.
   VkMemoryBarrier to_host = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = WORK_WRITES,
                              .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
@@ -141,7 +146,6 @@ gpb_status gpb_vk_batch_submit(gpb_be_device *d, gpb_be_batch *b, gpb_be_timelin
   if (r != VK_SUCCESS) return gpb_vk_status(r, "vkEndCommandBuffer", err);
 
   // Wait for this timeline's previous batch (stream order) and other streams.
-  enum { MAX_WAITS = 16 };
   VkSemaphore sems[MAX_WAITS + 1];
   uint64_t values[MAX_WAITS + 1];
   VkPipelineStageFlags stages[MAX_WAITS + 1];
@@ -149,10 +153,6 @@ gpb_status gpb_vk_batch_submit(gpb_be_device *d, gpb_be_batch *b, gpb_be_timelin
   if (signal > 1) {
     sems[n] = t->semaphore;
     values[n++] = signal - 1;
-  }
-  if (wait_count > MAX_WAITS) {
-    gpb_format(err, GPB_MSG_MAX, "waits on %u streams; at most %d per submission", wait_count, MAX_WAITS);
-    return GPB_ERROR_UNSUPPORTED;
   }
   for (uint32_t i = 0; i < wait_count; i++) {
     sems[n] = waits[i].timeline->semaphore;

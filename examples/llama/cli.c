@@ -1,0 +1,384 @@
+// cli.c: `gpubatch llama` -- greedy decoding with timings and counters.
+//
+// The loop is llama2.c's generate(): start from BOS (and the prompt), run
+// one step per position, force the prompt's tokens while it lasts, then
+// take the argmax; stop after --steps positions or when BOS comes out.
+// The same loop drives the GPU decoder and the CPU reference.
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "cpu_forward.h"
+#include "gpu_forward.h"
+#include "llama_cli.h"
+#include "tokenizer.h"
+
+typedef struct cli_options {
+  const char *checkpoint, *tokenizer, *prompt, *prompt_ids, *dump_logits;
+  long long steps, threads, device, attention_chunk;
+  bool json, cpu;
+  gpb_mode mode;
+} cli_options;
+
+typedef struct decode_run {
+  int32_t *prompt;     // BOS first
+  int32_t prompt_count;
+  uint32_t *generated; // the tokens sampled after the prompt
+  uint32_t generated_count;
+  uint32_t steps_run;
+  bool stopped_at_bos;
+  double first_step_s, rest_s; // wall time of step 1 and of steps 2..n
+} decode_run;
+
+// The decoder behind the loop: exactly one of cpu / gpu is set.
+typedef struct decoder {
+  llama_cpu *cpu;
+  llama_gpu *gpu;
+  float *logits; // host copy for --dump-logits (GPU)
+  int32_t vocab;
+} decoder;
+
+static void usage(FILE *f, const char *prog) {
+  fprintf(f,
+          "usage: %s --checkpoint FILE [--tokenizer FILE] [--prompt TEXT | --prompt-ids 1,2,3]\n"
+          "       [--steps N] [--mode immediate|batched|cpu] [--cpu] [--threads N] [--json]\n"
+          "       [--dump-logits FILE] [--device I] [--attention-chunk N]\n"
+          "Greedy decoding of a llama2.c checkpoint on gpubatch, token by token: each step\n"
+          "is one chain of dispatches and one 4-byte readback of the token chosen on the\n"
+          "GPU. --steps counts positions, BOS included (0 or more than seq_len: seq_len).\n"
+          "--mode picks the stream mode (default: $GPB_MODE, else batched); --mode cpu or\n"
+          "--cpu decodes with the CPU reference on --threads threads (default 1).\n"
+          "--json prints one JSON object (tokens, tok_per_s, dispatches_per_token,\n"
+          "submits_per_token, mode, device, counters) instead of text.\n"
+          "--dump-logits writes the float32 logits of every step to FILE; on the GPU that\n"
+          "adds one readback of the logits per step (and its submit and wait), so the\n"
+          "timings and counters of such a run are not those of plain decoding.\n"
+          "tok_per_s excludes the first step (pipeline creation and first-touch costs).\n",
+          prog);
+}
+
+static int parse_int(const char *flag, const char *text, long long min, long long max,
+                     long long *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (errno || end == text || *end != '\0' || v < min || v > max) {
+    fprintf(stderr, "llama: %s expects an integer in %lld..%lld, got '%s'\n", flag, min, max, text);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static int parse_mode(const char *text, cli_options *o) {
+  if (!strcmp(text, "immediate")) o->mode = GPB_MODE_IMMEDIATE;
+  else if (!strcmp(text, "batched")) o->mode = GPB_MODE_BATCHED;
+  else if (!strcmp(text, "cpu")) o->cpu = true;
+  else {
+    fprintf(stderr, "llama: --mode expects immediate, batched or cpu, got '%s'\n", text);
+    return -1;
+  }
+  return 0;
+}
+
+// Returns 0, 1 when help was printed, or 2 on a usage error.
+static int parse_args(int argc, char **argv, cli_options *o) {
+  const char *prog = argc > 0 ? argv[0] : "llama";
+  *o = (cli_options){.threads = 1, .device = -1, .mode = GPB_MODE_DEFAULT};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout, prog);
+      return 1;
+    }
+    if (!strcmp(a, "--json")) {
+      o->json = true;
+      continue;
+    }
+    if (!strcmp(a, "--cpu")) {
+      o->cpu = true;
+      continue;
+    }
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!v || strncmp(a, "--", 2) != 0) {
+      fprintf(stderr, "llama: unknown option or missing value: %s\n", a);
+      usage(stderr, prog);
+      return 2;
+    }
+    i++;
+    int bad = 0;
+    if (!strcmp(a, "--checkpoint")) o->checkpoint = v;
+    else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
+    else if (!strcmp(a, "--prompt")) o->prompt = v;
+    else if (!strcmp(a, "--prompt-ids")) o->prompt_ids = v;
+    else if (!strcmp(a, "--dump-logits")) o->dump_logits = v;
+    else if (!strcmp(a, "--steps")) bad = parse_int(a, v, 0, 1 << 30, &o->steps);
+    else if (!strcmp(a, "--threads")) bad = parse_int(a, v, 1, 1024, &o->threads);
+    else if (!strcmp(a, "--device")) bad = parse_int(a, v, 0, 1 << 20, &o->device);
+    else if (!strcmp(a, "--attention-chunk")) bad = parse_int(a, v, 1, 1 << 20, &o->attention_chunk);
+    else if (!strcmp(a, "--mode")) bad = parse_mode(v, o);
+    else {
+      fprintf(stderr, "llama: unknown option %s\n", a);
+      usage(stderr, prog);
+      return 2;
+    }
+    if (bad) return 2;
+  }
+  if (!o->checkpoint) {
+    fprintf(stderr, "llama: --checkpoint FILE is required\n");
+    usage(stderr, prog);
+    return 2;
+  }
+  if (o->prompt && o->prompt_ids) {
+    fprintf(stderr, "llama: give --prompt or --prompt-ids, not both\n");
+    return 2;
+  }
+  if (o->prompt && !o->tokenizer) {
+    fprintf(stderr, "llama: --prompt needs --tokenizer (or use --prompt-ids)\n");
+    return 2;
+  }
+  return 0;
+}
+
+// BOS followed by the prompt's ids.
+static int build_prompt(const cli_options *o, const llama_tokenizer *tok, int32_t vocab,
+                        decode_run *run, llama_error *err) {
+  if (o->prompt) return llama_tokenizer_encode(tok, o->prompt, true, &run->prompt,
+                                               &run->prompt_count, err);
+  size_t cap = 1 + (o->prompt_ids ? strlen(o->prompt_ids) : 0);
+  run->prompt = malloc(cap * sizeof(int32_t));
+  if (!run->prompt) return llama_error_set(err, "out of memory");
+  run->prompt[run->prompt_count++] = LLAMA_BOS;
+  for (const char *p = o->prompt_ids; p && *p;) {
+    char *end;
+    errno = 0;
+    long v = strtol(p, &end, 10);
+    if (errno || end == p || v < 0 || v >= vocab || (*end != ',' && *end != '\0'))
+      return llama_error_set(err, "--prompt-ids: '%s' is not a list of ids below %d", o->prompt_ids,
+                             (int)vocab);
+    run->prompt[run->prompt_count++] = (int32_t)v;
+    p = *end == ',' ? end + 1 : end;
+  }
+  return 0;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// One step; *out_logits is set when `want_logits` (costs a readback on the GPU).
+static int decoder_step(decoder *d, uint32_t token, uint32_t pos, bool want_logits,
+                        uint32_t *out_next, const float **out_logits, llama_error *err) {
+  if (d->cpu) {
+    const float *logits = llama_cpu_forward(d->cpu, (int32_t)token, (int32_t)pos);
+    int32_t next = llama_argmax(logits, d->vocab);
+    if (next < 0) return llama_error_set(err, "step at pos %u: every logit is NaN", pos);
+    *out_next = (uint32_t)next;
+    *out_logits = logits;
+    return 0;
+  }
+  if (llama_gpu_step(d->gpu, token, pos, out_next, err)) return -1;
+  if (want_logits && llama_gpu_read_logits(d->gpu, d->logits, err)) return -1;
+  *out_logits = d->logits;
+  return 0;
+}
+
+static void print_piece(const llama_tokenizer *tok, uint32_t prev, uint32_t token) {
+  if (!tok) {
+    printf(" %u", token);
+  } else {
+    const char *piece = llama_tokenizer_decode(tok, (int32_t)prev, (int32_t)token);
+    if (llama_piece_printable(piece)) fputs(piece, stdout);
+  }
+  fflush(stdout);
+}
+
+static int run_decode(decoder *d, const cli_options *o, const llama_tokenizer *tok,
+                      uint32_t steps, FILE *dump, decode_run *run, llama_error *err) {
+  run->generated = malloc(steps * sizeof(uint32_t));
+  if (!run->generated) return llama_error_set(err, "out of memory");
+  uint32_t token = (uint32_t)run->prompt[0];
+  bool print_text = !o->json;
+  if (print_text && !tok) printf("%u", token);
+  double start = now_s(), first_done = start;
+  for (uint32_t pos = 0; pos < steps; pos++) {
+    uint32_t next;
+    const float *logits = NULL;
+    if (decoder_step(d, token, pos, dump != NULL, &next, &logits, err)) return -1;
+    if (pos == 0) first_done = now_s();
+    run->steps_run++;
+    if (dump && fwrite(logits, sizeof(float), (size_t)d->vocab, dump) != (size_t)d->vocab)
+      return llama_error_set(err, "writing --dump-logits failed: %s", strerror(errno));
+    if (pos + 1 < (uint32_t)run->prompt_count) {
+      next = (uint32_t)run->prompt[pos + 1]; // still reading the prompt
+    } else {
+      if (next == LLAMA_BOS) {
+        run->stopped_at_bos = true;
+        break;
+      }
+      run->generated[run->generated_count++] = next;
+    }
+    if (print_text) print_piece(tok, token, next);
+    token = next;
+  }
+  double end = now_s();
+  run->first_step_s = first_done - start;
+  run->rest_s = end - first_done;
+  if (print_text) printf("\n");
+  return 0;
+}
+
+static const char *mode_name(const cli_options *o, const decoder *d) {
+  if (o->cpu) return "cpu";
+  return gpb_stream_mode(llama_gpu_stream(d->gpu)) == GPB_MODE_IMMEDIATE ? "immediate"
+                                                                         : "batched";
+}
+
+static void print_json_string(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\') printf("\\%c", ch);
+    else if (ch < 0x20) printf("\\u%04x", ch);
+    else putchar(ch);
+  }
+  putchar('"');
+}
+
+typedef struct report {
+  const char *mode;
+  char device[300];
+  double tok_per_s, dispatches_per_token, submits_per_token;
+  bool has_counters;
+  gpb_counters counters;
+  uint64_t validation_messages;
+} report;
+
+static void print_json(const decode_run *run, const report *r) {
+  printf("{\"tokens\": [");
+  for (uint32_t i = 0; i < run->generated_count; i++)
+    printf("%s%u", i ? ", " : "", run->generated[i]);
+  printf("], \"prompt_tokens\": [");
+  for (int32_t i = 0; i < run->prompt_count; i++) printf("%s%d", i ? ", " : "", run->prompt[i]);
+  printf("], \"steps\": %u, \"stopped_at_bos\": %s, \"tok_per_s\": %.3f, "
+         "\"first_step_ms\": %.3f, \"dispatches_per_token\": %.3f, \"submits_per_token\": %.3f, "
+         "\"mode\": \"%s\", \"device\": ",
+         run->steps_run, run->stopped_at_bos ? "true" : "false", r->tok_per_s,
+         run->first_step_s * 1e3, r->dispatches_per_token, r->submits_per_token, r->mode);
+  print_json_string(r->device);
+  printf(", \"validation_messages\": %llu, \"counters\": {",
+         (unsigned long long)r->validation_messages);
+  if (r->has_counters)
+    for (size_t i = 0; i < gpb_counter_count(); i++)
+      printf("%s\"%s\": %llu", i ? ", " : "", gpb_counter_name(i),
+             (unsigned long long)gpb_counter_value(&r->counters, i));
+  printf("}}\n");
+}
+
+static void print_summary(const decode_run *run, const report *r) {
+  printf("%u steps on %s (%s): %.1f tok/s excluding the first step (first: %.2f ms)%s\n",
+         run->steps_run, r->device, r->mode, r->tok_per_s, run->first_step_s * 1e3,
+         run->stopped_at_bos ? ", stopped at BOS" : "");
+  if (!r->has_counters) return;
+  printf("dispatches/token %.2f, submits/token %.2f\ncounters:", r->dispatches_per_token,
+         r->submits_per_token);
+  for (size_t i = 0; i < gpb_counter_count(); i++)
+    printf(" %s=%llu", gpb_counter_name(i), (unsigned long long)gpb_counter_value(&r->counters, i));
+  printf("\n");
+  if (r->validation_messages)
+    printf("validation messages: %llu\n", (unsigned long long)r->validation_messages);
+}
+
+// Opens the device and builds the GPU decoder; counters start at zero.
+static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device **out_dev,
+                    decoder *d, report *r, llama_error *err) {
+  gpb_status st = o->device >= 0 ? gpb_device_open((uint32_t)o->device, NULL, out_dev)
+                                 : gpb_device_open_default(NULL, out_dev);
+  if (st) return llama_error_gpb(err, st, "opening the device");
+  gpb_device_info info;
+  if ((st = gpb_device_query(*out_dev, &info))) return llama_error_gpb(err, st, "device query");
+  snprintf(r->device, sizeof r->device, "%s", info.name);
+  llama_gpu_options gopt = {.mode = o->mode, .attention_chunk = (uint32_t)o->attention_chunk};
+  if (llama_gpu_create(*out_dev, ck, &gopt, &d->gpu, err)) return -1;
+  if (!(d->logits = malloc((size_t)ck->config.vocab_size * sizeof(float))))
+    return llama_error_set(err, "out of memory");
+  if ((st = gpb_stream_reset_counters(llama_gpu_stream(d->gpu))))
+    return llama_error_gpb(err, st, "resetting counters");
+  return 0;
+}
+
+static int finish_report(const cli_options *o, decoder *d, gpb_device *dev,
+                         const decode_run *run, report *r, llama_error *err) {
+  r->mode = mode_name(o, d);
+  r->tok_per_s = run->steps_run > 1 && run->rest_s > 0 ? (run->steps_run - 1) / run->rest_s : 0;
+  if (d->gpu) {
+    gpb_status st = gpb_stream_get_counters(llama_gpu_stream(d->gpu), &r->counters);
+    if (st) return llama_error_gpb(err, st, "reading counters");
+    r->has_counters = true;
+    if (run->steps_run) {
+      r->dispatches_per_token = (double)r->counters.dispatches / run->steps_run;
+      r->submits_per_token = (double)r->counters.submits / run->steps_run;
+    }
+    r->validation_messages = gpb_device_validation_message_count(dev);
+  }
+  return 0;
+}
+
+int gpb_llama_main(int argc, char **argv) {
+  cli_options o;
+  int parsed = parse_args(argc, argv, &o);
+  if (parsed) return parsed == 1 ? 0 : 2;
+  llama_error err = {{0}};
+  llama_checkpoint ck = {0};
+  llama_tokenizer tok = {0};
+  decoder d = {0};
+  decode_run run = {0};
+  report r = {0};
+  gpb_device *dev = NULL;
+  FILE *dump = NULL;
+  int rc = 1;
+  if (llama_checkpoint_load(o.checkpoint, &ck, &err)) goto done;
+  d.vocab = ck.config.vocab_size;
+  if (o.tokenizer && llama_tokenizer_load(o.tokenizer, ck.config.vocab_size, &tok, &err)) goto done;
+  if (build_prompt(&o, o.tokenizer ? &tok : NULL, ck.config.vocab_size, &run, &err)) goto done;
+  uint32_t steps = o.steps <= 0 || o.steps > ck.config.seq_len ? (uint32_t)ck.config.seq_len
+                                                                : (uint32_t)o.steps;
+  if (o.dump_logits && !(dump = fopen(o.dump_logits, "wb"))) {
+    llama_error_set(&err, "cannot create '%s': %s", o.dump_logits, strerror(errno));
+    goto done;
+  }
+  if (o.cpu) {
+    snprintf(r.device, sizeof r.device, "cpu (%lld thread%s)", o.threads, o.threads > 1 ? "s" : "");
+    if (llama_cpu_create(&ck, (uint32_t)o.threads, &d.cpu, &err)) goto done;
+  } else if (open_gpu(&o, &ck, &dev, &d, &r, &err)) {
+    goto done;
+  }
+  if (run_decode(&d, &o, o.tokenizer ? &tok : NULL, steps, dump, &run, &err)) goto done;
+  if (finish_report(&o, &d, dev, &run, &r, &err)) goto done;
+  if (o.json) print_json(&run, &r);
+  else print_summary(&run, &r);
+  rc = r.validation_messages ? 1 : 0;
+  if (rc) llama_error_set(&err, "%llu validation messages", (unsigned long long)r.validation_messages);
+done:
+  if (rc) fprintf(stderr, "llama: %s\n", err.msg);
+  if (dump && fclose(dump) != 0 && rc == 0) {
+    fprintf(stderr, "llama: writing '%s' failed\n", o.dump_logits);
+    rc = 1;
+  }
+  llama_gpu_destroy(d.gpu);
+  llama_cpu_destroy(d.cpu);
+  free(d.logits);
+  gpb_device_close(dev);
+  free(run.prompt);
+  free(run.generated);
+  llama_tokenizer_free(&tok);
+  llama_checkpoint_free(&ck);
+  return rc;
+}

@@ -1,0 +1,50 @@
+// gpu_forward.h: the decode step on a gpubatch device.
+//
+// Weights live in GPB_MEMORY_PRIVATE buffers, one per tensor covering all
+// layers (kernels index layer l at l * rows * cols, so no argument needs an
+// offset and no slice needs aligning), uploaded once through the stream's
+// staging path. The KV cache and activations are device buffers too.
+//
+// One step is 5 dispatches per layer plus 1, each depending on the one
+// before (see gpu_forward.c for the list), then one 4-byte readback of the
+// token id that the last kernel's argmax wrote: the only host<->device
+// traffic of a step. In BATCHED mode that is one submit per token; in
+// IMMEDIATE mode one per command.
+//
+// Ownership: llama_gpu borrows the device (which must outlive it), creates
+// and owns its stream, kernels and buffers. One thread drives one llama_gpu.
+#ifndef LLAMA_GPU_FORWARD_H
+#define LLAMA_GPU_FORWARD_H
+
+#include <stdint.h>
+
+#include "checkpoint.h"
+#include "error.h"
+#include "gpubatch/gpubatch.h"
+
+typedef struct llama_gpu llama_gpu;
+
+typedef struct llama_gpu_options {
+  gpb_mode mode; // of the stream the decoder creates
+  // Attention positions per shared-memory pass; 0 means the kernel's
+  // maximum (1024). Smaller values exercise the multi-pass online softmax.
+  uint32_t attention_chunk;
+} llama_gpu_options;
+
+int llama_gpu_create(gpb_device *device, const llama_checkpoint *checkpoint,
+                     const llama_gpu_options *options, llama_gpu **out, llama_error *err);
+void llama_gpu_destroy(llama_gpu *gpu);
+
+// Runs `token` at `pos` (every earlier position already run) and returns
+// the greedy next token (argmax of the logits, computed on the GPU).
+int llama_gpu_step(llama_gpu *gpu, uint32_t token, uint32_t pos, uint32_t *out_next,
+                   llama_error *err);
+
+// Copies the last step's vocab_size logits to `out`: one more readback
+// (and, in batched mode, one more wait), so only for checking and dumps.
+int llama_gpu_read_logits(llama_gpu *gpu, float *out, llama_error *err);
+
+gpb_stream *llama_gpu_stream(llama_gpu *gpu);
+uint32_t llama_gpu_dispatches_per_step(const llama_gpu *gpu);
+
+#endif

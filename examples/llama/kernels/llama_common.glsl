@@ -1,0 +1,53 @@
+// llama_common.glsl: workgroup reductions shared by the decoder's kernels.
+//
+// Every kernel runs WG = 256 invocations. Reductions use subgroup
+// arithmetic first and shared memory across subgroups; nothing assumes a
+// subgroup size (32 on NVIDIA, 8 on lavapipe, 64 on some AMD), nor how
+// invocations map to subgroups: work is assigned by gl_SubgroupID.
+//
+// Matvec kernels give each workgroup ROWS consecutive output rows (or row
+// pairs). Subgroups are spread over them: with at least ROWS subgroups,
+// each row gets parts = gl_NumSubgroups / ROWS subgroups that stride over
+// its columns; with fewer, each subgroup loops over several whole rows.
+// Partial sums land in row_partials[part][row] and are added in a fixed order.
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+
+#define WG 256u
+
+shared float reduce_scratch[WG];
+
+// Sum of `v` over the workgroup, returned to every invocation. Must be
+// reached by all invocations (it holds barriers).
+float workgroup_sum(float v) {
+  float s = subgroupAdd(v);
+  if (subgroupElect()) reduce_scratch[gl_SubgroupID] = s;
+  barrier();
+  float total = 0.0;
+  for (uint i = 0u; i < gl_NumSubgroups; i++) total += reduce_scratch[i];
+  barrier(); // the scratch may be reused right after
+  return total;
+}
+
+float workgroup_max(float v) {
+  float s = subgroupMax(v);
+  if (subgroupElect()) reduce_scratch[gl_SubgroupID] = s;
+  barrier();
+  float m = reduce_scratch[0];
+  for (uint i = 1u; i < gl_NumSubgroups; i++) m = max(m, reduce_scratch[i]);
+  barrier();
+  return m;
+}
+
+// How many subgroups share one of `rows` rows (at least 1), and which part
+// of its row this subgroup takes. part >= parts means: no row for it.
+uint row_parts(uint rows) { return max(1u, gl_NumSubgroups / rows); }
+uint row_part(uint rows) { return gl_SubgroupID / rows; }
+
+// 1 / RMS of a vector whose sum of squares is `sum_squares`, as run.c.
+float rms_scale(float sum_squares, uint n) {
+  return 1.0 / sqrt(sum_squares / float(n) + 1e-5);
+}
+
+// -infinity, spelled so that compilers do not warn about 1/0.
+#define NEG_INF uintBitsToFloat(0xff800000u)

@@ -1,0 +1,18 @@
+// llama_cli.h: the llama example's two commands, callable from any main().
+//
+//   gpb_llama_main:     greedy decoding of a llama2.c checkpoint on gpubatch
+//                       (or on the CPU reference), with timings and counters.
+//   gpb_llama_gen_main: writes a random-weight checkpoint (and tokenizer).
+//
+// Both take argv in the usual form: argv[0] is the command's name (used only
+// in the usage text), options follow. They print, and return the process
+// exit status (0 success, 1 failure, 2 bad usage); they never call exit().
+// `gpubatch llama ...` / `gpubatch llama-gen ...` and the standalone
+// `gpubatch-llama [gen] ...` forward here.
+#ifndef LLAMA_CLI_H
+#define LLAMA_CLI_H
+
+int gpb_llama_main(int argc, char **argv);
+int gpb_llama_gen_main(int argc, char **argv);
+
+#endif

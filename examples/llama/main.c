@@ -1,0 +1,11 @@
+// main.c: the standalone gpubatch-llama program.
+//   gpubatch-llama gen [options]   -> gpb_llama_gen_main
+//   gpubatch-llama [options]       -> gpb_llama_main
+#include <string.h>
+
+#include "llama_cli.h"
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "gen") == 0) return gpb_llama_gen_main(argc - 1, argv + 1);
+  return gpb_llama_main(argc, argv);
+}

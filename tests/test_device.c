@@ -1,0 +1,108 @@
+// Device enumeration, the default device, and several open devices.
+#include "gpu_fixture.h"
+
+static void test_enumerate_and_default(void) {
+  uint32_t count = 0;
+  CHECK_OK(gpb_device_count(&count));
+  CHECK(count >= 1);
+  uint32_t def = 99;
+  CHECK_OK(gpb_device_default_index(&def));
+  CHECK(def < count);
+  gpb_device_info info;
+  CHECK_OK(gpb_device_get_info(def, &info));
+  CHECK(info.usable);
+  CHECK(info.name[0] != '\0');
+  CHECK(info.heap_count >= 1);
+  CHECK(info.max_workgroup_invocations >= 64);
+  CHECK(info.min_storage_buffer_offset_alignment >= 1);
+  CHECK_STATUS(gpb_device_get_info(count, &info), GPB_ERROR_NOT_FOUND);
+  CHECK_STATUS(gpb_device_count(NULL), GPB_ERROR_INVALID_ARGUMENT);
+  // A discrete GPU is preferred when there is one.
+  for (uint32_t i = 0; i < count; i++) {
+    gpb_device_info other;
+    CHECK_OK(gpb_device_get_info(i, &other));
+    if (other.usable && other.type == GPB_DEVICE_DISCRETE_GPU) CHECK_EQ(info.type, GPB_DEVICE_DISCRETE_GPU);
+  }
+}
+
+static void test_env_override(void) {
+  uint32_t count = 0, index = 0;
+  CHECK_OK(gpb_device_count(&count));
+  setenv("GPB_DEVICE", "0", 1);
+  CHECK_OK(gpb_device_default_index(&index));
+  CHECK_EQ(index, 0);
+  setenv("GPB_DEVICE", "12345", 1);
+  CHECK_STATUS(gpb_device_default_index(&index), GPB_ERROR_NOT_FOUND);
+  CHECK_MSG(gpb_last_error(), "GPB_DEVICE=12345");
+  setenv("GPB_DEVICE", "zero", 1);
+  CHECK_STATUS(gpb_device_default_index(&index), GPB_ERROR_NOT_FOUND);
+  gpb_device *dev = NULL;
+  CHECK_STATUS(gpb_device_open_default(NULL, &dev), GPB_ERROR_NOT_FOUND);
+  CHECK(dev == NULL);
+  unsetenv("GPB_DEVICE");
+  CHECK_STATUS(gpb_device_open(count + 3, NULL, &dev), GPB_ERROR_NOT_FOUND);
+  CHECK_MSG(gpb_last_error(), "no such device");
+}
+
+static void test_two_devices_at_once(void) {
+  gpb_device *a = fixture_open(), *b = fixture_open();
+  if (!a || !b) return;
+  gpb_kernel *ka = FIXTURE_KERNEL(a, add_one), *kb = FIXTURE_KERNEL(b, add_one);
+  gpb_buffer *xa, *xb;
+  CHECK_OK(gpb_buffer_create(a, 256, GPB_MEMORY_SHARED, &xa));
+  CHECK_OK(gpb_buffer_create(b, 256, GPB_MEMORY_SHARED, &xb));
+  uint32_t zero[64] = {0}, back[64];
+  CHECK_OK(gpb_stream_copy_to_device(gpb_device_default_stream(a), zero, xa, 0, sizeof zero));
+  CHECK_OK(gpb_stream_copy_to_device(gpb_device_default_stream(b), zero, xb, 0, sizeof zero));
+  for (int i = 0; i < 3; i++) CHECK_OK(dispatch_add_one(gpb_device_default_stream(a), ka, xa, 0, 64));
+  for (int i = 0; i < 5; i++) CHECK_OK(dispatch_add_one(gpb_device_default_stream(b), kb, xb, 0, 64));
+  CHECK_OK(gpb_device_sync(a));
+  CHECK_OK(gpb_stream_copy_to_host(gpb_device_default_stream(a), xa, 0, back, sizeof back));
+  CHECK_EQ(back[10], 3);
+  fixture_close(a); // b keeps working after a is gone
+  CHECK_OK(gpb_stream_copy_to_host(gpb_device_default_stream(b), xb, 0, back, sizeof back));
+  CHECK_EQ(back[10], 5);
+  fixture_close(b);
+}
+
+static void test_default_mode_from_env(void) {
+  setenv("GPB_MODE", "immediate", 1);
+  gpb_device *dev = fixture_open();
+  unsetenv("GPB_MODE");
+  if (!dev) return;
+  CHECK_EQ(gpb_stream_mode(gpb_device_default_stream(dev)), GPB_MODE_IMMEDIATE);
+  gpb_stream *s;
+  CHECK_OK(gpb_stream_create(dev, &(gpb_stream_options){.mode = GPB_MODE_BATCHED}, &s));
+  CHECK_EQ(gpb_stream_mode(s), GPB_MODE_BATCHED);
+  fixture_close(dev);
+  dev = fixture_open();
+  if (!dev) return;
+  CHECK_EQ(gpb_stream_mode(gpb_device_default_stream(dev)), GPB_MODE_BATCHED);
+  fixture_close(dev);
+}
+
+static void test_status_names_and_counters(void) {
+  CHECK(strcmp(gpb_status_name(GPB_OK), "GPB_OK") == 0);
+  CHECK(strcmp(gpb_status_name(GPB_ERROR_DEVICE_LOST), "GPB_ERROR_DEVICE_LOST") == 0);
+  CHECK(strcmp(gpb_status_name((gpb_status)999), "GPB_ERROR_UNKNOWN") == 0);
+  const char *seed_names[] = {"dispatches", "flushes", "syncs", "blits", "gpu_to_cpu", "cpu_to_gpu",
+                              "gpu_to_gpu", "free_syncs", "submits", "staging_bytes", "barriers", "barriers_elided"};
+  for (size_t n = 0; n < sizeof seed_names / sizeof seed_names[0]; n++) {
+    bool found = false;
+    for (size_t i = 0; i < gpb_counter_count(); i++) found |= strcmp(gpb_counter_name(i), seed_names[n]) == 0;
+    CHECK(found);
+  }
+  CHECK(gpb_counter_name(gpb_counter_count()) == NULL);
+  gpb_counters c = {0};
+  c.submits = 42;
+  for (size_t i = 0; i < gpb_counter_count(); i++) {
+    if (strcmp(gpb_counter_name(i), "submits") == 0) CHECK_EQ(gpb_counter_value(&c, i), 42);
+  }
+}
+
+int main(int argc, char **argv) {
+  static const test_case tests[] = {TEST(test_enumerate_and_default), TEST(test_env_override),
+                                    TEST(test_two_devices_at_once), TEST(test_default_mode_from_env),
+                                    TEST(test_status_names_and_counters)};
+  return RUN_TESTS(tests);
+}

@@ -1,0 +1,117 @@
+// Kernel interfaces are read from SPIR-V (SPIRV-Cross), not declared; the
+// pipeline cache shares identical modules; unsupported layouts are refused.
+#include "core/internal.h"
+#include "gpu_fixture.h"
+
+static const uint32_t reflect_me_spirv[] =
+#include "reflect_me.inc"
+    ;
+static const uint32_t bad_set_spirv[] =
+#include "bad_set.inc"
+    ;
+static const uint32_t uses_ubo_spirv[] =
+#include "uses_ubo.inc"
+    ;
+
+static void test_reflection(void) {
+  gpb_device *dev = fixture_open();
+  if (!dev) return;
+  gpb_kernel *k = FIXTURE_KERNEL(dev, reflect_me);
+  gpb_kernel_info info;
+  CHECK_OK(gpb_kernel_get_info(k, &info));
+  CHECK(strcmp(info.name, "reflect_me") == 0);
+  CHECK(strcmp(info.entry_point, "main") == 0);
+  CHECK_EQ(info.binding_count, 2);
+  CHECK_EQ(info.bindings[0].binding, 1); // sorted by binding number
+  CHECK(info.bindings[0].read_only);
+  CHECK_EQ(info.bindings[0].min_size, 0);
+  CHECK_EQ(info.bindings[0].array_stride, 4);
+  CHECK_EQ(info.bindings[1].binding, 3);
+  CHECK(!info.bindings[1].read_only);
+  CHECK_EQ(info.bindings[1].min_size, 8); // count + pad before the runtime array
+  CHECK_EQ(info.push_constant_bytes, 12);
+  CHECK_EQ(info.workgroup_size[0], 16);
+  CHECK_EQ(info.workgroup_size[1], 4);
+  CHECK_EQ(info.workgroup_size[2], 1);
+  // The fixed part of a block is enforced at dispatch.
+  gpb_buffer *in, *out;
+  CHECK_OK(gpb_buffer_create(dev, 256, GPB_MEMORY_PRIVATE, &in));
+  CHECK_OK(gpb_buffer_create(dev, 256, GPB_MEMORY_PRIVATE, &out));
+  uint32_t pc[3] = {2, 3, 4};
+  gpb_arg args[2] = {{in, 0, 256}, {out, 0, 4}};
+  gpb_dispatch d = {.kernel = k, .groups = {1, 1, 1}, .args = args, .arg_count = 2, .push_constants = pc,
+                    .push_constant_bytes = sizeof pc};
+  gpb_stream *s = gpb_device_default_stream(dev);
+  CHECK_STATUS(gpb_stream_dispatch(s, &d), GPB_ERROR_OUT_OF_RANGE);
+  CHECK_MSG(gpb_stream_last_error(s), "needs at least 8");
+  uint32_t w[64];
+  for (int i = 0; i < 64; i++) w[i] = (uint32_t)i;
+  CHECK_OK(gpb_stream_copy_to_device(s, w, in, 0, sizeof w));
+  args[1].size = 256;
+  CHECK_OK(gpb_stream_dispatch(s, &d));
+  uint32_t back[64];
+  CHECK_OK(gpb_stream_copy_to_host(s, out, 0, back, sizeof back));
+  CHECK_EQ(back[0], 1);
+  for (int i = 0; i < 62; i++) CHECK_EQ(back[2 + i], (uint32_t)i * 2 + 3 + 4);
+  fixture_close(dev);
+}
+
+static void test_unsupported_layouts(void) {
+  gpb_device *dev = fixture_open();
+  if (!dev) return;
+  gpb_kernel *k = NULL;
+  gpb_kernel_desc d1 = {.name = "bad_set", .spirv = bad_set_spirv, .spirv_bytes = sizeof bad_set_spirv};
+  CHECK_STATUS(gpb_kernel_create(dev, &d1, &k), GPB_ERROR_UNSUPPORTED);
+  CHECK_MSG(gpb_device_last_error(dev), "descriptor set 1");
+  gpb_kernel_desc d2 = {.name = "uses_ubo", .spirv = uses_ubo_spirv, .spirv_bytes = sizeof uses_ubo_spirv};
+  CHECK_STATUS(gpb_kernel_create(dev, &d2, &k), GPB_ERROR_UNSUPPORTED);
+  CHECK_MSG(gpb_device_last_error(dev), "uniform buffer");
+  fixture_close(dev);
+}
+
+static void test_pipeline_cache_shares_modules(void) {
+  gpb_device *dev = fixture_open();
+  if (!dev) return;
+  gpb_kernel *a = FIXTURE_KERNEL(dev, add_one);
+  gpb_kernel *b = fixture_kernel(dev, "add_one_again", add_one_spirv, sizeof add_one_spirv);
+  gpb_kernel *c = FIXTURE_KERNEL(dev, axpy);
+  CHECK(a->pipeline == b->pipeline);
+  CHECK(a->pipeline != c->pipeline);
+  CHECK_EQ(a->pipeline->refs, 2);
+  CHECK_OK(gpb_kernel_destroy(a));
+  CHECK_EQ(b->pipeline->refs, 1);
+  // The survivor still runs.
+  gpb_buffer *x;
+  CHECK_OK(gpb_buffer_create(dev, 256, GPB_MEMORY_SHARED, &x));
+  gpb_stream *s = gpb_device_default_stream(dev);
+  CHECK_OK(dispatch_add_one(s, b, x, 0, 64));
+  // Destroying a kernel that pending work uses waits for that work.
+  CHECK_OK(gpb_kernel_destroy(b));
+  uint32_t *p;
+  CHECK_OK(gpb_buffer_map(x, GPB_HOST_READ, (void **)&p));
+  fixture_close(dev);
+}
+
+static void test_load_from_file(void) {
+  gpb_device *dev = fixture_open();
+  if (!dev) return;
+  gpb_kernel *k = NULL;
+  CHECK_OK(gpb_kernel_create_from_file(dev, GPB_TEST_KERNEL_DIR "/add_one.spv", NULL, NULL, &k));
+  gpb_kernel_info info;
+  CHECK_OK(gpb_kernel_get_info(k, &info));
+  CHECK(strcmp(info.name, "add_one") == 0);
+  CHECK_EQ(info.push_constant_bytes, 4);
+  CHECK_EQ(info.workgroup_size[0], 64);
+  gpb_kernel *missing = NULL;
+  CHECK_STATUS(gpb_kernel_create_from_file(dev, "/nonexistent/k.spv", NULL, NULL, &missing), GPB_ERROR_NOT_FOUND);
+  CHECK_MSG(gpb_device_last_error(dev), "/nonexistent/k.spv");
+  CHECK_STATUS(gpb_kernel_create_from_file(dev, GPB_TEST_KERNEL_DIR "/add_one.inc", NULL, NULL, &missing),
+               GPB_ERROR_INVALID_SPIRV);
+  fixture_close(dev);
+}
+
+int main(int argc, char **argv) {
+  static const test_case tests[] = {TEST(test_reflection), TEST(test_unsupported_layouts),
+                                    TEST(test_pipeline_cache_shares_modules), TEST(test_load_from_file)};
+  return RUN_TESTS(tests);
+}

@@ -1,0 +1,183 @@
+// `gpubatch selftest`: randomized differential testing of streams.
+//
+// A program is a list of ops (dispatches of small exact-integer kernels,
+// uploads, device copies, readbacks, maps, frees, syncs, flushes and waits)
+// over a few buffer slots and 2+ streams. It is run on gpubatch and, in the
+// same order, on a CPU model of the same bytes; every readback and map is
+// compared with the model, and so is every live buffer at the end.
+//
+// Three stages, one file each:
+//   selftest_gen.c   st_generate: random "intent" ops from a seed;
+//                    st_legalize: drops ops made invalid by minimization and
+//                    inserts the cross-stream waits that make the program
+//                    race-free (the model is only defined for those);
+//                    st_print_op: one line per op.
+//   selftest_run.c   st_run_program: runs a legal program on the device and
+//                    on the model in lockstep, stops at the first mismatch.
+//   selftest.c       the command line, the loop over programs, reports and
+//                    the minimizer.
+// Everything is plain data; a program owns its op array.
+#ifndef GPB_TOOLS_SELFTEST_H
+#define GPB_TOOLS_SELFTEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gpubatch/gpubatch.h"
+
+#define ST_MAX_SLOTS 6
+#define ST_MAX_STREAMS 4
+#define ST_MAX_ARGS 3
+#define ST_MIN_BUFFER 64u
+#define ST_MAX_BUFFER 65536u
+
+// ---- random numbers: splitmix64, so any program can be regenerated from
+// (seed, index) alone, on any platform.
+
+static inline uint64_t st_next(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Uniform in [0, n) for n > 0 (modulo bias is irrelevant here).
+static inline uint64_t st_below(uint64_t *state, uint64_t n) { return st_next(state) % n; }
+
+// True with probability percent/100.
+static inline bool st_chance(uint64_t *state, unsigned percent) { return st_below(state, 100) < percent; }
+
+// Seed of program `index` of a run seeded with `seed`.
+uint64_t st_program_seed(uint64_t seed, uint64_t index);
+
+// Fills `bytes` bytes at `out` from `seed` (upload and map-write contents).
+void st_fill_bytes(uint64_t seed, uint8_t *out, uint64_t bytes);
+
+// ---- kernels -----------------------------------------------------------------
+
+typedef enum st_kernel_id {
+  ST_K_SCALE,         // in (readonly), out: out = in * a + b
+  ST_K_SCALE_INPLACE, // x: x = x * a + b
+  ST_K_ADD,           // a, b (readonly), out: out = a + b
+  ST_K_COPY,          // in (readonly), out: out = in
+  ST_K_SCAN,          // in (readonly), out: inclusive prefix sum
+  ST_K_SCAN_INPLACE,  // x: inclusive prefix sum in place
+  ST_K_REDUCE,        // in (readonly), out (4 bytes): out = sum of in
+  ST_KERNEL_COUNT
+} st_kernel_id;
+
+typedef struct st_kernel_desc {
+  const char *name;
+  uint32_t bindings;
+  uint32_t written;   // bit b set: binding b is not readonly (written)
+  bool push_ab;       // push constants {n, a, b}; else {n}
+  bool one_group;     // dispatched as one workgroup
+  bool reduce;        // the last binding is a single u32
+} st_kernel_desc;
+
+extern const st_kernel_desc st_kernels[ST_KERNEL_COUNT];
+
+// Bytes a binding of `k` touches for n elements.
+uint64_t st_touched_bytes(st_kernel_id k, uint32_t binding, uint32_t n);
+
+// ---- ops ---------------------------------------------------------------------
+
+typedef enum st_op_kind {
+  ST_OP_CREATE,    // create slot (size, shared), then upload all of it on `stream`
+  ST_OP_FREE,      // free slot (pending work on it included)
+  ST_OP_DISPATCH,  // kernel over r[0..bindings) on `stream`
+  ST_OP_UPLOAD,    // copy_to_device of random bytes into r[0]
+  ST_OP_COPY,      // copy_buffer r[0] -> r[1] (same length)
+  ST_OP_READBACK,  // copy_to_host of r[0], compared with the model
+  ST_OP_MAP_READ,  // gpb_buffer_map(READ) of a shared slot, all of it compared
+  ST_OP_MAP_WRITE, // gpb_buffer_map(READ|WRITE), random bytes written into r[0]
+  ST_OP_SYNC,      // gpb_stream_sync(stream)
+  ST_OP_FLUSH,     // gpb_stream_flush(stream)
+  ST_OP_WAIT,      // gpb_stream_wait_stream(stream, signaler)
+  ST_OP_KIND_COUNT
+} st_op_kind;
+
+// A byte range of a slot. For dispatch arguments `bytes` is the bound size
+// (0: to the end of the buffer); what the kernel touches is st_touched_bytes.
+typedef struct st_range {
+  uint8_t slot;
+  uint64_t offset, bytes;
+} st_range;
+
+typedef struct st_op {
+  st_op_kind kind;
+  uint8_t stream;    // 0 is the device's default stream
+  uint8_t signaler;  // ST_OP_WAIT
+  bool inserted;     // a wait or sync added by st_legalize for a race
+  st_kernel_id kernel;
+  uint32_t n, a, b;  // dispatch: element count and scale constants
+  st_range r[ST_MAX_ARGS];
+  uint64_t size;     // ST_OP_CREATE
+  bool shared;       // ST_OP_CREATE: GPB_MEMORY_SHARED
+  uint64_t seed;     // data of uploads, creates and map writes; legalize's choices
+} st_op;
+
+typedef struct st_program {
+  uint64_t seed;
+  uint32_t stream_count; // default stream + (stream_count - 1) created ones
+  gpb_stream_options options[ST_MAX_STREAMS]; // [0] unused: the default stream's are fixed
+  st_op *ops;
+  uint32_t op_count, op_cap;
+} st_program;
+
+typedef struct st_gen_params {
+  uint32_t ops;          // intent ops after the initial creates
+  uint32_t streams;      // 2..ST_MAX_STREAMS
+  uint64_t align;        // the device's min_storage_buffer_offset_alignment
+} st_gen_params;
+
+// Appends a copy of `op`; false when out of memory.
+bool st_program_push(st_program *p, const st_op *op);
+void st_program_free(st_program *p);
+// Deep copy; false when out of memory.
+bool st_program_copy(const st_program *src, st_program *dst);
+
+// Random intent program (creates, then `params.ops` ops; no race waits yet).
+bool st_generate(uint64_t seed, const st_gen_params *params, st_program *out);
+
+// Legal, race-free version of `intent`: drops ops on dead slots or out of
+// range, inserts a wait (or a sync of the other stream) before every op that
+// touches a buffer another stream used without known order in between.
+bool st_legalize(const st_program *intent, uint64_t align, st_program *out);
+
+// Describes the stream options of `p` on one line ("s1: batched, cap 3, ...").
+void st_print_options(FILE *out, const st_program *p, const char *indent);
+// One line for op `index`.
+void st_print_op(FILE *out, const st_op *op, uint32_t index, const char *indent);
+
+// ---- running -----------------------------------------------------------------
+
+typedef struct st_device {
+  gpb_device *dev;
+  gpb_kernel *kernels[ST_KERNEL_COUNT];
+  gpb_device_info info;
+  bool inject_bug;       // skip the last dispatch on the device (the model runs it)
+} st_device;
+
+typedef enum st_outcome {
+  ST_PASS = 0,
+  ST_MISMATCH,   // bytes differ from the model
+  ST_API_ERROR,  // a gpubatch call failed
+} st_outcome;
+
+typedef struct st_result {
+  st_outcome outcome;
+  int32_t op_index;    // op where it was found; -1: the final comparison
+  char message[768];   // first mismatch or error, one line
+  uint64_t ops_run;
+} st_result;
+
+// Loads the selftest kernels onto `d->dev` and fills `d->info`.
+gpb_status st_device_init(st_device *d);
+void st_device_release(st_device *d);
+
+// Runs a legal program; fills `out`. Cleans up its streams and buffers.
+void st_run_program(st_device *d, const st_program *p, st_result *out);
+
+#endif
