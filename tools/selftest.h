@@ -95,6 +95,8 @@ typedef enum st_op_kind {
   ST_OP_SYNC,      // gpb_stream_sync(stream)
   ST_OP_FLUSH,     // gpb_stream_flush(stream)
   ST_OP_WAIT,      // gpb_stream_wait_stream(stream, signaler)
+  ST_OP_DEVICE_SYNC, // gpb_device_sync
+  ST_OP_RECREATE,  // gpb_stream_destroy(stream), then a new stream (same options) in its place
   ST_OP_KIND_COUNT
 } st_op_kind;
 
@@ -158,6 +160,7 @@ typedef struct st_device {
   gpb_kernel *kernels[ST_KERNEL_COUNT];
   gpb_device_info info;
   bool inject_bug;       // skip the last dispatch on the device (the model runs it)
+  bool inject_race;      // leave out the waits st_legalize inserts (racy programs)
 } st_device;
 
 typedef enum st_outcome {

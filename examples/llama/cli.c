@@ -20,7 +20,7 @@
 
 typedef struct cli_options {
   const char *checkpoint, *tokenizer, *prompt, *prompt_ids, *dump_logits;
-  long long steps, threads, device, attention_chunk;
+  long long steps, threads, device, attention_split;
   bool json, cpu;
   gpb_mode mode;
 } cli_options;
@@ -47,7 +47,7 @@ static void usage(FILE *f, const char *prog) {
   fprintf(f,
           "usage: %s --checkpoint FILE [--tokenizer FILE] [--prompt TEXT | --prompt-ids 1,2,3]\n"
           "       [--steps N] [--mode immediate|batched|cpu] [--cpu] [--threads N] [--json]\n"
-          "       [--dump-logits FILE] [--device I] [--attention-chunk N]\n"
+          "       [--dump-logits FILE] [--device I] [--attention-split N]\n"
           "Greedy decoding of a llama2.c checkpoint on gpubatch, token by token: each step\n"
           "is one chain of dispatches and one 4-byte readback of the token chosen on the\n"
           "GPU. --steps counts positions, BOS included (0 or more than seq_len: seq_len).\n"
@@ -58,7 +58,8 @@ static void usage(FILE *f, const char *prog) {
           "--dump-logits writes the float32 logits of every step to FILE; on the GPU that\n"
           "adds one readback of the logits per step (and its submit and wait), so the\n"
           "timings and counters of such a run are not those of plain decoding.\n"
-          "tok_per_s excludes the first step (pipeline creation and first-touch costs).\n",
+          "tok_per_s excludes the first step (pipeline creation and first-touch costs).\n"
+          "--attention-split N: positions per attention workgroup (1..256, default 32).\n",
           prog);
 }
 
@@ -120,7 +121,7 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     else if (!strcmp(a, "--steps")) bad = parse_int(a, v, 0, 1 << 30, &o->steps);
     else if (!strcmp(a, "--threads")) bad = parse_int(a, v, 1, 1024, &o->threads);
     else if (!strcmp(a, "--device")) bad = parse_int(a, v, 0, 1 << 20, &o->device);
-    else if (!strcmp(a, "--attention-chunk")) bad = parse_int(a, v, 1, 1 << 20, &o->attention_chunk);
+    else if (!strcmp(a, "--attention-split")) bad = parse_int(a, v, 1, 256, &o->attention_split);
     else if (!strcmp(a, "--mode")) bad = parse_mode(v, o);
     else {
       fprintf(stderr, "llama: unknown option %s\n", a);
@@ -305,7 +306,7 @@ static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device
   gpb_device_info info;
   if ((st = gpb_device_query(*out_dev, &info))) return llama_error_gpb(err, st, "device query");
   snprintf(r->device, sizeof r->device, "%s", info.name);
-  llama_gpu_options gopt = {.mode = o->mode, .attention_chunk = (uint32_t)o->attention_chunk};
+  llama_gpu_options gopt = {.mode = o->mode, .attention_split = (uint32_t)o->attention_split};
   if (llama_gpu_create(*out_dev, ck, &gopt, &d->gpu, err)) return -1;
   if (!(d->logits = malloc((size_t)ck->config.vocab_size * sizeof(float))))
     return llama_error_set(err, "out of memory");

@@ -2,7 +2,7 @@
 //
 // Per layer, each depending on the previous one:
 //   1 llama_qkv             rmsnorm + q/k/v + RoPE, k/v into the cache
-//   2 llama_attention       one workgroup per head
+//   2 llama_attention       (head, position split) workgroups, merged in-kernel
 //   3 llama_matvec_residual x += wo att          (layer 0: x = emb[token] + wo att)
 //   4 llama_ffn_up          rmsnorm + w1/w3 + SwiGLU
 //   5 llama_matvec_residual x += w2 hb
@@ -35,8 +35,10 @@ static const uint32_t k_classifier_spirv[] =
 // Kernel geometry, as in the GLSL sources.
 #define QKV_PAIRS_PER_GROUP 8u
 #define ROWS_PER_GROUP 8u
-#define ATTENTION_MAX_CHUNK 1024u
+#define CLASSIFIER_ROWS_PER_GROUP 16u
+#define WORKGROUP_SIZE 256u
 #define ATTENTION_MAX_HEAD_SIZE 256u
+#define ATTENTION_DEFAULT_SPLIT 32u
 #define ARGMAX_STATE_HEADER 16u // done_count, token, 2 reserved
 
 // Push-constant blocks; each must match its kernel's size exactly (checked).
@@ -44,7 +46,7 @@ typedef struct qkv_params {
   uint32_t dim, kv_dim, head_size, seq_len, layer, pos, token, from_embedding;
 } qkv_params;
 typedef struct attention_params {
-  uint32_t head_size, kv_dim, seq_len, layer, pos, kv_mul, chunk;
+  uint32_t head_size, kv_dim, seq_len, layer, pos, kv_mul, split_len, max_splits;
 } attention_params;
 typedef struct matvec_residual_params {
   uint32_t n, rows, layer, from_embedding, token;
@@ -56,7 +58,7 @@ typedef struct classifier_params {
   uint32_t dim, vocab;
 } classifier_params;
 
-enum { ARGS_QKV = 10, ARGS_ATTENTION = 4, ARGS_MATVEC = 4, ARGS_FFN = 5, ARGS_CLASSIFIER = 5 };
+enum { ARGS_QKV = 10, ARGS_ATTENTION = 6, ARGS_MATVEC = 4, ARGS_FFN = 5, ARGS_CLASSIFIER = 5 };
 #define ARGS_PER_LAYER (ARGS_QKV + ARGS_ATTENTION + 2 * ARGS_MATVEC + ARGS_FFN)
 
 struct llama_gpu {
@@ -68,6 +70,8 @@ struct llama_gpu {
   gpb_buffer *emb, *rms_att, *wq, *wk, *wv, *wo, *rms_ffn, *w1, *w2, *w3, *rms_final, *wcls, *rope;
   // State.
   gpb_buffer *kcache, *vcache, *x, *q, *att, *hb, *logits, *argmax_state;
+  gpb_buffer *split_done, *splits; // attention's per-head merge state
+  uint32_t split_len;
   // The step, recorded once; only pos and token change between steps.
   gpb_dispatch *dispatches;
   uint32_t dispatch_count;
@@ -151,8 +155,10 @@ static uint32_t groups_for(uint32_t items, uint32_t per_group) {
 static int create_state(llama_gpu *g, const gpb_device_info *info, llama_error *err) {
   const llama_config *c = &g->config;
   uint64_t cache = (uint64_t)c->n_layers * (uint64_t)c->seq_len * llama_kv_dim(c);
-  uint32_t classifier_groups = groups_for((uint32_t)c->vocab_size, ROWS_PER_GROUP);
+  uint32_t classifier_groups = groups_for((uint32_t)c->vocab_size, CLASSIFIER_ROWS_PER_GROUP);
   uint64_t state_floats = ARGMAX_STATE_HEADER / 4 + 2ull * classifier_groups;
+  uint64_t max_splits = groups_for((uint32_t)c->seq_len, g->split_len);
+  uint64_t split_floats = (uint64_t)c->n_heads * max_splits * (llama_head_size(c) + 2);
   if (create_buffer(g, info, "key_cache", cache, &g->kcache, err) ||
       create_buffer(g, info, "value_cache", cache, &g->vcache, err) ||
       create_buffer(g, info, "x", (uint64_t)c->dim, &g->x, err) ||
@@ -160,14 +166,18 @@ static int create_state(llama_gpu *g, const gpb_device_info *info, llama_error *
       create_buffer(g, info, "att", (uint64_t)c->dim, &g->att, err) ||
       create_buffer(g, info, "hb", (uint64_t)c->hidden_dim, &g->hb, err) ||
       create_buffer(g, info, "logits", (uint64_t)c->vocab_size, &g->logits, err) ||
-      create_buffer(g, info, "argmax_state", state_floats, &g->argmax_state, err))
+      create_buffer(g, info, "argmax_state", state_floats, &g->argmax_state, err) ||
+      create_buffer(g, info, "attention_split_done", (uint64_t)c->n_heads, &g->split_done, err) ||
+      create_buffer(g, info, "attention_splits", split_floats, &g->splits, err))
     return -1;
-  // The classifier's last-workgroup argmax counts from zero.
-  uint32_t *zeros = calloc(state_floats, 4);
+  // The last-workgroup merges (argmax, attention splits) count from zero.
+  uint64_t zero_floats = state_floats > (uint64_t)c->n_heads ? state_floats : (uint64_t)c->n_heads;
+  uint32_t *zeros = calloc(zero_floats, 4);
   if (!zeros) return llama_error_set(err, "out of memory");
   gpb_status st = gpb_stream_copy_to_device(g->stream, zeros, g->argmax_state, 0, state_floats * 4);
+  if (!st) st = gpb_stream_copy_to_device(g->stream, zeros, g->split_done, 0, (uint64_t)c->n_heads * 4);
   free(zeros);
-  return st ? llama_error_gpb(err, st, "zeroing argmax_state") : 0;
+  return st ? llama_error_gpb(err, st, "zeroing the merge counters") : 0;
 }
 
 static void set_dispatch(gpb_dispatch *d, gpb_kernel *k, uint32_t groups, const gpb_arg *args,
@@ -186,7 +196,7 @@ static void put_args(gpb_arg *args, gpb_buffer *const *buffers, uint32_t count) 
 }
 
 // Fills the dispatch list once; llama_gpu_step only patches pos and token.
-static void record_plan(llama_gpu *g, uint32_t attention_chunk) {
+static void record_plan(llama_gpu *g) {
   const llama_config *c = &g->config;
   uint32_t dim = (uint32_t)c->dim, hidden = (uint32_t)c->hidden_dim;
   uint32_t kv_dim = llama_kv_dim(c), head_size = llama_head_size(c);
@@ -202,9 +212,16 @@ static void record_plan(llama_gpu *g, uint32_t attention_chunk) {
     set_dispatch(d++, g->qkv, qkv_groups, a, ARGS_QKV, &g->qkv_pc[l], sizeof(qkv_params));
     a += ARGS_QKV;
 
-    g->attention_pc[l] = (attention_params){
-        head_size, kv_dim, seq_len, l, 0, (uint32_t)(c->n_heads / c->n_kv_heads), attention_chunk};
-    gpb_buffer *attention_args[ARGS_ATTENTION] = {g->q, g->kcache, g->vcache, g->att};
+    g->attention_pc[l] = (attention_params){head_size,
+                                            kv_dim,
+                                            seq_len,
+                                            l,
+                                            0,
+                                            (uint32_t)(c->n_heads / c->n_kv_heads),
+                                            g->split_len,
+                                            groups_for(seq_len, g->split_len)};
+    gpb_buffer *attention_args[ARGS_ATTENTION] = {g->q,   g->kcache,     g->vcache,
+                                                  g->att, g->split_done, g->splits};
     put_args(a, attention_args, ARGS_ATTENTION);
     set_dispatch(d++, g->attention, (uint32_t)c->n_heads, a, ARGS_ATTENTION, &g->attention_pc[l],
                  sizeof(attention_params));
@@ -234,28 +251,35 @@ static void record_plan(llama_gpu *g, uint32_t attention_chunk) {
   g->classifier_pc = (classifier_params){dim, (uint32_t)c->vocab_size};
   gpb_buffer *classifier_args[ARGS_CLASSIFIER] = {g->x, g->rms_final, g->wcls, g->logits, g->argmax_state};
   put_args(a, classifier_args, ARGS_CLASSIFIER);
-  set_dispatch(d++, g->classifier, groups_for((uint32_t)c->vocab_size, ROWS_PER_GROUP), a,
+  set_dispatch(d++, g->classifier, groups_for((uint32_t)c->vocab_size, CLASSIFIER_ROWS_PER_GROUP), a,
                ARGS_CLASSIFIER, &g->classifier_pc, sizeof(classifier_params));
   g->dispatch_count = (uint32_t)(d - g->dispatches);
 }
 
 // What the kernels cannot handle, checked before any allocation.
-static int check_limits(const llama_config *c, const gpb_device_info *info,
-                        uint32_t attention_chunk, llama_error *err) {
+static int check_limits(const llama_config *c, const gpb_device_info *info, uint32_t split_len,
+                        llama_error *err) {
+  if (c->dim % 4 != 0 || c->hidden_dim % 4 != 0)
+    return llama_error_set(err, "dim %d and hidden %d must be multiples of 4 (the kernels read "
+                                "vec4)", c->dim, c->hidden_dim);
   if (llama_head_size(c) > ATTENTION_MAX_HEAD_SIZE)
     return llama_error_set(err, "head size %u exceeds the attention kernel's %u",
                            llama_head_size(c), ATTENTION_MAX_HEAD_SIZE);
-  if (attention_chunk == 0 || attention_chunk > ATTENTION_MAX_CHUNK)
-    return llama_error_set(err, "attention chunk %u is outside 1..%u", attention_chunk,
-                           ATTENTION_MAX_CHUNK);
-  uint32_t most_groups = groups_for((uint32_t)c->vocab_size, ROWS_PER_GROUP);
+  if (split_len == 0 || split_len > WORKGROUP_SIZE)
+    return llama_error_set(err, "attention split %u is outside 1..%u", split_len, WORKGROUP_SIZE);
+  uint32_t most_groups = groups_for((uint32_t)c->vocab_size, CLASSIFIER_ROWS_PER_GROUP);
   uint32_t hidden_groups = groups_for((uint32_t)c->hidden_dim, ROWS_PER_GROUP);
   if (hidden_groups > most_groups) most_groups = hidden_groups;
   if (most_groups > info->max_workgroup_count[0])
     return llama_error_set(err, "%u workgroups exceed the device's limit of %u", most_groups,
                            info->max_workgroup_count[0]);
-  if (info->max_workgroup_size[0] < 256 || info->max_workgroup_invocations < 256)
-    return llama_error_set(err, "the kernels need 256-invocation workgroups");
+  uint32_t max_splits = groups_for((uint32_t)c->seq_len, split_len);
+  if (max_splits > info->max_workgroup_count[1])
+    return llama_error_set(err, "%u attention splits exceed the device's limit of %u", max_splits,
+                           info->max_workgroup_count[1]);
+  if (info->max_workgroup_size[0] < WORKGROUP_SIZE ||
+      info->max_workgroup_invocations < WORKGROUP_SIZE)
+    return llama_error_set(err, "the kernels need %u-invocation workgroups", WORKGROUP_SIZE);
   return 0;
 }
 
@@ -263,17 +287,18 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck,
                      const llama_gpu_options *options, llama_gpu **out, llama_error *err) {
   *out = NULL;
   const llama_config *c = &ck->config;
-  uint32_t chunk = options && options->attention_chunk ? options->attention_chunk
-                                                       : ATTENTION_MAX_CHUNK;
+  uint32_t split_len = options && options->attention_split ? options->attention_split
+                                                           : ATTENTION_DEFAULT_SPLIT;
   gpb_device_info info;
   gpb_status st = gpb_device_query(device, &info);
   if (st) return llama_error_gpb(err, st, "querying the device");
-  if (check_limits(c, &info, chunk, err)) return -1;
+  if (check_limits(c, &info, split_len, err)) return -1;
 
   llama_gpu *g = calloc(1, sizeof *g);
   if (!g) return llama_error_set(err, "out of memory");
   g->device = device;
   g->config = *c;
+  g->split_len = split_len;
   uint32_t layers = (uint32_t)c->n_layers;
   g->dispatches = calloc(5u * layers + 1, sizeof(gpb_dispatch));
   g->args = calloc((size_t)ARGS_PER_LAYER * layers + ARGS_CLASSIFIER, sizeof(gpb_arg));
@@ -307,7 +332,7 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck,
     llama_gpu_destroy(g);
     return -1;
   }
-  record_plan(g, chunk);
+  record_plan(g);
   // Uploads go out now, so the first step times decoding, not staging.
   if ((st = gpb_stream_sync(g->stream))) {
     llama_gpu_destroy(g);
@@ -324,7 +349,8 @@ void llama_gpu_destroy(llama_gpu *g) {
   gpb_buffer *buffers[] = {g->emb,    g->rms_att, g->wq,        g->wk,     g->wv,
                            g->wo,     g->rms_ffn, g->w1,        g->w2,     g->w3,
                            g->rms_final, g->rope, g->kcache,    g->vcache, g->x,
-                           g->q,      g->att,     g->hb,        g->logits, g->argmax_state};
+                           g->q,      g->att,     g->hb,        g->logits, g->argmax_state,
+                           g->split_done, g->splits};
   for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) gpb_buffer_free(buffers[i]);
   if (g->wcls != g->emb) gpb_buffer_free(g->wcls);
   gpb_kernel *kernels[] = {g->qkv, g->attention, g->matvec_residual, g->ffn_up, g->classifier};
@@ -345,9 +371,11 @@ int llama_gpu_step(llama_gpu *g, uint32_t token, uint32_t pos, uint32_t *out_nex
   if (token >= (uint32_t)c->vocab_size || pos >= (uint32_t)c->seq_len)
     return llama_error_set(err, "step: token %u or position %u out of range (vocab %d, seq_len %d)",
                            token, pos, c->vocab_size, c->seq_len);
+  uint32_t splits = pos / g->split_len + 1;
   for (uint32_t l = 0; l < (uint32_t)c->n_layers; l++) {
     g->qkv_pc[l].pos = pos;
     g->attention_pc[l].pos = pos;
+    g->dispatches[5 * l + 1].groups[1] = splits; // attention: (heads, splits)
   }
   g->qkv_pc[0].token = token;
   g->wo_pc[0].token = token;

@@ -26,9 +26,9 @@ typedef struct llama_gpu llama_gpu;
 
 typedef struct llama_gpu_options {
   gpb_mode mode; // of the stream the decoder creates
-  // Attention positions per shared-memory pass; 0 means the kernel's
-  // maximum (1024). Smaller values exercise the multi-pass online softmax.
-  uint32_t attention_chunk;
+  // Positions per attention workgroup (1..256); 0 means 32. Each step runs
+  // n_heads x ceil((pos + 1) / attention_split) attention workgroups.
+  uint32_t attention_split;
 } llama_gpu_options;
 
 int llama_gpu_create(gpb_device *device, const llama_checkpoint *checkpoint,

@@ -1,15 +1,20 @@
-// llama_common.glsl: workgroup reductions shared by the decoder's kernels.
+// llama_common.glsl: workgroup reductions and the matvec layout shared by
+// the decoder's kernels.
 //
 // Every kernel runs WG = 256 invocations. Reductions use subgroup
 // arithmetic first and shared memory across subgroups; nothing assumes a
 // subgroup size (32 on NVIDIA, 8 on lavapipe, 64 on some AMD), nor how
 // invocations map to subgroups: work is assigned by gl_SubgroupID.
 //
-// Matvec kernels give each workgroup ROWS consecutive output rows (or row
-// pairs). Subgroups are spread over them: with at least ROWS subgroups,
-// each row gets parts = gl_NumSubgroups / ROWS subgroups that stride over
-// its columns; with fewer, each subgroup loops over several whole rows.
-// Partial sums land in row_partials[part][row] and are added in a fixed order.
+// Matvec kernels give each workgroup `rows` consecutive output rows (or
+// row pairs). Subgroups are spread over them: with at least `rows`
+// subgroups, each row gets parts = gl_NumSubgroups / rows subgroups that
+// stride over its columns; with fewer, each subgroup loops over several
+// whole rows. Partial sums land in shared memory as [part][row] and are
+// added in a fixed order. Matrices and vectors are read as vec4 (the host
+// checks that dim and hidden are multiples of 4), two loads in flight per
+// step: a decode step is latency-bound, so bytes in flight matter more
+// than instruction count.
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 
@@ -29,16 +34,6 @@ float workgroup_sum(float v) {
   return total;
 }
 
-float workgroup_max(float v) {
-  float s = subgroupMax(v);
-  if (subgroupElect()) reduce_scratch[gl_SubgroupID] = s;
-  barrier();
-  float m = reduce_scratch[0];
-  for (uint i = 1u; i < gl_NumSubgroups; i++) m = max(m, reduce_scratch[i]);
-  barrier();
-  return m;
-}
-
 // How many subgroups share one of `rows` rows (at least 1), and which part
 // of its row this subgroup takes. part >= parts means: no row for it.
 uint row_parts(uint rows) { return max(1u, gl_NumSubgroups / rows); }
@@ -51,3 +46,16 @@ float rms_scale(float sum_squares, uint n) {
 
 // -infinity, spelled so that compilers do not warn about 1/0.
 #define NEG_INF uintBitsToFloat(0xff800000u)
+
+// ACC += dot(W[WBASE + j], XV(j)) over j = first, first + stride, ... < N4
+// (vec4 units), two independent loads per step.
+#define DOT4_LOOP(ACC, W, WBASE, XV, N4)                                     \
+  {                                                                          \
+    uint j_ = first;                                                         \
+    for (; j_ + stride < (N4); j_ += 2u * stride) {                          \
+      vec4 w0_ = W[(WBASE) + j_];                                            \
+      vec4 w1_ = W[(WBASE) + j_ + stride];                                   \
+      ACC += dot(w0_, XV(j_)) + dot(w1_, XV(j_ + stride));                   \
+    }                                                                        \
+    if (j_ < (N4)) ACC += dot(W[(WBASE) + j_], XV(j_));                      \
+  }

@@ -8,10 +8,10 @@
 
 layout(local_size_x = 256) in;
 
-layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
-layout(std430, set = 0, binding = 1) readonly buffer RmsFfn { float rms_ffn[]; };
-layout(std430, set = 0, binding = 2) readonly buffer W1 { float w1[]; }; // [layer][hidden][dim]
-layout(std430, set = 0, binding = 3) readonly buffer W3 { float w3[]; };
+layout(std430, set = 0, binding = 0) readonly buffer X { vec4 x[]; };
+layout(std430, set = 0, binding = 1) readonly buffer RmsFfn { vec4 rms_ffn[]; };
+layout(std430, set = 0, binding = 2) readonly buffer W1 { vec4 w1[]; }; // [layer][hidden][dim]
+layout(std430, set = 0, binding = 3) readonly buffer W3 { vec4 w3[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer Hb { float hb[]; };
 
 layout(push_constant) uniform Params {
@@ -26,11 +26,12 @@ shared float row_partials[2u * WG];
 
 void main() {
   uint tid = gl_LocalInvocationIndex;
+  uint dim4 = pc.dim / 4u;
   float ss = 0.0;
-  for (uint j = tid; j < pc.dim; j += WG) ss += x[j] * x[j];
+  for (uint j = tid; j < dim4; j += WG) ss += dot(x[j], x[j]);
   float scale = rms_scale(workgroup_sum(ss), pc.dim);
 
-  uint g_base = pc.layer * pc.dim;
+  uint g_base = pc.layer * dim4;
   uint parts = row_parts(ROWS), part = row_part(ROWS);
   uint first = part * gl_SubgroupSize + gl_SubgroupInvocationID;
   uint stride = parts * gl_SubgroupSize;
@@ -38,11 +39,11 @@ void main() {
     uint row = gl_WorkGroupID.x * ROWS + r;
     float acc1 = 0.0, acc3 = 0.0;
     if (row < pc.hidden) {
-      uint w_at = (pc.layer * pc.hidden + row) * pc.dim;
-      for (uint j = first; j < pc.dim; j += stride) {
-        float xn = x[j] * rms_ffn[g_base + j];
-        acc1 += w1[w_at + j] * xn;
-        acc3 += w3[w_at + j] * xn;
+      uint w_at = (pc.layer * pc.hidden + row) * dim4;
+      for (uint j = first; j < dim4; j += stride) {
+        vec4 xn = x[j] * rms_ffn[g_base + j];
+        acc1 += dot(w1[w_at + j], xn);
+        acc3 += dot(w3[w_at + j], xn);
       }
     }
     acc1 = subgroupAdd(acc1);

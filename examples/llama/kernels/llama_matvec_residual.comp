@@ -10,13 +10,13 @@
 
 layout(local_size_x = 256) in;
 
-layout(std430, set = 0, binding = 0) readonly buffer A { float a[]; };
-layout(std430, set = 0, binding = 1) readonly buffer W { float w[]; }; // [layer][rows][n]
+layout(std430, set = 0, binding = 0) readonly buffer A { vec4 a[]; };
+layout(std430, set = 0, binding = 1) readonly buffer W { vec4 w[]; }; // [layer][rows][n]
 layout(std430, set = 0, binding = 2) readonly buffer Emb { float emb[]; };
 layout(std430, set = 0, binding = 3) buffer X { float x[]; };
 
 layout(push_constant) uniform Params {
-  uint n;    // length of a
+  uint n;    // length of a (multiple of 4)
   uint rows; // length of x (dim)
   uint layer;
   uint from_embedding;
@@ -27,18 +27,18 @@ layout(push_constant) uniform Params {
 
 shared float row_partials[WG];
 
+vec4 a_at(uint j) { return a[j]; }
+
 void main() {
   uint tid = gl_LocalInvocationIndex;
+  uint n4 = pc.n / 4u;
   uint parts = row_parts(ROWS), part = row_part(ROWS);
   uint first = part * gl_SubgroupSize + gl_SubgroupInvocationID;
   uint stride = parts * gl_SubgroupSize;
   for (uint r = gl_SubgroupID % ROWS; r < ROWS && part < parts; r += gl_NumSubgroups) {
     uint row = gl_WorkGroupID.x * ROWS + r;
     float acc = 0.0;
-    if (row < pc.rows) {
-      uint w_at = (pc.layer * pc.rows + row) * pc.n;
-      for (uint j = first; j < pc.n; j += stride) acc += w[w_at + j] * a[j];
-    }
+    if (row < pc.rows) DOT4_LOOP(acc, w, (pc.layer * pc.rows + row) * n4, a_at, n4)
     acc = subgroupAdd(acc);
     if (subgroupElect()) row_partials[part * ROWS + r] = acc;
   }

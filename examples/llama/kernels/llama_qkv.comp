@@ -12,12 +12,12 @@
 
 layout(local_size_x = 256) in;
 
-layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
-layout(std430, set = 0, binding = 1) readonly buffer Emb { float emb[]; };
-layout(std430, set = 0, binding = 2) readonly buffer RmsAtt { float rms_att[]; };
-layout(std430, set = 0, binding = 3) readonly buffer Wq { float wq[]; };
-layout(std430, set = 0, binding = 4) readonly buffer Wk { float wk[]; };
-layout(std430, set = 0, binding = 5) readonly buffer Wv { float wv[]; };
+layout(std430, set = 0, binding = 0) readonly buffer X { vec4 x[]; };
+layout(std430, set = 0, binding = 1) readonly buffer Emb { vec4 emb[]; };
+layout(std430, set = 0, binding = 2) readonly buffer RmsAtt { vec4 rms_att[]; };
+layout(std430, set = 0, binding = 3) readonly buffer Wq { vec4 wq[]; };
+layout(std430, set = 0, binding = 4) readonly buffer Wk { vec4 wk[]; };
+layout(std430, set = 0, binding = 5) readonly buffer Wv { vec4 wv[]; };
 layout(std430, set = 0, binding = 6) readonly buffer Rope { float rope[]; }; // [pos][pair][cos, sin]
 layout(std430, set = 0, binding = 7) writeonly buffer Q { float q[]; };
 layout(std430, set = 0, binding = 8) writeonly buffer KCache { float kcache[]; }; // [layer][pos][kv_dim]
@@ -38,28 +38,21 @@ layout(push_constant) uniform Params {
 
 shared float pair_partials[2u * WG];
 
-float x_at(uint j) {
-  return pc.from_embedding != 0u ? emb[pc.token * pc.dim + j] : x[j];
+vec4 x_at(uint j) { // vec4 index j of the (unnormalized) input
+  return pc.from_embedding != 0u ? emb[pc.token * (pc.dim / 4u) + j] : x[j];
 }
-
-// Accumulates rows r and r+1 of matrix W (at element `base`) against g*x.
-#define DOT_PAIR(W, base)                                                   \
-  for (uint j = first; j < pc.dim; j += stride) {                           \
-    float xn = x_at(j) * rms_att[g_base + j];                               \
-    acc0 += W[(base) + j] * xn;                                             \
-    acc1 += W[(base) + pc.dim + j] * xn;                                    \
-  }
 
 void main() {
   uint tid = gl_LocalInvocationIndex;
+  uint dim4 = pc.dim / 4u;
   float ss = 0.0;
-  for (uint j = tid; j < pc.dim; j += WG) {
-    float v = x_at(j);
-    ss += v * v;
+  for (uint j = tid; j < dim4; j += WG) {
+    vec4 v = x_at(j);
+    ss += dot(v, v);
   }
   float scale = rms_scale(workgroup_sum(ss), pc.dim);
 
-  uint g_base = pc.layer * pc.dim;
+  uint g_base = pc.layer * dim4;
   uint total_pairs = (pc.dim + 2u * pc.kv_dim) / 2u;
   uint parts = row_parts(PAIRS), part = row_part(PAIRS);
   uint first = part * gl_SubgroupSize + gl_SubgroupInvocationID;
@@ -69,12 +62,26 @@ void main() {
     float acc0 = 0.0, acc1 = 0.0;
     if (pair < total_pairs) {
       uint row = 2u * pair; // in [q | k | v]
-      if (row < pc.dim) {
-        DOT_PAIR(wq, (pc.layer * pc.dim + row) * pc.dim)
-      } else if (row < pc.dim + pc.kv_dim) {
-        DOT_PAIR(wk, (pc.layer * pc.kv_dim + row - pc.dim) * pc.dim)
-      } else {
-        DOT_PAIR(wv, (pc.layer * pc.kv_dim + row - pc.dim - pc.kv_dim) * pc.dim)
+      // Rows `row` and `row + 1` of one matrix start at w0 and w0 + dim4.
+      uint w0;
+      if (row < pc.dim) w0 = (pc.layer * pc.dim + row) * dim4;
+      else if (row < pc.dim + pc.kv_dim) w0 = (pc.layer * pc.kv_dim + row - pc.dim) * dim4;
+      else w0 = (pc.layer * pc.kv_dim + row - pc.dim - pc.kv_dim) * dim4;
+      for (uint j = first; j < dim4; j += stride) {
+        vec4 xn = x_at(j) * rms_att[g_base + j];
+        vec4 a, b;
+        if (row < pc.dim) {
+          a = wq[w0 + j];
+          b = wq[w0 + dim4 + j];
+        } else if (row < pc.dim + pc.kv_dim) {
+          a = wk[w0 + j];
+          b = wk[w0 + dim4 + j];
+        } else {
+          a = wv[w0 + j];
+          b = wv[w0 + dim4 + j];
+        }
+        acc0 += dot(a, xn);
+        acc1 += dot(b, xn);
       }
     }
     acc0 = subgroupAdd(acc0);

@@ -1,7 +1,7 @@
 // test_gpu.c: the GPU decoder against the CPU reference, step by step.
 //
 //   llama_test_gpu [shape options as llama-gen] --mode batched|immediate
-//                  --steps N --seed S [--std X] --file F [--attention-chunk N]
+//                  --steps N --seed S [--std X] --file F [--attention-split N]
 //
 // Writes a random checkpoint to F, then decodes greedily on the default
 // device. At every step the GPU's logits must be within relative L2 1e-4
@@ -26,7 +26,7 @@
 typedef struct test_args {
   llama_config config;
   gpb_mode mode;
-  uint32_t steps, attention_chunk;
+  uint32_t steps, attention_split;
   unsigned long long seed;
   float std;
   const char *file;
@@ -38,7 +38,7 @@ static int parse(int argc, char **argv, test_args *t) {
   t->steps = 8;
   t->seed = 1;
   t->std = 0.1f;
-  t->attention_chunk = 0;
+  t->attention_split = 0;
   t->file = "test_gpu.bin";
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
@@ -59,7 +59,7 @@ static int parse(int argc, char **argv, test_args *t) {
     else if (!strcmp(a, "--steps")) t->steps = (uint32_t)n;
     else if (!strcmp(a, "--seed")) t->seed = (unsigned long long)n;
     else if (!strcmp(a, "--std")) t->std = strtof(v, NULL);
-    else if (!strcmp(a, "--attention-chunk")) t->attention_chunk = (uint32_t)n;
+    else if (!strcmp(a, "--attention-split")) t->attention_split = (uint32_t)n;
     else if (!strcmp(a, "--file")) t->file = v;
     else if (!strcmp(a, "--mode"))
       t->mode = !strcmp(v, "immediate") ? GPB_MODE_IMMEDIATE : GPB_MODE_BATCHED;
@@ -198,7 +198,7 @@ int main(int argc, char **argv) {
     failures++;
     goto done;
   }
-  llama_gpu_options options = {.mode = t.mode, .attention_chunk = t.attention_chunk};
+  llama_gpu_options options = {.mode = t.mode, .attention_split = t.attention_split};
   double t0 = now_s();
   if (!gpu_logits || llama_gpu_create(dev, &ck, &options, &gpu, &err) ||
       llama_cpu_create(&ck, 2, &cpu, &err)) {

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The tests: install, build, run every ctest test on the default device
+# (lavapipe without a GPU) with the validation layer on, then again under
+# AddressSanitizer + UndefinedBehaviorSanitizer, then the thread tests under
+# ThreadSanitizer. `scripts/test.sh --quick` skips the sanitizer builds.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+jobs=$(nproc)
+supp="$PWD/tests/lsan.supp"
+
+echo "== build/ (RelWithDebInfo)"
+scripts/build.sh build
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+[ "${1:-}" = "--quick" ] && exit 0
+
+echo "== build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer)"
+scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DGPB_SANITIZE=address,undefined
+ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$supp" UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE slow
+
+echo "== build-tsan/ (ThreadSanitizer, thread tests)"
+scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DGPB_SANITIZE=thread
+ctest --test-dir build-tsan --output-on-failure -L thread

@@ -1,0 +1,546 @@
+// `gpubatch selftest`: program generation, legalization and printing (see
+// selftest.h).
+#include <stdlib.h>
+#include <string.h>
+
+#include "selftest.h"
+
+const st_kernel_desc st_kernels[ST_KERNEL_COUNT] = {
+    [ST_K_SCALE] = {"scale", 2, 0x2, true, false, false},
+    [ST_K_SCALE_INPLACE] = {"scale_inplace", 1, 0x1, true, false, false},
+    [ST_K_ADD] = {"add", 3, 0x4, false, false, false},
+    [ST_K_COPY] = {"copy", 2, 0x2, false, false, false},
+    [ST_K_SCAN] = {"scan", 2, 0x2, false, true, false},
+    [ST_K_SCAN_INPLACE] = {"scan_inplace", 1, 0x1, false, true, false},
+    [ST_K_REDUCE] = {"reduce", 2, 0x2, false, true, true},
+};
+
+uint64_t st_touched_bytes(st_kernel_id k, uint32_t binding, uint32_t n) {
+  if (st_kernels[k].reduce && binding == st_kernels[k].bindings - 1) return 4;
+  return 4ull * n;
+}
+
+uint64_t st_program_seed(uint64_t seed, uint64_t index) {
+  uint64_t state = seed;
+  uint64_t mixed = st_next(&state) ^ (index * 0xd1b54a32d192ed03ull);
+  return st_next(&mixed);
+}
+
+void st_fill_bytes(uint64_t seed, uint8_t *out, uint64_t bytes) {
+  uint64_t state = seed;
+  for (uint64_t i = 0; i < bytes; i += 8) {
+    uint64_t v = st_next(&state);
+    uint64_t n = bytes - i < 8 ? bytes - i : 8;
+    memcpy(out + i, &v, n);
+  }
+}
+
+// ---- programs ----------------------------------------------------------------
+
+bool st_program_push(st_program *p, const st_op *op) {
+  if (p->op_count == p->op_cap) {
+    uint32_t cap = p->op_cap ? p->op_cap * 2 : 64;
+    st_op *ops = realloc(p->ops, cap * sizeof *ops);
+    if (!ops) return false;
+    p->ops = ops;
+    p->op_cap = cap;
+  }
+  p->ops[p->op_count++] = *op;
+  return true;
+}
+
+void st_program_free(st_program *p) {
+  free(p->ops);
+  p->ops = NULL;
+  p->op_count = p->op_cap = 0;
+}
+
+bool st_program_copy(const st_program *src, st_program *dst) {
+  *dst = *src;
+  dst->ops = NULL;
+  dst->op_count = dst->op_cap = 0;
+  for (uint32_t i = 0; i < src->op_count; i++) {
+    if (!st_program_push(dst, &src->ops[i])) return false;
+  }
+  return true;
+}
+
+// ---- generation ----------------------------------------------------------------
+//
+// The generator favours hazards: ops cluster on a few slots and, half the
+// time, on ranges near ones touched just before (read-after-write,
+// write-after-read and write-after-write across sub-ranges), and a stream
+// usually keeps going for a few ops so batches get long enough to hold them.
+
+#define RECENT 4
+
+typedef struct gen_slot {
+  bool live, shared;
+  uint64_t size;
+} gen_slot;
+
+typedef struct gen_state {
+  uint64_t rng;
+  const st_gen_params *params;
+  st_program *p;
+  uint32_t slot_count;
+  gen_slot slots[ST_MAX_SLOTS];
+  st_range recent[RECENT];
+  uint32_t recent_count, recent_next;
+  uint8_t stream;
+} gen_state;
+
+static void note_recent(gen_state *g, uint8_t slot, uint64_t offset, uint64_t bytes) {
+  g->recent[g->recent_next] = (st_range){slot, offset, bytes};
+  g->recent_next = (g->recent_next + 1) % RECENT;
+  if (g->recent_count < RECENT) g->recent_count++;
+}
+
+static uint64_t random_buffer_size(gen_state *g) {
+  uint32_t log2 = 6 + (uint32_t)st_below(&g->rng, 11); // 64 B .. 64 KiB
+  uint64_t hi = 1ull << log2, lo = hi / 2;
+  uint64_t size = (lo + st_below(&g->rng, hi - lo + 1)) / 16 * 16;
+  return size < ST_MIN_BUFFER ? ST_MIN_BUFFER : size;
+}
+
+static uint8_t pick_stream(gen_state *g) {
+  if (!st_chance(&g->rng, 70)) g->stream = (uint8_t)st_below(&g->rng, g->p->stream_count);
+  return g->stream;
+}
+
+// A live slot (shared only if asked); half the time one touched recently.
+static int pick_slot(gen_state *g, bool shared_only) {
+  if (g->recent_count && st_chance(&g->rng, 50)) {
+    const st_range *r = &g->recent[st_below(&g->rng, g->recent_count)];
+    if (g->slots[r->slot].live && (!shared_only || g->slots[r->slot].shared)) return r->slot;
+  }
+  int live[ST_MAX_SLOTS], count = 0;
+  for (uint32_t i = 0; i < g->slot_count; i++) {
+    if (g->slots[i].live && (!shared_only || g->slots[i].shared)) live[count++] = (int)i;
+  }
+  return count ? live[st_below(&g->rng, (uint64_t)count)] : -1;
+}
+
+// An offset (a multiple of `align`) for `bytes` in `slot`, near a recent
+// range of that slot half the time. Requires bytes <= the slot's size.
+static uint64_t pick_offset(gen_state *g, uint8_t slot, uint64_t bytes, uint64_t align) {
+  uint64_t max_off = (g->slots[slot].size - bytes) / align * align;
+  for (uint32_t i = 0; i < g->recent_count; i++) {
+    const st_range *r = &g->recent[(g->recent_next + RECENT - 1 - i) % RECENT];
+    if (r->slot != slot || !st_chance(&g->rng, 50)) continue;
+    int64_t off = (int64_t)r->offset + (int64_t)st_below(&g->rng, r->bytes + 1) - (int64_t)st_below(&g->rng, bytes + 1);
+    if (off < 0) off = 0;
+    if ((uint64_t)off > max_off) off = (int64_t)max_off;
+    return (uint64_t)off / align * align;
+  }
+  return st_below(&g->rng, max_off / align + 1) * align;
+}
+
+// Length of a host transfer: small ones go inline, large ones through staging.
+static uint64_t pick_length(gen_state *g, uint64_t limit, bool aligned) {
+  uint64_t n;
+  uint32_t r = (uint32_t)st_below(&g->rng, 100);
+  if (r < 35) n = 1 + st_below(&g->rng, 64);
+  else if (r < 70) n = 65 + st_below(&g->rng, 4032);
+  else n = 4097 + st_below(&g->rng, ST_MAX_BUFFER);
+  if (n > limit) n = limit;
+  if (aligned) n = n < 4 ? 4 : n / 4 * 4;
+  return n;
+}
+
+static bool ranges_overlap(st_range a, uint64_t a_size, st_range b, uint64_t b_size) {
+  uint64_t a_end = a.bytes ? a.offset + a.bytes : a_size, b_end = b.bytes ? b.offset + b.bytes : b_size;
+  return a.slot == b.slot && a.offset < b_end && b.offset < a_end;
+}
+
+static bool push_op(gen_state *g, st_op *op) {
+  op->seed = st_next(&g->rng);
+  return st_program_push(g->p, op);
+}
+
+static bool gen_create(gen_state *g, uint8_t slot) {
+  st_op op = {.kind = ST_OP_CREATE, .stream = pick_stream(g), .size = random_buffer_size(g),
+              .shared = st_chance(&g->rng, 30)};
+  op.r[0] = (st_range){slot, 0, op.size};
+  g->slots[slot] = (gen_slot){true, op.shared, op.size};
+  return push_op(g, &op);
+}
+
+static bool gen_dispatch(gen_state *g) {
+  st_op op = {.kind = ST_OP_DISPATCH, .stream = pick_stream(g)};
+  op.kernel = (st_kernel_id)st_below(&g->rng, ST_KERNEL_COUNT);
+  const st_kernel_desc *k = &st_kernels[op.kernel];
+  uint32_t r = (uint32_t)st_below(&g->rng, 100);
+  uint32_t n = 1 + (uint32_t)st_below(&g->rng, r < 60 ? 256 : r < 90 ? 4096 : 16384);
+  uint64_t align = g->params->align;
+  op.a = (uint32_t)st_next(&g->rng);
+  op.b = (uint32_t)st_next(&g->rng);
+  for (int attempt = 0; attempt < 8; attempt++) {
+    for (uint32_t b = 0; b < k->bindings; b++) {
+      int slot = pick_slot(g, false);
+      if (slot < 0) return true;
+      op.r[b].slot = (uint8_t)slot;
+      uint64_t elems = g->slots[slot].size / 4;
+      if (!(k->reduce && b == k->bindings - 1) && elems < n) n = 1 + (uint32_t)st_below(&g->rng, elems);
+    }
+    op.n = n;
+    bool disjoint = true;
+    for (uint32_t b = 0; b < k->bindings; b++) {
+      uint64_t size = g->slots[op.r[b].slot].size, touched = st_touched_bytes(op.kernel, b, n);
+      op.r[b].offset = pick_offset(g, op.r[b].slot, touched, align);
+      uint32_t how = (uint32_t)st_below(&g->rng, 10);
+      uint64_t spare = (size - op.r[b].offset - touched) / 4;
+      op.r[b].bytes = how == 0 ? 0 : how == 1 ? touched + 4 * st_below(&g->rng, spare + 1) : touched;
+    }
+    // A written binding must not alias another binding: the kernel itself
+    // would race, and the model would be undefined.
+    for (uint32_t w = 0; w < k->bindings; w++) {
+      if (!(k->written >> w & 1)) continue;
+      for (uint32_t o = 0; o < k->bindings; o++) {
+        if (o != w && ranges_overlap(op.r[w], g->slots[op.r[w].slot].size, op.r[o], g->slots[op.r[o].slot].size)) {
+          disjoint = false;
+        }
+      }
+    }
+    if (!disjoint) continue;
+    for (uint32_t b = 0; b < k->bindings; b++) note_recent(g, op.r[b].slot, op.r[b].offset, st_touched_bytes(op.kernel, b, n));
+    return push_op(g, &op);
+  }
+  return true; // no legal placement found: skip the op
+}
+
+static bool gen_transfer(gen_state *g, st_op_kind kind) {
+  st_op op = {.kind = kind, .stream = pick_stream(g)};
+  int slot = pick_slot(g, kind == ST_OP_MAP_WRITE);
+  if (slot < 0) return true;
+  uint64_t size = g->slots[slot].size;
+  bool aligned = st_chance(&g->rng, 60);
+  uint64_t bytes = kind == ST_OP_READBACK && st_chance(&g->rng, 30) ? size : pick_length(g, size, aligned);
+  op.r[0] = (st_range){(uint8_t)slot, pick_offset(g, (uint8_t)slot, bytes, aligned ? 4 : 1), bytes};
+  note_recent(g, op.r[0].slot, op.r[0].offset, bytes);
+  return push_op(g, &op);
+}
+
+static bool gen_copy(gen_state *g) {
+  st_op op = {.kind = ST_OP_COPY, .stream = pick_stream(g)};
+  int src = pick_slot(g, false), dst = pick_slot(g, false);
+  if (src < 0) return true;
+  uint64_t limit = g->slots[src].size < g->slots[dst].size ? g->slots[src].size : g->slots[dst].size;
+  if (src == dst) limit /= 2; // the two ranges of one buffer must not overlap
+  bool aligned = st_chance(&g->rng, 60);
+  uint64_t bytes = pick_length(g, limit, aligned), step = aligned ? 4 : 1;
+  for (int attempt = 0; attempt < 8; attempt++) {
+    op.r[0] = (st_range){(uint8_t)src, pick_offset(g, (uint8_t)src, bytes, step), bytes};
+    op.r[1] = (st_range){(uint8_t)dst, pick_offset(g, (uint8_t)dst, bytes, step), bytes};
+    if (src != dst || !ranges_overlap(op.r[0], 0, op.r[1], 0)) {
+      note_recent(g, op.r[1].slot, op.r[1].offset, bytes);
+      return push_op(g, &op);
+    }
+  }
+  return true;
+}
+
+static bool gen_one(gen_state *g) {
+  uint32_t r = (uint32_t)st_below(&g->rng, 100);
+  if (r < 38) return gen_dispatch(g);
+  if (r < 50) return gen_transfer(g, ST_OP_UPLOAD);
+  if (r < 60) return gen_copy(g);
+  if (r < 68) return gen_transfer(g, ST_OP_READBACK);
+  if (r < 71) return gen_transfer(g, ST_OP_MAP_WRITE);
+  if (r < 75) {
+    st_op op = {.kind = ST_OP_MAP_READ};
+    int slot = pick_slot(g, true);
+    if (slot < 0) return true;
+    op.r[0].slot = (uint8_t)slot;
+    return push_op(g, &op);
+  }
+  if (r < 81) { // free a slot, pending work and all, and put a new buffer there
+    st_op op = {.kind = ST_OP_FREE};
+    int slot = pick_slot(g, false);
+    if (slot < 0) return true;
+    op.r[0].slot = (uint8_t)slot;
+    return push_op(g, &op) && gen_create(g, (uint8_t)slot);
+  }
+  st_op op = {.stream = pick_stream(g)};
+  if (r < 86) op.kind = ST_OP_SYNC;
+  else if (r < 91) op.kind = ST_OP_FLUSH;
+  else if (r < 97) {
+    op.kind = ST_OP_WAIT;
+    op.signaler = (uint8_t)((op.stream + 1 + st_below(&g->rng, g->p->stream_count - 1)) % g->p->stream_count);
+  } else if (r < 98) {
+    op.kind = ST_OP_DEVICE_SYNC;
+  } else { // the default stream cannot be destroyed
+    op.kind = ST_OP_RECREATE;
+    op.stream = (uint8_t)(1 + st_below(&g->rng, g->p->stream_count - 1));
+  }
+  return push_op(g, &op);
+}
+
+// Options of a created stream: mostly batched, with small dispatch caps,
+// small staging pools and varied inline-upload limits to force flushes,
+// staging waits and split uploads; now and then immediate mode or
+// GPB_BARRIERS_ALWAYS as controls.
+static gpb_stream_options random_options(uint64_t *rng) {
+  gpb_stream_options o = {.mode = GPB_MODE_BATCHED};
+  if (st_chance(rng, 10)) o.mode = GPB_MODE_IMMEDIATE;
+  if (st_chance(rng, 10)) o.barriers = GPB_BARRIERS_ALWAYS;
+  if (st_chance(rng, 30)) o.max_batch_dispatches = 1 + (uint32_t)st_below(rng, 4);
+  if (st_chance(rng, 35)) {
+    static const uint64_t sizes[] = {1024, 4096, 65536};
+    o.staging_buffer_bytes = sizes[st_below(rng, 3)];
+    o.staging_max_buffers = 1 + (uint32_t)st_below(rng, 3);
+    o.staging_max_bytes = o.staging_buffer_bytes * o.staging_max_buffers;
+  }
+  static const uint32_t inline_limits[] = {0, 0, 4, 64, 1024, 65536, GPB_NO_INLINE_UPLOADS};
+  o.inline_upload_max_bytes = inline_limits[st_below(rng, 7)];
+  return o;
+}
+
+bool st_generate(uint64_t seed, const st_gen_params *params, st_program *out) {
+  memset(out, 0, sizeof *out);
+  out->seed = seed;
+  out->stream_count = params->streams;
+  gen_state g = {.rng = seed, .params = params, .p = out};
+  for (uint32_t s = 1; s < out->stream_count; s++) out->options[s] = random_options(&g.rng);
+  g.slot_count = 2 + (uint32_t)st_below(&g.rng, ST_MAX_SLOTS - 1);
+  bool ok = true;
+  for (uint32_t i = 0; ok && i < g.slot_count; i++) ok = gen_create(&g, (uint8_t)i);
+  for (uint32_t i = 0; ok && i < params->ops; i++) ok = gen_one(&g);
+  if (!ok) st_program_free(out);
+  return ok;
+}
+
+// ---- legalization ----------------------------------------------------------------
+//
+// Streams are ordered only by gpb_stream_wait_stream, so the tracker knows,
+// per stream, how many GPU commands it recorded (seq), how many of those the
+// host saw finish (done: a sync of that stream, or a readback of a private
+// buffer on it, which waits for everything recorded before), and for each
+// pair how many of one stream's commands the other's later work waits for
+// (ordered). Per slot and stream it keeps the seq of the last write and read.
+// An op on stream B that writes a slot stream A read or wrote, or reads a slot
+// A wrote, since what B knows to be ordered or finished, gets a wait first.
+// No transitivity is assumed: a wait that was never submitted orders nothing.
+// Host accesses to shared buffers and frees wait in the library for the GPU
+// uses they conflict with, so they clear those uses here.
+
+typedef struct race_state {
+  uint32_t streams;
+  uint64_t align;
+  uint64_t seq[ST_MAX_STREAMS], done[ST_MAX_STREAMS];
+  uint64_t ordered[ST_MAX_STREAMS][ST_MAX_STREAMS]; // [waiter][signaler]
+  bool live[ST_MAX_SLOTS], shared[ST_MAX_SLOTS];
+  uint64_t size[ST_MAX_SLOTS];
+  uint64_t last_write[ST_MAX_SLOTS][ST_MAX_STREAMS], last_read[ST_MAX_SLOTS][ST_MAX_STREAMS];
+} race_state;
+
+static bool range_fits(const race_state *rs, st_range r) {
+  return r.slot < ST_MAX_SLOTS && rs->live[r.slot] && r.offset <= rs->size[r.slot] && r.bytes <= rs->size[r.slot] - r.offset;
+}
+
+// Whether `op` can run in the current state (minimization removes creates).
+static bool op_valid(const race_state *rs, const st_op *op) {
+  if (op->stream >= rs->streams) return false;
+  switch (op->kind) {
+  case ST_OP_CREATE: return op->r[0].slot < ST_MAX_SLOTS && !rs->live[op->r[0].slot];
+  case ST_OP_FREE: return op->r[0].slot < ST_MAX_SLOTS && rs->live[op->r[0].slot];
+  case ST_OP_MAP_READ: return op->r[0].slot < ST_MAX_SLOTS && rs->live[op->r[0].slot] && rs->shared[op->r[0].slot];
+  case ST_OP_MAP_WRITE: return range_fits(rs, op->r[0]) && rs->shared[op->r[0].slot];
+  case ST_OP_UPLOAD:
+  case ST_OP_READBACK: return range_fits(rs, op->r[0]);
+  case ST_OP_COPY: return range_fits(rs, op->r[0]) && range_fits(rs, op->r[1]);
+  case ST_OP_DISPATCH:
+    for (uint32_t b = 0; b < st_kernels[op->kernel].bindings; b++) {
+      st_range r = op->r[b];
+      if (!range_fits(rs, r) || r.offset % rs->align != 0) return false;
+      uint64_t bound = r.bytes ? r.bytes : rs->size[r.slot] - r.offset;
+      if (bound < st_touched_bytes(op->kernel, b, op->n) || bound == 0) return false;
+    }
+    return true;
+  case ST_OP_SYNC:
+  case ST_OP_FLUSH: return true;
+  case ST_OP_WAIT: return op->signaler < rs->streams && op->signaler != op->stream;
+  case ST_OP_DEVICE_SYNC: return true;
+  case ST_OP_RECREATE: return op->stream >= 1;
+  case ST_OP_KIND_COUNT: break;
+  }
+  return false;
+}
+
+static void clear_uses(race_state *rs, uint8_t slot, bool reads_too) {
+  for (uint32_t s = 0; s < ST_MAX_STREAMS; s++) {
+    rs->last_write[slot][s] = 0;
+    if (reads_too) rs->last_read[slot][s] = 0;
+  }
+}
+
+// Before stream b's command touching `slot`: a wait (or a sync of the other
+// stream) for every other stream whose conflicting use is not yet ordered.
+static bool order_access(race_state *rs, st_program *out, uint8_t b, uint8_t slot, bool write, uint64_t *rng) {
+  for (uint8_t a = 0; a < rs->streams; a++) {
+    if (a == b) continue;
+    uint64_t need = rs->last_write[slot][a];
+    if (write && rs->last_read[slot][a] > need) need = rs->last_read[slot][a];
+    uint64_t known = rs->ordered[b][a] > rs->done[a] ? rs->ordered[b][a] : rs->done[a];
+    if (need <= known) continue;
+    st_op fix = {.inserted = true, .r[0].slot = slot};
+    if (st_chance(rng, 80)) {
+      fix.kind = ST_OP_WAIT;
+      fix.stream = b;
+      fix.signaler = a;
+      rs->ordered[b][a] = rs->seq[a];
+    } else {
+      fix.kind = ST_OP_SYNC;
+      fix.stream = a;
+      rs->done[a] = rs->seq[a];
+    }
+    if (!st_program_push(out, &fix)) return false;
+  }
+  return true;
+}
+
+static void note_access(race_state *rs, uint8_t stream, uint8_t slot, bool write) {
+  if (write) rs->last_write[slot][stream] = rs->seq[stream];
+  else rs->last_read[slot][stream] = rs->seq[stream];
+}
+
+bool st_legalize(const st_program *intent, uint64_t align, st_program *out) {
+  *out = *intent;
+  out->ops = NULL;
+  out->op_count = out->op_cap = 0;
+  race_state rs = {.streams = intent->stream_count, .align = align ? align : 1};
+  for (uint32_t i = 0; i < intent->op_count; i++) {
+    const st_op *op = &intent->ops[i];
+    if (op->inserted || !op_valid(&rs, op)) continue;
+    uint64_t rng = op->seed;
+    uint8_t s = op->stream, slot = op->r[0].slot;
+    // Accesses of the GPU command this op records on stream s, if any.
+    uint8_t slots[ST_MAX_ARGS];
+    bool writes[ST_MAX_ARGS];
+    uint32_t count = 0;
+    switch (op->kind) {
+    case ST_OP_CREATE:
+      rs.live[slot] = true;
+      rs.shared[slot] = op->shared;
+      rs.size[slot] = op->size;
+      clear_uses(&rs, slot, true);
+      if (!op->shared) slots[count] = slot, writes[count++] = true;
+      break;
+    case ST_OP_FREE:
+      rs.live[slot] = false;
+      clear_uses(&rs, slot, true);
+      break;
+    case ST_OP_UPLOAD:
+      if (rs.shared[slot]) clear_uses(&rs, slot, true); // host write: the library waits
+      else slots[count] = slot, writes[count++] = true;
+      break;
+    case ST_OP_READBACK:
+      if (rs.shared[slot]) clear_uses(&rs, slot, false); // host read: waits for writers
+      else slots[count] = slot, writes[count++] = false;
+      break;
+    case ST_OP_MAP_READ: clear_uses(&rs, slot, false); break;
+    case ST_OP_MAP_WRITE: clear_uses(&rs, slot, true); break;
+    case ST_OP_COPY:
+      slots[0] = op->r[0].slot, writes[0] = false;
+      slots[1] = op->r[1].slot, writes[1] = true;
+      count = 2;
+      break;
+    case ST_OP_DISPATCH:
+      for (uint32_t b = 0; b < st_kernels[op->kernel].bindings; b++) {
+        slots[count] = op->r[b].slot;
+        writes[count++] = st_kernels[op->kernel].written >> b & 1;
+      }
+      break;
+    case ST_OP_SYNC: rs.done[s] = rs.seq[s]; break;
+    case ST_OP_FLUSH: break;
+    case ST_OP_WAIT: rs.ordered[s][op->signaler] = rs.seq[op->signaler]; break;
+    case ST_OP_DEVICE_SYNC:
+      for (uint32_t t = 0; t < rs.streams; t++) rs.done[t] = rs.seq[t];
+      break;
+    case ST_OP_RECREATE: // destroy syncs the old stream; the new one has waited for nothing
+      rs.done[s] = rs.seq[s];
+      for (uint32_t t = 0; t < rs.streams; t++) rs.ordered[s][t] = 0;
+      break;
+    case ST_OP_KIND_COUNT: break;
+    }
+    for (uint32_t a = 0; a < count; a++) {
+      if (!order_access(&rs, out, s, slots[a], writes[a], &rng)) return false;
+    }
+    if (count) rs.seq[s]++;
+    for (uint32_t a = 0; a < count; a++) note_access(&rs, s, slots[a], writes[a]);
+    if (!st_program_push(out, op)) return false;
+    // A private readback waits for all the stream recorded before it.
+    if (op->kind == ST_OP_READBACK && !rs.shared[slot]) rs.done[s] = rs.seq[s];
+  }
+  return true;
+}
+
+// ---- printing --------------------------------------------------------------------
+
+static const char *op_names[ST_OP_KIND_COUNT] = {
+    "create", "free", "dispatch", "upload", "copy", "readback", "map-read", "map-write", "sync", "flush", "wait",
+    "dev-sync", "recreate",
+};
+
+static void print_range(FILE *out, st_range r) {
+  if (r.bytes) fprintf(out, "b%u[%llu,+%llu)", r.slot, (unsigned long long)r.offset, (unsigned long long)r.bytes);
+  else fprintf(out, "b%u[%llu,end)", r.slot, (unsigned long long)r.offset);
+}
+
+void st_print_op(FILE *out, const st_op *op, uint32_t index, const char *indent) {
+  fprintf(out, "%s#%-3u %-9s ", indent, index, op_names[op->kind]);
+  switch (op->kind) {
+  case ST_OP_CREATE:
+    fprintf(out, "b%u %llu bytes %s, filled on s%u", op->r[0].slot, (unsigned long long)op->size,
+            op->shared ? "shared" : "private", op->stream);
+    break;
+  case ST_OP_FREE: fprintf(out, "b%u", op->r[0].slot); break;
+  case ST_OP_DISPATCH: {
+    const st_kernel_desc *k = &st_kernels[op->kernel];
+    fprintf(out, "s%u %s n=%u", op->stream, k->name, op->n);
+    if (k->push_ab) fprintf(out, " a=%u b=%u", op->a, op->b);
+    for (uint32_t b = 0; b < k->bindings; b++) {
+      fprintf(out, " %s", k->written >> b & 1 ? "rw:" : "r:");
+      print_range(out, op->r[b]);
+    }
+    break;
+  }
+  case ST_OP_UPLOAD:
+  case ST_OP_READBACK:
+    fprintf(out, "s%u ", op->stream);
+    print_range(out, op->r[0]);
+    break;
+  case ST_OP_MAP_WRITE: print_range(out, op->r[0]); break;
+  case ST_OP_MAP_READ: fprintf(out, "b%u", op->r[0].slot); break;
+  case ST_OP_COPY:
+    fprintf(out, "s%u ", op->stream);
+    print_range(out, op->r[0]);
+    fprintf(out, " -> ");
+    print_range(out, op->r[1]);
+    break;
+  case ST_OP_SYNC:
+  case ST_OP_FLUSH: fprintf(out, "s%u", op->stream); break;
+  case ST_OP_WAIT: fprintf(out, "s%u waits for s%u", op->stream, op->signaler); break;
+  case ST_OP_DEVICE_SYNC: break;
+  case ST_OP_RECREATE: fprintf(out, "s%u (destroyed, then created again)", op->stream); break;
+  case ST_OP_KIND_COUNT: break;
+  }
+  if (op->inserted) fprintf(out, "   (inserted: b%u is used on both streams)", op->r[0].slot);
+  fprintf(out, "\n");
+}
+
+void st_print_options(FILE *out, const st_program *p, const char *indent) {
+  fprintf(out, "%ss0: the default stream\n", indent);
+  for (uint32_t s = 1; s < p->stream_count; s++) {
+    const gpb_stream_options *o = &p->options[s];
+    fprintf(out, "%ss%u: %s, barriers %s", indent, s, o->mode == GPB_MODE_IMMEDIATE ? "immediate" : "batched",
+            o->barriers == GPB_BARRIERS_ALWAYS ? "always" : "tracked");
+    if (o->max_batch_dispatches) fprintf(out, ", cap %u dispatches", o->max_batch_dispatches);
+    if (o->staging_buffer_bytes) {
+      fprintf(out, ", staging %u x %llu B", o->staging_max_buffers, (unsigned long long)o->staging_buffer_bytes);
+    }
+    if (o->inline_upload_max_bytes == GPB_NO_INLINE_UPLOADS) fprintf(out, ", no inline uploads");
+    else if (o->inline_upload_max_bytes) fprintf(out, ", inline uploads <= %u B", o->inline_upload_max_bytes);
+    fprintf(out, "\n");
+  }
+}
