@@ -117,6 +117,11 @@ struct gpb_stream {
 
   gpb_be_wait *waits; // applied to the next submission
   uint32_t wait_count, wait_cap;
+  // Per foreign timeline, the last own batch submitted with a wait on it: a
+  // stream's semaphore may be destroyed only once those batches finished.
+  gpb_be_wait *waited;
+  uint32_t waited_count, waited_cap;
+  bool waited_untracked; // out of memory while noting: assume every batch waited
 
   gpb_hazard_tracker hazards;
   bool last_was_command; // a command since the last barrier: a barrier may be needed

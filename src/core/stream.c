@@ -127,6 +127,28 @@ static uint64_t *flush_counter(gpb_stream *s, gpb_flush_reason reason) {
   return &s->counters.flush_sync;
 }
 
+// Remembers that batch `serial` waits on the timelines in s->waits.
+static void note_waited(gpb_stream *s, uint64_t serial) {
+  for (uint32_t i = 0; i < s->wait_count; i++) {
+    uint32_t j = 0;
+    while (j < s->waited_count && s->waited[j].timeline != s->waits[i].timeline) j++;
+    if (j == s->waited_count) {
+      if (s->waited_count == s->waited_cap) {
+        uint32_t cap = s->waited_cap ? s->waited_cap * 2 : 4;
+        gpb_be_wait *w = realloc(s->waited, cap * sizeof *w);
+        if (!w) {
+          s->waited_untracked = true;
+          continue;
+        }
+        s->waited = w;
+        s->waited_cap = cap;
+      }
+      s->waited[s->waited_count++].timeline = s->waits[i].timeline;
+    }
+    s->waited[j].value = serial;
+  }
+}
+
 gpb_status gpb_stream_flush_locked(gpb_stream *s, gpb_flush_reason reason) {
   gpb_status st = check_sticky(s);
   if (st != GPB_OK || !s->pending) return st;
@@ -146,6 +168,7 @@ gpb_status gpb_stream_flush_locked(gpb_stream *s, gpb_flush_reason reason) {
     return make_sticky(s, st, msg);
   }
   s->submitted_serial = b->serial;
+  note_waited(s, b->serial);
   s->wait_count = 0;
   if (s->inflight_tail) s->inflight_tail->next = b;
   else s->inflight_head = b;
@@ -687,6 +710,7 @@ void gpb_stream_release(gpb_stream *s) {
   if (s->timeline) dev->be->timeline_destroy(dev->impl, s->timeline);
   gpb_hazard_release(&s->hazards);
   free(s->waits);
+  free(s->waited);
   pthread_mutex_destroy(&s->lock);
   free(s);
 }
@@ -707,11 +731,23 @@ gpb_status gpb_stream_destroy(gpb_stream *s) {
       dev->streams[i--] = dev->streams[--dev->stream_count];
       continue;
     }
-    // Waits on this stream's timeline are satisfied (it is synced) and its
-    // semaphore is about to go.
+    // This stream's semaphore is about to go. Waits on it not yet submitted
+    // are satisfied (it is synced): drop them. Batches already submitted
+    // with a wait on it must finish first: a semaphore that pending work
+    // refers to may not be destroyed (and a new one may reuse its handle).
     pthread_mutex_lock(&other->lock);
     for (uint32_t w = 0; w < other->wait_count; w++) {
       if (other->waits[w].timeline == s->timeline) other->waits[w--] = other->waits[--other->wait_count];
+    }
+    uint64_t waited = other->waited_untracked ? other->submitted_serial : 0;
+    for (uint32_t w = 0; w < other->waited_count; w++) {
+      if (other->waited[w].timeline != s->timeline) continue;
+      if (other->waited[w].value > waited) waited = other->waited[w].value;
+      other->waited[w--] = other->waited[--other->waited_count];
+    }
+    if (waited > other->completed_serial && gpb_stream_wait_serial_locked(other, waited) != GPB_OK && st == GPB_OK) {
+      st = other->sticky != GPB_OK ? other->sticky : GPB_ERROR_DEVICE_LOST;
+      gpb_format(msg, sizeof msg, "%s", other->last_error);
     }
     pthread_mutex_unlock(&other->lock);
   }
