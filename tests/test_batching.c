@@ -359,6 +359,28 @@ static void test_immediate_mode(void) {
   fixture_close(dev);
 }
 
+// However far the host runs ahead, a stream keeps at most
+// GPB_MAX_INFLIGHT_BATCHES submitted batches unfinished (bounded memory).
+static void test_inflight_batches_are_bounded(void) {
+  gpb_device *dev = fixture_open();
+  if (!dev) return;
+  gpb_stream *s = new_stream(dev, &(gpb_stream_options){.mode = GPB_MODE_IMMEDIATE});
+  gpb_kernel *k = FIXTURE_KERNEL(dev, add_one);
+  gpb_buffer *x;
+  CHECK_OK(gpb_buffer_create(dev, 4 * N, GPB_MEMORY_PRIVATE, &x));
+  upload_zeros(s, x, 4 * N);
+  uint32_t most = 0;
+  for (int i = 0; i < 300; i++) {
+    CHECK_OK(dispatch_add_one(s, k, x, 0, N));
+    if (s->inflight_count > most) most = s->inflight_count;
+  }
+  CHECK(most <= GPB_MAX_INFLIGHT_BATCHES);
+  uint32_t host[N];
+  CHECK_OK(gpb_stream_copy_to_host(s, x, 0, host, sizeof host));
+  CHECK_EQ(host[N - 1], 300);
+  fixture_close(dev);
+}
+
 // Cross-stream order: B waits for A's work so far, without a host wait.
 static void test_wait_stream(void) {
   gpb_device *dev = fixture_open();
@@ -403,6 +425,9 @@ static void test_destroy_signaler_with_submitted_waiter(void) {
   gpb_buffer *x, *y;
   CHECK_OK(gpb_buffer_create(dev, 64, GPB_MEMORY_PRIVATE, &x));
   CHECK_OK(gpb_buffer_create(dev, 4 * N, GPB_MEMORY_SHARED, &y));
+  uint32_t *host;
+  CHECK_OK(gpb_buffer_map(y, GPB_HOST_WRITE, (void **)&host));
+  memset(host, 0, 4 * N); // contents start undefined
   for (int round = 0; round < 3; round++) {
     gpb_stream *a, *b;
     CHECK_OK(gpb_stream_create(dev, NULL, &a));
@@ -421,7 +446,6 @@ static void test_destroy_signaler_with_submitted_waiter(void) {
     CHECK(a->completed_serial == a->submitted_serial); // destroy waited for a's batch
     CHECK_OK(gpb_stream_destroy(a));
   }
-  uint32_t *host;
   CHECK_OK(gpb_buffer_map(y, GPB_HOST_READ, (void **)&host));
   CHECK_EQ(host[0], 3);
   fixture_close(dev);
@@ -467,7 +491,7 @@ int main(int argc, char **argv) {
       TEST(test_free_syncs_only_when_used), TEST(test_65th_staged_upload_flushes),
       TEST(test_staging_not_reused_while_gpu_reads), TEST(test_inline_uploads_ordered),
       TEST(test_shared_buffer_access_waits_for_writers), TEST(test_barriers_only_on_hazards),
-      TEST(test_device_to_device_copy), TEST(test_immediate_mode), TEST(test_wait_stream),
+      TEST(test_device_to_device_copy), TEST(test_immediate_mode), TEST(test_inflight_batches_are_bounded), TEST(test_wait_stream),
       TEST(test_dispatch_cap_submits_early), TEST(test_destroy_signaler_with_submitted_waiter), TEST(test_close_with_pending_work)};
   return RUN_TESTS(tests);
 }

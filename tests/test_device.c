@@ -15,7 +15,8 @@ static void test_enumerate_and_default(void) {
   CHECK(info.heap_count >= 1);
   CHECK(info.max_workgroup_invocations >= 64);
   CHECK(info.min_storage_buffer_offset_alignment >= 1);
-  CHECK_STATUS(gpb_device_get_info(count, &info), GPB_ERROR_NOT_FOUND);
+  gpb_device_info none;
+  CHECK_STATUS(gpb_device_get_info(count, &none), GPB_ERROR_NOT_FOUND);
   CHECK_STATUS(gpb_device_count(NULL), GPB_ERROR_INVALID_ARGUMENT);
   // A discrete GPU is preferred when there is one.
   for (uint32_t i = 0; i < count; i++) {

@@ -92,11 +92,21 @@ static void test_pipeline_cache_shares_modules(void) {
   fixture_close(dev);
 }
 
+// Where the build put the .spv files; GPB_TEST_KERNEL_DIR overrides it when
+// the build folder was moved (e.g. to a GPU machine).
+static void kernel_path(char *out, size_t cap, const char *file) {
+  const char *dir = getenv("GPB_TEST_KERNEL_DIR");
+  snprintf(out, cap, "%s/%s", dir ? dir : GPB_TEST_KERNEL_DIR, file);
+}
+
 static void test_load_from_file(void) {
   gpb_device *dev = fixture_open();
   if (!dev) return;
   gpb_kernel *k = NULL;
-  CHECK_OK(gpb_kernel_create_from_file(dev, GPB_TEST_KERNEL_DIR "/add_one.spv", NULL, NULL, &k));
+  char spv[512], inc[512];
+  kernel_path(spv, sizeof spv, "add_one.spv");
+  kernel_path(inc, sizeof inc, "add_one.inc");
+  CHECK_OK(gpb_kernel_create_from_file(dev, spv, NULL, NULL, &k));
   gpb_kernel_info info;
   CHECK_OK(gpb_kernel_get_info(k, &info));
   CHECK(strcmp(info.name, "add_one") == 0);
@@ -105,7 +115,7 @@ static void test_load_from_file(void) {
   gpb_kernel *missing = NULL;
   CHECK_STATUS(gpb_kernel_create_from_file(dev, "/nonexistent/k.spv", NULL, NULL, &missing), GPB_ERROR_NOT_FOUND);
   CHECK_MSG(gpb_device_last_error(dev), "/nonexistent/k.spv");
-  CHECK_STATUS(gpb_kernel_create_from_file(dev, GPB_TEST_KERNEL_DIR "/add_one.inc", NULL, NULL, &missing),
+  CHECK_STATUS(gpb_kernel_create_from_file(dev, inc, NULL, NULL, &missing),
                GPB_ERROR_INVALID_SPIRV);
   fixture_close(dev);
 }

@@ -76,7 +76,10 @@ typedef struct gpb_stream_options {
   uint32_t inline_upload_max_bytes;
 } gpb_stream_options;
 
-#define GPB_DEFAULT_MAX_BATCH_DISPATCHES 512u
+// Chosen by measurement (BENCHMARKS.md): on an H100 caps of 128-512 are
+// within noise of each other and 2x faster than no cap for a dependent
+// chain; on lavapipe the cap changes little.
+#define GPB_DEFAULT_MAX_BATCH_DISPATCHES 256u
 #define GPB_NO_INLINE_UPLOADS UINT32_MAX
 
 // One buffer argument of a dispatch: bytes [offset, offset + size) of

@@ -113,6 +113,7 @@ struct gpb_stream {
 
   gpb_batch *pending;                      // NULL when nothing is recorded
   gpb_batch *inflight_head, *inflight_tail; // submitted, oldest first
+  uint32_t inflight_count;                  // bounded by GPB_MAX_INFLIGHT_BATCHES
   gpb_batch *free_batches;
 
   gpb_be_wait *waits; // applied to the next submission
@@ -156,6 +157,10 @@ struct gpb_device {
   gpb_pipeline_entry *pipelines;
   char last_error[GPB_MSG_MAX];
 };
+
+// Batches a stream may have submitted and unfinished; one more waits for
+// the oldest, so memory stays bounded when the host outruns the GPU.
+#define GPB_MAX_INFLIGHT_BATCHES 64
 
 // Unique ids for buffers and streams (never 0).
 uint64_t gpb_next_id(void);

@@ -62,6 +62,7 @@ static void retire_completed(gpb_stream *s) {
     gpb_batch *b = s->inflight_head;
     s->inflight_head = b->next;
     if (!s->inflight_head) s->inflight_tail = NULL;
+    s->inflight_count--;
     b->next = s->free_batches;
     s->free_batches = b;
   }
@@ -84,6 +85,9 @@ static gpb_status batch_open(gpb_stream *s, gpb_batch **out) {
     return GPB_OK;
   }
   gpb_status st = refresh_completed(s);
+  if (st == GPB_OK && !s->free_batches && s->inflight_count >= GPB_MAX_INFLIGHT_BATCHES) {
+    st = gpb_stream_wait_serial_locked(s, s->inflight_head->serial);
+  }
   if (st != GPB_OK) return st;
   gpb_batch *b = s->free_batches;
   char err[GPB_MSG_MAX] = "";
@@ -173,6 +177,7 @@ gpb_status gpb_stream_flush_locked(gpb_stream *s, gpb_flush_reason reason) {
   if (s->inflight_tail) s->inflight_tail->next = b;
   else s->inflight_head = b;
   s->inflight_tail = b;
+  s->inflight_count++;
   s->counters.flushes++;
   s->counters.submits++;
   (*flush_counter(s, reason))++;
