@@ -58,8 +58,18 @@ static const uint32_t fill_spirv[] __attribute__((unused)) =
 // Push constants of the test kernels.
 typedef struct add_one_params { uint32_t n; } add_one_params;
 typedef struct axpy_params { uint32_t n, a; } axpy_params;
-typedef struct spin_params { uint32_t iterations, value; } spin_params;
+typedef struct spin_params { uint32_t iterations, value; } spin_params; // dispatch many groups to spin long
 typedef struct fill_params { uint32_t n, base; } fill_params;
+
+// Keeps the device busy: `groups` x 64 invocations of 60000 steps each
+// (tens of ms on lavapipe; a fraction of a ms to ms on a big GPU).
+static inline gpb_status dispatch_spin(gpb_stream *s, gpb_kernel *k, gpb_buffer *out, uint32_t groups, uint32_t value) {
+  spin_params p = {.iterations = 60000, .value = value};
+  gpb_arg arg = {out, 0, 8};
+  gpb_dispatch d = {.kernel = k, .groups = {groups, 1, 1}, .args = &arg, .arg_count = 1, .push_constants = &p,
+                    .push_constant_bytes = sizeof p};
+  return gpb_stream_dispatch(s, &d);
+}
 
 // Dispatch helpers: one buffer argument each, [offset, offset + 4n).
 static inline gpb_status dispatch_add_one(gpb_stream *s, gpb_kernel *k, gpb_buffer *x, uint64_t offset, uint32_t n) {

@@ -65,7 +65,7 @@ static void test_readback_flushes(void) {
   CHECK_EQ(c.flush_readback, 1);
   CHECK_EQ(c.gpu_to_cpu, 1);
   CHECK_EQ(c.cpu_to_gpu, 1);
-  CHECK_EQ(c.waits, 1);
+  CHECK_EQ(s->completed_serial, s->submitted_serial); // waited for the batch
   // Sub-range readback with an offset.
   CHECK_OK(gpb_stream_copy_to_host(s, x, 40, host, 8));
   CHECK_EQ(host[0], 7);
@@ -162,18 +162,17 @@ static void test_staging_not_reused_while_gpu_reads(void) {
   uint8_t *data_a = malloc(bytes), *data_b = malloc(bytes), *back = malloc(bytes);
   memset(data_a, 0xAA, bytes);
   memset(data_b, 0xBB, bytes);
-  spin_params p = {.iterations = 3000000, .value = 1};
-  gpb_arg arg = {busy, 0, 64};
-  gpb_dispatch d = {.kernel = spin, .groups = {1, 1, 1}, .args = &arg, .arg_count = 1, .push_constants = &p,
-                    .push_constant_bytes = sizeof p};
-  CHECK_OK(gpb_stream_dispatch(s, &d));
+  // Long enough (~70 ms on lavapipe, under a ms on an H100) that the batch
+  // is most likely still running when the host asks for the slot again; the
+  // data checks below hold whatever the timing.
+  CHECK_OK(dispatch_spin(s, spin, busy, 64, 1));
   // The copy depends on nothing the spin touches, but stays in its batch.
   CHECK_OK(gpb_stream_copy_to_device(s, data_a, a, 0, bytes));
   CHECK_OK(gpb_stream_flush(s)); // submitted, not waited
   CHECK_OK(gpb_stream_copy_to_device(s, data_b, b, 0, bytes));
   gpb_counters c;
   CHECK_OK(gpb_stream_get_counters(s, &c));
-  CHECK_EQ(c.staging_waits, 1);
+  CHECK(c.staging_waits <= 1);   // 1 unless the spin batch already finished
   CHECK_EQ(c.flush_staging, 0); // the slot's batch was already submitted
   CHECK_OK(gpb_stream_copy_to_host(s, a, 0, back, bytes));
   CHECK(memcmp(back, data_a, bytes) == 0);
@@ -432,14 +431,9 @@ static void test_destroy_signaler_with_submitted_waiter(void) {
     gpb_stream *a, *b;
     CHECK_OK(gpb_stream_create(dev, NULL, &a));
     CHECK_OK(gpb_stream_create(dev, NULL, &b));
-    spin_params p = {.iterations = 1000, .value = 1};
-    gpb_arg arg = {x, 0, 64};
-    gpb_dispatch d = {.kernel = spin, .groups = {1, 1, 1}, .args = &arg, .arg_count = 1, .push_constants = &p,
-                      .push_constant_bytes = sizeof p};
-    CHECK_OK(gpb_stream_dispatch(b, &d));
+    CHECK_OK(dispatch_spin(b, spin, x, 1, 1));
     CHECK_OK(gpb_stream_wait_stream(a, b));
-    p.iterations = 2000000; // a's batch runs long after b's
-    CHECK_OK(gpb_stream_dispatch(a, &d));
+    CHECK_OK(dispatch_spin(a, spin, x, 64, 2)); // a's batch runs long after b's
     CHECK_OK(dispatch_add_one(a, k, y, 0, N));
     CHECK_OK(gpb_stream_flush(a)); // submitted with a wait on b's timeline
     CHECK_OK(gpb_stream_destroy(b));

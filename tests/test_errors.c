@@ -235,11 +235,7 @@ static void test_timeout_is_not_sticky(void) {
   gpb_kernel *spin = FIXTURE_KERNEL(dev, spin);
   gpb_buffer *x;
   CHECK_OK(gpb_buffer_create(dev, 4 * N, GPB_MEMORY_PRIVATE, &x));
-  spin_params p = {.iterations = 2000000, .value = 0};
-  gpb_arg arg = {x, 0, 0};
-  gpb_dispatch d = {.kernel = spin, .groups = {1, 1, 1}, .args = &arg, .arg_count = 1, .push_constants = &p,
-                    .push_constant_bytes = sizeof p};
-  CHECK_OK(gpb_stream_dispatch(s, &d));
+  CHECK_OK(dispatch_spin(s, spin, x, 64, 0));
   gpb_vk_fault_arm(dev, GPB_VK_WAIT_SEMAPHORES, 1, VK_TIMEOUT);
   gpb_status st = gpb_stream_sync(s);
   if (st != GPB_OK) { // skipped only if the spin finished before the wait

@@ -70,10 +70,10 @@ typedef enum st_kernel_id {
 typedef struct st_kernel_desc {
   const char *name;
   uint32_t bindings;
-  uint32_t written;   // bit b set: binding b is not readonly (written)
-  bool push_ab;       // push constants {n, a, b}; else {n}
-  bool one_group;     // dispatched as one workgroup
-  bool reduce;        // the last binding is a single u32
+  uint32_t written; // bit b set: binding b is not readonly (written)
+  bool push_ab;     // push constants {n, a, b}; else {n}
+  bool one_group;   // dispatched as one workgroup
+  bool reduce;      // the last binding is a single u32
 } st_kernel_desc;
 
 extern const st_kernel_desc st_kernels[ST_KERNEL_COUNT];
@@ -84,19 +84,19 @@ uint64_t st_touched_bytes(st_kernel_id k, uint32_t binding, uint32_t n);
 // ---- ops ---------------------------------------------------------------------
 
 typedef enum st_op_kind {
-  ST_OP_CREATE,    // create slot (size, shared), then upload all of it on `stream`
-  ST_OP_FREE,      // free slot (pending work on it included)
-  ST_OP_DISPATCH,  // kernel over r[0..bindings) on `stream`
-  ST_OP_UPLOAD,    // copy_to_device of random bytes into r[0]
-  ST_OP_COPY,      // copy_buffer r[0] -> r[1] (same length)
-  ST_OP_READBACK,  // copy_to_host of r[0], compared with the model
-  ST_OP_MAP_READ,  // gpb_buffer_map(READ) of a shared slot, all of it compared
-  ST_OP_MAP_WRITE, // gpb_buffer_map(READ|WRITE), random bytes written into r[0]
-  ST_OP_SYNC,      // gpb_stream_sync(stream)
-  ST_OP_FLUSH,     // gpb_stream_flush(stream)
-  ST_OP_WAIT,      // gpb_stream_wait_stream(stream, signaler)
+  ST_OP_CREATE,      // create slot (size, shared), then upload all of it on `stream`
+  ST_OP_FREE,        // free slot (pending work on it included)
+  ST_OP_DISPATCH,    // kernel over r[0..bindings) on `stream`
+  ST_OP_UPLOAD,      // copy_to_device of random bytes into r[0]
+  ST_OP_COPY,        // copy_buffer r[0] -> r[1] (same length)
+  ST_OP_READBACK,    // copy_to_host of r[0], compared with the model
+  ST_OP_MAP_READ,    // gpb_buffer_map(READ) of a shared slot, all of it compared
+  ST_OP_MAP_WRITE,   // gpb_buffer_map(READ|WRITE), random bytes written into r[0]
+  ST_OP_SYNC,        // gpb_stream_sync(stream)
+  ST_OP_FLUSH,       // gpb_stream_flush(stream)
+  ST_OP_WAIT,        // gpb_stream_wait_stream(stream, signaler)
   ST_OP_DEVICE_SYNC, // gpb_device_sync
-  ST_OP_RECREATE,  // gpb_stream_destroy(stream), then a new stream (same options) in its place
+  ST_OP_RECREATE,    // gpb_stream_destroy(stream), then a new stream (same options) in its place
   ST_OP_KIND_COUNT
 } st_op_kind;
 
@@ -109,30 +109,35 @@ typedef struct st_range {
 
 typedef struct st_op {
   st_op_kind kind;
-  uint8_t stream;    // 0 is the device's default stream
-  uint8_t signaler;  // ST_OP_WAIT
-  bool inserted;     // a wait or sync added by st_legalize for a race
+  uint8_t stream;   // 0 is the device's default stream
+  uint8_t signaler; // ST_OP_WAIT
+  bool inserted;    // a wait or sync added by st_legalize for a race
   st_kernel_id kernel;
-  uint32_t n, a, b;  // dispatch: element count and scale constants
+  uint32_t n, a, b; // dispatch: element count and scale constants
   st_range r[ST_MAX_ARGS];
-  uint64_t size;     // ST_OP_CREATE
-  bool shared;       // ST_OP_CREATE: GPB_MEMORY_SHARED
-  uint64_t seed;     // data of uploads, creates and map writes; legalize's choices
+  uint64_t size; // ST_OP_CREATE
+  bool shared;   // ST_OP_CREATE: GPB_MEMORY_SHARED
+  uint64_t seed; // data of uploads, creates and map writes; legalize's choices
 } st_op;
 
 typedef struct st_program {
   uint64_t seed;
-  uint32_t stream_count; // default stream + (stream_count - 1) created ones
+  uint32_t stream_count;                      // default stream + (stream_count - 1) created ones
   gpb_stream_options options[ST_MAX_STREAMS]; // [0] unused: the default stream's are fixed
   st_op *ops;
   uint32_t op_count, op_cap;
 } st_program;
 
 typedef struct st_gen_params {
-  uint32_t ops;          // intent ops after the initial creates
-  uint32_t streams;      // 2..ST_MAX_STREAMS
-  uint64_t align;        // the device's min_storage_buffer_offset_alignment
+  uint32_t ops;                       // intent ops after the initial creates
+  uint32_t streams;                   // 2..ST_MAX_STREAMS
+  uint64_t align;                     // the device's min_storage_buffer_offset_alignment
+  unsigned weights[ST_OP_KIND_COUNT]; // how often each op is drawn; start from st_default_op_weights
 } st_gen_params;
+
+// Default draw weights. ST_OP_FREE stands for a free followed by a create in
+// the same slot; ST_OP_CREATE is never drawn on its own (weight 0).
+extern const unsigned st_default_op_weights[ST_OP_KIND_COUNT];
 
 // Appends a copy of `op`; false when out of memory.
 bool st_program_push(st_program *p, const st_op *op);
@@ -150,6 +155,8 @@ bool st_legalize(const st_program *intent, uint64_t align, st_program *out);
 
 // Describes the stream options of `p` on one line ("s1: batched, cap 3, ...").
 void st_print_options(FILE *out, const st_program *p, const char *indent);
+// The op kind printed as `name` ("map-read"), or -1.
+int st_op_kind_from_name(const char *name);
 // One line for op `index`.
 void st_print_op(FILE *out, const st_op *op, uint32_t index, const char *indent);
 
@@ -159,20 +166,20 @@ typedef struct st_device {
   gpb_device *dev;
   gpb_kernel *kernels[ST_KERNEL_COUNT];
   gpb_device_info info;
-  bool inject_bug;       // skip the last dispatch on the device (the model runs it)
-  bool inject_race;      // leave out the waits st_legalize inserts (racy programs)
+  bool inject_bug;  // skip the last dispatch on the device (the model runs it)
+  bool inject_race; // leave out the waits st_legalize inserts (racy programs)
 } st_device;
 
 typedef enum st_outcome {
   ST_PASS = 0,
-  ST_MISMATCH,   // bytes differ from the model
-  ST_API_ERROR,  // a gpubatch call failed
+  ST_MISMATCH,  // bytes differ from the model
+  ST_API_ERROR, // a gpubatch call failed
 } st_outcome;
 
 typedef struct st_result {
   st_outcome outcome;
-  int32_t op_index;    // op where it was found; -1: the final comparison
-  char message[768];   // first mismatch or error, one line
+  int32_t op_index;  // op where it was found; -1: the final comparison
+  char message[768]; // first mismatch or error, one line
   uint64_t ops_run;
 } st_result;
 

@@ -88,6 +88,7 @@ typedef struct gen_state {
   st_range recent[RECENT];
   uint32_t recent_count, recent_next;
   uint8_t stream;
+  int forced_stream; // >= 0: the stream of the next ops, whatever pick_stream would say
 } gen_state;
 
 static void note_recent(gen_state *g, uint8_t slot, uint64_t offset, uint64_t bytes) {
@@ -104,6 +105,7 @@ static uint64_t random_buffer_size(gen_state *g) {
 }
 
 static uint8_t pick_stream(gen_state *g) {
+  if (g->forced_stream >= 0) return (uint8_t)g->forced_stream;
   if (!st_chance(&g->rng, 70)) g->stream = (uint8_t)st_below(&g->rng, g->p->stream_count);
   return g->stream;
 }
@@ -140,9 +142,12 @@ static uint64_t pick_offset(gen_state *g, uint8_t slot, uint64_t bytes, uint64_t
 static uint64_t pick_length(gen_state *g, uint64_t limit, bool aligned) {
   uint64_t n;
   uint32_t r = (uint32_t)st_below(&g->rng, 100);
-  if (r < 35) n = 1 + st_below(&g->rng, 64);
-  else if (r < 70) n = 65 + st_below(&g->rng, 4032);
-  else n = 4097 + st_below(&g->rng, ST_MAX_BUFFER);
+  if (r < 35)
+    n = 1 + st_below(&g->rng, 64);
+  else if (r < 70)
+    n = 65 + st_below(&g->rng, 4032);
+  else
+    n = 4097 + st_below(&g->rng, ST_MAX_BUFFER);
   if (n > limit) n = limit;
   if (aligned) n = n < 4 ? 4 : n / 4 * 4;
   return n;
@@ -159,8 +164,8 @@ static bool push_op(gen_state *g, st_op *op) {
 }
 
 static bool gen_create(gen_state *g, uint8_t slot) {
-  st_op op = {.kind = ST_OP_CREATE, .stream = pick_stream(g), .size = random_buffer_size(g),
-              .shared = st_chance(&g->rng, 30)};
+  st_op op = {
+      .kind = ST_OP_CREATE, .stream = pick_stream(g), .size = random_buffer_size(g), .shared = st_chance(&g->rng, 30)};
   op.r[0] = (st_range){slot, 0, op.size};
   g->slots[slot] = (gen_slot){true, op.shared, op.size};
   return push_op(g, &op);
@@ -203,7 +208,8 @@ static bool gen_dispatch(gen_state *g) {
       }
     }
     if (!disjoint) continue;
-    for (uint32_t b = 0; b < k->bindings; b++) note_recent(g, op.r[b].slot, op.r[b].offset, st_touched_bytes(op.kernel, b, n));
+    for (uint32_t b = 0; b < k->bindings; b++)
+      note_recent(g, op.r[b].slot, op.r[b].offset, st_touched_bytes(op.kernel, b, n));
     return push_op(g, &op);
   }
   return true; // no legal placement found: skip the op
@@ -240,40 +246,85 @@ static bool gen_copy(gen_state *g) {
   return true;
 }
 
+const unsigned st_default_op_weights[ST_OP_KIND_COUNT] = {
+    [ST_OP_DISPATCH] = 38, [ST_OP_UPLOAD] = 12,   [ST_OP_COPY] = 10,       [ST_OP_READBACK] = 8,
+    [ST_OP_MAP_READ] = 4,  [ST_OP_MAP_WRITE] = 3, [ST_OP_FREE] = 6,        [ST_OP_SYNC] = 5,
+    [ST_OP_FLUSH] = 5,     [ST_OP_WAIT] = 6,      [ST_OP_DEVICE_SYNC] = 1, [ST_OP_RECREATE] = 2,
+};
+
+static st_op_kind draw_kind(gen_state *g) {
+  unsigned total = 0;
+  for (int k = 0; k < ST_OP_KIND_COUNT; k++) total += k == ST_OP_CREATE ? 0 : g->params->weights[k];
+  if (total == 0) return ST_OP_KIND_COUNT;
+  unsigned r = (unsigned)st_below(&g->rng, total);
+  for (int k = 0; k < ST_OP_KIND_COUNT; k++) {
+    unsigned w = k == ST_OP_CREATE ? 0 : g->params->weights[k];
+    if (r < w) return (st_op_kind)k;
+    r -= w;
+  }
+  return ST_OP_KIND_COUNT;
+}
+
+// Destroys a created stream (the default one cannot be) and creates it again.
+// Half the time another stream has just waited for it and submitted work
+// behind that wait: destroy must not pull the semaphore from under it.
+static bool gen_recreate(gen_state *g) {
+  uint8_t s = (uint8_t)(1 + st_below(&g->rng, g->p->stream_count - 1));
+  if (st_chance(&g->rng, 50)) {
+    uint8_t other = (uint8_t)((s + 1 + st_below(&g->rng, g->p->stream_count - 1)) % g->p->stream_count);
+    st_op wait = {.kind = ST_OP_WAIT, .stream = other, .signaler = s}, flush = {.kind = ST_OP_FLUSH, .stream = other};
+    st_op sync = {.kind = ST_OP_SYNC, .stream = s}, free_op = {.kind = ST_OP_FREE};
+    g->forced_stream = s;
+    bool ok = gen_dispatch(g) && push_op(g, &wait);
+    // Sometimes the host sees s finish first (a sync, or freeing what s wrote).
+    uint32_t how = (uint32_t)st_below(&g->rng, 3);
+    if (ok && how == 1) ok = push_op(g, &sync);
+    if (ok && how == 2 && g->recent_count) {
+      free_op.r[0].slot = g->recent[(g->recent_next + RECENT - 1) % RECENT].slot;
+      ok = push_op(g, &free_op) && gen_create(g, free_op.r[0].slot);
+    }
+    g->forced_stream = other;
+    ok = ok && gen_dispatch(g) && push_op(g, &flush);
+    g->forced_stream = -1;
+    if (!ok) return false;
+  }
+  st_op op = {.kind = ST_OP_RECREATE, .stream = s};
+  return push_op(g, &op);
+}
+
 static bool gen_one(gen_state *g) {
-  uint32_t r = (uint32_t)st_below(&g->rng, 100);
-  if (r < 38) return gen_dispatch(g);
-  if (r < 50) return gen_transfer(g, ST_OP_UPLOAD);
-  if (r < 60) return gen_copy(g);
-  if (r < 68) return gen_transfer(g, ST_OP_READBACK);
-  if (r < 71) return gen_transfer(g, ST_OP_MAP_WRITE);
-  if (r < 75) {
-    st_op op = {.kind = ST_OP_MAP_READ};
-    int slot = pick_slot(g, true);
+  st_op_kind kind = draw_kind(g);
+  switch (kind) {
+  case ST_OP_DISPATCH: return gen_dispatch(g);
+  case ST_OP_UPLOAD:
+  case ST_OP_READBACK:
+  case ST_OP_MAP_WRITE: return gen_transfer(g, kind);
+  case ST_OP_COPY: return gen_copy(g);
+  case ST_OP_MAP_READ:
+  case ST_OP_FREE: {
+    st_op op = {.kind = kind};
+    int slot = pick_slot(g, kind == ST_OP_MAP_READ);
     if (slot < 0) return true;
     op.r[0].slot = (uint8_t)slot;
+    // A free (pending work and all) is followed by a new buffer in its slot.
+    return push_op(g, &op) && (kind != ST_OP_FREE || gen_create(g, (uint8_t)slot));
+  }
+  case ST_OP_SYNC:
+  case ST_OP_FLUSH:
+  case ST_OP_DEVICE_SYNC: {
+    st_op op = {.kind = kind, .stream = pick_stream(g)};
     return push_op(g, &op);
   }
-  if (r < 81) { // free a slot, pending work and all, and put a new buffer there
-    st_op op = {.kind = ST_OP_FREE};
-    int slot = pick_slot(g, false);
-    if (slot < 0) return true;
-    op.r[0].slot = (uint8_t)slot;
-    return push_op(g, &op) && gen_create(g, (uint8_t)slot);
-  }
-  st_op op = {.stream = pick_stream(g)};
-  if (r < 86) op.kind = ST_OP_SYNC;
-  else if (r < 91) op.kind = ST_OP_FLUSH;
-  else if (r < 97) {
-    op.kind = ST_OP_WAIT;
+  case ST_OP_WAIT: {
+    st_op op = {.kind = kind, .stream = pick_stream(g)};
     op.signaler = (uint8_t)((op.stream + 1 + st_below(&g->rng, g->p->stream_count - 1)) % g->p->stream_count);
-  } else if (r < 98) {
-    op.kind = ST_OP_DEVICE_SYNC;
-  } else { // the default stream cannot be destroyed
-    op.kind = ST_OP_RECREATE;
-    op.stream = (uint8_t)(1 + st_below(&g->rng, g->p->stream_count - 1));
+    return push_op(g, &op);
   }
-  return push_op(g, &op);
+  case ST_OP_RECREATE: return gen_recreate(g);
+  case ST_OP_CREATE:
+  case ST_OP_KIND_COUNT: break;
+  }
+  return true;
 }
 
 // Options of a created stream: mostly batched, with small dispatch caps,
@@ -300,7 +351,7 @@ bool st_generate(uint64_t seed, const st_gen_params *params, st_program *out) {
   memset(out, 0, sizeof *out);
   out->seed = seed;
   out->stream_count = params->streams;
-  gen_state g = {.rng = seed, .params = params, .p = out};
+  gen_state g = {.rng = seed, .params = params, .p = out, .forced_stream = -1};
   for (uint32_t s = 1; s < out->stream_count; s++) out->options[s] = random_options(&g.rng);
   g.slot_count = 2 + (uint32_t)st_below(&g.rng, ST_MAX_SLOTS - 1);
   bool ok = true;
@@ -335,7 +386,8 @@ typedef struct race_state {
 } race_state;
 
 static bool range_fits(const race_state *rs, st_range r) {
-  return r.slot < ST_MAX_SLOTS && rs->live[r.slot] && r.offset <= rs->size[r.slot] && r.bytes <= rs->size[r.slot] - r.offset;
+  return r.slot < ST_MAX_SLOTS && rs->live[r.slot] && r.offset <= rs->size[r.slot] &&
+         r.bytes <= rs->size[r.slot] - r.offset;
 }
 
 // Whether `op` can run in the current state (minimization removes creates).
@@ -400,8 +452,10 @@ static bool order_access(race_state *rs, st_program *out, uint8_t b, uint8_t slo
 }
 
 static void note_access(race_state *rs, uint8_t stream, uint8_t slot, bool write) {
-  if (write) rs->last_write[slot][stream] = rs->seq[stream];
-  else rs->last_read[slot][stream] = rs->seq[stream];
+  if (write)
+    rs->last_write[slot][stream] = rs->seq[stream];
+  else
+    rs->last_read[slot][stream] = rs->seq[stream];
 }
 
 bool st_legalize(const st_program *intent, uint64_t align, st_program *out) {
@@ -431,12 +485,16 @@ bool st_legalize(const st_program *intent, uint64_t align, st_program *out) {
       clear_uses(&rs, slot, true);
       break;
     case ST_OP_UPLOAD:
-      if (rs.shared[slot]) clear_uses(&rs, slot, true); // host write: the library waits
-      else slots[count] = slot, writes[count++] = true;
+      if (rs.shared[slot])
+        clear_uses(&rs, slot, true); // host write: the library waits
+      else
+        slots[count] = slot, writes[count++] = true;
       break;
     case ST_OP_READBACK:
-      if (rs.shared[slot]) clear_uses(&rs, slot, false); // host read: waits for writers
-      else slots[count] = slot, writes[count++] = false;
+      if (rs.shared[slot])
+        clear_uses(&rs, slot, false); // host read: waits for writers
+      else
+        slots[count] = slot, writes[count++] = false;
       break;
     case ST_OP_MAP_READ: clear_uses(&rs, slot, false); break;
     case ST_OP_MAP_WRITE: clear_uses(&rs, slot, true); break;
@@ -477,14 +535,23 @@ bool st_legalize(const st_program *intent, uint64_t align, st_program *out) {
 
 // ---- printing --------------------------------------------------------------------
 
-static const char *op_names[ST_OP_KIND_COUNT] = {
-    "create", "free", "dispatch", "upload", "copy", "readback", "map-read", "map-write", "sync", "flush", "wait",
-    "dev-sync", "recreate",
+static const char *const op_names[ST_OP_KIND_COUNT] = {
+    "create",    "free", "dispatch", "upload", "copy",     "readback", "map-read",
+    "map-write", "sync", "flush",    "wait",   "dev-sync", "recreate",
 };
 
+int st_op_kind_from_name(const char *name) {
+  for (int k = 0; k < ST_OP_KIND_COUNT; k++) {
+    if (strcmp(op_names[k], name) == 0) return k;
+  }
+  return -1;
+}
+
 static void print_range(FILE *out, st_range r) {
-  if (r.bytes) fprintf(out, "b%u[%llu,+%llu)", r.slot, (unsigned long long)r.offset, (unsigned long long)r.bytes);
-  else fprintf(out, "b%u[%llu,end)", r.slot, (unsigned long long)r.offset);
+  if (r.bytes)
+    fprintf(out, "b%u[%llu,+%llu)", r.slot, (unsigned long long)r.offset, (unsigned long long)r.bytes);
+  else
+    fprintf(out, "b%u[%llu,end)", r.slot, (unsigned long long)r.offset);
 }
 
 void st_print_op(FILE *out, const st_op *op, uint32_t index, const char *indent) {
@@ -539,8 +606,10 @@ void st_print_options(FILE *out, const st_program *p, const char *indent) {
     if (o->staging_buffer_bytes) {
       fprintf(out, ", staging %u x %llu B", o->staging_max_buffers, (unsigned long long)o->staging_buffer_bytes);
     }
-    if (o->inline_upload_max_bytes == GPB_NO_INLINE_UPLOADS) fprintf(out, ", no inline uploads");
-    else if (o->inline_upload_max_bytes) fprintf(out, ", inline uploads <= %u B", o->inline_upload_max_bytes);
+    if (o->inline_upload_max_bytes == GPB_NO_INLINE_UPLOADS)
+      fprintf(out, ", no inline uploads");
+    else if (o->inline_upload_max_bytes)
+      fprintf(out, ", inline uploads <= %u B", o->inline_upload_max_bytes);
     fprintf(out, "\n");
   }
 }

@@ -72,7 +72,7 @@ typedef struct run_state {
   uint8_t *model[ST_MAX_SLOTS];
   uint64_t size[ST_MAX_SLOTS];
   bool shared[ST_MAX_SLOTS];
-  uint8_t *host; // upload source / readback destination, ST_MAX_BUFFER bytes
+  uint8_t *host;   // upload source / readback destination, ST_MAX_BUFFER bytes
   int64_t skip_op; // --inject-bug: this dispatch is left out on the device
 } run_state;
 
@@ -151,10 +151,14 @@ static void model_dispatch(run_state *rs, const st_op *op) {
 static gpb_status device_dispatch(run_state *rs, const st_op *op) {
   const st_kernel_desc *k = &st_kernels[op->kernel];
   gpb_arg args[ST_MAX_ARGS];
-  for (uint32_t b = 0; b < k->bindings; b++) args[b] = (gpb_arg){rs->bufs[op->r[b].slot], op->r[b].offset, op->r[b].bytes};
+  for (uint32_t b = 0; b < k->bindings; b++)
+    args[b] = (gpb_arg){rs->bufs[op->r[b].slot], op->r[b].offset, op->r[b].bytes};
   uint32_t push[3] = {op->n, op->a, op->b};
-  gpb_dispatch d = {.kernel = rs->d->kernels[op->kernel], .groups = {k->one_group ? 1 : (op->n + 63) / 64, 1, 1},
-                    .args = args, .arg_count = k->bindings, .push_constants = push,
+  gpb_dispatch d = {.kernel = rs->d->kernels[op->kernel],
+                    .groups = {k->one_group ? 1 : (op->n + 63) / 64, 1, 1},
+                    .args = args,
+                    .arg_count = k->bindings,
+                    .push_constants = push,
                     .push_constant_bytes = k->push_ab ? 12 : 4};
   return gpb_stream_dispatch(rs->streams[op->stream], &d);
 }
@@ -163,7 +167,8 @@ static gpb_status device_dispatch(run_state *rs, const st_op *op) {
 
 static bool op_create(run_state *rs, int32_t i, const st_op *op) {
   uint8_t slot = op->r[0].slot;
-  gpb_status st = gpb_buffer_create(rs->d->dev, op->size, op->shared ? GPB_MEMORY_SHARED : GPB_MEMORY_PRIVATE, &rs->bufs[slot]);
+  gpb_status st =
+      gpb_buffer_create(rs->d->dev, op->size, op->shared ? GPB_MEMORY_SHARED : GPB_MEMORY_PRIVATE, &rs->bufs[slot]);
   if (api_failed(rs, i, st, "gpb_buffer_create")) return false;
   rs->model[slot] = malloc(op->size);
   if (!rs->model[slot]) return !api_failed(rs, i, GPB_ERROR_OUT_OF_HOST_MEMORY, "model buffer");

@@ -18,29 +18,29 @@ uint64_t llama_config_data_floats(const llama_config *c) {
   uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
   uint64_t layers = (uint64_t)c->n_layers, vocab = (uint64_t)c->vocab_size;
   uint64_t kv_dim = llama_kv_dim(c), head_size = llama_head_size(c);
-  uint64_t n = vocab * dim;                           // token embedding
-  n += layers * dim;                                  // rms_att
-  n += layers * dim * dim * 2;                        // wq, wo
-  n += layers * kv_dim * dim * 2;                     // wk, wv
-  n += layers * dim;                                  // rms_ffn
-  n += layers * hidden * dim * 3;                     // w1, w2, w3
-  n += dim;                                           // rms_final
-  n += (uint64_t)c->seq_len * (head_size / 2) * 2;    // unused RoPE tables
-  if (!c->shared_classifier) n += vocab * dim;        // wcls
+  uint64_t n = vocab * dim;                        // token embedding
+  n += layers * dim;                               // rms_att
+  n += layers * dim * dim * 2;                     // wq, wo
+  n += layers * kv_dim * dim * 2;                  // wk, wv
+  n += layers * dim;                               // rms_ffn
+  n += layers * hidden * dim * 3;                  // w1, w2, w3
+  n += dim;                                        // rms_final
+  n += (uint64_t)c->seq_len * (head_size / 2) * 2; // unused RoPE tables
+  if (!c->shared_classifier) n += vocab * dim;     // wcls
   return n;
 }
 
-static int check_range(const char *name, const char *field, int32_t value, int32_t max,
-                       llama_error *err) {
+static int check_range(const char *name, const char *field, int32_t value, int32_t max, llama_error *err) {
   if (value <= 0 || value > max)
-    return llama_error_set(err, "checkpoint '%s': header field %s = %d is outside 1..%d "
-                                "(not a llama2.c legacy checkpoint?)",
+    return llama_error_set(err,
+                           "checkpoint '%s': header field %s = %d is outside 1..%d "
+                           "(not a llama2.c legacy checkpoint?)",
                            name, field, (int)value, (int)max);
   return 0;
 }
 
-int llama_config_from_header(const int32_t h[7], const char *name, llama_config *out,
-                             uint64_t *out_file_bytes, llama_error *err) {
+int llama_config_from_header(const int32_t h[7], const char *name, llama_config *out, uint64_t *out_file_bytes,
+                             llama_error *err) {
   memset(out, 0, sizeof *out);
   // vocab_size may be negative (separate classifier); INT32_MIN has no abs.
   int32_t vocab = h[5] == INT32_MIN ? 0 : (h[5] < 0 ? -h[5] : h[5]);
@@ -53,17 +53,14 @@ int llama_config_from_header(const int32_t h[7], const char *name, llama_config 
       check_range(name, "seq_len", h[6], LLAMA_MAX_SEQ, err))
     return -1;
   if (h[0] % h[3] != 0)
-    return llama_error_set(err, "checkpoint '%s': dim %d is not a multiple of n_heads %d", name,
-                           (int)h[0], (int)h[3]);
+    return llama_error_set(err, "checkpoint '%s': dim %d is not a multiple of n_heads %d", name, (int)h[0], (int)h[3]);
   if (h[4] > h[3] || h[3] % h[4] != 0)
-    return llama_error_set(err, "checkpoint '%s': n_heads %d is not a multiple of n_kv_heads %d",
-                           name, (int)h[3], (int)h[4]);
+    return llama_error_set(err, "checkpoint '%s': n_heads %d is not a multiple of n_kv_heads %d", name, (int)h[3],
+                           (int)h[4]);
   if ((h[0] / h[3]) % 2 != 0)
-    return llama_error_set(err, "checkpoint '%s': head size %d is odd; RoPE rotates pairs", name,
-                           (int)(h[0] / h[3]));
+    return llama_error_set(err, "checkpoint '%s': head size %d is odd; RoPE rotates pairs", name, (int)(h[0] / h[3]));
   if (vocab < 3)
-    return llama_error_set(err, "checkpoint '%s': vocab_size %d leaves no room for BOS/EOS",
-                           name, (int)vocab);
+    return llama_error_set(err, "checkpoint '%s': vocab_size %d leaves no room for BOS/EOS", name, (int)vocab);
   out->dim = h[0];
   out->hidden_dim = h[1];
   out->n_layers = h[2];
@@ -115,8 +112,8 @@ int llama_checkpoint_load(const char *path, llama_checkpoint *out, llama_error *
   }
   uint64_t file_bytes = (uint64_t)size_long;
   if (file_bytes < LLAMA_HEADER_BYTES) {
-    llama_error_set(err, "checkpoint '%s': file has %llu bytes, less than the %u-byte header",
-                    path, (unsigned long long)file_bytes, LLAMA_HEADER_BYTES);
+    llama_error_set(err, "checkpoint '%s': file has %llu bytes, less than the %u-byte header", path,
+                    (unsigned long long)file_bytes, LLAMA_HEADER_BYTES);
     goto done;
   }
   int32_t header[7];
@@ -131,9 +128,8 @@ int llama_checkpoint_load(const char *path, llama_checkpoint *out, llama_error *
     llama_error_set(err,
                     "checkpoint '%s': header (dim %d, hidden %d, layers %d, heads %d, kv heads %d, "
                     "vocab %d, seq_len %d, %s classifier) implies %llu bytes, file has %llu",
-                    path, config.dim, config.hidden_dim, config.n_layers, config.n_heads,
-                    config.n_kv_heads, config.vocab_size, config.seq_len,
-                    config.shared_classifier ? "shared" : "separate",
+                    path, config.dim, config.hidden_dim, config.n_layers, config.n_heads, config.n_kv_heads,
+                    config.vocab_size, config.seq_len, config.shared_classifier ? "shared" : "separate",
                     (unsigned long long)expected_bytes, (unsigned long long)file_bytes);
     goto done;
   }

@@ -27,19 +27,15 @@ typedef struct llama_config {
   int32_t hidden_dim; // FFN width
   int32_t n_layers;
   int32_t n_heads;
-  int32_t n_kv_heads; // < n_heads means grouped-query attention
-  int32_t vocab_size; // always positive here; see shared_classifier
-  int32_t seq_len;    // longest sequence (KV cache length)
+  int32_t n_kv_heads;     // < n_heads means grouped-query attention
+  int32_t vocab_size;     // always positive here; see shared_classifier
+  int32_t seq_len;        // longest sequence (KV cache length)
   bool shared_classifier; // classifier == token embedding (header vocab > 0)
 } llama_config;
 
 // Derived sizes, in elements.
-static inline uint32_t llama_head_size(const llama_config *c) {
-  return (uint32_t)(c->dim / c->n_heads);
-}
-static inline uint32_t llama_kv_dim(const llama_config *c) {
-  return (uint32_t)(c->dim / c->n_heads * c->n_kv_heads);
-}
+static inline uint32_t llama_head_size(const llama_config *c) { return (uint32_t)(c->dim / c->n_heads); }
+static inline uint32_t llama_kv_dim(const llama_config *c) { return (uint32_t)(c->dim / c->n_heads * c->n_kv_heads); }
 
 // Pointers into the checkpoint's float array; every per-layer tensor holds
 // all layers back to back (layer l of wq starts at wq + l * dim * dim).

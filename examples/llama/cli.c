@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +21,13 @@
 
 typedef struct cli_options {
   const char *checkpoint, *tokenizer, *prompt, *prompt_ids, *dump_logits;
-  long long steps, threads, device, attention_split;
+  long long steps, threads, device, attention_split, max_batch;
   bool json, cpu;
   gpb_mode mode;
 } cli_options;
 
 typedef struct decode_run {
-  int32_t *prompt;     // BOS first
+  int32_t *prompt; // BOS first
   int32_t prompt_count;
   uint32_t *generated; // the tokens sampled after the prompt
   uint32_t generated_count;
@@ -48,6 +49,7 @@ static void usage(FILE *f, const char *prog) {
           "usage: %s --checkpoint FILE [--tokenizer FILE] [--prompt TEXT | --prompt-ids 1,2,3]\n"
           "       [--steps N] [--mode immediate|batched|cpu] [--cpu] [--threads N] [--json]\n"
           "       [--dump-logits FILE] [--device I] [--attention-split N]\n"
+          "       [--max-batch-dispatches N]\n"
           "Greedy decoding of a llama2.c checkpoint on gpubatch, token by token: each step\n"
           "is one chain of dispatches and one 4-byte readback of the token chosen on the\n"
           "GPU. --steps counts positions, BOS included (0 or more than seq_len: seq_len).\n"
@@ -59,12 +61,13 @@ static void usage(FILE *f, const char *prog) {
           "adds one readback of the logits per step (and its submit and wait), so the\n"
           "timings and counters of such a run are not those of plain decoding.\n"
           "tok_per_s excludes the first step (pipeline creation and first-touch costs).\n"
-          "--attention-split N: positions per attention workgroup (1..256, default 32).\n",
+          "--attention-split N: positions per attention workgroup (1..256, default 32).\n"
+          "--max-batch-dispatches N: the stream submits after N dispatches (default: the\n"
+          "library's), so a step can start on the GPU while the rest is recorded.\n",
           prog);
 }
 
-static int parse_int(const char *flag, const char *text, long long min, long long max,
-                     long long *out) {
+static int parse_int(const char *flag, const char *text, long long min, long long max, long long *out) {
   char *end;
   errno = 0;
   long long v = strtoll(text, &end, 10);
@@ -77,9 +80,12 @@ static int parse_int(const char *flag, const char *text, long long min, long lon
 }
 
 static int parse_mode(const char *text, cli_options *o) {
-  if (!strcmp(text, "immediate")) o->mode = GPB_MODE_IMMEDIATE;
-  else if (!strcmp(text, "batched")) o->mode = GPB_MODE_BATCHED;
-  else if (!strcmp(text, "cpu")) o->cpu = true;
+  if (!strcmp(text, "immediate"))
+    o->mode = GPB_MODE_IMMEDIATE;
+  else if (!strcmp(text, "batched"))
+    o->mode = GPB_MODE_BATCHED;
+  else if (!strcmp(text, "cpu"))
+    o->cpu = true;
   else {
     fprintf(stderr, "llama: --mode expects immediate, batched or cpu, got '%s'\n", text);
     return -1;
@@ -113,16 +119,28 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     }
     i++;
     int bad = 0;
-    if (!strcmp(a, "--checkpoint")) o->checkpoint = v;
-    else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
-    else if (!strcmp(a, "--prompt")) o->prompt = v;
-    else if (!strcmp(a, "--prompt-ids")) o->prompt_ids = v;
-    else if (!strcmp(a, "--dump-logits")) o->dump_logits = v;
-    else if (!strcmp(a, "--steps")) bad = parse_int(a, v, 0, 1 << 30, &o->steps);
-    else if (!strcmp(a, "--threads")) bad = parse_int(a, v, 1, 1024, &o->threads);
-    else if (!strcmp(a, "--device")) bad = parse_int(a, v, 0, 1 << 20, &o->device);
-    else if (!strcmp(a, "--attention-split")) bad = parse_int(a, v, 1, 256, &o->attention_split);
-    else if (!strcmp(a, "--mode")) bad = parse_mode(v, o);
+    if (!strcmp(a, "--checkpoint"))
+      o->checkpoint = v;
+    else if (!strcmp(a, "--tokenizer"))
+      o->tokenizer = v;
+    else if (!strcmp(a, "--prompt"))
+      o->prompt = v;
+    else if (!strcmp(a, "--prompt-ids"))
+      o->prompt_ids = v;
+    else if (!strcmp(a, "--dump-logits"))
+      o->dump_logits = v;
+    else if (!strcmp(a, "--steps"))
+      bad = parse_int(a, v, 0, 1 << 30, &o->steps);
+    else if (!strcmp(a, "--threads"))
+      bad = parse_int(a, v, 1, 1024, &o->threads);
+    else if (!strcmp(a, "--device"))
+      bad = parse_int(a, v, 0, 1 << 20, &o->device);
+    else if (!strcmp(a, "--attention-split"))
+      bad = parse_int(a, v, 1, 256, &o->attention_split);
+    else if (!strcmp(a, "--max-batch-dispatches"))
+      bad = parse_int(a, v, 1, UINT32_MAX, &o->max_batch);
+    else if (!strcmp(a, "--mode"))
+      bad = parse_mode(v, o);
     else {
       fprintf(stderr, "llama: unknown option %s\n", a);
       usage(stderr, prog);
@@ -147,10 +165,9 @@ static int parse_args(int argc, char **argv, cli_options *o) {
 }
 
 // BOS followed by the prompt's ids.
-static int build_prompt(const cli_options *o, const llama_tokenizer *tok, int32_t vocab,
-                        decode_run *run, llama_error *err) {
-  if (o->prompt) return llama_tokenizer_encode(tok, o->prompt, true, &run->prompt,
-                                               &run->prompt_count, err);
+static int build_prompt(const cli_options *o, const llama_tokenizer *tok, int32_t vocab, decode_run *run,
+                        llama_error *err) {
+  if (o->prompt) return llama_tokenizer_encode(tok, o->prompt, true, &run->prompt, &run->prompt_count, err);
   size_t cap = 1 + (o->prompt_ids ? strlen(o->prompt_ids) : 0);
   run->prompt = malloc(cap * sizeof(int32_t));
   if (!run->prompt) return llama_error_set(err, "out of memory");
@@ -160,8 +177,7 @@ static int build_prompt(const cli_options *o, const llama_tokenizer *tok, int32_
     errno = 0;
     long v = strtol(p, &end, 10);
     if (errno || end == p || v < 0 || v >= vocab || (*end != ',' && *end != '\0'))
-      return llama_error_set(err, "--prompt-ids: '%s' is not a list of ids below %d", o->prompt_ids,
-                             (int)vocab);
+      return llama_error_set(err, "--prompt-ids: '%s' is not a list of ids below %d", o->prompt_ids, (int)vocab);
     run->prompt[run->prompt_count++] = (int32_t)v;
     p = *end == ',' ? end + 1 : end;
   }
@@ -175,8 +191,8 @@ static double now_s(void) {
 }
 
 // One step; *out_logits is set when `want_logits` (costs a readback on the GPU).
-static int decoder_step(decoder *d, uint32_t token, uint32_t pos, bool want_logits,
-                        uint32_t *out_next, const float **out_logits, llama_error *err) {
+static int decoder_step(decoder *d, uint32_t token, uint32_t pos, bool want_logits, uint32_t *out_next,
+                        const float **out_logits, llama_error *err) {
   if (d->cpu) {
     const float *logits = llama_cpu_forward(d->cpu, (int32_t)token, (int32_t)pos);
     int32_t next = llama_argmax(logits, d->vocab);
@@ -201,8 +217,8 @@ static void print_piece(const llama_tokenizer *tok, uint32_t prev, uint32_t toke
   fflush(stdout);
 }
 
-static int run_decode(decoder *d, const cli_options *o, const llama_tokenizer *tok,
-                      uint32_t steps, FILE *dump, decode_run *run, llama_error *err) {
+static int run_decode(decoder *d, const cli_options *o, const llama_tokenizer *tok, uint32_t steps, FILE *dump,
+                      decode_run *run, llama_error *err) {
   run->generated = malloc(steps * sizeof(uint32_t));
   if (!run->generated) return llama_error_set(err, "out of memory");
   uint32_t token = (uint32_t)run->prompt[0];
@@ -238,17 +254,19 @@ static int run_decode(decoder *d, const cli_options *o, const llama_tokenizer *t
 
 static const char *mode_name(const cli_options *o, const decoder *d) {
   if (o->cpu) return "cpu";
-  return gpb_stream_mode(llama_gpu_stream(d->gpu)) == GPB_MODE_IMMEDIATE ? "immediate"
-                                                                         : "batched";
+  return gpb_stream_mode(llama_gpu_stream(d->gpu)) == GPB_MODE_IMMEDIATE ? "immediate" : "batched";
 }
 
 static void print_json_string(const char *s) {
   putchar('"');
   for (; *s; s++) {
     unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\') printf("\\%c", ch);
-    else if (ch < 0x20) printf("\\u%04x", ch);
-    else putchar(ch);
+    if (ch == '"' || ch == '\\')
+      printf("\\%c", ch);
+    else if (ch < 0x20)
+      printf("\\u%04x", ch);
+    else
+      putchar(ch);
   }
   putchar('"');
 }
@@ -264,18 +282,16 @@ typedef struct report {
 
 static void print_json(const decode_run *run, const report *r) {
   printf("{\"tokens\": [");
-  for (uint32_t i = 0; i < run->generated_count; i++)
-    printf("%s%u", i ? ", " : "", run->generated[i]);
+  for (uint32_t i = 0; i < run->generated_count; i++) printf("%s%u", i ? ", " : "", run->generated[i]);
   printf("], \"prompt_tokens\": [");
   for (int32_t i = 0; i < run->prompt_count; i++) printf("%s%d", i ? ", " : "", run->prompt[i]);
   printf("], \"steps\": %u, \"stopped_at_bos\": %s, \"tok_per_s\": %.3f, "
          "\"first_step_ms\": %.3f, \"dispatches_per_token\": %.3f, \"submits_per_token\": %.3f, "
          "\"mode\": \"%s\", \"device\": ",
-         run->steps_run, run->stopped_at_bos ? "true" : "false", r->tok_per_s,
-         run->first_step_s * 1e3, r->dispatches_per_token, r->submits_per_token, r->mode);
+         run->steps_run, run->stopped_at_bos ? "true" : "false", r->tok_per_s, run->first_step_s * 1e3,
+         r->dispatches_per_token, r->submits_per_token, r->mode);
   print_json_string(r->device);
-  printf(", \"validation_messages\": %llu, \"counters\": {",
-         (unsigned long long)r->validation_messages);
+  printf(", \"validation_messages\": %llu, \"counters\": {", (unsigned long long)r->validation_messages);
   if (r->has_counters)
     for (size_t i = 0; i < gpb_counter_count(); i++)
       printf("%s\"%s\": %llu", i ? ", " : "", gpb_counter_name(i),
@@ -284,39 +300,36 @@ static void print_json(const decode_run *run, const report *r) {
 }
 
 static void print_summary(const decode_run *run, const report *r) {
-  printf("%u steps on %s (%s): %.1f tok/s excluding the first step (first: %.2f ms)%s\n",
-         run->steps_run, r->device, r->mode, r->tok_per_s, run->first_step_s * 1e3,
-         run->stopped_at_bos ? ", stopped at BOS" : "");
+  printf("%u steps on %s (%s): %.1f tok/s excluding the first step (first: %.2f ms)%s\n", run->steps_run, r->device,
+         r->mode, r->tok_per_s, run->first_step_s * 1e3, run->stopped_at_bos ? ", stopped at BOS" : "");
   if (!r->has_counters) return;
-  printf("dispatches/token %.2f, submits/token %.2f\ncounters:", r->dispatches_per_token,
-         r->submits_per_token);
+  printf("dispatches/token %.2f, submits/token %.2f\ncounters:", r->dispatches_per_token, r->submits_per_token);
   for (size_t i = 0; i < gpb_counter_count(); i++)
     printf(" %s=%llu", gpb_counter_name(i), (unsigned long long)gpb_counter_value(&r->counters, i));
   printf("\n");
-  if (r->validation_messages)
-    printf("validation messages: %llu\n", (unsigned long long)r->validation_messages);
+  if (r->validation_messages) printf("validation messages: %llu\n", (unsigned long long)r->validation_messages);
 }
 
 // Opens the device and builds the GPU decoder; counters start at zero.
-static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device **out_dev,
-                    decoder *d, report *r, llama_error *err) {
-  gpb_status st = o->device >= 0 ? gpb_device_open((uint32_t)o->device, NULL, out_dev)
-                                 : gpb_device_open_default(NULL, out_dev);
+static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device **out_dev, decoder *d, report *r,
+                    llama_error *err) {
+  gpb_status st =
+      o->device >= 0 ? gpb_device_open((uint32_t)o->device, NULL, out_dev) : gpb_device_open_default(NULL, out_dev);
   if (st) return llama_error_gpb(err, st, "opening the device");
   gpb_device_info info;
   if ((st = gpb_device_query(*out_dev, &info))) return llama_error_gpb(err, st, "device query");
   snprintf(r->device, sizeof r->device, "%s", info.name);
-  llama_gpu_options gopt = {.mode = o->mode, .attention_split = (uint32_t)o->attention_split};
+  llama_gpu_options gopt = {
+      .mode = o->mode, .max_batch_dispatches = (uint32_t)o->max_batch, .attention_split = (uint32_t)o->attention_split};
   if (llama_gpu_create(*out_dev, ck, &gopt, &d->gpu, err)) return -1;
   if (!(d->logits = malloc((size_t)ck->config.vocab_size * sizeof(float))))
     return llama_error_set(err, "out of memory");
-  if ((st = gpb_stream_reset_counters(llama_gpu_stream(d->gpu))))
-    return llama_error_gpb(err, st, "resetting counters");
+  if ((st = gpb_stream_reset_counters(llama_gpu_stream(d->gpu)))) return llama_error_gpb(err, st, "resetting counters");
   return 0;
 }
 
-static int finish_report(const cli_options *o, decoder *d, gpb_device *dev,
-                         const decode_run *run, report *r, llama_error *err) {
+static int finish_report(const cli_options *o, decoder *d, gpb_device *dev, const decode_run *run, report *r,
+                         llama_error *err) {
   r->mode = mode_name(o, d);
   r->tok_per_s = run->steps_run > 1 && run->rest_s > 0 ? (run->steps_run - 1) / run->rest_s : 0;
   if (d->gpu) {
@@ -349,8 +362,7 @@ int gpb_llama_main(int argc, char **argv) {
   d.vocab = ck.config.vocab_size;
   if (o.tokenizer && llama_tokenizer_load(o.tokenizer, ck.config.vocab_size, &tok, &err)) goto done;
   if (build_prompt(&o, o.tokenizer ? &tok : NULL, ck.config.vocab_size, &run, &err)) goto done;
-  uint32_t steps = o.steps <= 0 || o.steps > ck.config.seq_len ? (uint32_t)ck.config.seq_len
-                                                                : (uint32_t)o.steps;
+  uint32_t steps = o.steps <= 0 || o.steps > ck.config.seq_len ? (uint32_t)ck.config.seq_len : (uint32_t)o.steps;
   if (o.dump_logits && !(dump = fopen(o.dump_logits, "wb"))) {
     llama_error_set(&err, "cannot create '%s': %s", o.dump_logits, strerror(errno));
     goto done;
@@ -363,8 +375,10 @@ int gpb_llama_main(int argc, char **argv) {
   }
   if (run_decode(&d, &o, o.tokenizer ? &tok : NULL, steps, dump, &run, &err)) goto done;
   if (finish_report(&o, &d, dev, &run, &r, &err)) goto done;
-  if (o.json) print_json(&run, &r);
-  else print_summary(&run, &r);
+  if (o.json)
+    print_json(&run, &r);
+  else
+    print_summary(&run, &r);
   rc = r.validation_messages ? 1 : 0;
   if (rc) llama_error_set(&err, "%llu validation messages", (unsigned long long)r.validation_messages);
 done:

@@ -48,8 +48,7 @@ void llama_cpu_destroy(llama_cpu *cpu) {
   free(cpu);
 }
 
-int llama_cpu_create(const llama_checkpoint *ck, uint32_t threads, llama_cpu **out,
-                     llama_error *err) {
+int llama_cpu_create(const llama_checkpoint *ck, uint32_t threads, llama_cpu **out, llama_error *err) {
   *out = NULL;
   const llama_config *c = &ck->config;
   llama_cpu *cpu = calloc(1, sizeof *cpu);
@@ -68,8 +67,8 @@ int llama_cpu_create(const llama_checkpoint *ck, uint32_t threads, llama_cpu **o
   cpu->key_cache = calloc(cache, sizeof(float));
   cpu->value_cache = calloc(cache, sizeof(float));
   cpu->rope = llama_rope_table(c);
-  if (!cpu->x || !cpu->xb || !cpu->xb2 || !cpu->hb || !cpu->hb2 || !cpu->q || !cpu->att ||
-      !cpu->logits || !cpu->key_cache || !cpu->value_cache || !cpu->rope) {
+  if (!cpu->x || !cpu->xb || !cpu->xb2 || !cpu->hb || !cpu->hb2 || !cpu->q || !cpu->att || !cpu->logits ||
+      !cpu->key_cache || !cpu->value_cache || !cpu->rope) {
     llama_cpu_destroy(cpu);
     return llama_error_set(err, "cpu decoder: out of memory for activations and KV cache");
   }
@@ -119,8 +118,7 @@ static void matvec_rows(void *ctx, uint32_t begin, uint32_t end) {
 }
 
 // out (d) = W (d x n) * x (n)
-static void matvec(llama_cpu *cpu, float *out, const float *x, const float *w, int32_t n,
-                   int32_t d) {
+static void matvec(llama_cpu *cpu, float *out, const float *x, const float *w, int32_t n, int32_t d) {
   matvec_job job = {out, x, w, (uint32_t)n};
   llama_pool_run(cpu->pool, (uint32_t)d, matvec_rows, &job);
 }
@@ -141,8 +139,7 @@ static void attention_heads(void *ctx, uint32_t begin, uint32_t end) {
     const float *q = cpu->q + h * head_size;
     float *att = cpu->att + (size_t)h * (size_t)c->seq_len;
     for (int32_t t = 0; t <= job->pos; t++) {
-      const float *k = cpu->key_cache + job->layer_offset + (size_t)t * kv_dim +
-                       (h / kv_mul) * head_size;
+      const float *k = cpu->key_cache + job->layer_offset + (size_t)t * kv_dim + (h / kv_mul) * head_size;
       float score = 0.0f;
       for (uint32_t i = 0; i < head_size; i++) score += q[i] * k[i];
       att[t] = score / sqrtf((float)head_size);
@@ -151,8 +148,7 @@ static void attention_heads(void *ctx, uint32_t begin, uint32_t end) {
     float *xb = cpu->xb + h * head_size;
     memset(xb, 0, head_size * sizeof(float));
     for (int32_t t = 0; t <= job->pos; t++) {
-      const float *v = cpu->value_cache + job->layer_offset + (size_t)t * kv_dim +
-                       (h / kv_mul) * head_size;
+      const float *v = cpu->value_cache + job->layer_offset + (size_t)t * kv_dim + (h / kv_mul) * head_size;
       for (uint32_t i = 0; i < head_size; i++) xb[i] += att[t] * v[i];
     }
   }

@@ -19,8 +19,7 @@
 
 typedef struct llama_cpu llama_cpu;
 
-int llama_cpu_create(const llama_checkpoint *checkpoint, uint32_t threads, llama_cpu **out,
-                     llama_error *err);
+int llama_cpu_create(const llama_checkpoint *checkpoint, uint32_t threads, llama_cpu **out, llama_error *err);
 void llama_cpu_destroy(llama_cpu *cpu);
 
 // One decode step: `token` at position `pos` (0 <= pos < seq_len, and every

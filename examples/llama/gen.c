@@ -26,18 +26,17 @@ static int write_floats(FILE *f, llama_rng *rng, uint64_t count, float offset, f
   float chunk[4096];
   while (count > 0) {
     size_t n = count < 4096 ? (size_t)count : 4096;
-    for (size_t i = 0; i < n; i++)
-      chunk[i] = std == 0.0f ? offset : offset + std * (float)llama_rng_normal(rng);
+    for (size_t i = 0; i < n; i++) chunk[i] = std == 0.0f ? offset : offset + std * (float)llama_rng_normal(rng);
     if (fwrite(chunk, sizeof(float), n, f) != n) return -1;
     count -= n;
   }
   return 0;
 }
 
-int llama_gen_write_checkpoint(const char *path, const llama_config *c, uint64_t seed, float std,
-                               llama_error *err) {
-  int32_t header[7] = {c->dim,       c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
-                       c->shared_classifier ? c->vocab_size : -c->vocab_size, c->seq_len};
+int llama_gen_write_checkpoint(const char *path, const llama_config *c, uint64_t seed, float std, llama_error *err) {
+  int32_t header[7] = {c->dim,     c->hidden_dim, c->n_layers,
+                       c->n_heads, c->n_kv_heads, c->shared_classifier ? c->vocab_size : -c->vocab_size,
+                       c->seq_len};
   llama_config checked;
   uint64_t expected_bytes;
   // The same validation the reader applies, so we never write a file we
@@ -55,19 +54,19 @@ int llama_gen_write_checkpoint(const char *path, const llama_config *c, uint64_t
     uint64_t count;
     float offset, std;
   } tensors[] = {
-      {vocab * dim, 0, std},                                 // token embedding
-      {layers * dim, 1, std},                                // rms_att
-      {layers * dim * dim, 0, std},                          // wq
-      {layers * kv_dim * dim, 0, std},                       // wk
-      {layers * kv_dim * dim, 0, std},                       // wv
-      {layers * dim * dim, 0, std},                          // wo
-      {layers * dim, 1, std},                                // rms_ffn
-      {layers * hidden * dim, 0, std},                       // w1
-      {layers * dim * hidden, 0, std},                       // w2
-      {layers * hidden * dim, 0, std},                       // w3
-      {dim, 1, std},                                         // rms_final
+      {vocab * dim, 0, std},                                    // token embedding
+      {layers * dim, 1, std},                                   // rms_att
+      {layers * dim * dim, 0, std},                             // wq
+      {layers * kv_dim * dim, 0, std},                          // wk
+      {layers * kv_dim * dim, 0, std},                          // wv
+      {layers * dim * dim, 0, std},                             // wo
+      {layers * dim, 1, std},                                   // rms_ffn
+      {layers * hidden * dim, 0, std},                          // w1
+      {layers * dim * hidden, 0, std},                          // w2
+      {layers * hidden * dim, 0, std},                          // w3
+      {dim, 1, std},                                            // rms_final
       {(uint64_t)c->seq_len * llama_head_size(&checked), 0, 0}, // unused RoPE tables
-      {c->shared_classifier ? 0 : vocab * dim, 0, std},     // classifier
+      {c->shared_classifier ? 0 : vocab * dim, 0, std},         // classifier
   };
   int rc = fwrite(header, sizeof header, 1, f) == 1 ? 0 : -1;
   for (size_t i = 0; rc == 0 && i < sizeof tensors / sizeof tensors[0]; i++)
@@ -131,8 +130,7 @@ static int write_tokenizer_file(const char *path, char **pieces, int32_t vocab, 
 int llama_gen_write_tokenizer(const char *path, int32_t vocab, uint64_t seed, llama_error *err) {
   const int32_t first_word = 259 + 27; // after the bytes, " " and "a".."z"
   if (vocab < first_word)
-    return llama_error_set(err, "tokenizer: vocab_size %d is below the %d fixed pieces", (int)vocab,
-                           (int)first_word);
+    return llama_error_set(err, "tokenizer: vocab_size %d is below the %d fixed pieces", (int)vocab, (int)first_word);
   uint32_t slots = 1;
   while (slots < 2u * (uint32_t)vocab) slots <<= 1;
   piece_set set = {calloc(slots, sizeof(uint32_t)), slots - 1, calloc((size_t)vocab, sizeof(char *))};
@@ -144,10 +142,14 @@ int llama_gen_write_tokenizer(const char *path, int32_t vocab, uint64_t seed, ll
   static const char *special[3] = {"<unk>", "\n<s>\n", "\n</s>\n"};
   char tmp[64];
   for (int32_t i = 0; i < first_word; i++) {
-    if (i < 3) snprintf(tmp, sizeof tmp, "%s", special[i]);
-    else if (i < 259) snprintf(tmp, sizeof tmp, "<0x%02X>", (unsigned)(i - 3));
-    else if (i == 259) snprintf(tmp, sizeof tmp, " ");
-    else snprintf(tmp, sizeof tmp, "%c", 'a' + (i - 260));
+    if (i < 3)
+      snprintf(tmp, sizeof tmp, "%s", special[i]);
+    else if (i < 259)
+      snprintf(tmp, sizeof tmp, "<0x%02X>", (unsigned)(i - 3));
+    else if (i == 259)
+      snprintf(tmp, sizeof tmp, " ");
+    else
+      snprintf(tmp, sizeof tmp, "%c", 'a' + (i - 260));
     if (!(set.pieces[i] = copy_string(tmp))) goto oom;
     piece_set_insert(&set, (uint32_t)i);
   }

@@ -23,14 +23,12 @@ static void gen_usage(FILE *f, const char *prog) {
 }
 
 // Parses a whole decimal integer in [min, max].
-static int parse_long(const char *flag, const char *text, long long min, long long max,
-                      long long *out) {
+static int parse_long(const char *flag, const char *text, long long min, long long max, long long *out) {
   char *end;
   errno = 0;
   long long v = strtoll(text, &end, 10);
   if (errno || end == text || *end != '\0' || v < min || v > max) {
-    fprintf(stderr, "llama-gen: %s expects an integer in %lld..%lld, got '%s'\n", flag, min, max,
-            text);
+    fprintf(stderr, "llama-gen: %s expects an integer in %lld..%lld, got '%s'\n", flag, min, max, text);
     return -1;
   }
   *out = v;
@@ -62,8 +60,10 @@ int gpb_llama_gen_main(int argc, char **argv) {
       return 2;
     }
     i++;
-    if (!strcmp(a, "-o")) out_path = v;
-    else if (!strcmp(a, "--tokenizer-out")) tokenizer_path = v;
+    if (!strcmp(a, "-o"))
+      out_path = v;
+    else if (!strcmp(a, "--tokenizer-out"))
+      tokenizer_path = v;
     else if (!strcmp(a, "--shape")) {
       if (strcmp(v, "stories15M") != 0) {
         fprintf(stderr, "llama-gen: unknown shape '%s' (known: stories15M)\n", v);
@@ -85,13 +85,20 @@ int gpb_llama_gen_main(int argc, char **argv) {
         fprintf(stderr, "llama-gen: bad --std '%s'\n", v);
         return 2;
       }
-    } else if (!strcmp(a, "--dim")) field = &config.dim;
-    else if (!strcmp(a, "--hidden")) field = &config.hidden_dim;
-    else if (!strcmp(a, "--layers")) field = &config.n_layers;
-    else if (!strcmp(a, "--heads")) field = &config.n_heads;
-    else if (!strcmp(a, "--kv-heads")) field = &config.n_kv_heads, kv_heads_given = 1;
-    else if (!strcmp(a, "--vocab")) field = &config.vocab_size;
-    else if (!strcmp(a, "--seq-len")) field = &config.seq_len;
+    } else if (!strcmp(a, "--dim"))
+      field = &config.dim;
+    else if (!strcmp(a, "--hidden"))
+      field = &config.hidden_dim;
+    else if (!strcmp(a, "--layers"))
+      field = &config.n_layers;
+    else if (!strcmp(a, "--heads"))
+      field = &config.n_heads;
+    else if (!strcmp(a, "--kv-heads"))
+      field = &config.n_kv_heads, kv_heads_given = 1;
+    else if (!strcmp(a, "--vocab"))
+      field = &config.vocab_size;
+    else if (!strcmp(a, "--seq-len"))
+      field = &config.seq_len;
     else {
       fprintf(stderr, "llama-gen: unknown option %s\n", a);
       gen_usage(stderr, prog);
@@ -119,9 +126,8 @@ int gpb_llama_gen_main(int argc, char **argv) {
   }
   printf("wrote %s: dim %d, hidden %d, layers %d, heads %d, kv heads %d, vocab %d, seq_len %d, "
          "%s classifier, seed %llu, std %g\n",
-         out_path, config.dim, config.hidden_dim, config.n_layers, config.n_heads,
-         config.n_kv_heads, config.vocab_size, config.seq_len,
-         config.shared_classifier ? "shared" : "separate", seed, (double)std);
+         out_path, config.dim, config.hidden_dim, config.n_layers, config.n_heads, config.n_kv_heads, config.vocab_size,
+         config.seq_len, config.shared_classifier ? "shared" : "separate", seed, (double)std);
   if (tokenizer_path) printf("wrote %s: %d pieces\n", tokenizer_path, config.vocab_size);
   return 0;
 }

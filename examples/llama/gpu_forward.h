@@ -1,15 +1,21 @@
 // gpu_forward.h: the decode step on a gpubatch device.
 //
-// Weights live in GPB_MEMORY_PRIVATE buffers, one per tensor covering all
-// layers (kernels index layer l at l * rows * cols, so no argument needs an
-// offset and no slice needs aligning), uploaded once through the stream's
-// staging path. The KV cache and activations are device buffers too.
+// Weights live in GPB_MEMORY_PRIVATE buffers, each covering all layers
+// (kernels index layer l at l * rows * cols, so every argument has offset
+// 0 and no slice needs aligning to min_storage_buffer_offset_alignment),
+// uploaded once through the stream's staging path. The KV cache and
+// activations are device buffers too.
 //
 // One step is 5 dispatches per layer plus 1, each depending on the one
 // before (see gpu_forward.c for the list), then one 4-byte readback of the
 // token id that the last kernel's argmax wrote: the only host<->device
-// traffic of a step. In BATCHED mode that is one submit per token; in
-// IMMEDIATE mode one per command.
+// traffic of a step. In BATCHED mode that is one submit per token (unless
+// max_batch_dispatches splits it); in IMMEDIATE mode one per command.
+//
+// Limits (checked, with a message): dim and hidden multiples of 4, head
+// size <= 256, at most 256 attention splits (the default split grows with
+// seq_len), and each weight buffer within the device's storage buffer
+// range.
 //
 // Ownership: llama_gpu borrows the device (which must outlive it), creates
 // and owns its stream, kernels and buffers. One thread drives one llama_gpu.
@@ -26,19 +32,28 @@ typedef struct llama_gpu llama_gpu;
 
 typedef struct llama_gpu_options {
   gpb_mode mode; // of the stream the decoder creates
-  // Positions per attention workgroup (1..256); 0 means 32. Each step runs
-  // n_heads x ceil((pos + 1) / attention_split) attention workgroups.
+  // The stream's max_batch_dispatches (0: the library's default). A cap
+  // below the step's dispatch count submits the step in pieces, so the GPU
+  // starts while the host still records the rest.
+  uint32_t max_batch_dispatches;
+  // Positions per attention workgroup (1..256); 0 means 32, or
+  // ceil(seq_len / 256) if that is more. Each step runs
+  // n_heads x ceil((pos + 1) / attention_split) attention workgroups; at
+  // most 256 splits.
   uint32_t attention_split;
+  // Matvec output rows (qkv: row pairs) per workgroup, 1..256; 0 means 8,
+  // one subgroup per row on NVIDIA. Tests raise it to 32 so that lavapipe
+  // (8-wide subgroups) also runs the one-subgroup-per-row kernel path.
+  uint32_t rows_per_group;
 } llama_gpu_options;
 
-int llama_gpu_create(gpb_device *device, const llama_checkpoint *checkpoint,
-                     const llama_gpu_options *options, llama_gpu **out, llama_error *err);
+int llama_gpu_create(gpb_device *device, const llama_checkpoint *checkpoint, const llama_gpu_options *options,
+                     llama_gpu **out, llama_error *err);
 void llama_gpu_destroy(llama_gpu *gpu);
 
 // Runs `token` at `pos` (every earlier position already run) and returns
 // the greedy next token (argmax of the logits, computed on the GPU).
-int llama_gpu_step(llama_gpu *gpu, uint32_t token, uint32_t pos, uint32_t *out_next,
-                   llama_error *err);
+int llama_gpu_step(llama_gpu *gpu, uint32_t token, uint32_t pos, uint32_t *out_next, llama_error *err);
 
 // Copies the last step's vocab_size logits to `out`: one more readback
 // (and, in batched mode, one more wait), so only for checking and dumps.

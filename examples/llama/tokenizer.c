@@ -27,29 +27,29 @@ static int read_pieces(FILE *f, const char *path, llama_tokenizer *t, llama_erro
   for (int32_t i = 0; i < t->vocab_size; i++) {
     int32_t len;
     if (fread(&t->scores[i], 4, 1, f) != 1 || fread(&len, 4, 1, f) != 1)
-      return llama_error_set(err, "tokenizer '%s': ends at piece %d of %d (wrong vocab size?)",
-                             path, (int)i, (int)t->vocab_size);
+      return llama_error_set(err, "tokenizer '%s': ends at piece %d of %d (wrong vocab size?)", path, (int)i,
+                             (int)t->vocab_size);
     if (len < 0 || len > LLAMA_MAX_PIECE_BYTES)
-      return llama_error_set(err, "tokenizer '%s': piece %d has length %d (not a tokenizer.bin?)",
-                             path, (int)i, (int)len);
-    if (!(t->pieces[i] = malloc((size_t)len + 1)))
-      return llama_error_set(err, "tokenizer '%s': out of memory", path);
+      return llama_error_set(err, "tokenizer '%s': piece %d has length %d (not a tokenizer.bin?)", path, (int)i,
+                             (int)len);
+    if (!(t->pieces[i] = malloc((size_t)len + 1))) return llama_error_set(err, "tokenizer '%s': out of memory", path);
     if (fread(t->pieces[i], 1, (size_t)len, f) != (size_t)len)
       return llama_error_set(err, "tokenizer '%s': piece %d is cut short", path, (int)i);
     t->pieces[i][len] = '\0';
   }
   if (fgetc(f) != EOF)
-    return llama_error_set(err, "tokenizer '%s': data left after %d pieces; it belongs to a model "
-                                "with another vocab size", path, (int)t->vocab_size);
+    return llama_error_set(err,
+                           "tokenizer '%s': data left after %d pieces; it belongs to a model "
+                           "with another vocab size",
+                           path, (int)t->vocab_size);
   return 0;
 }
 
-int llama_tokenizer_load(const char *path, int32_t vocab_size, llama_tokenizer *out,
-                         llama_error *err) {
+int llama_tokenizer_load(const char *path, int32_t vocab_size, llama_tokenizer *out, llama_error *err) {
   memset(out, 0, sizeof *out);
   if (vocab_size < 259)
-    return llama_error_set(err, "tokenizer '%s': vocab size %d has no room for the 256 byte pieces",
-                           path, (int)vocab_size);
+    return llama_error_set(err, "tokenizer '%s': vocab size %d has no room for the 256 byte pieces", path,
+                           (int)vocab_size);
   FILE *f = fopen(path, "rb");
   if (!f) return llama_error_set(err, "tokenizer '%s': cannot open: %s", path, strerror(errno));
   llama_tokenizer *t = out;
@@ -88,14 +88,12 @@ int llama_tokenizer_load(const char *path, int32_t vocab_size, llama_tokenizer *
 
 int32_t llama_tokenizer_lookup(const llama_tokenizer *t, const char *piece) {
   llama_piece_index key = {piece, 0};
-  const llama_piece_index *hit =
-      bsearch(&key, t->sorted, (size_t)t->vocab_size, sizeof key, compare_pieces);
+  const llama_piece_index *hit = bsearch(&key, t->sorted, (size_t)t->vocab_size, sizeof key, compare_pieces);
   return hit ? hit->id : -1;
 }
 
 // Splits `text` into code points looked up as pieces, bytes as fallback.
-static int32_t encode_code_points(const llama_tokenizer *t, const char *text, char *buf,
-                                  int32_t *tokens, int32_t n) {
+static int32_t encode_code_points(const llama_tokenizer *t, const char *text, char *buf, int32_t *tokens, int32_t n) {
   size_t len = 0;
   for (const char *c = text; *c != '\0'; c++) {
     if ((*c & 0xC0) != 0x80) len = 0; // a lead byte starts a new code point
@@ -114,8 +112,7 @@ static int32_t encode_code_points(const llama_tokenizer *t, const char *text, ch
 }
 
 // Merges the best-scoring adjacent pair until no pair forms a piece.
-static int32_t merge_pairs(const llama_tokenizer *t, char *buf, size_t buf_size, int32_t *tokens,
-                           int32_t n) {
+static int32_t merge_pairs(const llama_tokenizer *t, char *buf, size_t buf_size, int32_t *tokens, int32_t n) {
   for (;;) {
     float best_score = -1e10f;
     int32_t best_id = -1, best_at = -1;
@@ -130,14 +127,13 @@ static int32_t merge_pairs(const llama_tokenizer *t, char *buf, size_t buf_size,
     }
     if (best_at < 0) return n;
     tokens[best_at] = best_id;
-    memmove(&tokens[best_at + 1], &tokens[best_at + 2],
-            (size_t)(n - best_at - 2) * sizeof(int32_t));
+    memmove(&tokens[best_at + 1], &tokens[best_at + 2], (size_t)(n - best_at - 2) * sizeof(int32_t));
     n--;
   }
 }
 
-int llama_tokenizer_encode(const llama_tokenizer *t, const char *text, bool bos,
-                           int32_t **out_tokens, int32_t *out_count, llama_error *err) {
+int llama_tokenizer_encode(const llama_tokenizer *t, const char *text, bool bos, int32_t **out_tokens,
+                           int32_t *out_count, llama_error *err) {
   *out_tokens = NULL;
   *out_count = 0;
   size_t text_len = strlen(text);
@@ -178,8 +174,7 @@ const char *llama_tokenizer_decode(const llama_tokenizer *t, int32_t prev, int32
   const char *piece = t->pieces[token];
   if (prev == 1 && piece[0] == ' ') piece++;
   // "<0xHH>" is a raw byte.
-  if (strlen(piece) == 6 && piece[0] == '<' && piece[1] == '0' && piece[2] == 'x' &&
-      piece[5] == '>') {
+  if (strlen(piece) == 6 && piece[0] == '<' && piece[1] == '0' && piece[2] == 'x' && piece[5] == '>') {
     int hi = hex_value(piece[3]), lo = hex_value(piece[4]);
     if (hi >= 0 && lo >= 0) return t->byte_pieces[hi * 16 + lo];
   }

@@ -24,15 +24,14 @@ typedef struct llama_piece_index {
 typedef struct llama_tokenizer {
   int32_t vocab_size;
   int32_t max_token_length;
-  char **pieces;               // NUL-terminated
+  char **pieces; // NUL-terminated
   float *scores;
-  llama_piece_index *sorted;   // by piece, for bsearch
-  char byte_pieces[256][2];    // "<0xHH>" decodes to byte HH
+  llama_piece_index *sorted; // by piece, for bsearch
+  char byte_pieces[256][2];  // "<0xHH>" decodes to byte HH
 } llama_tokenizer;
 
 // Reads `path`, which must hold exactly `vocab_size` pieces (the model's).
-int llama_tokenizer_load(const char *path, int32_t vocab_size, llama_tokenizer *out,
-                         llama_error *err);
+int llama_tokenizer_load(const char *path, int32_t vocab_size, llama_tokenizer *out, llama_error *err);
 void llama_tokenizer_free(llama_tokenizer *t);
 
 // Id of `piece`, or -1.
@@ -40,8 +39,8 @@ int32_t llama_tokenizer_lookup(const llama_tokenizer *t, const char *piece);
 
 // Encodes `text` (BOS first when `bos`). *out_tokens is malloc'd; the caller
 // frees it.
-int llama_tokenizer_encode(const llama_tokenizer *t, const char *text, bool bos,
-                           int32_t **out_tokens, int32_t *out_count, llama_error *err);
+int llama_tokenizer_encode(const llama_tokenizer *t, const char *text, bool bos, int32_t **out_tokens,
+                           int32_t *out_count, llama_error *err);
 
 // The text of `token` following `prev`: a leading space is dropped after
 // BOS, byte pieces become their byte. Never NULL; points into `t`.

@@ -19,12 +19,11 @@
 layout(local_size_x = 256) in;
 
 layout(std430, set = 0, binding = 0) readonly buffer Q { float q[]; };
-layout(std430, set = 0, binding = 1) readonly buffer KCache { float kcache[]; }; // [layer][pos][kv_dim]
-layout(std430, set = 0, binding = 2) readonly buffer VCache { float vcache[]; };
-layout(std430, set = 0, binding = 3) writeonly buffer Out { float att_out[]; };    // dim
-layout(std430, set = 0, binding = 4) coherent buffer SplitDone { uint split_done[]; }; // per head
+layout(std430, set = 0, binding = 1) readonly buffer KV { float kv[]; }; // [layer][k, v][pos][kv_dim]
+layout(std430, set = 0, binding = 2) writeonly buffer Out { float att_out[]; }; // dim
+layout(std430, set = 0, binding = 3) coherent buffer SplitDone { uint split_done[]; }; // per head
 // Per (head, split): m, l, acc[head_size], at ((h * max_splits) + s) * (head_size + 2).
-layout(std430, set = 0, binding = 5) coherent buffer Splits { float splits[]; };
+layout(std430, set = 0, binding = 4) coherent buffer Splits { float splits[]; };
 
 layout(push_constant) uniform Params {
   uint head_size;
@@ -38,33 +37,43 @@ layout(push_constant) uniform Params {
 } pc;
 
 #define MAX_HEAD_SIZE 256u // == WG: groups * head_size below never exceeds it
+#define PREFETCH 8u        // values per invocation loaded before the softmax
 
-shared float q_head[MAX_HEAD_SIZE];
 shared float scores[WG];
 shared float dot_parts[WG];
 // Weighted-sum accumulators: `groups` groups of invocations each take every
 // groups-th position for all head_size outputs; acc[g * head_size + d].
 shared float acc[MAX_HEAD_SIZE];
+shared float split_weight[WG]; // merge: exp(m_s - M) per split
 shared uint is_last;
 
 void main() {
-  uint tid = gl_LocalInvocationIndex;
+  uint tid = gl_LocalInvocationIndex, lane = gl_SubgroupInvocationID;
   uint h = gl_WorkGroupID.x, s = gl_WorkGroupID.y, split_count = gl_NumWorkGroups.y;
   uint hs = pc.head_size;
-  uint t0 = s * pc.split_len;
-  uint n = min(pc.split_len, pc.pos + 1u - t0);
-  // Element of position t0 of this head's kv head in the layer's cache.
-  uint base = (pc.layer * pc.seq_len + t0) * pc.kv_dim + (h / pc.kv_mul) * hs;
-  for (uint d = tid; d < hs; d += WG) q_head[d] = q[h * hs + d];
-  barrier();
+  uint n = min(pc.split_len, pc.pos + 1u - s * pc.split_len);
+  // Keys of this split's first position, this head's kv head; values follow
+  // the layer's keys at v_off.
+  uint base = (pc.layer * 2u * pc.seq_len + s * pc.split_len) * pc.kv_dim + (h / pc.kv_mul) * hs;
+  uint v_off = pc.seq_len * pc.kv_dim;
+
+  // The values this invocation will weigh (position g + k * groups, element
+  // d), loaded now so that their latency overlaps the scores and softmax.
+  uint groups = max(1u, WG / hs);
+  uint my_g = tid / hs, my_d = tid % hs;
+  float v_early[PREFETCH];
+  for (uint k = 0u; k < PREFETCH; k++) {
+    uint i = my_g + k * groups;
+    v_early[k] = tid < groups * hs && i < n ? kv[v_off + base + i * pc.kv_dim + my_d] : 0.0;
+  }
 
   // Scores: `per_pos` invocations share each position's dot product.
   uint per_pos = max(1u, WG / pc.split_len);
-  uint t = tid / per_pos, lane = tid % per_pos;
+  uint t = tid / per_pos;
   float partial = 0.0;
   if (t < n) {
     uint k_at = base + t * pc.kv_dim;
-    for (uint d = lane; d < hs; d += per_pos) partial += q_head[d] * kcache[k_at + d];
+    for (uint d = tid % per_pos; d < hs; d += per_pos) partial += q[h * hs + d] * kv[k_at + d];
   }
   dot_parts[tid] = partial;
   barrier();
@@ -74,20 +83,24 @@ void main() {
     scores[tid] = score / sqrt(float(hs));
   }
   barrier();
-  float m = scores[0];
-  for (uint i = 1u; i < n; i++) m = max(m, scores[i]);
-  barrier(); // everyone has read the raw scores
-  if (tid < n) scores[tid] = exp(scores[tid] - m);
-  barrier();
+  // Every subgroup finds the split's maximum and denominator for itself.
+  float m = NEG_INF;
+  for (uint i = lane; i < n; i += gl_SubgroupSize) m = max(m, scores[i]);
+  m = subgroupMax(m);
   float l = 0.0;
-  for (uint i = 0u; i < n; i++) l += scores[i];
+  for (uint i = lane; i < n; i += gl_SubgroupSize) l += exp(scores[i] - m);
+  l = subgroupAdd(l);
 
-  uint groups = max(1u, WG / hs);
-  for (uint e = tid; e < groups * hs; e += WG) {
-    uint g = e / hs, d = e % hs;
+  // groups * hs <= WG (hs <= MAX_HEAD_SIZE == WG): one (g, d) per invocation.
+  if (tid < groups * hs) {
     float a = 0.0;
-    for (uint i = g; i < n; i += groups) a += scores[i] * vcache[base + i * pc.kv_dim + d];
-    acc[e] = a;
+    for (uint k = 0u; k < PREFETCH; k++) {
+      uint i = my_g + k * groups;
+      if (i < n) a += exp(scores[i] - m) * v_early[k];
+    }
+    for (uint i = my_g + PREFETCH * groups; i < n; i += groups)
+      a += exp(scores[i] - m) * kv[v_off + base + i * pc.kv_dim + my_d];
+    acc[tid] = a;
   }
   barrier();
 
@@ -118,16 +131,21 @@ void main() {
 
   memoryBarrierBuffer(); // see the other workgroups' splits
   uint head0 = h * pc.max_splits * (hs + 2u);
+  // Merge: M = max m_s, weights exp(m_s - M), L = sum l_s * weight.
+  float big_m = NEG_INF;
+  for (uint k = lane; k < split_count; k += gl_SubgroupSize) big_m = max(big_m, splits[head0 + k * (hs + 2u)]);
+  big_m = subgroupMax(big_m);
+  float total_l = 0.0;
+  for (uint k = lane; k < split_count; k += gl_SubgroupSize) {
+    float weight = exp(splits[head0 + k * (hs + 2u)] - big_m);
+    if (gl_SubgroupID == 0u) split_weight[k] = weight;
+    total_l += splits[head0 + k * (hs + 2u) + 1u] * weight;
+  }
+  total_l = subgroupAdd(total_l);
+  barrier(); // split_weight
   for (uint d = tid; d < hs; d += WG) {
-    float big_m = NEG_INF;
-    for (uint k = 0u; k < split_count; k++) big_m = max(big_m, splits[head0 + k * (hs + 2u)]);
-    float total_l = 0.0, o = 0.0;
-    for (uint k = 0u; k < split_count; k++) {
-      uint at = head0 + k * (hs + 2u);
-      float weight = exp(splits[at] - big_m);
-      total_l += splits[at + 1u] * weight;
-      o += splits[at + 2u + d] * weight;
-    }
+    float o = 0.0;
+    for (uint k = 0u; k < split_count; k++) o += splits[head0 + k * (hs + 2u) + 2u + d] * split_weight[k];
     att_out[h * hs + d] = o / total_l;
   }
   if (tid == 0u) split_done[h] = 0u;

@@ -3,6 +3,10 @@
 // and the greedy token = argmax(logits) (lowest index on ties, NaN never
 // wins), so the host reads back 4 bytes per token.
 //
+// The classifier is the largest matrix (vocab x dim, 37 MB at stories15M)
+// and is streamed from memory every step, so each subgroup keeps BATCH
+// rows' loads in flight at once, and a workgroup takes ROWS rows.
+//
 // The argmax spans every workgroup: each writes its best (value, index) to
 // state.partial[workgroup], then counts itself done with an atomic; the
 // workgroup that finishes last reduces all partials and resets the counter
@@ -30,16 +34,15 @@ layout(push_constant) uniform Params {
   uint vocab;
 } pc;
 
-#define ROWS 16u
+#define ROWS 64u // rows per workgroup (a power of two, <= WG)
+#define BATCH 4u // rows a subgroup reads at once
 
-shared float row_partials[2u * WG];
+shared float row_value[ROWS];
 shared float best_value[WG];
 shared uint best_index[WG];
 shared uint is_last;
 
 bool better(float v, uint i, float bv, uint bi) { return v > bv || (v == bv && i < bi); }
-
-vec4 xn_at(uint j) { return x[j] * rms_final[j]; }
 
 // Argmax over best_value/best_index[0..count) into slot 0 (tree, fixed
 // order); count is a power of two <= WG.
@@ -57,38 +60,39 @@ void reduce_best(uint count) {
 }
 
 void main() {
-  uint tid = gl_LocalInvocationIndex;
+  uint tid = gl_LocalInvocationIndex, lane = gl_SubgroupInvocationID;
   uint dim4 = pc.dim / 4u;
-  float ss = 0.0;
-  for (uint j = tid; j < dim4; j += WG) ss += dot(x[j], x[j]);
-  float scale = rms_scale(workgroup_sum(ss), pc.dim);
-
-  uint parts = row_parts(ROWS), part = row_part(ROWS);
-  uint first = part * gl_SubgroupSize + gl_SubgroupInvocationID;
-  uint stride = parts * gl_SubgroupSize;
-  for (uint r = gl_SubgroupID % ROWS; r < ROWS && part < parts; r += gl_NumSubgroups) {
-    uint row = gl_WorkGroupID.x * ROWS + r;
-    float acc = 0.0;
-    if (row < pc.vocab) DOT4_LOOP(acc, wcls, row * dim4, xn_at, dim4)
-    acc = subgroupAdd(acc);
-    if (subgroupElect()) row_partials[part * ROWS + r] = acc;
+  uint row0 = gl_WorkGroupID.x * ROWS;
+  // Each subgroup reads all of x with its first batch of rows and takes the
+  // sum of squares from those loads (no separate pass before the weights).
+  float ss = 0.0, scale = 0.0;
+  bool first_batch = true;
+  for (uint r = gl_SubgroupID * BATCH; r < ROWS; r += gl_NumSubgroups * BATCH) {
+    // Rows past the vocabulary read the last row (valid memory) and are dropped.
+    uvec4 at = uvec4(min(uvec4(row0 + r) + uvec4(0u, 1u, 2u, 3u), uvec4(pc.vocab - 1u))) * dim4;
+    vec4 acc = vec4(0.0);
+    for (uint j = lane; j < dim4; j += gl_SubgroupSize) {
+      vec4 xv = x[j];
+      vec4 xn = xv * rms_final[j];
+      if (first_batch) ss += dot(xv, xv);
+      acc += vec4(dot(wcls[at.x + j], xn), dot(wcls[at.y + j], xn), dot(wcls[at.z + j], xn),
+                  dot(wcls[at.w + j], xn));
+    }
+    if (first_batch) scale = rms_scale(subgroupAdd(ss), pc.dim);
+    first_batch = false;
+    acc = subgroupAdd(acc) * scale;
+    if (subgroupElect())
+      for (uint k = 0u; k < BATCH; k++) row_value[r + k] = acc[k];
   }
   barrier();
 
-  // Rows of this workgroup: logits out, then their argmax.
+  // This workgroup's logits out, then their argmax.
   if (tid < ROWS) {
-    uint row = gl_WorkGroupID.x * ROWS + tid;
-    float v = NEG_INF;
-    uint vi = 0xffffffffu;
-    if (row < pc.vocab) {
-      v = 0.0;
-      for (uint p = 0u; p < parts; p++) v += row_partials[p * ROWS + tid];
-      v *= scale;
-      logits[row] = v;
-      vi = row;
-    }
-    best_value[tid] = v;
-    best_index[tid] = vi;
+    uint row = row0 + tid;
+    bool real = row < pc.vocab;
+    if (real) logits[row] = row_value[tid];
+    best_value[tid] = real ? row_value[tid] : NEG_INF;
+    best_index[tid] = real ? row : 0xffffffffu;
   }
   reduce_best(ROWS);
   if (tid == 0u) {

@@ -7,14 +7,18 @@
 // invocations map to subgroups: work is assigned by gl_SubgroupID.
 //
 // Matvec kernels give each workgroup `rows` consecutive output rows (or
-// row pairs). Subgroups are spread over them: with at least `rows`
+// row pairs; a push constant, so tests can steer lavapipe, whose subgroups
+// are 8 wide, onto either path below). Subgroups are spread over them: with at least `rows`
 // subgroups, each row gets parts = gl_NumSubgroups / rows subgroups that
 // stride over its columns; with fewer, each subgroup loops over several
-// whole rows. Partial sums land in shared memory as [part][row] and are
-// added in a fixed order. Matrices and vectors are read as vec4 (the host
-// checks that dim and hidden are multiples of 4), two loads in flight per
-// step: a decode step is latency-bound, so bytes in flight matter more
-// than instruction count.
+// whole rows. When a row is one subgroup's alone (parts == 1: NVIDIA's 8
+// subgroups of 32 for 8 rows) that subgroup finishes it by itself and the
+// kernel has no barrier at all; otherwise partial sums meet in shared
+// memory as [part][row] and are added in a fixed order. RMS norms are
+// likewise computed by every subgroup for itself (x is tiny and cached):
+// redundant arithmetic is cheaper than a workgroup barrier here, since a
+// decode step is a chain of latency-bound dispatches. Matrices and vectors
+// are read as vec4 (the host checks that dim and hidden are multiples of 4).
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 
@@ -47,15 +51,8 @@ float rms_scale(float sum_squares, uint n) {
 // -infinity, spelled so that compilers do not warn about 1/0.
 #define NEG_INF uintBitsToFloat(0xff800000u)
 
-// ACC += dot(W[WBASE + j], XV(j)) over j = first, first + stride, ... < N4
-// (vec4 units), two independent loads per step.
-#define DOT4_LOOP(ACC, W, WBASE, XV, N4)                                     \
-  {                                                                          \
-    uint j_ = first;                                                         \
-    for (; j_ + stride < (N4); j_ += 2u * stride) {                          \
-      vec4 w0_ = W[(WBASE) + j_];                                            \
-      vec4 w1_ = W[(WBASE) + j_ + stride];                                   \
-      ACC += dot(w0_, XV(j_)) + dot(w1_, XV(j_ + stride));                   \
-    }                                                                        \
-    if (j_ < (N4)) ACC += dot(W[(WBASE) + j_], XV(j_));                      \
-  }
+// Column blocking: a lane's columns are j = first + k * stride. They are
+// visited BLOCK at a time with a constant inner trip count, so the compiler
+// issues all of a block's loads before the first multiply (one memory
+// round trip per block instead of one per column).
+#define BLOCK 4u

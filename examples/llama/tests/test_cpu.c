@@ -16,19 +16,25 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                    \
-  do {                                                                                      \
-    if (!(cond)) {                                                                          \
-      failures++;                                                                           \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                       \
-      fprintf(stderr, __VA_ARGS__);                                                         \
-      fprintf(stderr, "\n");                                                                \
-    }                                                                                       \
+#define CHECK(cond, ...)                                                                                               \
+  do {                                                                                                                 \
+    if (!(cond)) {                                                                                                     \
+      failures++;                                                                                                      \
+      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                                  \
+      fprintf(stderr, __VA_ARGS__);                                                                                    \
+      fprintf(stderr, "\n");                                                                                           \
+    }                                                                                                                  \
   } while (0)
 
 static llama_config small_config(bool shared) {
-  llama_config c = {.dim = 48, .hidden_dim = 100, .n_layers = 2, .n_heads = 6, .n_kv_heads = 3,
-                    .vocab_size = 300, .seq_len = 24, .shared_classifier = shared};
+  llama_config c = {.dim = 48,
+                    .hidden_dim = 100,
+                    .n_layers = 2,
+                    .n_heads = 6,
+                    .n_kv_heads = 3,
+                    .vocab_size = 300,
+                    .seq_len = 24,
+                    .shared_classifier = shared};
   return c;
 }
 
@@ -58,8 +64,7 @@ static void test_reference(void) {
   llama_error err;
   // The stories15M header implies the published file size.
   llama_config s15 = llama_gen_stories15m();
-  int32_t header[7] = {s15.dim, s15.hidden_dim, s15.n_layers, s15.n_heads, s15.n_kv_heads,
-                       s15.vocab_size, s15.seq_len};
+  int32_t header[7] = {s15.dim, s15.hidden_dim, s15.n_layers, s15.n_heads, s15.n_kv_heads, s15.vocab_size, s15.seq_len};
   llama_config parsed;
   uint64_t bytes = 0;
   CHECK(llama_config_from_header(header, "s15", &parsed, &bytes, &err) == 0, "%s", err.msg);
@@ -85,8 +90,8 @@ static void test_reference(void) {
   CHECK(!ck.config.shared_classifier && ck.w.wcls != ck.w.token_embedding, "separate classifier");
   CHECK(ck.config.n_kv_heads == 3 && llama_kv_dim(&ck.config) == 24, "kv_dim");
   // RMS weights are near 1, matrices near 0: the layout was read as written.
-  CHECK(fabsf(ck.w.rms_final[0] - 1.0f) < 0.6f && fabsf(ck.w.rms_att[5] - 1.0f) < 0.6f,
-        "rms weights %f %f", (double)ck.w.rms_final[0], (double)ck.w.rms_att[5]);
+  CHECK(fabsf(ck.w.rms_final[0] - 1.0f) < 0.6f && fabsf(ck.w.rms_att[5] - 1.0f) < 0.6f, "rms weights %f %f",
+        (double)ck.w.rms_final[0], (double)ck.w.rms_att[5]);
   CHECK(fabsf(ck.w.wcls[ck.config.vocab_size * ck.config.dim - 1]) < 0.6f, "last wcls");
 
   llama_cpu *one = NULL, *three = NULL;
@@ -129,8 +134,10 @@ static void expect_refused(const char *path, const char *expect) {
   CHECK(rc != 0, "%s was accepted", path);
   CHECK(strstr(err.msg, expect) != NULL, "%s: message '%s' lacks '%s'", path, err.msg, expect);
   CHECK(ck.data == NULL, "%s: data left behind", path);
-  if (rc == 0) llama_checkpoint_free(&ck);
-  else printf("refused as expected: %s\n", err.msg);
+  if (rc == 0)
+    llama_checkpoint_free(&ck);
+  else
+    printf("refused as expected: %s\n", err.msg);
 }
 
 static void test_bad_checkpoint(void) {
@@ -207,8 +214,7 @@ static void test_tokenizer(void) {
     return;
   }
   llama_tokenizer wrong;
-  CHECK(llama_tokenizer_load("tok.bin", 500, &wrong, &err) != 0 &&
-            strstr(err.msg, "another vocab size"),
+  CHECK(llama_tokenizer_load("tok.bin", 500, &wrong, &err) != 0 && strstr(err.msg, "another vocab size"),
         "vocab mismatch not caught: %s", err.msg);
   CHECK(llama_tokenizer_load("tok.bin", 700, &wrong, &err) != 0 && strstr(err.msg, "ends at piece"),
         "short file not caught: %s", err.msg);
@@ -223,8 +229,7 @@ static void test_tokenizer(void) {
     CHECK(n >= 2 && ids[0] == 1, "BOS first");
     char decoded[256] = "";
     for (int32_t i = 1; i < n; i++)
-      strncat(decoded, llama_tokenizer_decode(&t, ids[i - 1], ids[i]),
-              sizeof decoded - strlen(decoded) - 1);
+      strncat(decoded, llama_tokenizer_decode(&t, ids[i - 1], ids[i]), sizeof decoded - strlen(decoded) - 1);
     // The dummy-prefix space is dropped after BOS, so text comes back exact.
     CHECK(strcmp(decoded, texts[k]) == 0, "round trip '%s' -> '%s'", texts[k], decoded);
     free(ids);
@@ -243,14 +248,19 @@ static void test_tokenizer(void) {
 
 int main(int argc, char **argv) {
   const char *which = argc > 1 ? argv[1] : "";
-  if (!strcmp(which, "reference")) test_reference();
-  else if (!strcmp(which, "bad-checkpoint")) test_bad_checkpoint();
-  else if (!strcmp(which, "tokenizer")) test_tokenizer();
+  if (!strcmp(which, "reference"))
+    test_reference();
+  else if (!strcmp(which, "bad-checkpoint"))
+    test_bad_checkpoint();
+  else if (!strcmp(which, "tokenizer"))
+    test_tokenizer();
   else {
     fprintf(stderr, "usage: %s reference|bad-checkpoint|tokenizer\n", argv[0]);
     return 2;
   }
-  if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-  else printf("ok\n");
+  if (failures)
+    fprintf(stderr, "%d check(s) failed\n", failures);
+  else
+    printf("ok\n");
   return failures ? 1 : 0;
 }

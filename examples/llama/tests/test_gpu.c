@@ -2,6 +2,7 @@
 //
 //   llama_test_gpu [shape options as llama-gen] --mode batched|immediate
 //                  --steps N --seed S [--std X] --file F [--attention-split N]
+//                  [--rows-per-group N]
 //
 // Writes a random checkpoint to F, then decodes greedily on the default
 // device. At every step the GPU's logits must be within relative L2 1e-4
@@ -26,7 +27,7 @@
 typedef struct test_args {
   llama_config config;
   gpb_mode mode;
-  uint32_t steps, attention_split;
+  uint32_t steps, attention_split, rows_per_group;
   unsigned long long seed;
   float std;
   const char *file;
@@ -39,6 +40,7 @@ static int parse(int argc, char **argv, test_args *t) {
   t->seed = 1;
   t->std = 0.1f;
   t->attention_split = 0;
+  t->rows_per_group = 0;
   t->file = "test_gpu.bin";
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
@@ -48,19 +50,34 @@ static int parse(int argc, char **argv, test_args *t) {
     }
     i++;
     long n = strtol(v, NULL, 10);
-    if (!strcmp(a, "--shape")) t->config = llama_gen_stories15m(); // the only shape
-    else if (!strcmp(a, "--dim")) t->config.dim = (int32_t)n;
-    else if (!strcmp(a, "--hidden")) t->config.hidden_dim = (int32_t)n;
-    else if (!strcmp(a, "--layers")) t->config.n_layers = (int32_t)n;
-    else if (!strcmp(a, "--heads")) t->config.n_heads = (int32_t)n;
-    else if (!strcmp(a, "--kv-heads")) t->config.n_kv_heads = (int32_t)n;
-    else if (!strcmp(a, "--vocab")) t->config.vocab_size = (int32_t)n;
-    else if (!strcmp(a, "--seq-len")) t->config.seq_len = (int32_t)n;
-    else if (!strcmp(a, "--steps")) t->steps = (uint32_t)n;
-    else if (!strcmp(a, "--seed")) t->seed = (unsigned long long)n;
-    else if (!strcmp(a, "--std")) t->std = strtof(v, NULL);
-    else if (!strcmp(a, "--attention-split")) t->attention_split = (uint32_t)n;
-    else if (!strcmp(a, "--file")) t->file = v;
+    if (!strcmp(a, "--shape"))
+      t->config = llama_gen_stories15m(); // the only shape
+    else if (!strcmp(a, "--dim"))
+      t->config.dim = (int32_t)n;
+    else if (!strcmp(a, "--hidden"))
+      t->config.hidden_dim = (int32_t)n;
+    else if (!strcmp(a, "--layers"))
+      t->config.n_layers = (int32_t)n;
+    else if (!strcmp(a, "--heads"))
+      t->config.n_heads = (int32_t)n;
+    else if (!strcmp(a, "--kv-heads"))
+      t->config.n_kv_heads = (int32_t)n;
+    else if (!strcmp(a, "--vocab"))
+      t->config.vocab_size = (int32_t)n;
+    else if (!strcmp(a, "--seq-len"))
+      t->config.seq_len = (int32_t)n;
+    else if (!strcmp(a, "--steps"))
+      t->steps = (uint32_t)n;
+    else if (!strcmp(a, "--seed"))
+      t->seed = (unsigned long long)n;
+    else if (!strcmp(a, "--std"))
+      t->std = strtof(v, NULL);
+    else if (!strcmp(a, "--attention-split"))
+      t->attention_split = (uint32_t)n;
+    else if (!strcmp(a, "--rows-per-group"))
+      t->rows_per_group = (uint32_t)n;
+    else if (!strcmp(a, "--file"))
+      t->file = v;
     else if (!strcmp(a, "--mode"))
       t->mode = !strcmp(v, "immediate") ? GPB_MODE_IMMEDIATE : GPB_MODE_BATCHED;
     else {
@@ -102,8 +119,8 @@ static double top2_gap(const float *v, int32_t n) {
   return (double)first - (double)second;
 }
 
-static int decode_and_compare(const test_args *t, llama_gpu *gpu, llama_cpu *cpu, int32_t vocab,
-                              float *gpu_logits, uint32_t *out_distinct) {
+static int decode_and_compare(const test_args *t, llama_gpu *gpu, llama_cpu *cpu, int32_t vocab, float *gpu_logits,
+                              uint32_t *out_distinct) {
   int failures = 0;
   llama_error err;
   double worst = 0, gpu_time = 0;
@@ -133,16 +150,16 @@ static int decode_and_compare(const test_args *t, llama_gpu *gpu, llama_cpu *cpu
     }
     int32_t cpu_next = llama_argmax(ref, vocab);
     if ((int32_t)next != cpu_next) {
-      fprintf(stderr, "\nFAIL pos %u: GPU token %u, CPU token %d (CPU top-2 gap %.3g)\n", pos,
-              next, cpu_next, top2_gap(ref, vocab));
+      fprintf(stderr, "\nFAIL pos %u: GPU token %u, CPU token %d (CPU top-2 gap %.3g)\n", pos, next, cpu_next,
+              top2_gap(ref, vocab));
       failures++;
     }
     printf(" %u", next);
     if (!seen[next]++) distinct++;
     token = next;
   }
-  printf("\nworst relative L2 %.3g over %u steps; GPU %.2f ms/step (incl. token readback)\n",
-         worst, t->steps, 1e3 * gpu_time / t->steps);
+  printf("\nworst relative L2 %.3g over %u steps; GPU %.2f ms/step (incl. token readback)\n", worst, t->steps,
+         1e3 * gpu_time / t->steps);
   free(seen);
   *out_distinct = distinct;
   return failures;
@@ -155,20 +172,18 @@ static int check_counters(const test_args *t, llama_gpu *gpu, uint32_t per_step)
     fprintf(stderr, "FAIL: counters: %s\n", gpb_last_error());
     return 1;
   }
-  printf("counters: dispatches %llu, submits %llu, barriers %llu, gpu_to_cpu %llu\n",
-         (unsigned long long)c.dispatches, (unsigned long long)c.submits,
-         (unsigned long long)c.barriers, (unsigned long long)c.gpu_to_cpu);
+  printf("counters: dispatches %llu, submits %llu, barriers %llu, gpu_to_cpu %llu\n", (unsigned long long)c.dispatches,
+         (unsigned long long)c.submits, (unsigned long long)c.barriers, (unsigned long long)c.gpu_to_cpu);
   int failures = 0;
   if (c.dispatches != (uint64_t)per_step * t->steps) {
-    fprintf(stderr, "FAIL: %llu dispatches, expected %u per step\n",
-            (unsigned long long)c.dispatches, per_step);
+    fprintf(stderr, "FAIL: %llu dispatches, expected %u per step\n", (unsigned long long)c.dispatches, per_step);
     failures++;
   }
   // Batched: one submit per readback (token + logits); immediate: at least
   // one per dispatch.
   if (t->mode == GPB_MODE_BATCHED ? c.submits > 2ull * t->steps : c.submits < c.dispatches) {
-    fprintf(stderr, "FAIL: %llu submits for %u steps in %s mode\n", (unsigned long long)c.submits,
-            t->steps, t->mode == GPB_MODE_BATCHED ? "batched" : "immediate");
+    fprintf(stderr, "FAIL: %llu submits for %u steps in %s mode\n", (unsigned long long)c.submits, t->steps,
+            t->mode == GPB_MODE_BATCHED ? "batched" : "immediate");
     failures++;
   }
   return failures;
@@ -198,10 +213,10 @@ int main(int argc, char **argv) {
     failures++;
     goto done;
   }
-  llama_gpu_options options = {.mode = t.mode, .attention_split = t.attention_split};
+  llama_gpu_options options = {
+      .mode = t.mode, .attention_split = t.attention_split, .rows_per_group = t.rows_per_group};
   double t0 = now_s();
-  if (!gpu_logits || llama_gpu_create(dev, &ck, &options, &gpu, &err) ||
-      llama_cpu_create(&ck, 2, &cpu, &err)) {
+  if (!gpu_logits || llama_gpu_create(dev, &ck, &options, &gpu, &err) || llama_cpu_create(&ck, 2, &cpu, &err)) {
     fprintf(stderr, "FAIL: %s\n", gpu_logits ? err.msg : "out of memory");
     failures++;
     goto done;
@@ -219,8 +234,10 @@ int main(int argc, char **argv) {
   // A sequence stuck on a few tokens would exercise few embedding rows and
   // classifier winners; require some variety.
   if (distinct * 4 < t.steps) {
-    fprintf(stderr, "FAIL: greedy decoding visited only %u distinct tokens in %u steps; "
-                    "pick another seed or std\n", distinct, t.steps);
+    fprintf(stderr,
+            "FAIL: greedy decoding visited only %u distinct tokens in %u steps; "
+            "pick another seed or std\n",
+            distinct, t.steps);
     failures++;
   }
 done:
@@ -238,7 +255,9 @@ done:
   llama_cpu_destroy(cpu);
   free(gpu_logits);
   llama_checkpoint_free(&ck);
-  if (failures) fprintf(stderr, "%d failure(s)\n", failures);
-  else printf("ok\n");
+  if (failures)
+    fprintf(stderr, "%d failure(s)\n", failures);
+  else
+    printf("ok\n");
   return failures ? 1 : 0;
 }
