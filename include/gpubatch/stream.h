@@ -21,7 +21,9 @@
 // The environment variable GPB_MODE=immediate|batched sets the default mode.
 //
 // Submitted batches are ordered by the stream's timeline semaphore. Host
-// memory passed to copy_to_device is copied before the call returns.
+// memory passed to copy_to_device is copied before the call returns. A host
+// wait first polls the timeline (up to 1 ms on GPUs, not at all on CPU
+// devices; GPB_WAIT_SPIN_US=<microseconds> sets it), then blocks.
 //
 // Errors: a failed submission or wait makes the stream's error sticky: every
 // later call on it returns GPB_ERROR_FAILED_PRECONDITION with the first cause,

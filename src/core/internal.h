@@ -90,9 +90,11 @@ typedef struct gpb_batch {
   uint32_t dispatches;
   uint32_t commands;
   // Kernels in the batch, for error messages: the first few distinct names.
-  char kernels[4][64];
+  // Pointers into the kernels: a kernel outlives the batches that use it
+  // (gpb_kernel_destroy waits for them).
+  const char *kernels[4];
   uint32_t kernel_names;
-  char last_kernel[64];
+  const char *last_kernel;
   struct gpb_batch *next;
 } gpb_batch;
 

@@ -110,7 +110,7 @@ static gpb_status batch_open(gpb_stream *s, gpb_batch **out) {
   }
   b->serial = s->submitted_serial + 1;
   b->dispatches = b->commands = b->kernel_names = 0;
-  b->last_kernel[0] = '\0';
+  b->last_kernel = NULL;
   b->next = NULL;
   s->pending = b;
   gpb_hazard_reset(&s->hazards);
@@ -251,26 +251,32 @@ static gpb_status end_command(gpb_stream *s, gpb_batch *b) {
 }
 
 static void note_kernel_name(gpb_batch *b, const char *name) {
-  if (strcmp(b->last_kernel, name) == 0) return;
-  gpb_format(b->last_kernel, sizeof b->last_kernel, "%s", name);
+  if (b->last_kernel == name) return;
+  b->last_kernel = name;
   for (uint32_t i = 0; i < b->kernel_names; i++) {
-    if (strcmp(b->kernels[i], name) == 0) return;
+    if (b->kernels[i] == name) return;
   }
-  if (b->kernel_names < 4) gpb_format(b->kernels[b->kernel_names++], sizeof b->kernels[0], "%s", name);
+  if (b->kernel_names < 4) b->kernels[b->kernel_names++] = name;
 }
 
-// Checks that [offset, offset + bytes) lies in `buf`; `what` names it.
-static gpb_status check_range(gpb_stream *s, const char *op, const char *what, const gpb_buffer *buf,
-                              uint64_t offset, uint64_t bytes) {
-  if (!buf) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: %s buffer is NULL", op, what);
+// Checks that [offset, offset + bytes) lies in `buf`, of this device. The
+// message is composed only on failure (this runs for every argument of every
+// dispatch): "<op>: <what> ...", where <what> is `what`, or "argument N
+// (binding B)" of kernel `kernel` when `what` is NULL.
+static gpb_status check_range(gpb_stream *s, const char *op, const char *what, const gpb_kernel *kernel, uint32_t arg,
+                              const gpb_buffer *buf, uint64_t offset, uint64_t bytes) {
+  bool ok = buf && buf->device == s->device && offset <= buf->size && bytes <= buf->size - offset;
+  if (ok) return GPB_OK;
+  char name[160];
+  if (what) gpb_format(name, sizeof name, "%s: %s", op, what);
+  else gpb_format(name, sizeof name, "%s '%s': argument %u (binding %u)", op, kernel->info.name, arg,
+                  kernel->info.bindings[arg].binding);
+  if (!buf) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: buffer is NULL", name);
   if (buf->device != s->device) {
-    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: %s buffer belongs to another device", op, what);
+    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: buffer belongs to another device", name);
   }
-  if (offset > buf->size || bytes > buf->size - offset) {
-    return stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s: %s range [%llu, +%llu) is past the end of the %llu-byte buffer",
-                       op, what, (unsigned long long)offset, (unsigned long long)bytes, (unsigned long long)buf->size);
-  }
-  return GPB_OK;
+  return stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s: range [%llu, +%llu) is past the end of the %llu-byte buffer", name,
+                     (unsigned long long)offset, (unsigned long long)bytes, (unsigned long long)buf->size);
 }
 
 static gpb_status note_buffer_use(gpb_stream *s, gpb_buffer *buf, uint64_t serial, bool write) {
@@ -278,6 +284,25 @@ static gpb_status note_buffer_use(gpb_stream *s, gpb_buffer *buf, uint64_t seria
     return stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking buffer use: out of host memory");
   }
   return GPB_OK;
+}
+
+// Explains why argument `i` of a dispatch of `k` is refused (not its range).
+static gpb_status arg_fail(gpb_stream *s, const gpb_kernel *k, uint32_t i, uint64_t offset, uint64_t size) {
+  const gpb_kernel_binding *bind = &k->info.bindings[i];
+  const gpb_device_info *info = &s->device->info;
+  char what[160];
+  gpb_format(what, sizeof what, "dispatch of '%s': argument %u (binding %u)", k->info.name, i, bind->binding);
+  if (size == 0) return stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s is empty", what);
+  if (offset % info->min_storage_buffer_offset_alignment != 0) {
+    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s offset %llu is not a multiple of the device's %llu-byte storage alignment",
+                       what, (unsigned long long)offset, (unsigned long long)info->min_storage_buffer_offset_alignment);
+  }
+  if (size < bind->min_size) {
+    return stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s has %llu bytes, the kernel's block needs at least %llu", what,
+                       (unsigned long long)size, (unsigned long long)bind->min_size);
+  }
+  return stream_fail(s, GPB_ERROR_UNSUPPORTED, "%s has %llu bytes, more than the device's %llu-byte storage range", what,
+                     (unsigned long long)size, (unsigned long long)info->max_storage_buffer_range);
 }
 
 gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
@@ -302,30 +327,17 @@ gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
   }
   gpb_access acc[GPB_MAX_BINDINGS];
   gpb_be_arg args[GPB_MAX_BINDINGS];
-  char op[96];
-  gpb_format(op, sizeof op, "dispatch of '%s'", name);
   for (uint32_t i = 0; i < d->arg_count; i++) {
     const gpb_arg *a = &d->args[i];
     const gpb_kernel_binding *bind = &k->info.bindings[i];
-    char what[32];
-    gpb_format(what, sizeof what, "argument %u (binding %u)", i, bind->binding);
     uint64_t size = a->size;
     if (a->buffer && size == 0 && a->offset < a->buffer->size) size = a->buffer->size - a->offset;
-    gpb_status st = check_range(s, op, what, a->buffer, a->offset, size);
+    gpb_status st = check_range(s, "dispatch of", NULL, k, i, a->buffer, a->offset, size);
     if (st != GPB_OK) return st;
-    if (size == 0) return stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s: %s is empty", op, what);
     uint64_t align = s->device->info.min_storage_buffer_offset_alignment;
-    if (align > 1 && a->offset % align != 0) {
-      return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: %s offset %llu is not a multiple of the device's %llu-byte storage alignment",
-                         op, what, (unsigned long long)a->offset, (unsigned long long)align);
-    }
-    if (size < bind->min_size) {
-      return stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s: %s has %llu bytes, the kernel's block needs at least %llu",
-                         op, what, (unsigned long long)size, (unsigned long long)bind->min_size);
-    }
-    if (size > s->device->info.max_storage_buffer_range) {
-      return stream_fail(s, GPB_ERROR_UNSUPPORTED, "%s: %s has %llu bytes, more than the device's %llu-byte storage range",
-                         op, what, (unsigned long long)size, (unsigned long long)s->device->info.max_storage_buffer_range);
+    if (size == 0 || (align > 1 && a->offset % align != 0) || size < bind->min_size ||
+        size > s->device->info.max_storage_buffer_range) {
+      return arg_fail(s, k, i, a->offset, size);
     }
     acc[i] = (gpb_access){.buffer_id = a->buffer->id, .begin = a->offset, .end = a->offset + size, .write = !bind->read_only};
     args[i] = (gpb_be_arg){.buffer = a->buffer->impl, .offset = a->offset, .size = size};
@@ -446,7 +458,7 @@ gpb_status gpb_stream_copy_to_device(gpb_stream *s, const void *src, gpb_buffer 
                                      uint64_t bytes) {
   if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_copy_to_device: stream is NULL");
   if (!src) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "host->device copy: source pointer is NULL");
-  gpb_status st = check_range(s, "host->device copy", "destination", dst, dst_offset, bytes);
+  gpb_status st = check_range(s, "host->device copy", "destination", NULL, 0, dst, dst_offset, bytes);
   if (st != GPB_OK || bytes == 0) return st;
   if (dst->kind == GPB_MEMORY_SHARED) {
     // Host access: wait for GPU work that reads or writes it, then write directly.
@@ -493,7 +505,7 @@ static gpb_status readback_reserve(gpb_stream *s, uint64_t bytes) {
 gpb_status gpb_stream_copy_to_host(gpb_stream *s, gpb_buffer *src, uint64_t src_offset, void *dst, uint64_t bytes) {
   if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_copy_to_host: stream is NULL");
   if (!dst) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "device->host copy: destination pointer is NULL");
-  gpb_status st = check_range(s, "device->host copy", "source", src, src_offset, bytes);
+  gpb_status st = check_range(s, "device->host copy", "source", NULL, 0, src, src_offset, bytes);
   if (st != GPB_OK || bytes == 0) return st;
   if (src->kind == GPB_MEMORY_SHARED) {
     char err[GPB_MSG_MAX] = "";
@@ -535,8 +547,8 @@ gpb_status gpb_stream_copy_to_host(gpb_stream *s, gpb_buffer *src, uint64_t src_
 gpb_status gpb_stream_copy_buffer(gpb_stream *s, gpb_buffer *src, uint64_t src_offset, gpb_buffer *dst,
                                   uint64_t dst_offset, uint64_t bytes) {
   if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_copy_buffer: stream is NULL");
-  gpb_status st = check_range(s, "device->device copy", "source", src, src_offset, bytes);
-  if (st == GPB_OK) st = check_range(s, "device->device copy", "destination", dst, dst_offset, bytes);
+  gpb_status st = check_range(s, "device->device copy", "source", NULL, 0, src, src_offset, bytes);
+  if (st == GPB_OK) st = check_range(s, "device->device copy", "destination", NULL, 0, dst, dst_offset, bytes);
   if (st != GPB_OK || bytes == 0) return st;
   if (src == dst && gpb_ranges_overlap(src_offset, src_offset + bytes, dst_offset, dst_offset + bytes)) {
     return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "device->device copy: source and destination ranges overlap");

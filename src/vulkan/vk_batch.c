@@ -1,5 +1,6 @@
 // Vulkan command buffers (batches), recording, submission, timelines.
 #include <stdlib.h>
+#include <time.h>
 
 #include "vulkan/vk_internal.h"
 
@@ -41,7 +42,25 @@ gpb_status gpb_vk_timeline_completed(gpb_be_device *d, gpb_be_timeline *t, uint6
   return gpb_vk_status(r, "vkGetSemaphoreCounterValue", err);
 }
 
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+// Polls the timeline for up to d->wait_spin_ns, then blocks: waking a thread
+// blocked in vkWaitSemaphores costs tens of microseconds on some drivers,
+// more than a short GPU batch takes (BENCHMARKS.md).
 gpb_status gpb_vk_timeline_wait(gpb_be_device *d, gpb_be_timeline *t, uint64_t value, uint64_t timeout_ns, char *err) {
+  if (d->wait_spin_ns > 0) {
+    uint64_t start = now_ns();
+    do {
+      uint64_t current = 0;
+      VkResult r = VK_CALL(d, GPB_VK_GET_SEMAPHORE_VALUE, d->vk.vkGetSemaphoreCounterValue(d->device, t->semaphore, &current));
+      if (r != VK_SUCCESS) return gpb_vk_status(r, "vkGetSemaphoreCounterValue", err);
+      if (current >= value) return GPB_OK;
+    } while (now_ns() - start < d->wait_spin_ns);
+  }
   VkSemaphoreWaitInfo info = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO, .semaphoreCount = 1,
                               .pSemaphores = &t->semaphore, .pValues = &value};
   VkResult r = VK_CALL(d, GPB_VK_WAIT_SEMAPHORES, d->vk.vkWaitSemaphores(d->device, &info, timeout_ns));

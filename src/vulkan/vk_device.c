@@ -298,6 +298,11 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
     d->vk.vkGetDeviceQueue(d->device, d->queue_family, i, &d->queues[i]);
     pthread_mutex_init(&d->queue_locks[i], NULL);
   }
+  // Spin before blocking on GPUs; never on CPU devices (lavapipe needs the
+  // cores the spin would take). GPB_WAIT_SPIN_US overrides.
+  d->wait_spin_ns = info->type == GPB_DEVICE_CPU ? 0 : 1000 * 1000;
+  const char *spin = getenv("GPB_WAIT_SPIN_US");
+  if (spin && *spin) d->wait_spin_ns = strtoull(spin, NULL, 10) * 1000;
   VkPipelineCacheCreateInfo cinfo = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
   r = d->vk.vkCreatePipelineCache(d->device, &cinfo, NULL, &d->pipeline_cache);
   if (r != VK_SUCCESS) return gpb_vk_status(r, "vkCreatePipelineCache", err);

@@ -28,6 +28,7 @@ struct gpb_be_device {
   VkQueue queues[GPB_VK_MAX_QUEUES];
   pthread_mutex_t queue_locks[GPB_VK_MAX_QUEUES]; // VkQueue is externally synchronized
   VkPipelineCache pipeline_cache;
+  uint64_t wait_spin_ns; // poll a timeline this long before blocking on it
 
   VkDebugUtilsMessengerEXT messenger;
   PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger;

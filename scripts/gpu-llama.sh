@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine: the llama decode comparison at the stories15M shape
+# (gpubatch immediate and batched, PyTorch eager and CUDA graph, the CPU
+# reference on 16 threads), one checkpoint, 256 steps. Usage:
+#   bash scripts/gpu-llama.sh build-gpu [OUTDIR]
+set -u -o pipefail
+build=${1:-build-gpu}
+out=${2:-${OUT:-/tmp/gpb-out}}
+mkdir -p "$out"
+source .gpu/gpu-env.sh >/dev/null 2>&1
+ckpt=/tmp/stories15M-random.bin
+"$build/gpubatch" llama-gen --shape stories15M --seed 1 --std 0.1 -o "$ckpt" >/dev/null
+run() { echo "## $*"; "$@"; }
+{
+  for rep in 1 2 3; do
+    run "$build/gpubatch" llama --checkpoint "$ckpt" --steps 256 --mode immediate --json
+    run "$build/gpubatch" llama --checkpoint "$ckpt" --steps 256 --mode batched --json
+    GPB_WAIT_SPIN_US=0 run "$build/gpubatch" llama --checkpoint "$ckpt" --steps 256 --mode batched --json
+  done
+  run "$build/gpubatch" llama --checkpoint "$ckpt" --steps 256 --mode cpu --threads 16 --json
+  run python3 bench/peers/torch_llama.py --checkpoint "$ckpt" --steps 256 --check-ids
+} 2>&1 | tee "$out/llama.txt" | cut -c1-600
