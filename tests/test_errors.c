@@ -244,6 +244,17 @@ static void test_timeout_is_not_sticky(void) {
   }
   CHECK_OK(gpb_stream_sync(s)); // waiting again works
   check_stream_usable(dev, s, k);
+  // A free whose wait times out keeps the buffer: the GPU may still use it.
+  CHECK_OK(dispatch_spin(s, spin, x, 64, 0));
+  gpb_vk_fault_arm(dev, GPB_VK_WAIT_SEMAPHORES, 1, VK_TIMEOUT);
+  st = gpb_buffer_free(x);
+  if (st != GPB_OK) { // skipped only if the spin finished before the wait
+    CHECK_EQ(st, GPB_ERROR_TIMEOUT);
+    CHECK_MSG(gpb_device_last_error(dev), "still allocated");
+    CHECK_OK(dispatch_add_one(s, k, x, 0, N)); // still a valid buffer
+    CHECK_OK(gpb_buffer_free(x));
+  }
+  gpb_vk_fault_disarm(dev);
   fixture_close(dev);
 }
 

@@ -42,7 +42,11 @@ typedef enum gpb_host_access {
 gpb_status gpb_buffer_create(gpb_device *device, uint64_t size, gpb_memory_kind kind,
                              gpb_buffer **out_buffer);
 
-// Frees the buffer (see above). NULL is accepted and does nothing.
+// Frees the buffer (see above). NULL is accepted and does nothing. If the
+// wait for GPU work times out (GPB_ERROR_TIMEOUT), the buffer is NOT freed:
+// the GPU may still use it; call again later. After any other error (a
+// failed stream) the buffer is freed once submitted work has finished or the
+// device is lost, and the stream's error is returned.
 gpb_status gpb_buffer_free(gpb_buffer *buffer);
 
 uint64_t gpb_buffer_size(const gpb_buffer *buffer);

@@ -63,7 +63,8 @@ gpb_status gpb_kernel_create_from_file(gpb_device *device, const char *path,
                                        const char *entry_point, const char *name,
                                        gpb_kernel **out_kernel);
 
-// NULL is accepted and does nothing.
+// Waits for recorded work that uses the kernel, then releases it. NULL is
+// accepted and does nothing. On GPB_ERROR_TIMEOUT the kernel stays alive.
 gpb_status gpb_kernel_destroy(gpb_kernel *kernel);
 
 gpb_status gpb_kernel_get_info(const gpb_kernel *kernel, gpb_kernel_info *out_info);

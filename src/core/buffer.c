@@ -147,6 +147,11 @@ gpb_status gpb_buffer_free(gpb_buffer *buffer) {
   // Work that never ran (a failed stream) does not hold the buffer: the wait
   // reports the stream's error, and the memory is released all the same.
   gpb_status st = gpb_uses_wait(dev, &buffer->uses, GPB_HOST_WRITE, GPB_FLUSH_FREE, NULL, err);
+  if (st == GPB_ERROR_TIMEOUT) {
+    // The GPU may still use it: keep it, the caller can free it again.
+    return gpb_fail(dev->last_error, st, "freeing buffer of %llu bytes: %s; the buffer is still allocated",
+                    (unsigned long long)buffer->size, err);
+  }
   pthread_mutex_lock(&dev->lock);
   // Immediate mode syncs on every free, like runtimes without batching.
   for (uint32_t i = 0; i < dev->stream_count; i++) {

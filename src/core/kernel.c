@@ -181,6 +181,9 @@ gpb_status gpb_kernel_destroy(gpb_kernel *kernel) {
   char err[GPB_MSG_MAX] = "";
   // Recorded dispatches still reference the pipeline: let them run first.
   gpb_status st = gpb_uses_wait(dev, &kernel->uses, GPB_HOST_WRITE, GPB_FLUSH_SYNC, NULL, err);
+  if (st == GPB_ERROR_TIMEOUT) {
+    return gpb_fail(dev->last_error, st, "destroying kernel '%s': %s; the kernel is still alive", kernel->info.name, err);
+  }
   pthread_mutex_lock(&dev->lock);
   if (st != GPB_OK) gpb_format(dev->last_error, sizeof dev->last_error, "destroying kernel '%s': %s", kernel->info.name, err);
   gpb_kernel_release_locked(kernel);

@@ -184,34 +184,50 @@ gpb_status gpb_stream_flush_locked(gpb_stream *s, gpb_flush_reason reason) {
   return GPB_OK;
 }
 
+// Waits, whatever the stream's error, until the batches up to `serial` that
+// were submitted are done, or the device says it cannot tell (lost): after a
+// failure the caller may release memory those batches use, which is only
+// valid once they finished. Best effort: errors here change nothing.
+static void drain_submitted(gpb_stream *s, uint64_t serial) {
+  if (serial > s->submitted_serial) serial = s->submitted_serial;
+  if (serial <= s->completed_serial) return;
+  char err[GPB_MSG_MAX];
+  gpb_device *dev = s->device;
+  if (dev->be->timeline_wait(dev->impl, s->timeline, serial, dev->wait_timeout_ns, err) != GPB_OK) {
+    dev->be->device_wait_idle(dev->impl, err);
+    return;
+  }
+  s->completed_serial = serial;
+  retire_completed(s);
+}
+
 gpb_status gpb_stream_wait_serial_locked(gpb_stream *s, uint64_t serial) {
   // Work that was never submitted (a failed stream) cannot be waited for.
   if (serial > s->submitted_serial) serial = s->submitted_serial;
-  if (serial > s->completed_serial) {
-    gpb_status st = refresh_completed(s);
-    if (st != GPB_OK) return st;
+  if (s->sticky != GPB_OK) {
+    drain_submitted(s, serial);
+    return check_sticky(s);
   }
-  if (serial > s->completed_serial) {
+  gpb_status st = serial > s->completed_serial ? refresh_completed(s) : GPB_OK;
+  if (st == GPB_OK && serial > s->completed_serial) {
     char err[GPB_MSG_MAX] = "";
     s->counters.waits++;
-    gpb_status st = s->device->be->timeline_wait(s->device->impl, s->timeline, serial,
-                                                 s->device->wait_timeout_ns, err);
-    if (st != GPB_OK) {
+    st = s->device->be->timeline_wait(s->device->impl, s->timeline, serial, s->device->wait_timeout_ns, err);
+    if (st == GPB_OK) {
+      s->completed_serial = serial;
+      retire_completed(s);
+    } else {
       // Blame the oldest batch that had not finished.
       char what[400] = "work";
       if (s->inflight_head) describe_batch(s->inflight_head, what, sizeof what);
-      if (st == GPB_ERROR_TIMEOUT) {
-        return stream_fail(s, st, "waiting for %s: %s", what, err);
-      }
+      if (st == GPB_ERROR_TIMEOUT) return stream_fail(s, st, "waiting for %s: %s", what, err);
       char msg[GPB_MSG_MAX];
       gpb_format(msg, sizeof msg, "%s failed while running: %s", what, err);
-      return make_sticky(s, st, msg);
+      st = make_sticky(s, st, msg);
     }
-    s->completed_serial = serial;
-    retire_completed(s);
   }
-  // Recheck: the stream may have failed before or while we waited.
-  return check_sticky(s);
+  if (st != GPB_OK) drain_submitted(s, serial); // the stream just failed
+  return st;
 }
 
 // ---- recording ------------------------------------------------------------

@@ -1,0 +1,188 @@
+// Fault injection at every Vulkan call site: a representative workload
+// (allocations, inline and staged uploads, dispatches, device copies,
+// readbacks, shared-buffer access, frees, syncs, stream and kernel teardown)
+// runs once per (site, call number, result) with exactly that Vulkan call
+// failing. Each run must end in a status (never a crash, hang or abort), the
+// message must name the Vulkan call, a device-lost stream must stay failed,
+// the device must still close, and the validation layer must stay silent.
+// Under ASan (scripts/test.sh) LeakSanitizer checks that nothing leaks.
+#include "core/internal.h"
+#include "gpu_fixture.h"
+#include "vulkan/vk_internal.h"
+
+#define N 256u
+
+typedef struct outcome {
+  gpb_status status;
+  char message[GPB_MSG_MAX];
+  gpb_stream *failed_stream; // the stream whose call failed, if any
+} outcome;
+
+#define STEP(expr, stream)                                                          \
+  do {                                                                              \
+    gpb_status st_ = (expr);                                                        \
+    if (st_ != GPB_OK && o->status == GPB_OK) {                                     \
+      o->status = st_;                                                              \
+      snprintf(o->message, sizeof o->message, "%s", gpb_last_error());              \
+      o->failed_stream = (stream);                                                  \
+    }                                                                               \
+    if (st_ != GPB_OK) return;                                                      \
+  } while (0)
+
+// Stops at the first failure; leaves cleanup to gpb_device_close.
+static void workload(gpb_device *dev, gpb_stream **out_stream, outcome *o) {
+  gpb_stream *s = NULL;
+  STEP(gpb_stream_create(dev, &(gpb_stream_options){.staging_buffer_bytes = 64 * 1024, .staging_max_buffers = 2}, &s), NULL);
+  *out_stream = s;
+  gpb_kernel *add = NULL, *fill = NULL;
+  gpb_kernel_desc d1 = {.name = "add_one", .spirv = add_one_spirv, .spirv_bytes = sizeof add_one_spirv};
+  gpb_kernel_desc d2 = {.name = "fill", .spirv = fill_spirv, .spirv_bytes = sizeof fill_spirv};
+  STEP(gpb_kernel_create(dev, &d1, &add), NULL);
+  STEP(gpb_kernel_create(dev, &d2, &fill), NULL);
+  gpb_buffer *x = NULL, *big = NULL, *sh = NULL;
+  STEP(gpb_buffer_create(dev, 4 * N, GPB_MEMORY_PRIVATE, &x), NULL);
+  STEP(gpb_buffer_create(dev, 256 * 1024, GPB_MEMORY_PRIVATE, &big), NULL);
+  STEP(gpb_buffer_create(dev, 4 * N, GPB_MEMORY_SHARED, &sh), NULL);
+  static uint32_t host[64 * 1024];
+  for (uint32_t i = 0; i < 64 * 1024; i++) host[i] = i;
+  STEP(gpb_stream_copy_to_device(s, host, x, 0, 4 * N), s);           // inline
+  STEP(gpb_stream_copy_to_device(s, host, big, 0, 256 * 1024), s);    // staged, 4 chunks, 2 slots
+  STEP(dispatch_fill(s, fill, sh, 0, N, 5), s);
+  for (int i = 0; i < 3; i++) STEP(dispatch_add_one(s, add, x, 0, N), s);
+  STEP(gpb_stream_copy_buffer(s, x, 0, big, 0, 4 * N), s);
+  uint32_t back[N];
+  STEP(gpb_stream_copy_to_host(s, x, 0, back, sizeof back), s);
+  CHECK_EQ(back[7], 7 + 3);
+  uint32_t *p = NULL;
+  STEP(gpb_buffer_map(sh, GPB_HOST_READ, (void **)&p), s);
+  CHECK_EQ(p[3], 8);
+  STEP(dispatch_add_one(s, add, x, 0, N), s);
+  STEP(gpb_buffer_free(x), s); // pending work uses it: flush + wait
+  STEP(gpb_stream_copy_to_host(s, big, 0, back, sizeof back), s);
+  CHECK_EQ(back[7], 7 + 3);
+  STEP(gpb_buffer_free(big), s);
+  STEP(gpb_stream_sync(s), s);
+  STEP(gpb_kernel_destroy(fill), NULL);
+  STEP(gpb_stream_destroy(s), s);
+  *out_stream = NULL;
+}
+
+// The Vulkan function each site stands for, as messages name it.
+static const char *site_call(gpb_vk_site site) {
+  switch (site) {
+  case GPB_VK_ALLOCATE_MEMORY: return "vkAllocateMemory";
+  case GPB_VK_CREATE_BUFFER: return "vkCreateBuffer";
+  case GPB_VK_BIND_BUFFER_MEMORY: return "vkBindBufferMemory";
+  case GPB_VK_MAP_MEMORY: return "vkMapMemory";
+  case GPB_VK_CREATE_SHADER_MODULE: return "vkCreateShaderModule";
+  case GPB_VK_CREATE_SET_LAYOUT: return "vkCreateDescriptorSetLayout";
+  case GPB_VK_CREATE_PIPELINE_LAYOUT: return "vkCreatePipelineLayout";
+  case GPB_VK_CREATE_PIPELINE: return "vkCreateComputePipelines";
+  case GPB_VK_CREATE_COMMAND_POOL: return "vkCreateCommandPool";
+  case GPB_VK_ALLOCATE_COMMAND_BUFFER: return "vkAllocateCommandBuffers";
+  case GPB_VK_RESET_COMMAND_POOL: return "vkResetCommandPool";
+  case GPB_VK_BEGIN_COMMAND_BUFFER: return "vkBeginCommandBuffer";
+  case GPB_VK_END_COMMAND_BUFFER: return "vkEndCommandBuffer";
+  case GPB_VK_QUEUE_SUBMIT: return "vkQueueSubmit";
+  case GPB_VK_CREATE_SEMAPHORE: return "vkCreateSemaphore";
+  case GPB_VK_GET_SEMAPHORE_VALUE: return "vkGetSemaphoreCounterValue";
+  case GPB_VK_WAIT_SEMAPHORES: return "vkWaitSemaphores";
+  case GPB_VK_DEVICE_WAIT_IDLE: return "vkDeviceWaitIdle";
+  default: return "?";
+  }
+}
+
+static int runs, surfaced;
+
+// One run with call `nth` of `site` failing with `result`.
+static void inject_once(gpb_vk_site site, uint64_t nth, VkResult result) {
+  gpb_device *dev = fixture_open();
+  if (!dev) return;
+  gpb_vk_fault_arm(dev, site, nth, result);
+  outcome o = {GPB_OK, "", NULL};
+  gpb_stream *s = NULL;
+  workload(dev, &s, &o);
+  bool fired = atomic_load(&dev->impl->fault.armed_site) == -1;
+  runs++;
+  char where[160];
+  snprintf(where, sizeof where, "site %s call %llu result %s", gpb_vk_site_name(site), (unsigned long long)nth,
+           gpb_vk_result_name(result));
+  if (fired && o.status != GPB_OK) {
+    surfaced++;
+    if (!strstr(o.message, site_call(site))) {
+      fprintf(stderr, "%s: message does not name %s: %s\n", where, site_call(site), o.message);
+      check_failures++;
+    }
+    if (o.status == GPB_ERROR_DEVICE_LOST && o.failed_stream) {
+      // Sticky: the stream keeps failing with the first cause.
+      gpb_status again = gpb_stream_sync(o.failed_stream);
+      if (again != GPB_ERROR_DEVICE_LOST || !strstr(gpb_stream_last_error(o.failed_stream), site_call(site))) {
+        fprintf(stderr, "%s: stream not sticky after device loss: %s %s\n", where, gpb_status_name(again),
+                gpb_stream_last_error(o.failed_stream));
+        check_failures++;
+      }
+      if (site == GPB_VK_QUEUE_SUBMIT || site == GPB_VK_WAIT_SEMAPHORES) CHECK_MSG(o.message, "kernel");
+    }
+  }
+  uint64_t messages = gpb_device_validation_message_count(dev);
+  gpb_status closed = gpb_device_close(dev); // must return, whatever happened
+  if (fired && o.status == GPB_OK && closed == GPB_OK && site != GPB_VK_GET_SEMAPHORE_VALUE) {
+    // A failure nobody reported. (Polling a timeline may fail harmlessly
+    // while a later wait decides.)
+    fprintf(stderr, "%s: the failure was swallowed\n", where);
+    check_failures++;
+  }
+  if (messages != 0) {
+    fprintf(stderr, "%s: %llu validation messages\n", where, (unsigned long long)messages);
+    check_failures++;
+  }
+}
+
+static void test_sweep_every_call_site(void) {
+  // Count the calls of each site in one clean run.
+  gpb_device *dev = fixture_open();
+  if (!dev) return;
+  outcome clean = {GPB_OK, "", NULL};
+  gpb_stream *s = NULL;
+  workload(dev, &s, &clean);
+  CHECK_OK(clean.status);
+  uint64_t calls[GPB_VK_SITE_COUNT];
+  for (int site = 0; site < GPB_VK_SITE_COUNT; site++) calls[site] = gpb_vk_fault_calls(dev, (gpb_vk_site)site);
+  fixture_close(dev);
+  calls[GPB_VK_DEVICE_WAIT_IDLE] = 1; // made by gpb_device_close, after the workload
+
+  int sites = 0;
+  for (int site = 0; site < GPB_VK_SITE_COUNT; site++) {
+    if (calls[site] == 0) continue;
+    sites++;
+    // Every call of the site, capped so the sweep stays short; the cap
+    // still covers first, middle and last calls.
+    uint64_t step = calls[site] > 12 ? calls[site] / 12 : 1;
+    for (uint64_t nth = 1; nth <= calls[site]; nth += step) {
+      switch ((gpb_vk_site)site) {
+      case GPB_VK_WAIT_SEMAPHORES:
+        inject_once((gpb_vk_site)site, nth, VK_ERROR_DEVICE_LOST);
+        inject_once((gpb_vk_site)site, nth, VK_TIMEOUT);
+        break;
+      case GPB_VK_QUEUE_SUBMIT:
+      case GPB_VK_GET_SEMAPHORE_VALUE:
+      case GPB_VK_DEVICE_WAIT_IDLE:
+        inject_once((gpb_vk_site)site, nth, VK_ERROR_DEVICE_LOST);
+        inject_once((gpb_vk_site)site, nth, VK_ERROR_OUT_OF_HOST_MEMORY);
+        break;
+      default:
+        inject_once((gpb_vk_site)site, nth, VK_ERROR_OUT_OF_HOST_MEMORY);
+        inject_once((gpb_vk_site)site, nth, VK_ERROR_OUT_OF_DEVICE_MEMORY);
+        break;
+      }
+    }
+  }
+  printf("  %d call sites with calls, %d injected runs, %d surfaced as a status\n", sites, runs, surfaced);
+  CHECK(sites >= 15);
+  CHECK(surfaced > runs / 2);
+}
+
+int main(int argc, char **argv) {
+  static const test_case tests[] = {TEST(test_sweep_every_call_site)};
+  return RUN_TESTS(tests);
+}
