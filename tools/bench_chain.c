@@ -5,7 +5,9 @@
 // independent: N dispatches of add_one, each on its own 1 KiB range of one
 //              buffer; no dispatch depends on another.
 // One repetition = record all N dispatches + stream sync (submit and wait),
-// timed on the host; per-dispatch cost = that time / N. The result is read
+// timed on the host; per-dispatch cost = that time / N. In replay mode the N
+// dispatches are captured once into a program (gpubatch/program.h) and a
+// repetition = one replay + stream sync. The result is read
 // back and checked after every repetition (outside the timed region).
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@ static const uint32_t add_one_spirv[] =
     ;
 
 #define ELEMS 256u
+#define MODE_REPLAY 100 // a batched stream replaying a captured program
 
 typedef struct chain_opts {
   uint32_t n, reps;
@@ -25,7 +28,7 @@ typedef struct chain_opts {
   int device;
   gpb_barrier_policy barriers;
   uint32_t cap;
-  int modes[2];
+  int modes[3];
   int mode_count;
 } chain_opts;
 
@@ -40,7 +43,21 @@ static int compare_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static const char *mode_name(int mode) { return mode == GPB_MODE_IMMEDIATE ? "immediate" : "batched"; }
+static const char *mode_name(int mode) {
+  return mode == GPB_MODE_IMMEDIATE ? "immediate" : mode == MODE_REPLAY ? "replay" : "batched";
+}
+
+static gpb_status record_chain(gpb_stream *s, gpb_kernel *k, gpb_buffer *x, const chain_opts *o, uint64_t stride) {
+  uint32_t n_push = ELEMS;
+  gpb_status st = GPB_OK;
+  for (uint32_t i = 0; st == GPB_OK && i < o->n; i++) {
+    gpb_arg arg = {x, o->independent ? stride * i : 0, 4 * ELEMS};
+    gpb_dispatch d = {.kernel = k, .groups = {ELEMS / 64, 1, 1}, .args = &arg, .arg_count = 1,
+                      .push_constants = &n_push, .push_constant_bytes = sizeof n_push};
+    st = gpb_stream_dispatch(s, &d);
+  }
+  return st;
+}
 
 // Runs warm-up + reps of the chain on a fresh stream; false on a gpubatch error.
 static bool run_chain(gpb_device *dev, const chain_opts *o, int mode, chain_result *r) {
@@ -49,7 +66,8 @@ static bool run_chain(gpb_device *dev, const chain_opts *o, int mode, chain_resu
   uint64_t stride = 4 * ELEMS;
   while (stride % info.min_storage_buffer_offset_alignment) stride += 4 * ELEMS;
   uint64_t bytes = o->independent ? stride * o->n : 4 * ELEMS;
-  gpb_stream_options so = {.mode = mode, .barriers = o->barriers, .max_batch_dispatches = o->cap};
+  gpb_stream_options so = {.mode = mode == MODE_REPLAY ? GPB_MODE_BATCHED : mode, .barriers = o->barriers,
+                          .max_batch_dispatches = o->cap};
   gpb_stream *s = NULL;
   gpb_kernel *k = NULL;
   gpb_buffer *x = NULL;
@@ -61,19 +79,19 @@ static bool run_chain(gpb_device *dev, const chain_opts *o, int mode, chain_resu
   if (st == GPB_OK) st = gpb_kernel_create(dev, &kd, &k);
   if (st == GPB_OK) st = gpb_buffer_create(dev, bytes, GPB_MEMORY_PRIVATE, &x);
   r->correct = true;
-  uint32_t n_push = ELEMS;
+  gpb_program *program = NULL;
+  if (st == GPB_OK && mode == MODE_REPLAY) {
+    st = gpb_stream_begin_capture(s);
+    if (st == GPB_OK) st = record_chain(s, k, x, o, stride);
+    if (st == GPB_OK) st = gpb_stream_end_capture(s, &program);
+  }
   for (uint32_t rep = 0; st == GPB_OK && rep <= o->reps; rep++) { // rep 0 is the warm-up
     memset(host, 0, bytes);
     st = gpb_stream_copy_to_device(s, host, x, 0, bytes);
     if (st == GPB_OK) st = gpb_stream_sync(s);
     if (st == GPB_OK) st = gpb_stream_reset_counters(s);
     double t0 = cli_now_us();
-    for (uint32_t i = 0; st == GPB_OK && i < o->n; i++) {
-      gpb_arg arg = {x, o->independent ? stride * i : 0, 4 * ELEMS};
-      gpb_dispatch d = {.kernel = k, .groups = {ELEMS / 64, 1, 1}, .args = &arg, .arg_count = 1,
-                        .push_constants = &n_push, .push_constant_bytes = sizeof n_push};
-      st = gpb_stream_dispatch(s, &d);
-    }
+    if (st == GPB_OK) st = program ? gpb_stream_replay(s, program) : record_chain(s, k, x, o, stride);
     if (st == GPB_OK) st = gpb_stream_sync(s);
     double t1 = cli_now_us();
     if (st == GPB_OK) st = gpb_stream_get_counters(s, &r->counters);
@@ -94,6 +112,7 @@ static bool run_chain(gpb_device *dev, const chain_opts *o, int mode, chain_resu
     r->min_us = times[0];
     r->max_us = times[o->reps - 1];
   }
+  gpb_program_destroy(program);
   gpb_buffer_free(x);
   gpb_kernel_destroy(k);
   gpb_stream_destroy(s);
@@ -139,7 +158,9 @@ static void print_table(const gpb_device_info *info, const chain_opts *o, const 
     for (int m = 0; m < o->mode_count; m++) printf("%16llu", (unsigned long long)gpb_counter_value(&r[m].counters, i));
     printf("\n");
   }
-  if (o->mode_count == 2 && r[1].median_us > 0) printf("\nbatched speed-up: %.2fx\n", r[0].median_us / r[1].median_us);
+  for (int m = 1; m < o->mode_count; m++) {
+    if (r[m].median_us > 0) printf("%s%s speed-up over immediate: %.2fx\n", m == 1 ? "\n" : "", mode_name(o->modes[m]), r[0].median_us / r[m].median_us);
+  }
 }
 
 static bool parse_u32(const char *s, uint32_t *out) {
@@ -166,10 +187,12 @@ int cli_bench_chain(int argc, char **argv) {
       i++;
       if (v && strcmp(v, "batched") == 0) o.modes[0] = GPB_MODE_BATCHED;
       else if (v && strcmp(v, "immediate") == 0) o.modes[0] = GPB_MODE_IMMEDIATE;
-      else if (v && strcmp(v, "both") == 0) {
+      else if (v && strcmp(v, "replay") == 0) o.modes[0] = MODE_REPLAY;
+      else if (v && (strcmp(v, "both") == 0 || strcmp(v, "all") == 0)) {
         o.modes[0] = GPB_MODE_IMMEDIATE;
         o.modes[1] = GPB_MODE_BATCHED;
-        o.mode_count = 2;
+        o.modes[2] = MODE_REPLAY;
+        o.mode_count = strcmp(v, "all") == 0 ? 3 : 2;
       } else bad = true;
     } else if (strcmp(a, "--pattern") == 0) {
       i++;
@@ -183,7 +206,7 @@ int cli_bench_chain(int argc, char **argv) {
     else if (strcmp(a, "--help") == 0) bad = true;
     else bad = true;
     if (bad) {
-      fprintf(stderr, "usage: gpubatch bench chain [--n N] [--reps R] [--mode immediate|batched|both]\n"
+      fprintf(stderr, "usage: gpubatch bench chain [--n N] [--reps R] [--mode immediate|batched|replay|both|all]\n"
                       "         [--pattern dependent|independent] [--barriers tracked|always] [--cap DISPATCHES]\n"
                       "         [--device I] [--json]\n");
       return 2;
@@ -197,7 +220,7 @@ int cli_bench_chain(int argc, char **argv) {
   if (!dev) return 1;
   gpb_device_info info;
   gpb_device_query(dev, &info);
-  chain_result results[2] = {0};
+  chain_result results[3] = {0};
   bool ok = true;
   for (int m = 0; m < o.mode_count && ok; m++) ok = run_chain(dev, &o, o.modes[m], &results[m]);
   if (ok) {

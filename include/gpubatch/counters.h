@@ -17,7 +17,7 @@ extern "C" {
 // X-macro: one line per counter, (name, meaning). Used to declare the struct
 // and the name table, so the two cannot drift apart.
 #define GPB_COUNTER_LIST(X)                                                        \
-  X(dispatches, "kernel dispatches recorded")                                      \
+  X(dispatches, "kernel dispatches recorded or replayed")                          \
   X(flushes, "pending batches submitted (any reason)")                             \
   X(syncs, "stream syncs that waited for the GPU")                                 \
   X(blits, "copy and buffer-update commands recorded")                             \
@@ -39,7 +39,8 @@ extern "C" {
   X(staging_bytes, "bytes uploaded through staging buffers")                       \
   X(staging_waits, "waits for an in-flight batch to free a staging buffer")        \
   X(inline_bytes, "bytes uploaded inline in the command buffer (vkCmdUpdateBuffer)") \
-  X(direct_bytes, "bytes written by the host straight into shared buffers")
+  X(direct_bytes, "bytes written by the host straight into shared buffers")         \
+  X(replays, "programs replayed (gpubatch/program.h)")
 
 typedef struct gpb_counters {
 #define GPB_COUNTER_FIELD(name, doc) uint64_t name;

@@ -23,6 +23,7 @@
 #include "gpubatch/counters.h"
 #include "gpubatch/device.h"
 #include "gpubatch/kernel.h"
+#include "gpubatch/program.h"
 #include "gpubatch/status.h"
 #include "gpubatch/stream.h"
 

@@ -86,6 +86,14 @@ typedef struct gpb_backend {
   // A global memory barrier: compute and transfer writes before it are
   // visible to compute and transfer reads and writes after it.
   void (*cmd_barrier)(gpb_be_batch *batch);
+  // Programs (gpubatch/program.h): a batch recorded once and executed from
+  // other batches. program_begin creates and opens one (a secondary command
+  // buffer that may be pending several times at once); the cmd_* functions
+  // record into it; program_end closes it; cmd_execute appends it to an
+  // open batch. Destroy it with batch_destroy.
+  gpb_status (*program_begin)(gpb_be_device *device, gpb_be_batch **out_program, char *err);
+  gpb_status (*program_end)(gpb_be_device *device, gpb_be_batch *program, char *err);
+  void (*cmd_execute)(gpb_be_batch *batch, gpb_be_batch *program);
   // Closes the batch (adding a barrier that makes device writes visible to
   // host reads) and submits it: it waits for `waits`, and the order of
   // `timeline`'s own previous value, and signals `timeline` to `signal`.

@@ -143,6 +143,11 @@ void gpb_buffer_release_locked(gpb_buffer *buffer) {
 gpb_status gpb_buffer_free(gpb_buffer *buffer) {
   if (!buffer) return GPB_OK;
   gpb_device *dev = buffer->device;
+  if (atomic_load(&buffer->program_refs) > 0) {
+    return gpb_fail(dev->last_error, GPB_ERROR_FAILED_PRECONDITION,
+                    "freeing a buffer of %llu bytes that %u program(s) use: destroy them first",
+                    (unsigned long long)buffer->size, atomic_load(&buffer->program_refs));
+  }
   char err[GPB_MSG_MAX] = "";
   // Work that never ran (a failed stream) does not hold the buffer: the wait
   // reports the stream's error, and the memory is released all the same.

@@ -170,6 +170,7 @@ gpb_status gpb_device_close(gpb_device *device) {
     gpb_stream *s = device->streams[--device->stream_count];
     gpb_stream_release(s);
   }
+  while (device->programs) gpb_program_release_locked(device->programs);
   while (device->kernels) gpb_kernel_release_locked(device->kernels);
   while (device->buffers) gpb_buffer_release_locked(device->buffers);
   pthread_mutex_unlock(&device->lock);

@@ -15,6 +15,7 @@
 #include "core/hazard.h"
 #include "core/staging.h"
 #include "gpubatch/gpubatch.h"
+#include "gpubatch/program.h"
 
 // What unfinished GPU work uses a buffer or kernel, per stream: the serial of
 // the last batch that read it and of the last that wrote it. A serial larger
@@ -61,7 +62,8 @@ struct gpb_buffer {
   uint64_t id; // unique in the process; keys the hazard tracker
   gpb_memory_kind kind;
   gpb_uses uses;
-  gpb_buffer *prev, *next; // device->buffers
+  atomic_uint program_refs; // programs that use it: it cannot be freed
+  gpb_buffer *prev, *next;  // device->buffers
 };
 
 // A pipeline shared by every kernel handle of the same SPIR-V and entry.
@@ -80,8 +82,19 @@ struct gpb_kernel {
   gpb_pipeline_entry *pipeline;
   gpb_kernel_info info;
   gpb_uses uses;
-  gpb_kernel *prev, *next; // device->kernels
+  atomic_uint program_refs; // programs that use it: it cannot be destroyed
+  gpb_kernel *prev, *next;  // device->kernels
 };
+
+// Kernels of a batch or program, for error messages: the first few distinct
+// names and the last. Pointers into the kernels: a kernel outlives the
+// batches and programs that use it (destroying it waits for them or is
+// refused).
+typedef struct gpb_kernel_names {
+  const char *first[4];
+  uint32_t count;
+  const char *last;
+} gpb_kernel_names;
 
 // One command buffer on its way: pending (being recorded), in flight, or free.
 typedef struct gpb_batch {
@@ -89,14 +102,31 @@ typedef struct gpb_batch {
   uint64_t serial;
   uint32_t dispatches;
   uint32_t commands;
-  // Kernels in the batch, for error messages: the first few distinct names.
-  // Pointers into the kernels: a kernel outlives the batches that use it
-  // (gpb_kernel_destroy waits for them).
-  const char *kernels[4];
-  uint32_t kernel_names;
-  const char *last_kernel;
+  gpb_kernel_names names;
   struct gpb_batch *next;
 } gpb_batch;
+
+// A buffer or kernel a program records; the program holds it (program_refs).
+typedef struct gpb_program_ref {
+  gpb_buffer *buffer; // one of the two is set
+  gpb_kernel *kernel;
+  bool write;
+} gpb_program_ref;
+
+struct gpb_program {
+  gpb_device *device;
+  gpb_be_batch *impl;
+  gpb_stream *capturing_on;   // set while being captured
+  gpb_hazard_tracker hazards; // barriers between the program's own commands
+  uint32_t commands, dispatches;
+  gpb_access *accesses; // every access of every command: a replay's footprint
+  uint32_t access_count, access_cap;
+  gpb_program_ref *refs;
+  uint32_t ref_count, ref_cap;
+  gpb_kernel_names names;
+  gpb_uses uses; // replays not finished yet
+  gpb_program *prev, *next; // device->programs
+};
 
 struct gpb_stream {
   gpb_device *device;
@@ -129,6 +159,7 @@ struct gpb_stream {
   gpb_hazard_tracker hazards;
   bool last_was_command; // a command since the last barrier: a barrier may be needed
   gpb_staging_pool staging;
+  gpb_program *capture; // the program being captured, or NULL
 
   gpb_be_buffer *readback;
   uint8_t *readback_mapped;
@@ -156,6 +187,7 @@ struct gpb_device {
   uint32_t stream_count, stream_cap;
   gpb_buffer *buffers;
   gpb_kernel *kernels;
+  gpb_program *programs;
   gpb_pipeline_entry *pipelines;
   char last_error[GPB_MSG_MAX];
 };
@@ -178,5 +210,15 @@ gpb_status gpb_stream_wait_serial_locked(gpb_stream *stream, uint64_t serial);
 gpb_stream *gpb_device_find_stream_locked(gpb_device *device, uint64_t stream_id);
 void gpb_kernel_release_locked(gpb_kernel *kernel); // device lock held
 void gpb_buffer_release_locked(gpb_buffer *buffer); // device lock held
+void gpb_program_release_locked(gpb_program *program); // device lock held
+void gpb_kernel_names_add(gpb_kernel_names *names, const char *name);
+
+// Capture (program.c), stream lock held: opens one command of the program
+// being captured (a barrier first where it conflicts with the program's
+// earlier commands) and records what it uses.
+gpb_status gpb_capture_command(gpb_stream *stream, const gpb_access *accesses, size_t count);
+gpb_status gpb_capture_use(gpb_program *program, gpb_buffer *buffer, gpb_kernel *kernel, bool write);
+// Records a replay of `program` (not empty) into the pending batch; stream lock held.
+gpb_status gpb_stream_replay_locked(gpb_stream *stream, gpb_program *program);
 
 #endif

@@ -178,6 +178,11 @@ void gpb_kernel_release_locked(gpb_kernel *kernel) {
 gpb_status gpb_kernel_destroy(gpb_kernel *kernel) {
   if (!kernel) return GPB_OK;
   gpb_device *dev = kernel->device;
+  if (atomic_load(&kernel->program_refs) > 0) {
+    return gpb_fail(dev->last_error, GPB_ERROR_FAILED_PRECONDITION,
+                    "destroying kernel '%s', which %u program(s) use: destroy them first", kernel->info.name,
+                    atomic_load(&kernel->program_refs));
+  }
   char err[GPB_MSG_MAX] = "";
   // Recorded dispatches still reference the pipeline: let them run first.
   gpb_status st = gpb_uses_wait(dev, &kernel->uses, GPB_HOST_WRITE, GPB_FLUSH_SYNC, NULL, err);

@@ -30,14 +30,14 @@ static gpb_status stream_fail(gpb_stream *s, gpb_status st, const char *fmt, ...
 static void describe_batch(const gpb_batch *b, char *out, size_t cap) {
   char names[300] = "";
   size_t len = 0;
-  for (uint32_t i = 0; i < b->kernel_names && len < sizeof names; i++) {
-    len += (size_t)snprintf(names + len, sizeof names - len, "%s'%s'", i ? ", " : "", b->kernels[i]);
+  for (uint32_t i = 0; i < b->names.count && len < sizeof names; i++) {
+    len += (size_t)snprintf(names + len, sizeof names - len, "%s'%s'", i ? ", " : "", b->names.first[i]);
   }
   if (b->dispatches == 0) {
     gpb_format(out, cap, "batch %llu (%u copies, no kernels)", (unsigned long long)b->serial, b->commands);
   } else {
     gpb_format(out, cap, "batch %llu (%u dispatches of %s%s; last kernel '%s')", (unsigned long long)b->serial,
-               b->dispatches, names, b->kernel_names == 4 ? ", ..." : "", b->last_kernel);
+               b->dispatches, names, b->names.count == 4 ? ", ..." : "", b->names.last);
   }
 }
 
@@ -109,8 +109,8 @@ static gpb_status batch_open(gpb_stream *s, gpb_batch **out) {
     return stream_fail(s, st, "beginning a command buffer: %s", err);
   }
   b->serial = s->submitted_serial + 1;
-  b->dispatches = b->commands = b->kernel_names = 0;
-  b->last_kernel = NULL;
+  b->dispatches = b->commands = 0;
+  b->names = (gpb_kernel_names){0};
   b->next = NULL;
   s->pending = b;
   gpb_hazard_reset(&s->hazards);
@@ -266,13 +266,19 @@ static gpb_status end_command(gpb_stream *s, gpb_batch *b) {
   return GPB_OK;
 }
 
-static void note_kernel_name(gpb_batch *b, const char *name) {
-  if (b->last_kernel == name) return;
-  b->last_kernel = name;
-  for (uint32_t i = 0; i < b->kernel_names; i++) {
-    if (b->kernels[i] == name) return;
+void gpb_kernel_names_add(gpb_kernel_names *n, const char *name) {
+  if (!name || n->last == name) return;
+  n->last = name;
+  for (uint32_t i = 0; i < n->count; i++) {
+    if (n->first[i] == name) return;
   }
-  if (b->kernel_names < 4) b->kernels[b->kernel_names++] = name;
+  if (n->count < 4) n->first[n->count++] = name;
+}
+
+// Commands that a capturing stream refuses (gpubatch/program.h).
+static gpb_status refuse_if_capturing(gpb_stream *s, const char *op) {
+  if (!s->capture) return GPB_OK;
+  return stream_fail(s, GPB_ERROR_FAILED_PRECONDITION, "%s: the stream is capturing a program (end the capture first)", op);
 }
 
 // Checks that [offset, offset + bytes) lies in `buf`, of this device. The
@@ -361,6 +367,23 @@ gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
 
   pthread_mutex_lock(&s->lock);
   gpb_status st = check_sticky(s);
+  if (st == GPB_OK && s->capture) {
+    gpb_program *p = s->capture;
+    st = gpb_capture_command(s, acc, d->arg_count);
+    if (st == GPB_OK) st = gpb_capture_use(p, NULL, k, false);
+    for (uint32_t i = 0; st == GPB_OK && i < d->arg_count; i++) st = gpb_capture_use(p, d->args[i].buffer, NULL, acc[i].write);
+    if (st == GPB_OK) {
+      s->device->be->cmd_dispatch(p->impl, k->pipeline->impl, d->groups, args, d->arg_count, d->push_constants,
+                                  d->push_constant_bytes);
+      p->commands++;
+      p->dispatches++;
+      gpb_kernel_names_add(&p->names, name);
+    } else {
+      stream_fail(s, st, "capturing a dispatch of '%s': %s", name, gpb_last_error());
+    }
+    pthread_mutex_unlock(&s->lock);
+    return st;
+  }
   gpb_batch *b = NULL;
   if (st == GPB_OK) st = begin_command(s, acc, d->arg_count, &b);
   if (st == GPB_OK && gpb_uses_note(&k->uses, s->id, b->serial, false) != GPB_OK) {
@@ -373,12 +396,34 @@ gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
     s->device->be->cmd_dispatch(b->impl, k->pipeline->impl, d->groups, args, d->arg_count, d->push_constants,
                                 d->push_constant_bytes);
     b->dispatches++;
-    note_kernel_name(b, name);
+    gpb_kernel_names_add(&b->names, name);
     s->counters.dispatches++;
     st = end_command(s, b);
   }
   pthread_mutex_unlock(&s->lock);
   return st;
+}
+
+gpb_status gpb_stream_replay_locked(gpb_stream *s, gpb_program *p) {
+  gpb_batch *b = NULL;
+  gpb_status st = begin_command(s, p->accesses, p->access_count, &b);
+  if (st == GPB_OK && gpb_uses_note(&p->uses, s->id, b->serial, false) != GPB_OK) {
+    st = stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking program use: out of host memory");
+  }
+  for (uint32_t i = 0; st == GPB_OK && i < p->ref_count; i++) {
+    const gpb_program_ref *r = &p->refs[i];
+    if (r->buffer) st = note_buffer_use(s, r->buffer, b->serial, r->write);
+    else if (gpb_uses_note(&r->kernel->uses, s->id, b->serial, false) != GPB_OK) {
+      st = stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking kernel use: out of host memory");
+    }
+  }
+  if (st != GPB_OK) return st;
+  s->device->be->cmd_execute(b->impl, p->impl);
+  b->dispatches += p->dispatches;
+  s->counters.dispatches += p->dispatches;
+  for (uint32_t i = 0; i < p->names.count; i++) gpb_kernel_names_add(&b->names, p->names.first[i]);
+  gpb_kernel_names_add(&b->names, p->names.last);
+  return end_command(s, b);
 }
 
 // ---- copies ---------------------------------------------------------------
@@ -493,6 +538,7 @@ gpb_status gpb_stream_copy_to_device(gpb_stream *s, const void *src, gpb_buffer 
   }
   pthread_mutex_lock(&s->lock);
   st = check_sticky(s);
+  if (st == GPB_OK) st = refuse_if_capturing(s, "host->device copy");
   if (st == GPB_OK) {
     s->counters.cpu_to_gpu++;
     st = upload_locked(s, src, dst, dst_offset, bytes);
@@ -538,6 +584,7 @@ gpb_status gpb_stream_copy_to_host(gpb_stream *s, gpb_buffer *src, uint64_t src_
   }
   pthread_mutex_lock(&s->lock);
   st = check_sticky(s);
+  if (st == GPB_OK) st = refuse_if_capturing(s, "device->host copy");
   if (st == GPB_OK) s->counters.gpu_to_cpu++;
   for (uint64_t done = 0; st == GPB_OK && done < bytes;) {
     uint64_t n = bytes - done;
@@ -572,6 +619,20 @@ gpb_status gpb_stream_copy_buffer(gpb_stream *s, gpb_buffer *src, uint64_t src_o
   gpb_access acc[2] = {{src->id, src_offset, src_offset + bytes, false}, {dst->id, dst_offset, dst_offset + bytes, true}};
   pthread_mutex_lock(&s->lock);
   st = check_sticky(s);
+  if (st == GPB_OK && s->capture) {
+    gpb_program *p = s->capture;
+    st = gpb_capture_command(s, acc, 2);
+    if (st == GPB_OK) st = gpb_capture_use(p, src, NULL, false);
+    if (st == GPB_OK) st = gpb_capture_use(p, dst, NULL, true);
+    if (st == GPB_OK) {
+      s->device->be->cmd_copy(p->impl, src->impl, src_offset, dst->impl, dst_offset, bytes);
+      p->commands++;
+    } else {
+      stream_fail(s, st, "capturing a device->device copy: %s", gpb_last_error());
+    }
+    pthread_mutex_unlock(&s->lock);
+    return st;
+  }
   gpb_batch *b = NULL;
   if (st == GPB_OK) st = begin_command(s, acc, 2, &b);
   if (st == GPB_OK) st = note_buffer_use(s, src, b->serial, false);
@@ -591,7 +652,8 @@ gpb_status gpb_stream_copy_buffer(gpb_stream *s, gpb_buffer *src, uint64_t src_o
 gpb_status gpb_stream_flush(gpb_stream *s) {
   if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_flush: stream is NULL");
   pthread_mutex_lock(&s->lock);
-  gpb_status st = gpb_stream_flush_locked(s, GPB_FLUSH_SYNC);
+  gpb_status st = refuse_if_capturing(s, "flush");
+  if (st == GPB_OK) st = gpb_stream_flush_locked(s, GPB_FLUSH_SYNC);
   pthread_mutex_unlock(&s->lock);
   return st;
 }
@@ -600,7 +662,8 @@ gpb_status gpb_stream_sync(gpb_stream *s) {
   if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_sync: stream is NULL");
   pthread_mutex_lock(&s->lock);
   s->counters.syncs++;
-  gpb_status st = gpb_stream_flush_locked(s, GPB_FLUSH_SYNC);
+  gpb_status st = refuse_if_capturing(s, "sync");
+  if (st == GPB_OK) st = gpb_stream_flush_locked(s, GPB_FLUSH_SYNC);
   if (st == GPB_OK) st = gpb_stream_wait_serial_locked(s, s->submitted_serial);
   pthread_mutex_unlock(&s->lock);
   return st;
@@ -611,6 +674,10 @@ gpb_status gpb_stream_wait_stream(gpb_stream *waiter, gpb_stream *signaler) {
   if (waiter->device != signaler->device) {
     return stream_fail(waiter, GPB_ERROR_INVALID_ARGUMENT, "waiting on %s: it belongs to another device", signaler->label);
   }
+  pthread_mutex_lock(&waiter->lock);
+  gpb_status capturing = refuse_if_capturing(waiter, "waiting on another stream");
+  pthread_mutex_unlock(&waiter->lock);
+  if (capturing != GPB_OK) return capturing;
   if (waiter == signaler) return GPB_OK; // a stream is already ordered with itself
   pthread_mutex_lock(&signaler->lock);
   gpb_status st = gpb_stream_flush_locked(signaler, GPB_FLUSH_WAIT);
@@ -754,6 +821,10 @@ gpb_status gpb_stream_destroy(gpb_stream *s) {
   if (s->is_default) {
     return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "the default stream lives as long as its device and cannot be destroyed");
   }
+  pthread_mutex_lock(&s->lock);
+  gpb_status capturing = refuse_if_capturing(s, "destroying the stream");
+  pthread_mutex_unlock(&s->lock);
+  if (capturing != GPB_OK) return capturing;
   pthread_mutex_lock(&dev->lock);
   gpb_status st = gpb_stream_sync(s);
   char msg[GPB_MSG_MAX] = "";

@@ -69,7 +69,13 @@ gpb_status gpb_vk_timeline_wait(gpb_be_device *d, gpb_be_timeline *t, uint64_t v
 
 // ---- batches ------------------------------------------------------------------
 
+static gpb_status batch_create_level(gpb_be_device *d, VkCommandBufferLevel level, gpb_be_batch **out, char *err);
+
 gpb_status gpb_vk_batch_create(gpb_be_device *d, gpb_be_batch **out, char *err) {
+  return batch_create_level(d, VK_COMMAND_BUFFER_LEVEL_PRIMARY, out, err);
+}
+
+static gpb_status batch_create_level(gpb_be_device *d, VkCommandBufferLevel level, gpb_be_batch **out, char *err) {
   gpb_be_batch *b = calloc(1, sizeof *b);
   if (!b) {
     gpb_format(err, GPB_MSG_MAX, "out of host memory");
@@ -84,7 +90,7 @@ gpb_status gpb_vk_batch_create(gpb_be_device *d, gpb_be_batch **out, char *err) 
     return gpb_vk_status(r, "vkCreateCommandPool", err);
   }
   VkCommandBufferAllocateInfo ainfo = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = b->pool,
-                                       .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
+                                       .level = level, .commandBufferCount = 1};
   r = VK_CALL(d, GPB_VK_ALLOCATE_COMMAND_BUFFER, d->vk.vkAllocateCommandBuffers(d->device, &ainfo, &b->cmd));
   if (r != VK_SUCCESS) {
     d->vk.vkDestroyCommandPool(d->device, b->pool, NULL);
@@ -110,6 +116,33 @@ gpb_status gpb_vk_batch_begin(gpb_be_device *d, gpb_be_batch *b, char *err) {
   if (r != VK_SUCCESS) return gpb_vk_status(r, "vkBeginCommandBuffer", err);
   b->bound = VK_NULL_HANDLE;
   return GPB_OK;
+}
+
+gpb_status gpb_vk_program_begin(gpb_be_device *d, gpb_be_batch **out, char *err) {
+  gpb_be_batch *b = NULL;
+  gpb_status st = batch_create_level(d, VK_COMMAND_BUFFER_LEVEL_SECONDARY, &b, err);
+  if (st != GPB_OK) return st;
+  VkCommandBufferInheritanceInfo inherit = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_INHERITANCE_INFO};
+  // Simultaneous use: one program may sit in several unfinished batches.
+  VkCommandBufferBeginInfo info = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                   .flags = VK_COMMAND_BUFFER_USAGE_SIMULTANEOUS_USE_BIT, .pInheritanceInfo = &inherit};
+  VkResult r = VK_CALL(d, GPB_VK_BEGIN_COMMAND_BUFFER, d->vk.vkBeginCommandBuffer(b->cmd, &info));
+  if (r != VK_SUCCESS) {
+    gpb_vk_batch_destroy(d, b);
+    return gpb_vk_status(r, "vkBeginCommandBuffer (program)", err);
+  }
+  *out = b;
+  return GPB_OK;
+}
+
+gpb_status gpb_vk_program_end(gpb_be_device *d, gpb_be_batch *b, char *err) {
+  VkResult r = VK_CALL(d, GPB_VK_END_COMMAND_BUFFER, d->vk.vkEndCommandBuffer(b->cmd));
+  return gpb_vk_status(r, "vkEndCommandBuffer (program)", err);
+}
+
+void gpb_vk_cmd_execute(gpb_be_batch *b, gpb_be_batch *program) {
+  b->device->vk.vkCmdExecuteCommands(b->cmd, 1, &program->cmd);
+  b->bound = VK_NULL_HANDLE; // pipeline state after a secondary is undefined
 }
 
 void gpb_vk_cmd_dispatch(gpb_be_batch *b, gpb_be_pipeline *p, const uint32_t groups[3], const gpb_be_arg *args,

@@ -362,5 +362,8 @@ const gpb_backend gpb_vulkan_backend = {
     .cmd_copy = gpb_vk_cmd_copy,
     .cmd_update = gpb_vk_cmd_update,
     .cmd_barrier = gpb_vk_cmd_barrier,
+    .program_begin = gpb_vk_program_begin,
+    .program_end = gpb_vk_program_end,
+    .cmd_execute = gpb_vk_cmd_execute,
     .batch_submit = gpb_vk_batch_submit,
 };

@@ -99,5 +99,8 @@ void gpb_vk_cmd_copy(gpb_be_batch *b, gpb_be_buffer *src, uint64_t src_offset, g
                      uint64_t dst_offset, uint64_t bytes);
 void gpb_vk_cmd_update(gpb_be_batch *b, gpb_be_buffer *dst, uint64_t offset, const void *data, uint64_t bytes);
 void gpb_vk_cmd_barrier(gpb_be_batch *b);
+gpb_status gpb_vk_program_begin(gpb_be_device *d, gpb_be_batch **out, char *err);
+gpb_status gpb_vk_program_end(gpb_be_device *d, gpb_be_batch *b, char *err);
+void gpb_vk_cmd_execute(gpb_be_batch *b, gpb_be_batch *program);
 gpb_status gpb_vk_batch_submit(gpb_be_device *d, gpb_be_batch *b, gpb_be_timeline *t, uint64_t signal,
                                const gpb_be_wait *waits, uint32_t wait_count, char *err);

@@ -1,0 +1,177 @@
+// Programs: capture once, replay many. See gpubatch/program.h.
+//
+// A capture records into a backend program (a secondary command buffer)
+// instead of the stream's pending batch, with its own hazard tracker for the
+// barriers between its commands. A replay is one command of the pending
+// batch whose footprint is every access the program makes.
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+gpb_status gpb_capture_command(gpb_stream *s, const gpb_access *acc, size_t n) {
+  gpb_program *p = s->capture;
+  if (p->commands > 0 &&
+      (s->barrier_policy == GPB_BARRIERS_ALWAYS || gpb_hazard_conflicts(&p->hazards, acc, n))) {
+    s->device->be->cmd_barrier(p->impl);
+    gpb_hazard_reset(&p->hazards);
+  }
+  if (p->access_count + n > p->access_cap) {
+    uint32_t cap = p->access_cap ? p->access_cap : 16;
+    while (cap < p->access_count + n) cap *= 2;
+    gpb_access *grown = realloc(p->accesses, cap * sizeof *grown);
+    if (!grown) return gpb_fail(NULL, GPB_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    p->accesses = grown;
+    p->access_cap = cap;
+  }
+  if (gpb_hazard_add(&p->hazards, acc, n) != GPB_OK) {
+    s->device->be->cmd_barrier(p->impl); // the tracker forgot: stay safe
+    return gpb_fail(NULL, GPB_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  }
+  memcpy(p->accesses + p->access_count, acc, n * sizeof *acc);
+  p->access_count += (uint32_t)n;
+  return GPB_OK;
+}
+
+gpb_status gpb_capture_use(gpb_program *p, gpb_buffer *buffer, gpb_kernel *kernel, bool write) {
+  for (uint32_t i = 0; i < p->ref_count; i++) {
+    gpb_program_ref *r = &p->refs[i];
+    if (r->buffer == buffer && r->kernel == kernel) {
+      r->write |= write;
+      return GPB_OK;
+    }
+  }
+  if (p->ref_count == p->ref_cap) {
+    uint32_t cap = p->ref_cap ? p->ref_cap * 2 : 8;
+    gpb_program_ref *grown = realloc(p->refs, cap * sizeof *grown);
+    if (!grown) return gpb_fail(NULL, GPB_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    p->refs = grown;
+    p->ref_cap = cap;
+  }
+  p->refs[p->ref_count++] = (gpb_program_ref){.buffer = buffer, .kernel = kernel, .write = write};
+  atomic_fetch_add(buffer ? &buffer->program_refs : &kernel->program_refs, 1);
+  return GPB_OK;
+}
+
+void gpb_program_release_locked(gpb_program *p) {
+  gpb_device *dev = p->device;
+  if (p->prev) p->prev->next = p->next;
+  else dev->programs = p->next;
+  if (p->next) p->next->prev = p->prev;
+  for (uint32_t i = 0; i < p->ref_count; i++) {
+    gpb_program_ref *r = &p->refs[i];
+    atomic_fetch_sub(r->buffer ? &r->buffer->program_refs : &r->kernel->program_refs, 1);
+  }
+  if (p->impl) dev->be->batch_destroy(dev->impl, p->impl);
+  gpb_hazard_release(&p->hazards);
+  gpb_uses_release(&p->uses);
+  free(p->accesses);
+  free(p->refs);
+  free(p);
+}
+
+gpb_status gpb_stream_begin_capture(gpb_stream *s) {
+  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_begin_capture: stream is NULL");
+  gpb_device *dev = s->device;
+  gpb_program *p = calloc(1, sizeof *p);
+  if (!p) return gpb_fail(s->last_error, GPB_ERROR_OUT_OF_HOST_MEMORY, "%s: new program: out of host memory", s->label);
+  p->device = dev;
+  gpb_hazard_init(&p->hazards);
+  gpb_uses_init(&p->uses);
+  char err[GPB_MSG_MAX] = "";
+  gpb_status st = dev->be->program_begin(dev->impl, &p->impl, err);
+  pthread_mutex_lock(&dev->lock); // programs are listed so closing the device frees them
+  p->next = dev->programs;
+  if (dev->programs) dev->programs->prev = p;
+  dev->programs = p;
+  pthread_mutex_unlock(&dev->lock);
+  if (st != GPB_OK) {
+    p->impl = NULL;
+    pthread_mutex_lock(&dev->lock);
+    gpb_program_release_locked(p);
+    pthread_mutex_unlock(&dev->lock);
+    return gpb_fail(s->last_error, st, "%s: beginning a capture: %s", s->label, err);
+  }
+  pthread_mutex_lock(&s->lock);
+  if (s->sticky != GPB_OK) {
+    st = gpb_fail(s->last_error, s->sticky, "%s failed earlier: %s", s->label, s->sticky_msg);
+  } else if (s->capture) {
+    st = gpb_fail(s->last_error, GPB_ERROR_FAILED_PRECONDITION, "%s: already capturing a program", s->label);
+  } else {
+    s->capture = p;
+    p->capturing_on = s;
+  }
+  pthread_mutex_unlock(&s->lock);
+  if (st != GPB_OK) {
+    char msg[GPB_MSG_MAX];
+    gpb_format(msg, sizeof msg, "%s", s->last_error);
+    pthread_mutex_lock(&dev->lock);
+    gpb_program_release_locked(p);
+    pthread_mutex_unlock(&dev->lock);
+    return gpb_fail_msg(NULL, st, msg);
+  }
+  return GPB_OK;
+}
+
+gpb_status gpb_stream_end_capture(gpb_stream *s, gpb_program **out_program) {
+  if (!out_program) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_end_capture: out_program is NULL");
+  *out_program = NULL;
+  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_end_capture: stream is NULL");
+  pthread_mutex_lock(&s->lock);
+  gpb_program *p = s->capture;
+  s->capture = NULL;
+  pthread_mutex_unlock(&s->lock);
+  if (!p) return gpb_fail(s->last_error, GPB_ERROR_FAILED_PRECONDITION, "%s: not capturing a program", s->label);
+  p->capturing_on = NULL;
+  gpb_hazard_release(&p->hazards);
+  char err[GPB_MSG_MAX] = "";
+  gpb_status st = s->device->be->program_end(s->device->impl, p->impl, err);
+  if (st != GPB_OK) {
+    pthread_mutex_lock(&s->device->lock);
+    gpb_program_release_locked(p);
+    pthread_mutex_unlock(&s->device->lock);
+    return gpb_fail(s->last_error, st, "%s: ending a capture: %s", s->label, err);
+  }
+  *out_program = p;
+  return GPB_OK;
+}
+
+gpb_status gpb_stream_replay(gpb_stream *s, gpb_program *p) {
+  if (!s || !p) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_replay: NULL stream or program");
+  if (p->device != s->device) {
+    return gpb_fail(s->last_error, GPB_ERROR_INVALID_ARGUMENT, "%s: replay of a program of another device", s->label);
+  }
+  pthread_mutex_lock(&s->lock);
+  gpb_status st = GPB_OK;
+  if (s->sticky != GPB_OK) {
+    st = gpb_fail(s->last_error, s->sticky, "%s failed earlier: %s", s->label, s->sticky_msg);
+  } else if (s->capture || p->capturing_on) {
+    st = gpb_fail(s->last_error, GPB_ERROR_FAILED_PRECONDITION, "%s: replay while %s", s->label,
+                  s->capture ? "the stream captures a program" : "the program is still being captured");
+  }
+  if (st == GPB_OK && p->commands > 0) st = gpb_stream_replay_locked(s, p);
+  if (st == GPB_OK) s->counters.replays++;
+  pthread_mutex_unlock(&s->lock);
+  return st;
+}
+
+gpb_status gpb_program_destroy(gpb_program *p) {
+  if (!p) return GPB_OK;
+  gpb_device *dev = p->device;
+  if (p->capturing_on) {
+    return gpb_fail(dev->last_error, GPB_ERROR_FAILED_PRECONDITION, "destroying a program still being captured");
+  }
+  char err[GPB_MSG_MAX] = "";
+  gpb_status st = gpb_uses_wait(dev, &p->uses, GPB_HOST_WRITE, GPB_FLUSH_SYNC, NULL, err);
+  if (st == GPB_ERROR_TIMEOUT) {
+    return gpb_fail(dev->last_error, st, "destroying a program: %s; the program is still alive", err);
+  }
+  pthread_mutex_lock(&dev->lock);
+  gpb_program_release_locked(p);
+  if (st != GPB_OK) gpb_format(dev->last_error, sizeof dev->last_error, "destroying a program: %s", err);
+  pthread_mutex_unlock(&dev->lock);
+  if (st != GPB_OK) return gpb_fail_msg(NULL, st, dev->last_error);
+  return GPB_OK;
+}
+
+uint32_t gpb_program_dispatch_count(const gpb_program *p) { return p ? p->dispatches : 0; }
