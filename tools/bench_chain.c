@@ -202,13 +202,16 @@ int cli_bench_chain(int argc, char **argv) {
       i++;
       if (v && strcmp(v, "always") == 0) o.barriers = GPB_BARRIERS_ALWAYS;
       else bad = !v || strcmp(v, "tracked") != 0;
+    } else if (strcmp(a, "--trace") == 0) {
+      // The device records a Chrome trace (gpb_device_options.trace_path).
+      bad = !v || setenv("GPB_TRACE", v, 1) != 0, i++;
     } else if (strcmp(a, "--json") == 0) o.json = true;
     else if (strcmp(a, "--help") == 0) bad = true;
     else bad = true;
     if (bad) {
       fprintf(stderr, "usage: gpubatch bench chain [--n N] [--reps R] [--mode immediate|batched|replay|both|all]\n"
                       "         [--pattern dependent|independent] [--barriers tracked|always] [--cap DISPATCHES]\n"
-                      "         [--device I] [--json]\n");
+                      "         [--device I] [--json] [--trace FILE.json]\n");
       return 2;
     }
   }

@@ -74,6 +74,10 @@ typedef struct gpb_device_options {
   bool validation;
   gpb_message_fn on_message; // optional
   void *on_message_user;
+  // Write a Chrome trace-event JSON file (open it in Perfetto) of host events
+  // and per-command GPU timestamps when the device closes. Also set by the
+  // environment variable GPB_TRACE=<file>. NULL: no tracing.
+  const char *trace_path;
 } gpb_device_options;
 
 // Number of Vulkan physical devices (0 when there is no Vulkan driver).

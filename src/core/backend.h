@@ -94,6 +94,16 @@ typedef struct gpb_backend {
   gpb_status (*program_begin)(gpb_be_device *device, gpb_be_batch **out_program, char *err);
   gpb_status (*program_end)(gpb_be_device *device, gpb_be_batch *program, char *err);
   void (*cmd_execute)(gpb_be_batch *batch, gpb_be_batch *program);
+  // Tracing (optional; NULL when unsupported): up to `capacity` GPU
+  // timestamps per batch. batch_timestamps_begin resets the batch's
+  // timestamp slots (call right after batch_begin); cmd_timestamp writes slot
+  // `index` once all earlier commands finished (no barrier added);
+  // batch_timestamps_read returns slots [0, count) in nanoseconds of the
+  // device clock, after the batch completed.
+  gpb_status (*batch_timestamps_begin)(gpb_be_device *device, gpb_be_batch *batch, uint32_t capacity, char *err);
+  void (*cmd_timestamp)(gpb_be_batch *batch, uint32_t index);
+  gpb_status (*batch_timestamps_read)(gpb_be_device *device, gpb_be_batch *batch, uint32_t count, uint64_t *out_ns,
+                                      char *err);
   // Closes the batch (adding a barrier that makes device writes visible to
   // host reads) and submits it: it waits for `waits`, and the order of
   // `timeline`'s own previous value, and signals `timeline` to `signal`.

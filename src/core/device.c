@@ -96,8 +96,18 @@ gpb_status gpb_device_open(uint32_t index, const gpb_device_options *options,
   pthread_mutex_init(&dev->lock, NULL);
 
   char err[GPB_MSG_MAX] = "";
+  const char *trace_path = opts.trace_path ? opts.trace_path : getenv("GPB_TRACE");
+  if (trace_path && *trace_path) {
+    gpb_status tst = gpb_trace_open(trace_path, &dev->trace, err);
+    if (tst != GPB_OK) {
+      pthread_mutex_destroy(&dev->lock);
+      free(dev);
+      return gpb_fail(NULL, tst, "device %u: %s", index, err);
+    }
+  }
   gpb_status st = dev->be->device_open(index, &opts, &dev->impl, &dev->info, &dev->queue_count, err);
   if (st != GPB_OK) {
+    gpb_trace_close(dev->trace, err);
     pthread_mutex_destroy(&dev->lock);
     free(dev);
     return gpb_fail(NULL, st, "device %u: %s", index, err);
@@ -176,6 +186,10 @@ gpb_status gpb_device_close(gpb_device *device) {
   pthread_mutex_unlock(&device->lock);
   free(device->streams);
   device->be->device_close(device->impl);
+  if (device->trace && gpb_trace_close(device->trace, err) != GPB_OK && first == GPB_OK) {
+    first = GPB_ERROR_IO;
+    gpb_format(first_msg, sizeof first_msg, "closing device: %s", err);
+  }
   pthread_mutex_destroy(&device->lock);
   free(device);
   if (first != GPB_OK) return gpb_fail_msg(NULL, first, first_msg);

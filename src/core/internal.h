@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/hazard.h"
 #include "core/staging.h"
+#include "core/trace.h"
 #include "gpubatch/gpubatch.h"
 #include "gpubatch/program.h"
 
@@ -103,8 +104,15 @@ typedef struct gpb_batch {
   uint32_t dispatches;
   uint32_t commands;
   gpb_kernel_names names;
+  // Tracing: GPU timestamp slot 0 opens the batch, slot i+1 closes command i.
+  bool traced;
+  uint32_t traced_commands;
+  const char **traced_names;
   struct gpb_batch *next;
 } gpb_batch;
+
+// GPU timestamps per batch when tracing; later commands of a batch go untimed.
+#define GPB_TRACE_TIMESTAMPS 1024
 
 // A buffer or kernel a program records; the program holds it (program_refs).
 typedef struct gpb_program_ref {
@@ -189,6 +197,7 @@ struct gpb_device {
   gpb_kernel *kernels;
   gpb_program *programs;
   gpb_pipeline_entry *pipelines;
+  gpb_trace *trace; // NULL unless tracing
   char last_error[GPB_MSG_MAX];
 };
 

@@ -57,9 +57,26 @@ static gpb_status check_sticky(gpb_stream *s) {
 
 // ---- batches --------------------------------------------------------------
 
+// Tracing: turns a completed batch's timestamps into GPU events, aligned so
+// that the batch ends when the host saw it complete (see core/trace.h).
+static void trace_gpu_spans(gpb_stream *s, gpb_batch *b) {
+  uint64_t ns[GPB_TRACE_TIMESTAMPS];
+  char err[GPB_MSG_MAX];
+  uint32_t n = b->traced_commands;
+  if (n == 0 || s->device->be->batch_timestamps_read(s->device->impl, b->impl, n + 1, ns, err) != GPB_OK) return;
+  double offset = gpb_trace_now_us() - (double)ns[n] / 1e3;
+  for (uint32_t i = 0; i < n; i++) {
+    char args[64];
+    gpb_format(args, sizeof args, "\"batch\": %llu, \"command\": %u", (unsigned long long)b->serial, i);
+    double start = (double)ns[i] / 1e3 + offset, end = (double)ns[i + 1] / 1e3 + offset;
+    gpb_trace_event(s->device->trace, true, s->id, b->traced_names[i], "gpu", start, end > start ? end - start : 0, args);
+  }
+}
+
 static void retire_completed(gpb_stream *s) {
   while (s->inflight_head && s->inflight_head->serial <= s->completed_serial) {
     gpb_batch *b = s->inflight_head;
+    if (b->traced) trace_gpu_spans(s, b);
     s->inflight_head = b->next;
     if (!s->inflight_head) s->inflight_tail = NULL;
     s->inflight_count--;
@@ -111,11 +128,24 @@ static gpb_status batch_open(gpb_stream *s, gpb_batch **out) {
   b->serial = s->submitted_serial + 1;
   b->dispatches = b->commands = 0;
   b->names = (gpb_kernel_names){0};
+  b->traced = false;
+  b->traced_commands = 0;
+  if (s->device->trace && s->device->be->batch_timestamps_begin) {
+    if (!b->traced_names) b->traced_names = calloc(GPB_TRACE_TIMESTAMPS, sizeof *b->traced_names);
+    b->traced = b->traced_names &&
+                s->device->be->batch_timestamps_begin(s->device->impl, b->impl, GPB_TRACE_TIMESTAMPS, err) == GPB_OK;
+    if (b->traced) s->device->be->cmd_timestamp(b->impl, 0);
+  }
   b->next = NULL;
   s->pending = b;
   gpb_hazard_reset(&s->hazards);
   *out = b;
   return GPB_OK;
+}
+
+static const char *flush_reason_name(gpb_flush_reason reason) {
+  static const char *const names[] = {"readback", "free", "sync", "cap", "staging", "immediate", "wait"};
+  return (unsigned)reason < sizeof names / sizeof names[0] ? names[reason] : "?";
 }
 
 static uint64_t *flush_counter(gpb_stream *s, gpb_flush_reason reason) {
@@ -159,8 +189,15 @@ gpb_status gpb_stream_flush_locked(gpb_stream *s, gpb_flush_reason reason) {
   gpb_batch *b = s->pending;
   s->pending = NULL;
   char err[GPB_MSG_MAX] = "";
+  double t0 = s->device->trace ? gpb_trace_now_us() : 0;
   st = s->device->be->batch_submit(s->device->impl, b->impl, s->timeline, b->serial, s->waits,
                                    s->wait_count, err);
+  if (s->device->trace) {
+    char args[128];
+    gpb_format(args, sizeof args, "\"reason\": \"%s\", \"batch\": %llu, \"dispatches\": %u, \"commands\": %u",
+               flush_reason_name(reason), (unsigned long long)b->serial, b->dispatches, b->commands);
+    gpb_trace_event(s->device->trace, false, s->id, "submit", "flush", t0, gpb_trace_now_us() - t0, args);
+  }
   if (st != GPB_OK) {
     char what[400];
     describe_batch(b, what, sizeof what);
@@ -212,7 +249,13 @@ gpb_status gpb_stream_wait_serial_locked(gpb_stream *s, uint64_t serial) {
   if (st == GPB_OK && serial > s->completed_serial) {
     char err[GPB_MSG_MAX] = "";
     s->counters.waits++;
+    double t0 = s->device->trace ? gpb_trace_now_us() : 0;
     st = s->device->be->timeline_wait(s->device->impl, s->timeline, serial, s->device->wait_timeout_ns, err);
+    if (s->device->trace) {
+      char args[48];
+      gpb_format(args, sizeof args, "\"batch\": %llu", (unsigned long long)serial);
+      gpb_trace_event(s->device->trace, false, s->id, "wait", "wait", t0, gpb_trace_now_us() - t0, args);
+    }
     if (st == GPB_OK) {
       s->completed_serial = serial;
       retire_completed(s);
@@ -258,8 +301,16 @@ static gpb_status begin_command(gpb_stream *s, const gpb_access *acc, size_t n, 
   return GPB_OK;
 }
 
+// Tracing: a GPU timestamp after the command just recorded.
+static void trace_command(gpb_stream *s, gpb_batch *b, const char *name) {
+  if (!b->traced || b->traced_commands + 1 >= GPB_TRACE_TIMESTAMPS) return;
+  b->traced_names[b->traced_commands++] = name;
+  s->device->be->cmd_timestamp(b->impl, b->traced_commands);
+}
+
 // After a command: immediate mode submits it; batched mode submits at the cap.
-static gpb_status end_command(gpb_stream *s, gpb_batch *b) {
+static gpb_status end_command(gpb_stream *s, gpb_batch *b, const char *name) {
+  trace_command(s, b, name);
   b->commands++;
   if (s->mode == GPB_MODE_IMMEDIATE) return gpb_stream_flush_locked(s, GPB_FLUSH_IMMEDIATE);
   if (b->dispatches >= s->max_batch_dispatches) return gpb_stream_flush_locked(s, GPB_FLUSH_CAP);
@@ -365,6 +416,7 @@ gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
     args[i] = (gpb_be_arg){.buffer = a->buffer->impl, .offset = a->offset, .size = size};
   }
 
+  double t0 = s->device->trace ? gpb_trace_now_us() : 0;
   pthread_mutex_lock(&s->lock);
   gpb_status st = check_sticky(s);
   if (st == GPB_OK && s->capture) {
@@ -398,9 +450,10 @@ gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
     b->dispatches++;
     gpb_kernel_names_add(&b->names, name);
     s->counters.dispatches++;
-    st = end_command(s, b);
+    st = end_command(s, b, name);
   }
   pthread_mutex_unlock(&s->lock);
+  if (s->device->trace) gpb_trace_event(s->device->trace, false, s->id, name, "record", t0, gpb_trace_now_us() - t0, NULL);
   return st;
 }
 
@@ -423,7 +476,7 @@ gpb_status gpb_stream_replay_locked(gpb_stream *s, gpb_program *p) {
   s->counters.dispatches += p->dispatches;
   for (uint32_t i = 0; i < p->names.count; i++) gpb_kernel_names_add(&b->names, p->names.first[i]);
   gpb_kernel_names_add(&b->names, p->names.last);
-  return end_command(s, b);
+  return end_command(s, b, "replay");
 }
 
 // ---- copies ---------------------------------------------------------------
@@ -490,7 +543,7 @@ static gpb_status upload_locked(gpb_stream *s, const uint8_t *src, gpb_buffer *d
     s->device->be->cmd_update(b->impl, dst->impl, offset, src, bytes);
     s->counters.blits++;
     s->counters.inline_bytes += bytes;
-    return end_command(s, b);
+    return end_command(s, b, "upload (inline)");
   }
   for (uint64_t done = 0; done < bytes;) {
     uint64_t n = bytes - done;
@@ -508,7 +561,7 @@ static gpb_status upload_locked(gpb_stream *s, const uint8_t *src, gpb_buffer *d
     gpb_staging_commit(&s->staging, plan.slot, plan.offset, n, b->serial);
     s->counters.blits++;
     s->counters.staging_bytes += n;
-    st = end_command(s, b);
+    st = end_command(s, b, "upload (staged)");
     if (st != GPB_OK) return st;
     done += n;
   }
@@ -597,6 +650,7 @@ gpb_status gpb_stream_copy_to_host(gpb_stream *s, gpb_buffer *src, uint64_t src_
     if (st != GPB_OK) break;
     s->device->be->cmd_copy(b->impl, src->impl, src_offset + done, s->readback, 0, n);
     s->counters.blits++;
+    trace_command(s, b, "readback");
     b->commands++;
     st = gpb_stream_flush_locked(s, GPB_FLUSH_READBACK);
     if (st == GPB_OK) st = gpb_stream_wait_serial_locked(s, s->submitted_serial);
@@ -641,7 +695,7 @@ gpb_status gpb_stream_copy_buffer(gpb_stream *s, gpb_buffer *src, uint64_t src_o
     s->device->be->cmd_copy(b->impl, src->impl, src_offset, dst->impl, dst_offset, bytes);
     s->counters.blits++;
     s->counters.gpu_to_gpu++;
-    st = end_command(s, b);
+    st = end_command(s, b, "copy");
   }
   pthread_mutex_unlock(&s->lock);
   return st;
@@ -767,6 +821,7 @@ gpb_status gpb_stream_create_internal(gpb_device *dev, const gpb_stream_options 
   }
   if (st == GPB_OK) dev->streams[dev->stream_count++] = s;
   pthread_mutex_unlock(&dev->lock);
+  if (st == GPB_OK && dev->trace) gpb_trace_name_track(dev->trace, s->id, s->label);
   if (st != GPB_OK) {
     gpb_stream_release(s);
     return gpb_fail(dev->last_error, st, "new stream: %s", err);
@@ -786,6 +841,7 @@ static void destroy_batch_list(gpb_stream *s, gpb_batch *b) {
   while (b) {
     gpb_batch *next = b->next;
     s->device->be->batch_destroy(s->device->impl, b->impl);
+    free(b->traced_names);
     free(b);
     b = next;
   }

@@ -103,6 +103,7 @@ static gpb_status batch_create_level(gpb_be_device *d, VkCommandBufferLevel leve
 
 void gpb_vk_batch_destroy(gpb_be_device *d, gpb_be_batch *b) {
   if (!b) return;
+  if (b->queries) d->vk.vkDestroyQueryPool(d->device, b->queries, NULL);
   d->vk.vkDestroyCommandPool(d->device, b->pool, NULL); // frees its command buffer
   free(b);
 }
@@ -221,4 +222,45 @@ gpb_status gpb_vk_batch_submit(gpb_be_device *d, gpb_be_batch *b, gpb_be_timelin
   r = VK_CALL(d, GPB_VK_QUEUE_SUBMIT, d->vk.vkQueueSubmit(d->queues[t->queue], 1, &info, VK_NULL_HANDLE));
   pthread_mutex_unlock(&d->queue_locks[t->queue]);
   return gpb_vk_status(r, "vkQueueSubmit", err);
+}
+
+// ---- timestamps (tracing) -----------------------------------------------------
+
+gpb_status gpb_vk_batch_timestamps_begin(gpb_be_device *d, gpb_be_batch *b, uint32_t capacity, char *err) {
+  if (d->timestamp_valid_bits == 0) {
+    gpb_format(err, GPB_MSG_MAX, "the compute queue has no timestamps");
+    return GPB_ERROR_UNSUPPORTED;
+  }
+  if (!b->queries) {
+    VkQueryPoolCreateInfo info = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+                                  .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = capacity};
+    VkResult r = VK_CALL(d, GPB_VK_CREATE_QUERY_POOL, d->vk.vkCreateQueryPool(d->device, &info, NULL, &b->queries));
+    if (r != VK_SUCCESS) {
+      b->queries = VK_NULL_HANDLE;
+      return gpb_vk_status(r, "vkCreateQueryPool", err);
+    }
+    b->query_capacity = capacity;
+  }
+  d->vk.vkCmdResetQueryPool(b->cmd, b->queries, 0, b->query_capacity);
+  return GPB_OK;
+}
+
+void gpb_vk_cmd_timestamp(gpb_be_batch *b, uint32_t index) {
+  // Bottom of pipe: written once every earlier command completed; adds no
+  // dependency between commands, so what is measured stays as it was.
+  if (b->queries && index < b->query_capacity) {
+    b->device->vk.vkCmdWriteTimestamp(b->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, b->queries, index);
+  }
+}
+
+gpb_status gpb_vk_batch_timestamps_read(gpb_be_device *d, gpb_be_batch *b, uint32_t count, uint64_t *out_ns, char *err) {
+  if (!b->queries || count == 0) return GPB_OK;
+  if (count > b->query_capacity) count = b->query_capacity;
+  VkResult r = VK_CALL(d, GPB_VK_GET_QUERY_RESULTS,
+                       d->vk.vkGetQueryPoolResults(d->device, b->queries, 0, count, count * sizeof(uint64_t), out_ns,
+                                                   sizeof(uint64_t), VK_QUERY_RESULT_64_BIT));
+  if (r != VK_SUCCESS) return gpb_vk_status(r, "vkGetQueryPoolResults", err);
+  uint64_t mask = d->timestamp_valid_bits >= 64 ? UINT64_MAX : (1ull << d->timestamp_valid_bits) - 1;
+  for (uint32_t i = 0; i < count; i++) out_ns[i] = (uint64_t)((double)(out_ns[i] & mask) * d->timestamp_period_ns);
+  return GPB_OK;
 }

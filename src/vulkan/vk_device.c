@@ -282,6 +282,11 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
 
   uint32_t family_queues = 0;
   d->queue_family = compute_family(d->physical, &family_queues);
+  VkQueueFamilyProperties families[16];
+  uint32_t family_count = 16;
+  vkGetPhysicalDeviceQueueFamilyProperties(d->physical, &family_count, families);
+  d->timestamp_valid_bits = d->queue_family < family_count ? families[d->queue_family].timestampValidBits : 0;
+  d->timestamp_period_ns = props.limits.timestampPeriod;
   d->queue_count = family_queues < GPB_VK_MAX_QUEUES ? family_queues : GPB_VK_MAX_QUEUES;
   float priorities[GPB_VK_MAX_QUEUES] = {1, 1, 1, 1, 1, 1, 1, 1};
   VkDeviceQueueCreateInfo qinfo = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = d->queue_family,
@@ -365,5 +370,8 @@ const gpb_backend gpb_vulkan_backend = {
     .program_begin = gpb_vk_program_begin,
     .program_end = gpb_vk_program_end,
     .cmd_execute = gpb_vk_cmd_execute,
+    .batch_timestamps_begin = gpb_vk_batch_timestamps_begin,
+    .cmd_timestamp = gpb_vk_cmd_timestamp,
+    .batch_timestamps_read = gpb_vk_batch_timestamps_read,
     .batch_submit = gpb_vk_batch_submit,
 };

@@ -30,7 +30,9 @@
   X(CREATE_SEMAPHORE)       \
   X(GET_SEMAPHORE_VALUE)    \
   X(WAIT_SEMAPHORES)        \
-  X(DEVICE_WAIT_IDLE)
+  X(DEVICE_WAIT_IDLE)       \
+  X(CREATE_QUERY_POOL)      \
+  X(GET_QUERY_RESULTS)
 
 typedef enum gpb_vk_site {
 #define GPB_VK_SITE_ENUM(name) GPB_VK_##name,

@@ -29,6 +29,8 @@ struct gpb_be_device {
   pthread_mutex_t queue_locks[GPB_VK_MAX_QUEUES]; // VkQueue is externally synchronized
   VkPipelineCache pipeline_cache;
   uint64_t wait_spin_ns; // poll a timeline this long before blocking on it
+  float timestamp_period_ns;
+  uint32_t timestamp_valid_bits; // of the queue family; 0: no timestamps
 
   VkDebugUtilsMessengerEXT messenger;
   PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger;
@@ -63,7 +65,9 @@ struct gpb_be_batch {
   gpb_be_device *device;
   VkCommandPool pool;
   VkCommandBuffer cmd;
-  VkPipeline bound; // skip rebinding the same pipeline
+  VkPipeline bound;     // skip rebinding the same pipeline
+  VkQueryPool queries;  // timestamps, when tracing
+  uint32_t query_capacity;
 };
 
 // True when a test asked for this call to fail now (see vk_fault.h).
@@ -102,5 +106,8 @@ void gpb_vk_cmd_barrier(gpb_be_batch *b);
 gpb_status gpb_vk_program_begin(gpb_be_device *d, gpb_be_batch **out, char *err);
 gpb_status gpb_vk_program_end(gpb_be_device *d, gpb_be_batch *b, char *err);
 void gpb_vk_cmd_execute(gpb_be_batch *b, gpb_be_batch *program);
+gpb_status gpb_vk_batch_timestamps_begin(gpb_be_device *d, gpb_be_batch *b, uint32_t capacity, char *err);
+void gpb_vk_cmd_timestamp(gpb_be_batch *b, uint32_t index);
+gpb_status gpb_vk_batch_timestamps_read(gpb_be_device *d, gpb_be_batch *b, uint32_t count, uint64_t *out_ns, char *err);
 gpb_status gpb_vk_batch_submit(gpb_be_device *d, gpb_be_batch *b, gpb_be_timeline *t, uint64_t signal,
                                const gpb_be_wait *waits, uint32_t wait_count, char *err);

@@ -1,0 +1,70 @@
+// Tracing: GPB_TRACE / gpb_device_options.trace_path writes a Chrome trace
+// with host events (recording, submits and their reasons, waits) and one GPU
+// span per command, timed by GPU timestamps.
+#include <unistd.h>
+
+#include "gpu_fixture.h"
+
+static char *read_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *text = calloc(1, (size_t)n + 1);
+  if (text && fread(text, 1, (size_t)n, f) != (size_t)n) text[0] = '\0';
+  fclose(f);
+  return text;
+}
+
+static int count(const char *text, const char *needle) {
+  int n = 0;
+  for (const char *p = text; (p = strstr(p, needle)) != NULL; p++) n++;
+  return n;
+}
+
+static void test_trace_file(void) {
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/gpb_trace_test_%d.json", (int)getpid());
+  gpb_device_options opts = {.validation = true, .on_message = fixture_on_message, .trace_path = path};
+  gpb_device *dev = NULL;
+  CHECK_OK(gpb_device_open_default(&opts, &dev));
+  if (!dev) return;
+  gpb_stream *s = gpb_device_default_stream(dev);
+  gpb_kernel *k = FIXTURE_KERNEL(dev, add_one);
+  gpb_buffer *x;
+  CHECK_OK(gpb_buffer_create(dev, 1024, GPB_MEMORY_PRIVATE, &x));
+  uint32_t host[256] = {0};
+  CHECK_OK(gpb_stream_copy_to_device(s, host, x, 0, sizeof host));
+  for (int i = 0; i < 5; i++) CHECK_OK(dispatch_add_one(s, k, x, 0, 256));
+  CHECK_OK(gpb_stream_copy_to_host(s, x, 0, host, sizeof host));
+  CHECK_EQ(host[9], 5);
+  uint64_t messages = gpb_device_validation_message_count(dev);
+  CHECK_OK(gpb_device_close(dev));
+  CHECK_EQ(messages, 0);
+  char *text = read_file(path);
+  CHECK(text != NULL);
+  if (!text) return;
+  CHECK(strstr(text, "\"traceEvents\"") != NULL);
+  CHECK(count(text, "\"cat\": \"gpu\", \"name\": \"add_one\"") == 5);   // one GPU span per dispatch
+  CHECK(count(text, "\"cat\": \"record\", \"name\": \"add_one\"") == 5); // and its recording
+  CHECK(count(text, "\"cat\": \"gpu\", \"name\": \"readback\"") == 1);
+  CHECK(strstr(text, "\"reason\": \"readback\"") != NULL);
+  CHECK(strstr(text, "\"name\": \"wait\"") != NULL || strstr(text, "\"reason\": \"readback\"") != NULL);
+  CHECK(strstr(text, "\"name\": \"default stream\"") != NULL);
+  free(text);
+  unlink(path);
+}
+
+static void test_unwritable_trace_path(void) {
+  gpb_device_options opts = {.trace_path = "/nonexistent-dir/trace.json"};
+  gpb_device *dev = NULL;
+  CHECK_STATUS(gpb_device_open_default(&opts, &dev), GPB_ERROR_IO);
+  CHECK(dev == NULL);
+  CHECK_MSG(gpb_last_error(), "/nonexistent-dir/trace.json");
+}
+
+int main(int argc, char **argv) {
+  static const test_case tests[] = {TEST(test_trace_file), TEST(test_unwritable_trace_path)};
+  return RUN_TESTS(tests);
+}
