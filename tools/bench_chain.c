@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "plot.h"
 
 static const uint32_t add_one_spirv[] =
 #include "add_one.inc"
@@ -30,6 +31,8 @@ typedef struct chain_opts {
   uint32_t cap;
   int modes[3];
   int mode_count;
+  const char *plot; // --sweep --plot FILE.svg
+  bool sweep;
 } chain_opts;
 
 typedef struct chain_result {
@@ -163,6 +166,45 @@ static void print_table(const gpb_device_info *info, const chain_opts *o, const 
   }
 }
 
+// --sweep: per-dispatch cost against N for each mode, as JSON lines or text,
+// and an SVG plot with --plot.
+static int run_sweep(gpb_device *dev, const gpb_device_info *info, const chain_opts *o) {
+  enum { MAX_POINTS = 16 };
+  double ns[MAX_POINTS], us[3][MAX_POINTS];
+  size_t points = 0;
+  bool ok = true;
+  for (uint64_t decade = 10; decade <= o->n && points + 1 < MAX_POINTS; decade *= 10) { // 10, 30, 100, 300, ...
+    ns[points++] = (double)decade;
+    if (3 * decade <= o->n) ns[points++] = (double)(3 * decade);
+  }
+  for (int m = 0; m < o->mode_count; m++) {
+    for (size_t p = 0; p < points; p++) {
+      chain_opts one = *o;
+      one.n = (uint32_t)ns[p];
+      chain_result r = {0};
+      bool run_ok = run_chain(dev, &one, o->modes[m], &r);
+      ok = ok && run_ok && r.correct;
+      us[m][p] = run_ok ? r.median_us : -1;
+      if (o->json) print_json(info, &one, o->modes[m], &r);
+      else printf("%-10s n=%-6u %9.3f us/dispatch (%.3f..%.3f)%s\n", mode_name(o->modes[m]), one.n, r.median_us, r.min_us,
+                  r.max_us, r.correct ? "" : "  WRONG RESULT");
+    }
+  }
+  if (o->plot) {
+    plot_series series[3];
+    for (int m = 0; m < o->mode_count; m++) series[m] = (plot_series){mode_name(o->modes[m]), ns, us[m], points};
+    char title[640];
+    snprintf(title, sizeof title, "%s chain on %s (%s)", o->independent ? "independent" : "dependent", info->name,
+             info->driver_info);
+    if (!plot_write_svg(o->plot, title, "dispatches per repetition (N)", "microseconds per dispatch", series,
+                        (size_t)o->mode_count)) {
+      fprintf(stderr, "gpubatch: cannot write plot '%s'\n", o->plot);
+      ok = false;
+    }
+  }
+  return ok ? 0 : 1;
+}
+
 static bool parse_u32(const char *s, uint32_t *out) {
   char *end;
   unsigned long v = strtoul(s ? s : "", &end, 10);
@@ -205,13 +247,17 @@ int cli_bench_chain(int argc, char **argv) {
     } else if (strcmp(a, "--trace") == 0) {
       // The device records a Chrome trace (gpb_device_options.trace_path).
       bad = !v || setenv("GPB_TRACE", v, 1) != 0, i++;
-    } else if (strcmp(a, "--json") == 0) o.json = true;
+    } else if (strcmp(a, "--sweep") == 0) o.sweep = true;
+    else if (strcmp(a, "--plot") == 0) bad = !(o.plot = v), i++;
+    else if (strcmp(a, "--json") == 0) o.json = true;
     else if (strcmp(a, "--help") == 0) bad = true;
     else bad = true;
     if (bad) {
       fprintf(stderr, "usage: gpubatch bench chain [--n N] [--reps R] [--mode immediate|batched|replay|both|all]\n"
                       "         [--pattern dependent|independent] [--barriers tracked|always] [--cap DISPATCHES]\n"
-                      "         [--device I] [--json] [--trace FILE.json]\n");
+                      "         [--device I] [--json] [--trace FILE.json] [--sweep [--plot FILE.svg]]\n"
+                      "  --sweep runs N = 10, 30, 100, 300, ... up to --n for every --mode and prints (or\n"
+                      "  plots as SVG) microseconds per dispatch against N.\n");
       return 2;
     }
   }
@@ -223,6 +269,11 @@ int cli_bench_chain(int argc, char **argv) {
   if (!dev) return 1;
   gpb_device_info info;
   gpb_device_query(dev, &info);
+  if (o.sweep) {
+    int rc = run_sweep(dev, &info, &o);
+    gpb_device_close(dev);
+    return rc;
+  }
   chain_result results[3] = {0};
   bool ok = true;
   for (int m = 0; m < o.mode_count && ok; m++) ok = run_chain(dev, &o, o.modes[m], &results[m]);

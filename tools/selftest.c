@@ -68,7 +68,8 @@ static void usage(FILE *out) {
                "  --validate (or GPB_VALIDATION=1) turns on the validation layer; any message fails.\n"
                "  --weight OP=N draws op OP with weight N (defaults: dispatch 38, upload 12, copy 10,\n"
                "  readback 8, map-read 4, map-write 3, free 6 (with a create after it), sync 5,\n"
-               "  flush 5, wait 6, dev-sync 1, recreate 2); --without OP is --weight OP=0.\n"
+               "  flush 5, wait 6, dev-sync 1, recreate 2, capture 3 (with its end-capture), replay 6,\n"
+               "  drop-capture 1); --without OP is --weight OP=0.\n"
                "  Exit status: 0 all matched, 1 a mismatch, error or validation message, 2 usage.\n");
 }
 
@@ -94,7 +95,7 @@ static bool parse_weight(const char *flag, const char *value, unsigned weights[S
     snprintf(name, sizeof name, "%s", value);
   }
   int kind = st_op_kind_from_name(name);
-  if (kind < 0 || kind == ST_OP_CREATE) return false;
+  if (kind < 0 || kind == ST_OP_CREATE || kind == ST_OP_END_CAPTURE) return false;
   weights[kind] = (unsigned)weight;
   return true;
 }
@@ -199,7 +200,9 @@ static bool run_intent(st_device *d, const st_program *intent, program_run *run)
   if (d->inject_race) {
     uint32_t kept = 0;
     for (uint32_t i = 0; i < run->legal.op_count; i++) {
-      if (!run->legal.ops[i].inserted) run->legal.ops[kept++] = run->legal.ops[i];
+      const st_op *op = &run->legal.ops[i];
+      bool race_fix = op->inserted && (op->kind == ST_OP_WAIT || op->kind == ST_OP_SYNC);
+      if (!race_fix) run->legal.ops[kept++] = *op;
     }
     run->legal.op_count = kept;
   }

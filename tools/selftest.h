@@ -1,21 +1,26 @@
 // `gpubatch selftest`: randomized differential testing of streams.
 //
 // A program is a list of ops (dispatches of small exact-integer kernels,
-// uploads, device copies, readbacks, maps, frees, syncs, flushes and waits)
-// over a few buffer slots and 2+ streams. It is run on gpubatch and, in the
-// same order, on a CPU model of the same bytes; every readback and map is
-// compared with the model, and so is every live buffer at the end.
+// uploads, device copies, readbacks, maps, frees, syncs, flushes, waits,
+// stream re-creation, and captures of dispatches and copies replayed later
+// as gpb_programs) over a few buffer slots and 2+ streams. ("Program" here is
+// the test's; the library's gpb_program is called a capture.) It is run on
+// gpubatch and, in the same order, on a CPU model of the same bytes; every
+// readback and map is compared with the model, and so is every live buffer
+// at the end.
 //
-// Three stages, one file each:
-//   selftest_gen.c   st_generate: random "intent" ops from a seed;
-//                    st_legalize: drops ops made invalid by minimization and
-//                    inserts the cross-stream waits that make the program
-//                    race-free (the model is only defined for those);
-//                    st_print_op: one line per op.
-//   selftest_run.c   st_run_program: runs a legal program on the device and
-//                    on the model in lockstep, stops at the first mismatch.
-//   selftest.c       the command line, the loop over programs, reports and
-//                    the minimizer.
+// The stages, one file each:
+//   selftest_gen.c       st_generate: random "intent" ops from a seed;
+//                        st_print_op: one line per op.
+//   selftest_legalize.c  st_legalize: drops ops made invalid by minimization,
+//                        inserts the cross-stream waits that make the program
+//                        race-free (the model is only defined for those) and
+//                        the capture ends and drops the runtime requires.
+//   selftest_run.c       st_run_program: runs a legal program on the device
+//                        and on the model in lockstep, stops at the first
+//                        mismatch.
+//   selftest.c           the command line, the loop over programs, reports
+//                        and the minimizer.
 // Everything is plain data; a program owns its op array.
 #ifndef GPB_TOOLS_SELFTEST_H
 #define GPB_TOOLS_SELFTEST_H
@@ -29,6 +34,8 @@
 #define ST_MAX_SLOTS 6
 #define ST_MAX_STREAMS 4
 #define ST_MAX_ARGS 3
+#define ST_MAX_CAPTURES 2     // captured gpb_programs alive at once
+#define ST_MAX_CAPTURE_OPS 64 // dispatches and copies in one capture
 #define ST_MIN_BUFFER 64u
 #define ST_MAX_BUFFER 65536u
 
@@ -84,19 +91,24 @@ uint64_t st_touched_bytes(st_kernel_id k, uint32_t binding, uint32_t n);
 // ---- ops ---------------------------------------------------------------------
 
 typedef enum st_op_kind {
-  ST_OP_CREATE,      // create slot (size, shared), then upload all of it on `stream`
-  ST_OP_FREE,        // free slot (pending work on it included)
-  ST_OP_DISPATCH,    // kernel over r[0..bindings) on `stream`
-  ST_OP_UPLOAD,      // copy_to_device of random bytes into r[0]
-  ST_OP_COPY,        // copy_buffer r[0] -> r[1] (same length)
-  ST_OP_READBACK,    // copy_to_host of r[0], compared with the model
-  ST_OP_MAP_READ,    // gpb_buffer_map(READ) of a shared slot, all of it compared
-  ST_OP_MAP_WRITE,   // gpb_buffer_map(READ|WRITE), random bytes written into r[0]
-  ST_OP_SYNC,        // gpb_stream_sync(stream)
-  ST_OP_FLUSH,       // gpb_stream_flush(stream)
-  ST_OP_WAIT,        // gpb_stream_wait_stream(stream, signaler)
-  ST_OP_DEVICE_SYNC, // gpb_device_sync
-  ST_OP_RECREATE,    // gpb_stream_destroy(stream), then a new stream (same options) in its place
+  ST_OP_CREATE,       // create slot (size, shared), then upload all of it on `stream`
+  ST_OP_FREE,         // free slot (pending work on it included)
+  ST_OP_DISPATCH,     // kernel over r[0..bindings) on `stream`
+  ST_OP_UPLOAD,       // copy_to_device of random bytes into r[0]
+  ST_OP_COPY,         // copy_buffer r[0] -> r[1] (same length)
+  ST_OP_READBACK,     // copy_to_host of r[0], compared with the model
+  ST_OP_MAP_READ,     // gpb_buffer_map(READ) of a shared slot, all of it compared
+  ST_OP_MAP_WRITE,    // gpb_buffer_map(READ|WRITE), random bytes written into r[0]
+  ST_OP_SYNC,         // gpb_stream_sync(stream)
+  ST_OP_FLUSH,        // gpb_stream_flush(stream)
+  ST_OP_WAIT,         // gpb_stream_wait_stream(stream, signaler)
+  ST_OP_DEVICE_SYNC,  // gpb_device_sync
+  ST_OP_RECREATE,     // gpb_stream_destroy(stream), then a new stream (same options) in its place
+  ST_OP_CAPTURE,      // gpb_stream_begin_capture(stream): the dispatches and copies on it up to
+                      // the next ST_OP_END_CAPTURE are recorded into capture `capture`, not run
+  ST_OP_END_CAPTURE,  // gpb_stream_end_capture(stream) -> capture `capture`
+  ST_OP_REPLAY,       // gpb_stream_replay(stream, capture `capture`)
+  ST_OP_DROP_CAPTURE, // gpb_program_destroy(capture `capture`)
   ST_OP_KIND_COUNT
 } st_op_kind;
 
@@ -111,7 +123,9 @@ typedef struct st_op {
   st_op_kind kind;
   uint8_t stream;   // 0 is the device's default stream
   uint8_t signaler; // ST_OP_WAIT
-  bool inserted;    // a wait or sync added by st_legalize for a race
+  uint8_t capture;  // the capture ops, and a dispatch or copy recorded into one
+  bool captured;    // a dispatch or copy recorded into `capture` (set by st_legalize)
+  bool inserted;    // added by st_legalize: a wait or sync for a race, or a capture op
   st_kernel_id kernel;
   uint32_t n, a, b; // dispatch: element count and scale constants
   st_range r[ST_MAX_ARGS];
@@ -150,7 +164,9 @@ bool st_generate(uint64_t seed, const st_gen_params *params, st_program *out);
 
 // Legal, race-free version of `intent`: drops ops on dead slots or out of
 // range, inserts a wait (or a sync of the other stream) before every op that
-// touches a buffer another stream used without known order in between.
+// touches a buffer another stream used without known order in between, ends
+// an open capture before any op other than a dispatch or copy on its stream,
+// and drops a capture before a buffer it uses is freed.
 bool st_legalize(const st_program *intent, uint64_t align, st_program *out);
 
 // Describes the stream options of `p` on one line ("s1: batched, cap 3, ...").

@@ -247,18 +247,21 @@ static bool gen_copy(gen_state *g) {
 }
 
 const unsigned st_default_op_weights[ST_OP_KIND_COUNT] = {
-    [ST_OP_DISPATCH] = 38, [ST_OP_UPLOAD] = 12,   [ST_OP_COPY] = 10,       [ST_OP_READBACK] = 8,
-    [ST_OP_MAP_READ] = 4,  [ST_OP_MAP_WRITE] = 3, [ST_OP_FREE] = 6,        [ST_OP_SYNC] = 5,
-    [ST_OP_FLUSH] = 5,     [ST_OP_WAIT] = 6,      [ST_OP_DEVICE_SYNC] = 1, [ST_OP_RECREATE] = 2,
+    [ST_OP_DISPATCH] = 38,   [ST_OP_UPLOAD] = 12,  [ST_OP_COPY] = 10,   [ST_OP_READBACK] = 8, [ST_OP_MAP_READ] = 4,
+    [ST_OP_MAP_WRITE] = 3,   [ST_OP_FREE] = 6,     [ST_OP_SYNC] = 5,    [ST_OP_FLUSH] = 5,    [ST_OP_WAIT] = 6,
+    [ST_OP_DEVICE_SYNC] = 1, [ST_OP_RECREATE] = 2, [ST_OP_CAPTURE] = 3, [ST_OP_REPLAY] = 6,   [ST_OP_DROP_CAPTURE] = 1,
 };
+
+// Ops drawn only as part of another (a free's create, a capture's end).
+static bool drawn_alone(int kind) { return kind != ST_OP_CREATE && kind != ST_OP_END_CAPTURE; }
 
 static st_op_kind draw_kind(gen_state *g) {
   unsigned total = 0;
-  for (int k = 0; k < ST_OP_KIND_COUNT; k++) total += k == ST_OP_CREATE ? 0 : g->params->weights[k];
+  for (int k = 0; k < ST_OP_KIND_COUNT; k++) total += drawn_alone(k) ? g->params->weights[k] : 0;
   if (total == 0) return ST_OP_KIND_COUNT;
   unsigned r = (unsigned)st_below(&g->rng, total);
   for (int k = 0; k < ST_OP_KIND_COUNT; k++) {
-    unsigned w = k == ST_OP_CREATE ? 0 : g->params->weights[k];
+    unsigned w = drawn_alone(k) ? g->params->weights[k] : 0;
     if (r < w) return (st_op_kind)k;
     r -= w;
   }
@@ -292,6 +295,27 @@ static bool gen_recreate(gen_state *g) {
   return push_op(g, &op);
 }
 
+// Captures 1-4 dispatches and copies on one stream into a gpb_program and,
+// half the time, replays it at once (replays are also drawn on their own).
+static bool gen_capture(gen_state *g) {
+  st_op begin = {.kind = ST_OP_CAPTURE, .stream = pick_stream(g)};
+  begin.capture = (uint8_t)st_below(&g->rng, ST_MAX_CAPTURES);
+  st_op end = begin, replay = {.kind = ST_OP_REPLAY, .capture = begin.capture};
+  end.kind = ST_OP_END_CAPTURE;
+  bool ok = push_op(g, &begin);
+  g->forced_stream = begin.stream;
+  for (uint32_t n = 1 + (uint32_t)st_below(&g->rng, 4); ok && n > 0; n--) {
+    ok = st_chance(&g->rng, 70) ? gen_dispatch(g) : gen_copy(g);
+  }
+  g->forced_stream = -1;
+  ok = ok && push_op(g, &end);
+  if (ok && st_chance(&g->rng, 50)) {
+    replay.stream = pick_stream(g);
+    ok = push_op(g, &replay);
+  }
+  return ok;
+}
+
 static bool gen_one(gen_state *g) {
   st_op_kind kind = draw_kind(g);
   switch (kind) {
@@ -321,7 +345,14 @@ static bool gen_one(gen_state *g) {
     return push_op(g, &op);
   }
   case ST_OP_RECREATE: return gen_recreate(g);
+  case ST_OP_CAPTURE: return gen_capture(g);
+  case ST_OP_REPLAY:
+  case ST_OP_DROP_CAPTURE: {
+    st_op op = {.kind = kind, .stream = pick_stream(g), .capture = (uint8_t)st_below(&g->rng, ST_MAX_CAPTURES)};
+    return push_op(g, &op);
+  }
   case ST_OP_CREATE:
+  case ST_OP_END_CAPTURE:
   case ST_OP_KIND_COUNT: break;
   }
   return true;
@@ -361,183 +392,11 @@ bool st_generate(uint64_t seed, const st_gen_params *params, st_program *out) {
   return ok;
 }
 
-// ---- legalization ----------------------------------------------------------------
-//
-// Streams are ordered only by gpb_stream_wait_stream, so the tracker knows,
-// per stream, how many GPU commands it recorded (seq), how many of those the
-// host saw finish (done: a sync of that stream, or a readback of a private
-// buffer on it, which waits for everything recorded before), and for each
-// pair how many of one stream's commands the other's later work waits for
-// (ordered). Per slot and stream it keeps the seq of the last write and read.
-// An op on stream B that writes a slot stream A read or wrote, or reads a slot
-// A wrote, since what B knows to be ordered or finished, gets a wait first.
-// No transitivity is assumed: a wait that was never submitted orders nothing.
-// Host accesses to shared buffers and frees wait in the library for the GPU
-// uses they conflict with, so they clear those uses here.
-
-typedef struct race_state {
-  uint32_t streams;
-  uint64_t align;
-  uint64_t seq[ST_MAX_STREAMS], done[ST_MAX_STREAMS];
-  uint64_t ordered[ST_MAX_STREAMS][ST_MAX_STREAMS]; // [waiter][signaler]
-  bool live[ST_MAX_SLOTS], shared[ST_MAX_SLOTS];
-  uint64_t size[ST_MAX_SLOTS];
-  uint64_t last_write[ST_MAX_SLOTS][ST_MAX_STREAMS], last_read[ST_MAX_SLOTS][ST_MAX_STREAMS];
-} race_state;
-
-static bool range_fits(const race_state *rs, st_range r) {
-  return r.slot < ST_MAX_SLOTS && rs->live[r.slot] && r.offset <= rs->size[r.slot] &&
-         r.bytes <= rs->size[r.slot] - r.offset;
-}
-
-// Whether `op` can run in the current state (minimization removes creates).
-static bool op_valid(const race_state *rs, const st_op *op) {
-  if (op->stream >= rs->streams) return false;
-  switch (op->kind) {
-  case ST_OP_CREATE: return op->r[0].slot < ST_MAX_SLOTS && !rs->live[op->r[0].slot];
-  case ST_OP_FREE: return op->r[0].slot < ST_MAX_SLOTS && rs->live[op->r[0].slot];
-  case ST_OP_MAP_READ: return op->r[0].slot < ST_MAX_SLOTS && rs->live[op->r[0].slot] && rs->shared[op->r[0].slot];
-  case ST_OP_MAP_WRITE: return range_fits(rs, op->r[0]) && rs->shared[op->r[0].slot];
-  case ST_OP_UPLOAD:
-  case ST_OP_READBACK: return range_fits(rs, op->r[0]);
-  case ST_OP_COPY: return range_fits(rs, op->r[0]) && range_fits(rs, op->r[1]);
-  case ST_OP_DISPATCH:
-    for (uint32_t b = 0; b < st_kernels[op->kernel].bindings; b++) {
-      st_range r = op->r[b];
-      if (!range_fits(rs, r) || r.offset % rs->align != 0) return false;
-      uint64_t bound = r.bytes ? r.bytes : rs->size[r.slot] - r.offset;
-      if (bound < st_touched_bytes(op->kernel, b, op->n) || bound == 0) return false;
-    }
-    return true;
-  case ST_OP_SYNC:
-  case ST_OP_FLUSH: return true;
-  case ST_OP_WAIT: return op->signaler < rs->streams && op->signaler != op->stream;
-  case ST_OP_DEVICE_SYNC: return true;
-  case ST_OP_RECREATE: return op->stream >= 1;
-  case ST_OP_KIND_COUNT: break;
-  }
-  return false;
-}
-
-static void clear_uses(race_state *rs, uint8_t slot, bool reads_too) {
-  for (uint32_t s = 0; s < ST_MAX_STREAMS; s++) {
-    rs->last_write[slot][s] = 0;
-    if (reads_too) rs->last_read[slot][s] = 0;
-  }
-}
-
-// Before stream b's command touching `slot`: a wait (or a sync of the other
-// stream) for every other stream whose conflicting use is not yet ordered.
-static bool order_access(race_state *rs, st_program *out, uint8_t b, uint8_t slot, bool write, uint64_t *rng) {
-  for (uint8_t a = 0; a < rs->streams; a++) {
-    if (a == b) continue;
-    uint64_t need = rs->last_write[slot][a];
-    if (write && rs->last_read[slot][a] > need) need = rs->last_read[slot][a];
-    uint64_t known = rs->ordered[b][a] > rs->done[a] ? rs->ordered[b][a] : rs->done[a];
-    if (need <= known) continue;
-    st_op fix = {.inserted = true, .r[0].slot = slot};
-    if (st_chance(rng, 80)) {
-      fix.kind = ST_OP_WAIT;
-      fix.stream = b;
-      fix.signaler = a;
-      rs->ordered[b][a] = rs->seq[a];
-    } else {
-      fix.kind = ST_OP_SYNC;
-      fix.stream = a;
-      rs->done[a] = rs->seq[a];
-    }
-    if (!st_program_push(out, &fix)) return false;
-  }
-  return true;
-}
-
-static void note_access(race_state *rs, uint8_t stream, uint8_t slot, bool write) {
-  if (write)
-    rs->last_write[slot][stream] = rs->seq[stream];
-  else
-    rs->last_read[slot][stream] = rs->seq[stream];
-}
-
-bool st_legalize(const st_program *intent, uint64_t align, st_program *out) {
-  *out = *intent;
-  out->ops = NULL;
-  out->op_count = out->op_cap = 0;
-  race_state rs = {.streams = intent->stream_count, .align = align ? align : 1};
-  for (uint32_t i = 0; i < intent->op_count; i++) {
-    const st_op *op = &intent->ops[i];
-    if (op->inserted || !op_valid(&rs, op)) continue;
-    uint64_t rng = op->seed;
-    uint8_t s = op->stream, slot = op->r[0].slot;
-    // Accesses of the GPU command this op records on stream s, if any.
-    uint8_t slots[ST_MAX_ARGS];
-    bool writes[ST_MAX_ARGS];
-    uint32_t count = 0;
-    switch (op->kind) {
-    case ST_OP_CREATE:
-      rs.live[slot] = true;
-      rs.shared[slot] = op->shared;
-      rs.size[slot] = op->size;
-      clear_uses(&rs, slot, true);
-      if (!op->shared) slots[count] = slot, writes[count++] = true;
-      break;
-    case ST_OP_FREE:
-      rs.live[slot] = false;
-      clear_uses(&rs, slot, true);
-      break;
-    case ST_OP_UPLOAD:
-      if (rs.shared[slot])
-        clear_uses(&rs, slot, true); // host write: the library waits
-      else
-        slots[count] = slot, writes[count++] = true;
-      break;
-    case ST_OP_READBACK:
-      if (rs.shared[slot])
-        clear_uses(&rs, slot, false); // host read: waits for writers
-      else
-        slots[count] = slot, writes[count++] = false;
-      break;
-    case ST_OP_MAP_READ: clear_uses(&rs, slot, false); break;
-    case ST_OP_MAP_WRITE: clear_uses(&rs, slot, true); break;
-    case ST_OP_COPY:
-      slots[0] = op->r[0].slot, writes[0] = false;
-      slots[1] = op->r[1].slot, writes[1] = true;
-      count = 2;
-      break;
-    case ST_OP_DISPATCH:
-      for (uint32_t b = 0; b < st_kernels[op->kernel].bindings; b++) {
-        slots[count] = op->r[b].slot;
-        writes[count++] = st_kernels[op->kernel].written >> b & 1;
-      }
-      break;
-    case ST_OP_SYNC: rs.done[s] = rs.seq[s]; break;
-    case ST_OP_FLUSH: break;
-    case ST_OP_WAIT: rs.ordered[s][op->signaler] = rs.seq[op->signaler]; break;
-    case ST_OP_DEVICE_SYNC:
-      for (uint32_t t = 0; t < rs.streams; t++) rs.done[t] = rs.seq[t];
-      break;
-    case ST_OP_RECREATE: // destroy syncs the old stream; the new one has waited for nothing
-      rs.done[s] = rs.seq[s];
-      for (uint32_t t = 0; t < rs.streams; t++) rs.ordered[s][t] = 0;
-      break;
-    case ST_OP_KIND_COUNT: break;
-    }
-    for (uint32_t a = 0; a < count; a++) {
-      if (!order_access(&rs, out, s, slots[a], writes[a], &rng)) return false;
-    }
-    if (count) rs.seq[s]++;
-    for (uint32_t a = 0; a < count; a++) note_access(&rs, s, slots[a], writes[a]);
-    if (!st_program_push(out, op)) return false;
-    // A private readback waits for all the stream recorded before it.
-    if (op->kind == ST_OP_READBACK && !rs.shared[slot]) rs.done[s] = rs.seq[s];
-  }
-  return true;
-}
-
 // ---- printing --------------------------------------------------------------------
 
 static const char *const op_names[ST_OP_KIND_COUNT] = {
-    "create",    "free", "dispatch", "upload", "copy",     "readback", "map-read",
-    "map-write", "sync", "flush",    "wait",   "dev-sync", "recreate",
+    "create", "free", "dispatch", "upload",   "copy",    "readback",    "map-read", "map-write",    "sync",
+    "flush",  "wait", "dev-sync", "recreate", "capture", "end-capture", "replay",   "drop-capture",
 };
 
 int st_op_kind_from_name(const char *name) {
@@ -555,7 +414,7 @@ static void print_range(FILE *out, st_range r) {
 }
 
 void st_print_op(FILE *out, const st_op *op, uint32_t index, const char *indent) {
-  fprintf(out, "%s#%-3u %-9s ", indent, index, op_names[op->kind]);
+  fprintf(out, "%s#%-3u %-12s ", indent, index, op_names[op->kind]);
   switch (op->kind) {
   case ST_OP_CREATE:
     fprintf(out, "b%u %llu bytes %s, filled on s%u", op->r[0].slot, (unsigned long long)op->size,
@@ -590,9 +449,20 @@ void st_print_op(FILE *out, const st_op *op, uint32_t index, const char *indent)
   case ST_OP_WAIT: fprintf(out, "s%u waits for s%u", op->stream, op->signaler); break;
   case ST_OP_DEVICE_SYNC: break;
   case ST_OP_RECREATE: fprintf(out, "s%u (destroyed, then created again)", op->stream); break;
+  case ST_OP_CAPTURE:
+    fprintf(out, "s%u into c%u (its dispatches and copies are recorded, not run)", op->stream, op->capture);
+    break;
+  case ST_OP_END_CAPTURE: fprintf(out, "s%u: c%u is ready", op->stream, op->capture); break;
+  case ST_OP_REPLAY: fprintf(out, "s%u c%u", op->stream, op->capture); break;
+  case ST_OP_DROP_CAPTURE: fprintf(out, "c%u", op->capture); break;
   case ST_OP_KIND_COUNT: break;
   }
-  if (op->inserted) fprintf(out, "   (inserted: b%u is used on both streams)", op->r[0].slot);
+  if (op->captured) fprintf(out, "   [recorded into c%u]", op->capture);
+  if (op->inserted && (op->kind == ST_OP_WAIT || op->kind == ST_OP_SYNC)) {
+    fprintf(out, "   (inserted: b%u is used on both streams)", op->r[0].slot);
+  } else if (op->inserted) {
+    fprintf(out, "   (inserted)");
+  }
   fprintf(out, "\n");
 }
 

@@ -74,6 +74,12 @@ typedef struct run_state {
   bool shared[ST_MAX_SLOTS];
   uint8_t *host;   // upload source / readback destination, ST_MAX_BUFFER bytes
   int64_t skip_op; // --inject-bug: this dispatch is left out on the device
+  // Captures: the gpb_program and the ops recorded into it, which a replay
+  // applies to the model in order.
+  gpb_program *captures[ST_MAX_CAPTURES];
+  uint32_t capture_ops[ST_MAX_CAPTURES][ST_MAX_CAPTURE_OPS];
+  uint32_t capture_op_count[ST_MAX_CAPTURES];
+  int capturing; // stream capturing now, or -1
 } run_state;
 
 static bool api_failed(run_state *rs, int32_t index, gpb_status st, const char *what) {
@@ -218,6 +224,44 @@ static bool op_map(run_state *rs, int32_t i, const st_op *op) {
   return true;
 }
 
+static void model_copy(run_state *rs, const st_op *op) {
+  memmove(rs->model[op->r[1].slot] + op->r[1].offset, rs->model[op->r[0].slot] + op->r[0].offset, op->r[0].bytes);
+}
+
+// A dispatch or copy recorded into a capture: nothing runs, the model waits
+// for a replay.
+static void note_captured(run_state *rs, int32_t i, const st_op *op) {
+  rs->capture_ops[op->capture][rs->capture_op_count[op->capture]++] = (uint32_t)i;
+}
+
+static bool op_capture(run_state *rs, int32_t i, const st_op *op) {
+  gpb_stream *s = rs->streams[op->stream];
+  uint8_t c = op->capture;
+  switch (op->kind) {
+  case ST_OP_CAPTURE:
+    rs->capture_op_count[c] = 0;
+    rs->capturing = op->stream;
+    return !api_failed(rs, i, gpb_stream_begin_capture(s), "gpb_stream_begin_capture");
+  case ST_OP_END_CAPTURE:
+    rs->capturing = -1;
+    return !api_failed(rs, i, gpb_stream_end_capture(s, &rs->captures[c]), "gpb_stream_end_capture");
+  case ST_OP_REPLAY:
+    for (uint32_t k = 0; k < rs->capture_op_count[c]; k++) {
+      const st_op *sub = &rs->p->ops[rs->capture_ops[c][k]];
+      if (sub->kind == ST_OP_DISPATCH)
+        model_dispatch(rs, sub);
+      else
+        model_copy(rs, sub);
+    }
+    return !api_failed(rs, i, gpb_stream_replay(s, rs->captures[c]), "gpb_stream_replay");
+  default: { // ST_OP_DROP_CAPTURE: waits for replays still pending
+    gpb_status st = gpb_program_destroy(rs->captures[c]);
+    rs->captures[c] = NULL;
+    return !api_failed(rs, i, st, "gpb_program_destroy");
+  }
+  }
+}
+
 static bool run_op(run_state *rs, int32_t i, const st_op *op) {
   gpb_stream *s = rs->streams[op->stream];
   gpb_status st = GPB_OK;
@@ -229,13 +273,19 @@ static bool run_op(run_state *rs, int32_t i, const st_op *op) {
     return !api_failed(rs, i, st, "gpb_buffer_free");
   case ST_OP_DISPATCH:
     if (i != rs->skip_op) st = device_dispatch(rs, op);
-    model_dispatch(rs, op);
+    if (op->captured)
+      note_captured(rs, i, op);
+    else
+      model_dispatch(rs, op);
     return !api_failed(rs, i, st, "gpb_stream_dispatch");
   case ST_OP_UPLOAD: return op_upload(rs, i, op);
   case ST_OP_COPY:
     st = gpb_stream_copy_buffer(s, rs->bufs[op->r[0].slot], op->r[0].offset, rs->bufs[op->r[1].slot], op->r[1].offset,
                                 op->r[0].bytes);
-    memmove(rs->model[op->r[1].slot] + op->r[1].offset, rs->model[op->r[0].slot] + op->r[0].offset, op->r[0].bytes);
+    if (op->captured)
+      note_captured(rs, i, op);
+    else
+      model_copy(rs, op);
     return !api_failed(rs, i, st, "gpb_stream_copy_buffer");
   case ST_OP_READBACK: return op_readback(rs, i, op);
   case ST_OP_MAP_READ:
@@ -251,6 +301,10 @@ static bool run_op(run_state *rs, int32_t i, const st_op *op) {
     if (api_failed(rs, i, st, "gpb_stream_destroy")) return false;
     st = gpb_stream_create(rs->d->dev, &rs->p->options[op->stream], &rs->streams[op->stream]);
     return !api_failed(rs, i, st, "gpb_stream_create");
+  case ST_OP_CAPTURE:
+  case ST_OP_END_CAPTURE:
+  case ST_OP_REPLAY:
+  case ST_OP_DROP_CAPTURE: return op_capture(rs, i, op);
   case ST_OP_KIND_COUNT: break;
   }
   return true;
@@ -281,7 +335,7 @@ static bool final_check(run_state *rs) {
 void st_run_program(st_device *d, const st_program *p, st_result *out) {
   memset(out, 0, sizeof *out);
   out->op_index = -1;
-  run_state rs = {.d = d, .p = p, .res = out, .skip_op = -1};
+  run_state rs = {.d = d, .p = p, .res = out, .skip_op = -1, .capturing = -1};
   if (d->inject_bug) {
     for (uint32_t i = 0; i < p->op_count; i++) {
       if (p->ops[i].kind == ST_OP_DISPATCH) rs.skip_op = i;
@@ -299,7 +353,17 @@ void st_run_program(st_device *d, const st_program *p, st_result *out) {
   }
   if (ok) final_check(&rs);
   // Cleanup goes on after a failure so the next program starts clean; its
-  // errors are reported only if nothing failed before.
+  // errors are reported only if nothing failed before. Captures go first:
+  // the buffers they use cannot be freed while they exist.
+  if (rs.capturing >= 0) {
+    gpb_program *unfinished = NULL;
+    gpb_stream_end_capture(rs.streams[rs.capturing], &unfinished);
+    gpb_program_destroy(unfinished);
+  }
+  for (uint8_t c = 0; c < ST_MAX_CAPTURES; c++) {
+    gpb_status st = gpb_program_destroy(rs.captures[c]);
+    if (out->outcome == ST_PASS) api_failed(&rs, -1, st, "gpb_program_destroy at the end");
+  }
   for (uint8_t slot = 0; slot < ST_MAX_SLOTS; slot++) {
     if (!rs.bufs[slot]) continue;
     gpb_status st = gpb_buffer_free(rs.bufs[slot]);
