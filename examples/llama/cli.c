@@ -49,7 +49,7 @@ static void usage(FILE *f, const char *prog) {
           "usage: %s --checkpoint FILE [--tokenizer FILE] [--prompt TEXT | --prompt-ids 1,2,3]\n"
           "       [--steps N] [--mode immediate|batched|cpu] [--cpu] [--threads N] [--json]\n"
           "       [--dump-logits FILE] [--device I] [--attention-split N]\n"
-          "       [--max-batch-dispatches N]\n"
+          "       [--max-batch-dispatches N] [--trace FILE.json]\n"
           "Greedy decoding of a llama2.c checkpoint on gpubatch, token by token: each step\n"
           "is one chain of dispatches and one 4-byte readback of the token chosen on the\n"
           "GPU. --steps counts positions, BOS included (0 or more than seq_len: seq_len).\n"
@@ -141,6 +141,8 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       bad = parse_int(a, v, 1, UINT32_MAX, &o->max_batch);
     else if (!strcmp(a, "--mode"))
       bad = parse_mode(v, o);
+    else if (!strcmp(a, "--trace")) // the device writes a Chrome trace (GPB_TRACE) when it closes
+      bad = setenv("GPB_TRACE", v, 1) != 0;
     else {
       fprintf(stderr, "llama: unknown option %s\n", a);
       usage(stderr, prog);
