@@ -8,6 +8,7 @@ packages=(
   glslc                             # GLSL -> SPIR-V at build time
   libvulkan-dev libvulkan-volk-dev  # Vulkan headers; volk loads libvulkan at run time
   libspirv-cross-c-shared-dev       # kernel reflection (bindings, push constants)
+  spirv-tools                       # kernel validation before reflection (SPIRV-Tools C API)
   mesa-vulkan-drivers               # lavapipe: Vulkan on the CPU, for machines without a GPU
   vulkan-validationlayers           # the Khronos validation layer, on in every test
 )

@@ -56,6 +56,7 @@ typedef struct gpb_device_info {
   uint32_t max_workgroup_size[3];
   uint32_t max_workgroup_invocations;
   uint32_t max_push_constant_bytes;
+  uint32_t max_shared_memory_bytes; // per workgroup
   uint64_t max_storage_buffer_range;
   uint64_t min_storage_buffer_offset_alignment;
   float timestamp_period_ns;

@@ -45,6 +45,7 @@ typedef struct gpb_kernel_info {
   gpb_kernel_binding bindings[GPB_MAX_BINDINGS];
   uint32_t push_constant_bytes;
   uint32_t workgroup_size[3];
+  uint64_t shared_memory_bytes; // Workgroup (shared) variables, without padding
 } gpb_kernel_info;
 
 typedef struct gpb_kernel_desc {

@@ -105,8 +105,11 @@ typedef struct gpb_dispatch {
 gpb_status gpb_stream_create(gpb_device *device, const gpb_stream_options *options,
                              gpb_stream **out_stream);
 
-// Syncs and releases the stream. The default stream cannot be destroyed
-// (GPB_ERROR_INVALID_ARGUMENT). NULL is accepted and does nothing.
+// Syncs and releases the stream; it also waits for the device to go idle
+// before freeing command buffers (a driver may touch them after signaling
+// completion), so it can wait for other streams' work too. The default stream
+// cannot be destroyed (GPB_ERROR_INVALID_ARGUMENT). NULL is accepted and does
+// nothing.
 gpb_status gpb_stream_destroy(gpb_stream *stream);
 
 gpb_device *gpb_stream_device(const gpb_stream *stream);

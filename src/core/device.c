@@ -178,7 +178,7 @@ gpb_status gpb_device_close(gpb_device *device) {
   pthread_mutex_lock(&device->lock);
   while (device->stream_count > 0) {
     gpb_stream *s = device->streams[--device->stream_count];
-    gpb_stream_release(s);
+    gpb_stream_release(s, err); // the device already went idle above
   }
   while (device->programs) gpb_program_release_locked(device->programs);
   while (device->kernels) gpb_kernel_release_locked(device->kernels);

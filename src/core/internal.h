@@ -105,7 +105,7 @@ typedef struct gpb_batch {
   uint32_t commands;
   gpb_kernel_names names;
   // Tracing: GPU timestamp slot 0 opens the batch, slot i+1 closes command i.
-  bool traced;
+  bool traced;         // timestamps recorded, spans not yet emitted
   uint32_t traced_commands;
   const char **traced_names;
   struct gpb_batch *next;
@@ -211,7 +211,9 @@ uint64_t gpb_next_id(void);
 // Stream internals used by device.c and buffer.c (stream lock NOT held).
 gpb_status gpb_stream_create_internal(gpb_device *device, const gpb_stream_options *options,
                                       bool is_default, gpb_stream **out_stream);
-void gpb_stream_release(gpb_stream *stream); // after it is synced
+// After it is synced; returns the device's error if it could not go idle
+// (the stream is released in any case).
+gpb_status gpb_stream_release(gpb_stream *stream, char *err);
 // With the stream lock held: submit pending work for `reason`, and/or wait
 // until `serial` completed.
 gpb_status gpb_stream_flush_locked(gpb_stream *stream, gpb_flush_reason reason);

@@ -97,7 +97,19 @@ gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc,
   gpb_format(k->info.entry_point, sizeof k->info.entry_point, "%s", entry);
   char err[GPB_MSG_MAX] = "";
   gpb_status st = gpb_reflect_kernel(words, word_count, entry, &k->info, err);
-  if (st == GPB_OK && k->info.push_constant_bytes > device->info.max_push_constant_bytes) {
+  const uint32_t *wg = k->info.workgroup_size;
+  uint64_t invocations = (uint64_t)wg[0] * wg[1] * wg[2];
+  if (st == GPB_OK && (wg[0] > device->info.max_workgroup_size[0] || wg[1] > device->info.max_workgroup_size[1] ||
+                       wg[2] > device->info.max_workgroup_size[2] || invocations > device->info.max_workgroup_invocations)) {
+    gpb_format(err, sizeof err, "workgroup size %ux%ux%u exceeds the device's limits (%ux%ux%u, %u invocations)", wg[0],
+               wg[1], wg[2], device->info.max_workgroup_size[0], device->info.max_workgroup_size[1],
+               device->info.max_workgroup_size[2], device->info.max_workgroup_invocations);
+    st = GPB_ERROR_UNSUPPORTED;
+  } else if (st == GPB_OK && k->info.shared_memory_bytes > device->info.max_shared_memory_bytes) {
+    gpb_format(err, sizeof err, "%llu bytes of shared memory; the device allows %u per workgroup",
+               (unsigned long long)k->info.shared_memory_bytes, device->info.max_shared_memory_bytes);
+    st = GPB_ERROR_UNSUPPORTED;
+  } else if (st == GPB_OK && k->info.push_constant_bytes > device->info.max_push_constant_bytes) {
     gpb_format(err, sizeof err, "%u push-constant bytes; the device allows %u", k->info.push_constant_bytes,
                device->info.max_push_constant_bytes);
     st = GPB_ERROR_UNSUPPORTED;

@@ -166,6 +166,10 @@ gpb_status gpb_program_destroy(gpb_program *p) {
   if (st == GPB_ERROR_TIMEOUT) {
     return gpb_fail(dev->last_error, st, "destroying a program: %s; the program is still alive", err);
   }
+  // Its command buffer may still be touched by the driver right after the
+  // last replay finished (see retire_completed in stream.c).
+  char idle_err[GPB_MSG_MAX];
+  if (p->uses.count > 0) dev->be->device_wait_idle(dev->impl, idle_err);
   pthread_mutex_lock(&dev->lock);
   gpb_program_release_locked(p);
   if (st != GPB_OK) gpb_format(dev->last_error, sizeof dev->last_error, "destroying a program: %s", err);

@@ -1,6 +1,7 @@
 // Kernel reflection with SPIRV-Cross: see reflect.h.
 #include "core/reflect.h"
 
+#include <spirv-tools/libspirv.h>
 #include <spirv_cross/spirv_cross_c.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +161,73 @@ static gpb_status reflect(spvc_context ctx, const uint32_t *words, size_t word_c
   return GPB_OK;
 }
 
+// SPIRV-Cross assumes valid SPIR-V: fuzzing crashed it with a 6-word module
+// (a valid header, then a truncated instruction). SPIRV-Tools' validator
+// checks the module first, under core SPIR-V rules of any version up to 1.6.
+static gpb_status validate_spirv(const uint32_t *words, size_t word_count, char *err) {
+  spv_context ctx = spvContextCreate(SPV_ENV_UNIVERSAL_1_6);
+  if (!ctx) {
+    gpb_format(err, GPB_MSG_MAX, "SPIRV-Tools context could not be created");
+    return GPB_ERROR_OUT_OF_HOST_MEMORY;
+  }
+  spv_const_binary_t binary = {words, word_count};
+  spv_diagnostic diag = NULL;
+  spv_result_t r = spvValidate(ctx, &binary, &diag);
+  gpb_status st = GPB_OK;
+  if (r != SPV_SUCCESS) {
+    gpb_format(err, GPB_MSG_MAX, "invalid SPIR-V: %s", diag && diag->error ? diag->error : "validation failed");
+    st = GPB_ERROR_INVALID_SPIRV;
+  }
+  spvDiagnosticDestroy(diag);
+  spvContextDestroy(ctx);
+  return st;
+}
+
+// Bytes of Workgroup (shared) variables: neither SPIRV-Cross's nor
+// SPIRV-Tools' C API reports it, so the (already validated) module's type
+// declarations are read here: scalars, vectors, matrices, arrays with
+// constant lengths, structs (members summed, no padding: a lower bound).
+static uint64_t workgroup_bytes(const uint32_t *w, size_t n) {
+  enum { OP_TYPE_BOOL = 20, OP_TYPE_INT = 21, OP_TYPE_FLOAT = 22, OP_TYPE_VECTOR = 23, OP_TYPE_MATRIX = 24,
+         OP_TYPE_ARRAY = 28, OP_TYPE_STRUCT = 30, OP_TYPE_POINTER = 32, OP_CONSTANT = 43, OP_VARIABLE = 59,
+         STORAGE_WORKGROUP = 4 };
+  uint32_t bound = n > 3 ? w[3] : 0;
+  if (bound == 0 || bound > (1u << 22)) return 0;
+  uint64_t *size = calloc(bound, sizeof *size);     // bytes of type id
+  uint64_t *constant = calloc(bound, sizeof *constant); // value of 32-bit constant id
+  uint64_t total = 0;
+  for (size_t i = 5; size && constant && i < n;) {
+    uint32_t op = w[i] & 0xffff, count = w[i] >> 16;
+    if (count == 0 || i + count > n) break;
+    const uint32_t *a = &w[i + 1];
+    uint32_t id = count > 1 ? a[0] : 0;
+    if (id < bound) {
+      switch (op) {
+      case OP_TYPE_BOOL: size[id] = 4; break;
+      case OP_TYPE_INT:
+      case OP_TYPE_FLOAT: size[id] = count > 2 ? a[1] / 8 : 4; break;
+      case OP_TYPE_VECTOR:
+      case OP_TYPE_MATRIX: size[id] = count > 3 && a[1] < bound ? size[a[1]] * a[2] : 0; break;
+      case OP_TYPE_ARRAY: size[id] = count > 3 && a[1] < bound && a[2] < bound ? size[a[1]] * constant[a[2]] : 0; break;
+      case OP_TYPE_STRUCT:
+        for (uint32_t m = 1; m + 1 < count; m++) size[id] += a[m] < bound ? size[a[m]] : 0;
+        break;
+      case OP_TYPE_POINTER: size[id] = count > 3 && a[1] == STORAGE_WORKGROUP && a[2] < bound ? size[a[2]] : 0; break;
+      case OP_CONSTANT: // result type, result id, value
+        if (count > 3 && a[1] < bound) constant[a[1]] = a[2];
+        break;
+      case OP_VARIABLE: // result type, result id, storage class
+        if (count > 3 && a[2] == STORAGE_WORKGROUP && a[0] < bound) total += size[a[0]];
+        break;
+      }
+    }
+    i += count;
+  }
+  free(size);
+  free(constant);
+  return total;
+}
+
 gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const char *entry_point,
                               gpb_kernel_info *out, char *err) {
   err[0] = '\0';
@@ -168,6 +236,8 @@ gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const ch
                word_count ? words[0] : 0u, SPIRV_MAGIC);
     return GPB_ERROR_INVALID_SPIRV;
   }
+  gpb_status valid = validate_spirv(words, word_count, err);
+  if (valid != GPB_OK) return valid;
   spvc_context ctx = NULL;
   if (spvc_context_create(&ctx) != SPVC_SUCCESS) {
     gpb_format(err, GPB_MSG_MAX, "SPIRV-Cross context could not be created");
@@ -176,5 +246,6 @@ gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const ch
   spvc_context_set_error_callback(ctx, on_spvc_error, err);
   gpb_status st = reflect(ctx, words, word_count, entry_point, out, err);
   spvc_context_destroy(ctx);
+  out->shared_memory_bytes = workgroup_bytes(words, word_count);
   return st;
 }

@@ -1,7 +1,8 @@
 // Internal: reading a compute kernel's interface from its SPIR-V.
 //
-// Uses SPIRV-Cross's C API; gpubatch never parses SPIR-V itself beyond the
-// header check. Accepts only what the runtime can bind: storage buffers in
+// Validates the module with SPIRV-Tools (SPIRV-Cross assumes valid input),
+// then reads it with SPIRV-Cross's C API; gpubatch never parses SPIR-V itself
+// beyond the header check. Accepts only what the runtime can bind: storage buffers in
 // descriptor set 0, at most one push-constant block, a GLCompute entry point.
 #ifndef GPB_CORE_REFLECT_H
 #define GPB_CORE_REFLECT_H

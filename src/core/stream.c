@@ -73,10 +73,21 @@ static void trace_gpu_spans(gpb_stream *s, gpb_batch *b) {
   }
 }
 
+// Moves finished batches to the free list, keeping the most recently finished
+// one back: its command buffer is reused only once a later batch of the
+// stream has finished too. Lavapipe (Mesa 22.3.6) still touches a command
+// buffer after signaling the timeline for it, and resetting it at that moment
+// crashed its queue thread under load (seen with `gpubatch selftest` on a
+// loaded 2-core machine; fine with this one batch of slack).
 static void retire_completed(gpb_stream *s) {
-  while (s->inflight_head && s->inflight_head->serial <= s->completed_serial) {
+  if (s->device->trace) { // spans as soon as a batch finished, not when it is recycled
+    for (gpb_batch *b = s->inflight_head; b && b->serial <= s->completed_serial; b = b->next) {
+      if (b->traced) trace_gpu_spans(s, b);
+      b->traced = false;
+    }
+  }
+  while (s->inflight_head && s->inflight_head->serial < s->completed_serial) {
     gpb_batch *b = s->inflight_head;
-    if (b->traced) trace_gpu_spans(s, b);
     s->inflight_head = b->next;
     if (!s->inflight_head) s->inflight_tail = NULL;
     s->inflight_count--;
@@ -102,8 +113,8 @@ static gpb_status batch_open(gpb_stream *s, gpb_batch **out) {
     return GPB_OK;
   }
   gpb_status st = refresh_completed(s);
-  if (st == GPB_OK && !s->free_batches && s->inflight_count >= GPB_MAX_INFLIGHT_BATCHES) {
-    st = gpb_stream_wait_serial_locked(s, s->inflight_head->serial);
+  if (st == GPB_OK && !s->free_batches && s->inflight_count >= GPB_MAX_INFLIGHT_BATCHES && s->inflight_head->next) {
+    st = gpb_stream_wait_serial_locked(s, s->inflight_head->next->serial); // frees the oldest (see retire_completed)
   }
   if (st != GPB_OK) return st;
   gpb_batch *b = s->free_batches;
@@ -823,7 +834,8 @@ gpb_status gpb_stream_create_internal(gpb_device *dev, const gpb_stream_options 
   pthread_mutex_unlock(&dev->lock);
   if (st == GPB_OK && dev->trace) gpb_trace_name_track(dev->trace, s->id, s->label);
   if (st != GPB_OK) {
-    gpb_stream_release(s);
+    char ignored[GPB_MSG_MAX];
+    gpb_stream_release(s, ignored);
     return gpb_fail(dev->last_error, st, "new stream: %s", err);
   }
   *out_stream = s;
@@ -847,15 +859,12 @@ static void destroy_batch_list(gpb_stream *s, gpb_batch *b) {
   }
 }
 
-void gpb_stream_release(gpb_stream *s) {
+gpb_status gpb_stream_release(gpb_stream *s, char *err) {
   gpb_device *dev = s->device;
-  if (s->timeline && s->submitted_serial > s->completed_serial) {
-    // Best effort: a failed stream may still have submitted work running.
-    char err[GPB_MSG_MAX];
-    if (dev->be->timeline_wait(dev->impl, s->timeline, s->submitted_serial, dev->wait_timeout_ns, err) != GPB_OK) {
-      dev->be->device_wait_idle(dev->impl, err);
-    }
-  }
+  // Submitted work may still run (a failed stream), and the last finished
+  // batch may still be touched by the driver (see retire_completed): let the
+  // device go idle before freeing command buffers and the timeline.
+  gpb_status idle = s->timeline ? dev->be->device_wait_idle(dev->impl, err) : GPB_OK;
   if (s->pending) s->pending->next = NULL;
   destroy_batch_list(s, s->pending);
   destroy_batch_list(s, s->inflight_head);
@@ -869,6 +878,7 @@ void gpb_stream_release(gpb_stream *s) {
   free(s->waited);
   pthread_mutex_destroy(&s->lock);
   free(s);
+  return idle;
 }
 
 gpb_status gpb_stream_destroy(gpb_stream *s) {
@@ -912,7 +922,12 @@ gpb_status gpb_stream_destroy(gpb_stream *s) {
     pthread_mutex_unlock(&other->lock);
   }
   pthread_mutex_unlock(&dev->lock);
-  gpb_stream_release(s);
+  char err[GPB_MSG_MAX] = "";
+  gpb_status idle = gpb_stream_release(s, err);
+  if (st == GPB_OK && idle != GPB_OK) {
+    st = idle;
+    gpb_format(msg, sizeof msg, "destroying a stream: %s", err);
+  }
   if (st != GPB_OK) return gpb_fail_msg(NULL, st, msg);
   return GPB_OK;
 }

@@ -180,6 +180,7 @@ static void describe(VkPhysicalDevice pd, uint32_t index, gpb_device_info *info)
   }
   info->max_workgroup_invocations = lim->maxComputeWorkGroupInvocations;
   info->max_push_constant_bytes = lim->maxPushConstantsSize;
+  info->max_shared_memory_bytes = lim->maxComputeSharedMemorySize;
   info->max_storage_buffer_range = lim->maxStorageBufferRange;
   info->min_storage_buffer_offset_alignment = lim->minStorageBufferOffsetAlignment;
   info->timestamp_period_ns = lim->timestampPeriod;
@@ -291,10 +292,26 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   float priorities[GPB_VK_MAX_QUEUES] = {1, 1, 1, 1, 1, 1, 1, 1};
   VkDeviceQueueCreateInfo qinfo = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = d->queue_family,
                                    .queueCount = d->queue_count, .pQueuePriorities = priorities};
+  // Enable the shader features kernels commonly need, where the device has
+  // them (enabling a supported feature costs nothing; a kernel that uses one
+  // not enabled is invalid).
+  VkPhysicalDeviceVulkan12Features have12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  VkPhysicalDeviceVulkan11Features have11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &have12};
+  VkPhysicalDeviceFeatures2 have = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &have11};
+  vkGetPhysicalDeviceFeatures2(d->physical, &have);
   VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-                                          .timelineSemaphore = VK_TRUE};
+                                          .timelineSemaphore = VK_TRUE,
+                                          .shaderFloat16 = have12.shaderFloat16,
+                                          .shaderInt8 = have12.shaderInt8,
+                                          .storageBuffer8BitAccess = have12.storageBuffer8BitAccess};
+  VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &f12,
+                                          .storageBuffer16BitAccess = have11.storageBuffer16BitAccess};
+  VkPhysicalDeviceFeatures2 features = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
+  features.features.shaderInt64 = have.features.shaderInt64;
+  features.features.shaderFloat64 = have.features.shaderFloat64;
+  features.features.shaderInt16 = have.features.shaderInt16;
   const char *exts[] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
-  VkDeviceCreateInfo dinfo = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &f12, .queueCreateInfoCount = 1,
+  VkDeviceCreateInfo dinfo = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &features, .queueCreateInfoCount = 1,
                               .pQueueCreateInfos = &qinfo, .enabledExtensionCount = 1, .ppEnabledExtensionNames = exts};
   r = vkCreateDevice(d->physical, &dinfo, NULL, &d->device);
   if (r != VK_SUCCESS) return gpb_vk_status(r, "vkCreateDevice", err);
@@ -335,8 +352,12 @@ static gpb_status vk_device_open(uint32_t index, const gpb_device_options *optio
   return GPB_OK;
 }
 
+// vkDeviceWaitIdle needs every queue of the device externally synchronized:
+// hold all queue locks (always taken in index order) around it.
 static gpb_status vk_device_wait_idle(gpb_be_device *d, char *err) {
+  for (uint32_t i = 0; i < d->queue_count; i++) pthread_mutex_lock(&d->queue_locks[i]);
   VkResult r = VK_CALL(d, GPB_VK_DEVICE_WAIT_IDLE, d->vk.vkDeviceWaitIdle(d->device));
+  for (uint32_t i = d->queue_count; i-- > 0;) pthread_mutex_unlock(&d->queue_locks[i]);
   return gpb_vk_status(r, "vkDeviceWaitIdle", err);
 }
 
