@@ -4,11 +4,11 @@
 # dispatch benchmarks. Build here first (scripts/gpu-prepare.sh once, then
 # scripts/build.sh build-gpu -DCMAKE_BUILD_TYPE=Release), carry .gpu and
 # build-gpu, and run:  bash scripts/gpu-suite.sh build-gpu [OUTDIR] [PARTS]
-# PARTS: any of tests,selftest,chains,bench (default: all).
+# PARTS: any of tests,selftest,chains,plots,bench (default: all).
 set -u -o pipefail
 build=${1:-build-gpu}
 out=${2:-${OUT:-/tmp/gpb-out}}
-parts=${3:-tests,selftest,chains,bench}
+parts=${3:-tests,selftest,chains,plots,bench}
 mkdir -p "$out"
 source .gpu/gpu-env.sh >/dev/null 2>&1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/device.txt"
@@ -41,6 +41,13 @@ if has chains; then
   for n in 11 20 1000; do
     "$build/gpubatch" bench chain --n $n --reps 20 --mode batched --json || fail
   done | tee "$out/chains.jsonl"
+fi
+
+if has plots; then
+  for pat in dependent independent; do
+    "$build/gpubatch" bench chain --sweep --n 10000 --reps 9 --mode all --pattern $pat --json \
+      --plot "$out/chain-$pat.svg" || fail
+  done | tee "$out/sweep.jsonl" | cut -c1-200
 fi
 
 if has bench; then

@@ -31,7 +31,7 @@ typedef struct selftest_opts {
   int64_t only;                       // -1: all programs
   int device;                         // -1: the default device
   unsigned weights[ST_OP_KIND_COUNT]; // how often each op is drawn (--weight, --without)
-  bool json, verbose, validate, minimize, inject_bug, inject_race;
+  bool json, verbose, validate, minimize, trace, inject_bug, inject_race;
 } selftest_opts;
 
 // What went wrong with one program, validation messages included.
@@ -60,12 +60,13 @@ static void on_validation_message(void *user, int severity, const char *message)
 static void usage(FILE *out) {
   fprintf(out, "usage: gpubatch selftest [--seed S] [--programs N] [--ops K] [--streams M] [--only I]\n"
                "                         [--json] [--device I] [--validate] [--verbose] [--minimize]\n"
-               "                         [--without OP]... [--weight OP=N]...\n"
+               "                         [--trace] [--without OP]... [--weight OP=N]...\n"
                "  Runs N random programs (program i seeded from S and i) of K ops over M streams\n"
                "  (default: seed 1, 100 programs, 40 ops, 2 streams) on gpubatch and on a CPU model,\n"
                "  and compares every byte read back. --only I runs program I alone; --minimize\n"
                "  shrinks a failing program and prints the smallest that still fails the same way.\n"
                "  --validate (or GPB_VALIDATION=1) turns on the validation layer; any message fails.\n"
+               "  --trace prints every op to stderr before it runs (to locate a crash or hang).\n"
                "  --weight OP=N draws op OP with weight N (defaults: dispatch 38, upload 12, copy 10,\n"
                "  readback 8, map-read 4, map-write 3, free 6 (with a create after it), sync 5,\n"
                "  flush 5, wait 6, dev-sync 1, recreate 2, capture 3 (with its end-capture), replay 6,\n"
@@ -138,6 +139,8 @@ static bool parse_flag(const char *a, selftest_opts *o) {
     o->validate = true;
   } else if (strcmp(a, "--minimize") == 0) {
     o->minimize = true;
+  } else if (strcmp(a, "--trace") == 0) {
+    o->trace = true;
   } else if (strcmp(a, "--inject-bug") == 0) {
     // Hidden: proves the tester can fail (a ctest expects this to fail).
     o->inject_bug = true;
@@ -315,6 +318,10 @@ static bool run_one(st_device *d, const selftest_opts *o, uint64_t index, totals
   st_program intent;
   program_run run;
   if (!st_generate(st_program_seed(o->seed, index), &params, &intent)) return false;
+  if (o->trace) {
+    fprintf(stderr, "trace program %" PRIu64 "\n", index);
+    st_print_options(stderr, &intent, "trace   ");
+  }
   if (!run_intent(d, &intent, &run)) {
     st_program_free(&intent);
     return false;
@@ -347,7 +354,7 @@ int cli_selftest(int argc, char **argv) {
     return parsed == 1 ? 0 : 2;
   }
   pin_driver_libraries();
-  st_device d = {.inject_bug = o.inject_bug, .inject_race = o.inject_race};
+  st_device d = {.inject_bug = o.inject_bug, .inject_race = o.inject_race, .trace = o.trace};
   d.dev = open_device(&o);
   if (!d.dev) return 1;
   gpb_status st = st_device_init(&d);
@@ -364,7 +371,10 @@ int cli_selftest(int argc, char **argv) {
   for (uint64_t i = first; ok && i < end; i++) ok = run_one(&d, &o, i, &t);
   if (!ok) fprintf(stderr, "gpubatch selftest: out of host memory\n");
   double seconds = (cli_now_us() - t0) / 1e6;
-  st_device_release(&d);
+  if (st_device_release(&d) != GPB_OK) {
+    fprintf(stderr, "gpubatch selftest: destroying the last streams: %s\n", gpb_last_error());
+    ok = false;
+  }
   if (gpb_device_close(d.dev) != GPB_OK) {
     fprintf(stderr, "gpubatch selftest: closing the device: %s\n", gpb_last_error());
     ok = false;
