@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "asan_pin.h"
 #include "cli.h"
 #ifdef GPB_HAVE_LLAMA
 #include "llama_cli.h"
@@ -111,6 +112,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+  asan_pin_driver_libraries();
   if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

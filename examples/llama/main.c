@@ -3,9 +3,11 @@
 //   gpubatch-llama [options]       -> gpb_llama_main
 #include <string.h>
 
+#include "../../tools/asan_pin.h"
 #include "llama_cli.h"
 
 int main(int argc, char **argv) {
+  asan_pin_driver_libraries();
   if (argc > 1 && strcmp(argv[1], "gen") == 0) return gpb_llama_gen_main(argc - 1, argv + 1);
   return gpb_llama_main(argc, argv);
 }

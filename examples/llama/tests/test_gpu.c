@@ -21,6 +21,7 @@
 #include "cpu_forward.h"
 #include "gen.h"
 #include "gpu_forward.h"
+#include "../../../tools/asan_pin.h"
 
 #define MAX_REL_L2 1e-4
 
@@ -190,6 +191,7 @@ static int check_counters(const test_args *t, llama_gpu *gpu, uint32_t per_step)
 }
 
 int main(int argc, char **argv) {
+  asan_pin_driver_libraries();
   test_args t;
   if (parse(argc, argv, &t)) return 2;
   llama_error err;
