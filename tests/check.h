@@ -17,46 +17,45 @@
 
 static int check_failures;
 
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);       \
-      check_failures++;                                                              \
-    }                                                                                \
+#define CHECK(cond)                                                                                                    \
+  do {                                                                                                                 \
+    if (!(cond)) {                                                                                                     \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                                         \
+      check_failures++;                                                                                                \
+    }                                                                                                                  \
   } while (0)
 
-#define CHECK_EQ(a, b)                                                                              \
-  do {                                                                                              \
-    uint64_t va_ = (uint64_t)(a), vb_ = (uint64_t)(b);                                              \
-    if (va_ != vb_) {                                                                               \
-      fprintf(stderr, "%s:%d: CHECK_EQ failed: %s = %" PRIu64 ", %s = %" PRIu64 "\n", __FILE__,     \
-              __LINE__, #a, va_, #b, vb_);                                                          \
-      check_failures++;                                                                             \
-    }                                                                                               \
+#define CHECK_EQ(a, b)                                                                                                 \
+  do {                                                                                                                 \
+    uint64_t va_ = (uint64_t)(a), vb_ = (uint64_t)(b);                                                                 \
+    if (va_ != vb_) {                                                                                                  \
+      fprintf(stderr, "%s:%d: CHECK_EQ failed: %s = %" PRIu64 ", %s = %" PRIu64 "\n", __FILE__, __LINE__, #a, va_, #b, \
+              vb_);                                                                                                    \
+      check_failures++;                                                                                                \
+    }                                                                                                                  \
   } while (0)
 
 // Expects `expr` to return `status`; prints the library's message otherwise.
-#define CHECK_STATUS(expr, status)                                                                  \
-  do {                                                                                              \
-    gpb_status got_ = (expr);                                                                       \
-    if (got_ != (status)) {                                                                         \
-      fprintf(stderr, "%s:%d: %s returned %s, expected %s (%s)\n", __FILE__, __LINE__, #expr,       \
-              gpb_status_name(got_), gpb_status_name(status), gpb_last_error());                    \
-      check_failures++;                                                                             \
-    }                                                                                               \
+#define CHECK_STATUS(expr, status)                                                                                     \
+  do {                                                                                                                 \
+    gpb_status got_ = (expr);                                                                                          \
+    if (got_ != (status)) {                                                                                            \
+      fprintf(stderr, "%s:%d: %s returned %s, expected %s (%s)\n", __FILE__, __LINE__, #expr, gpb_status_name(got_),   \
+              gpb_status_name(status), gpb_last_error());                                                              \
+      check_failures++;                                                                                                \
+    }                                                                                                                  \
   } while (0)
 
 #define CHECK_OK(expr) CHECK_STATUS(expr, GPB_OK)
 
 // The message contains `needle`.
-#define CHECK_MSG(msg, needle)                                                                      \
-  do {                                                                                              \
-    const char *m_ = (msg);                                                                         \
-    if (!m_ || !strstr(m_, needle)) {                                                               \
-      fprintf(stderr, "%s:%d: message \"%s\" lacks \"%s\"\n", __FILE__, __LINE__, m_ ? m_ : "(null)", \
-              needle);                                                                              \
-      check_failures++;                                                                             \
-    }                                                                                               \
+#define CHECK_MSG(msg, needle)                                                                                         \
+  do {                                                                                                                 \
+    const char *m_ = (msg);                                                                                            \
+    if (!m_ || !strstr(m_, needle)) {                                                                                  \
+      fprintf(stderr, "%s:%d: message \"%s\" lacks \"%s\"\n", __FILE__, __LINE__, m_ ? m_ : "(null)", needle);         \
+      check_failures++;                                                                                                \
+    }                                                                                                                  \
   } while (0)
 
 typedef struct test_case {
@@ -64,7 +63,8 @@ typedef struct test_case {
   void (*fn)(void);
 } test_case;
 
-#define TEST(fn) {#fn, fn}
+#define TEST(fn)                                                                                                       \
+  { #fn, fn }
 
 // Keeps the Vulkan driver and layer libraries mapped after the loader
 // unloads them (from the first instance on), so LeakSanitizer can name their

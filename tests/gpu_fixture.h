@@ -13,8 +13,7 @@ static inline void fixture_on_message(void *user, int severity, const char *mess
 
 // Opens a validated device; NULL (and a failed check) if that is impossible.
 static inline gpb_device *fixture_open(void) {
-  gpb_device_options opts = {.validation = getenv("GPB_TEST_NO_VALIDATION") == NULL,
-                             .on_message = fixture_on_message};
+  gpb_device_options opts = {.validation = getenv("GPB_TEST_NO_VALIDATION") == NULL, .on_message = fixture_on_message};
   gpb_device *dev = NULL;
   gpb_status st = gpb_device_open_default(&opts, &dev);
   if (st != GPB_OK) {
@@ -56,17 +55,29 @@ static const uint32_t fill_spirv[] __attribute__((unused)) =
     ;
 
 // Push constants of the test kernels.
-typedef struct add_one_params { uint32_t n; } add_one_params;
-typedef struct axpy_params { uint32_t n, a; } axpy_params;
-typedef struct spin_params { uint32_t iterations, value; } spin_params; // dispatch many groups to spin long
-typedef struct fill_params { uint32_t n, base; } fill_params;
+typedef struct add_one_params {
+  uint32_t n;
+} add_one_params;
+typedef struct axpy_params {
+  uint32_t n, a;
+} axpy_params;
+typedef struct spin_params {
+  uint32_t iterations, value;
+} spin_params; // dispatch many groups to spin long
+typedef struct fill_params {
+  uint32_t n, base;
+} fill_params;
 
 // Keeps the device busy: `groups` x 64 invocations of 60000 steps each
 // (tens of ms on lavapipe; a fraction of a ms to ms on a big GPU).
 static inline gpb_status dispatch_spin(gpb_stream *s, gpb_kernel *k, gpb_buffer *out, uint32_t groups, uint32_t value) {
   spin_params p = {.iterations = 60000, .value = value};
   gpb_arg arg = {out, 0, 8};
-  gpb_dispatch d = {.kernel = k, .groups = {groups, 1, 1}, .args = &arg, .arg_count = 1, .push_constants = &p,
+  gpb_dispatch d = {.kernel = k,
+                    .groups = {groups, 1, 1},
+                    .args = &arg,
+                    .arg_count = 1,
+                    .push_constants = &p,
                     .push_constant_bytes = sizeof p};
   return gpb_stream_dispatch(s, &d);
 }
@@ -75,27 +86,39 @@ static inline gpb_status dispatch_spin(gpb_stream *s, gpb_kernel *k, gpb_buffer 
 static inline gpb_status dispatch_add_one(gpb_stream *s, gpb_kernel *k, gpb_buffer *x, uint64_t offset, uint32_t n) {
   add_one_params p = {n};
   gpb_arg arg = {x, offset, 4ull * n};
-  gpb_dispatch d = {.kernel = k, .groups = {(n + 63) / 64, 1, 1}, .args = &arg, .arg_count = 1,
-                    .push_constants = &p, .push_constant_bytes = sizeof p};
+  gpb_dispatch d = {.kernel = k,
+                    .groups = {(n + 63) / 64, 1, 1},
+                    .args = &arg,
+                    .arg_count = 1,
+                    .push_constants = &p,
+                    .push_constant_bytes = sizeof p};
   return gpb_stream_dispatch(s, &d);
 }
 
 static inline gpb_status dispatch_fill(gpb_stream *s, gpb_kernel *k, gpb_buffer *out, uint64_t offset, uint32_t n,
-                                uint32_t base) {
+                                       uint32_t base) {
   fill_params p = {n, base};
   gpb_arg arg = {out, offset, 4ull * n};
-  gpb_dispatch d = {.kernel = k, .groups = {(n + 63) / 64, 1, 1}, .args = &arg, .arg_count = 1,
-                    .push_constants = &p, .push_constant_bytes = sizeof p};
+  gpb_dispatch d = {.kernel = k,
+                    .groups = {(n + 63) / 64, 1, 1},
+                    .args = &arg,
+                    .arg_count = 1,
+                    .push_constants = &p,
+                    .push_constant_bytes = sizeof p};
   return gpb_stream_dispatch(s, &d);
 }
 
 // y += a * x over n elements; x is a readonly binding.
 static inline gpb_status dispatch_axpy(gpb_stream *s, gpb_kernel *k, gpb_buffer *x, uint64_t x_off, gpb_buffer *y,
-                                uint64_t y_off, uint32_t n, uint32_t a) {
+                                       uint64_t y_off, uint32_t n, uint32_t a) {
   axpy_params p = {n, a};
   gpb_arg args[2] = {{x, x_off, 4ull * n}, {y, y_off, 4ull * n}};
-  gpb_dispatch d = {.kernel = k, .groups = {(n + 63) / 64, 1, 1}, .args = args, .arg_count = 2,
-                    .push_constants = &p, .push_constant_bytes = sizeof p};
+  gpb_dispatch d = {.kernel = k,
+                    .groups = {(n + 63) / 64, 1, 1},
+                    .args = args,
+                    .arg_count = 2,
+                    .push_constants = &p,
+                    .push_constant_bytes = sizeof p};
   return gpb_stream_dispatch(s, &d);
 }
 

@@ -117,7 +117,8 @@ static void test_65th_staged_upload_flushes(void) {
   gpb_device *dev = fixture_open();
   if (!dev) return;
   const uint64_t chunk = 64 * 1024;
-  gpb_stream *s = new_stream(dev, &(gpb_stream_options){.staging_max_buffers = 64, .staging_buffer_bytes = chunk,
+  gpb_stream *s = new_stream(dev, &(gpb_stream_options){.staging_max_buffers = 64,
+                                                        .staging_buffer_bytes = chunk,
                                                         .inline_upload_max_bytes = GPB_NO_INLINE_UPLOADS});
   gpb_buffer *dst;
   CHECK_OK(gpb_buffer_create(dev, 65 * chunk, GPB_MEMORY_PRIVATE, &dst));
@@ -151,7 +152,8 @@ static void test_staging_not_reused_while_gpu_reads(void) {
   gpb_device *dev = fixture_open();
   if (!dev) return;
   const uint64_t bytes = 64 * 1024;
-  gpb_stream *s = new_stream(dev, &(gpb_stream_options){.staging_max_buffers = 1, .staging_buffer_bytes = bytes,
+  gpb_stream *s = new_stream(dev, &(gpb_stream_options){.staging_max_buffers = 1,
+                                                        .staging_buffer_bytes = bytes,
                                                         .staging_max_bytes = bytes,
                                                         .inline_upload_max_bytes = GPB_NO_INLINE_UPLOADS});
   gpb_kernel *spin = FIXTURE_KERNEL(dev, spin);
@@ -172,7 +174,7 @@ static void test_staging_not_reused_while_gpu_reads(void) {
   CHECK_OK(gpb_stream_copy_to_device(s, data_b, b, 0, bytes));
   gpb_counters c;
   CHECK_OK(gpb_stream_get_counters(s, &c));
-  CHECK(c.staging_waits <= 1);   // 1 unless the spin batch already finished
+  CHECK(c.staging_waits <= 1);  // 1 unless the spin batch already finished
   CHECK_EQ(c.flush_staging, 0); // the slot's batch was already submitted
   CHECK_OK(gpb_stream_copy_to_host(s, a, 0, back, bytes));
   CHECK(memcmp(back, data_a, bytes) == 0);
@@ -312,7 +314,7 @@ static void test_device_to_device_copy(void) {
   CHECK_OK(dispatch_fill(s, fill, a, 0, 2 * N, 100));
   CHECK_OK(gpb_stream_copy_buffer(s, a, 4 * N, b, 0, 4 * N)); // second half of a -> first half of b
   CHECK_OK(dispatch_add_one(s, k, b, 0, N));
-  CHECK_OK(gpb_stream_copy_buffer(s, a, 0, a, 4 * N, 4 * N)); // within one buffer, disjoint
+  CHECK_OK(gpb_stream_copy_buffer(s, a, 0, a, 4 * N, 4 * N));                          // within one buffer, disjoint
   CHECK_STATUS(gpb_stream_copy_buffer(s, a, 0, a, 4, 64), GPB_ERROR_INVALID_ARGUMENT); // overlap
   uint32_t host[2 * N];
   CHECK_OK(gpb_stream_copy_to_host(s, b, 0, host, 4 * N));
@@ -480,12 +482,20 @@ static void test_close_with_pending_work(void) {
 }
 
 int main(int argc, char **argv) {
-  static const test_case tests[] = {
-      TEST(test_launches_then_sync_is_one_submit), TEST(test_readback_flushes),
-      TEST(test_free_syncs_only_when_used), TEST(test_65th_staged_upload_flushes),
-      TEST(test_staging_not_reused_while_gpu_reads), TEST(test_inline_uploads_ordered),
-      TEST(test_shared_buffer_access_waits_for_writers), TEST(test_barriers_only_on_hazards),
-      TEST(test_device_to_device_copy), TEST(test_immediate_mode), TEST(test_inflight_batches_are_bounded), TEST(test_wait_stream),
-      TEST(test_dispatch_cap_submits_early), TEST(test_destroy_signaler_with_submitted_waiter), TEST(test_close_with_pending_work)};
+  static const test_case tests[] = {TEST(test_launches_then_sync_is_one_submit),
+                                    TEST(test_readback_flushes),
+                                    TEST(test_free_syncs_only_when_used),
+                                    TEST(test_65th_staged_upload_flushes),
+                                    TEST(test_staging_not_reused_while_gpu_reads),
+                                    TEST(test_inline_uploads_ordered),
+                                    TEST(test_shared_buffer_access_waits_for_writers),
+                                    TEST(test_barriers_only_on_hazards),
+                                    TEST(test_device_to_device_copy),
+                                    TEST(test_immediate_mode),
+                                    TEST(test_inflight_batches_are_bounded),
+                                    TEST(test_wait_stream),
+                                    TEST(test_dispatch_cap_submits_early),
+                                    TEST(test_destroy_signaler_with_submitted_waiter),
+                                    TEST(test_close_with_pending_work)};
   return RUN_TESTS(tests);
 }

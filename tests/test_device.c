@@ -86,8 +86,8 @@ static void test_status_names_and_counters(void) {
   CHECK(strcmp(gpb_status_name(GPB_OK), "GPB_OK") == 0);
   CHECK(strcmp(gpb_status_name(GPB_ERROR_DEVICE_LOST), "GPB_ERROR_DEVICE_LOST") == 0);
   CHECK(strcmp(gpb_status_name((gpb_status)999), "GPB_ERROR_UNKNOWN") == 0);
-  const char *seed_names[] = {"dispatches", "flushes", "syncs", "blits", "gpu_to_cpu", "cpu_to_gpu",
-                              "gpu_to_gpu", "free_syncs", "submits", "staging_bytes", "barriers", "barriers_elided"};
+  const char *seed_names[] = {"dispatches", "flushes",    "syncs",   "blits",         "gpu_to_cpu", "cpu_to_gpu",
+                              "gpu_to_gpu", "free_syncs", "submits", "staging_bytes", "barriers",   "barriers_elided"};
   for (size_t n = 0; n < sizeof seed_names / sizeof seed_names[0]; n++) {
     bool found = false;
     for (size_t i = 0; i < gpb_counter_count(); i++) found |= strcmp(gpb_counter_name(i), seed_names[n]) == 0;

@@ -30,7 +30,11 @@ static void test_bad_arguments(void) {
   uint32_t host[N] = {0};
   add_one_params p = {N};
   gpb_arg arg = {x, 0, 0};
-  gpb_dispatch good = {.kernel = k, .groups = {1, 1, 1}, .args = &arg, .arg_count = 1, .push_constants = &p,
+  gpb_dispatch good = {.kernel = k,
+                       .groups = {1, 1, 1},
+                       .args = &arg,
+                       .arg_count = 1,
+                       .push_constants = &p,
                        .push_constant_bytes = sizeof p};
   gpb_dispatch d;
 
@@ -94,7 +98,11 @@ static void test_bad_arguments(void) {
   // so any non-empty range is accepted; an empty one is not.
   gpb_arg two[2] = {{small, 0, 8}, {x, 0, 8}};
   axpy_params ap = {2, 1};
-  gpb_dispatch da = {.kernel = axpy, .groups = {1, 1, 1}, .args = two, .arg_count = 2, .push_constants = &ap,
+  gpb_dispatch da = {.kernel = axpy,
+                     .groups = {1, 1, 1},
+                     .args = two,
+                     .arg_count = 2,
+                     .push_constants = &ap,
                      .push_constant_bytes = sizeof ap};
   CHECK_OK(gpb_stream_dispatch(s, &da));
   // Buffers and kernels of another device
@@ -120,8 +128,9 @@ static void test_bad_arguments(void) {
   CHECK_STATUS(gpb_stream_create(dev, &(gpb_stream_options){.inline_upload_max_bytes = 70000}, &bad),
                GPB_ERROR_INVALID_ARGUMENT);
   CHECK_STATUS(gpb_stream_create(dev, &(gpb_stream_options){.mode = (gpb_mode)9}, &bad), GPB_ERROR_INVALID_ARGUMENT);
-  CHECK_STATUS(gpb_stream_create(dev, &(gpb_stream_options){.staging_buffer_bytes = 1 << 20, .staging_max_bytes = 1024}, &bad),
-               GPB_ERROR_INVALID_ARGUMENT);
+  CHECK_STATUS(
+      gpb_stream_create(dev, &(gpb_stream_options){.staging_buffer_bytes = 1 << 20, .staging_max_bytes = 1024}, &bad),
+      GPB_ERROR_INVALID_ARGUMENT);
   CHECK(bad == NULL);
   // Freeing NULL is fine.
   CHECK_OK(gpb_buffer_free(NULL));
@@ -155,8 +164,8 @@ static void test_garbage_spirv(void) {
     gpb_status st = gpb_kernel_create(dev, &t, &k);
     CHECK(st != GPB_OK);
   }
-  desc = (gpb_kernel_desc){.name = "wrong entry", .spirv = add_one_spirv, .spirv_bytes = sizeof add_one_spirv,
-                           .entry_point = "nope"};
+  desc = (gpb_kernel_desc){
+      .name = "wrong entry", .spirv = add_one_spirv, .spirv_bytes = sizeof add_one_spirv, .entry_point = "nope"};
   CHECK_STATUS(gpb_kernel_create(dev, &desc, &k), GPB_ERROR_NOT_FOUND);
   CHECK(k == NULL);
   check_stream_usable(dev, gpb_device_default_stream(dev), FIXTURE_KERNEL(dev, add_one));
@@ -265,7 +274,8 @@ static void test_creation_failures(void) {
   gpb_buffer *b = NULL;
   gpb_vk_fault_arm(dev, GPB_VK_ALLOCATE_MEMORY, 1, VK_ERROR_OUT_OF_DEVICE_MEMORY);
   CHECK_STATUS(gpb_buffer_create(dev, 1024, GPB_MEMORY_PRIVATE, &b), GPB_ERROR_OUT_OF_DEVICE_MEMORY);
-  CHECK_MSG(gpb_device_last_error(dev), "private buffer of 1024 bytes: vkAllocateMemory: VK_ERROR_OUT_OF_DEVICE_MEMORY");
+  CHECK_MSG(gpb_device_last_error(dev),
+            "private buffer of 1024 bytes: vkAllocateMemory: VK_ERROR_OUT_OF_DEVICE_MEMORY");
   gpb_vk_fault_arm(dev, GPB_VK_CREATE_PIPELINE, 1, VK_ERROR_OUT_OF_HOST_MEMORY);
   gpb_kernel *k = NULL;
   gpb_kernel_desc desc = {.name = "axpy", .spirv = axpy_spirv, .spirv_bytes = sizeof axpy_spirv};
@@ -293,7 +303,8 @@ static void test_validation_layer_is_live(void) {
   CHECK_OK(gpb_device_open_default(&opts, &dev));
   if (!dev) return;
   gpb_be_device *d = dev->impl;
-  VkBufferCreateInfo info = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = 0,
+  VkBufferCreateInfo info = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+                             .size = 0,
                              .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT}; // size 0 is invalid usage
   VkBuffer buf = VK_NULL_HANDLE;
   if (d->vk.vkCreateBuffer(d->device, &info, NULL, &buf) == VK_SUCCESS) d->vk.vkDestroyBuffer(d->device, buf, NULL);
@@ -302,9 +313,12 @@ static void test_validation_layer_is_live(void) {
 }
 
 int main(int argc, char **argv) {
-  static const test_case tests[] = {
-      TEST(test_bad_arguments), TEST(test_garbage_spirv), TEST(test_failed_submit_is_sticky_and_named),
-      TEST(test_failed_wait_names_running_batch), TEST(test_timeout_is_not_sticky), TEST(test_creation_failures),
-      TEST(test_validation_layer_is_live)};
+  static const test_case tests[] = {TEST(test_bad_arguments),
+                                    TEST(test_garbage_spirv),
+                                    TEST(test_failed_submit_is_sticky_and_named),
+                                    TEST(test_failed_wait_names_running_batch),
+                                    TEST(test_timeout_is_not_sticky),
+                                    TEST(test_creation_failures),
+                                    TEST(test_validation_layer_is_live)};
   return RUN_TESTS(tests);
 }

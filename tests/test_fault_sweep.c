@@ -18,21 +18,22 @@ typedef struct outcome {
   gpb_stream *failed_stream; // the stream whose call failed, if any
 } outcome;
 
-#define STEP(expr, stream)                                                          \
-  do {                                                                              \
-    gpb_status st_ = (expr);                                                        \
-    if (st_ != GPB_OK && o->status == GPB_OK) {                                     \
-      o->status = st_;                                                              \
-      snprintf(o->message, sizeof o->message, "%s", gpb_last_error());              \
-      o->failed_stream = (stream);                                                  \
-    }                                                                               \
-    if (st_ != GPB_OK) return;                                                      \
+#define STEP(expr, stream)                                                                                             \
+  do {                                                                                                                 \
+    gpb_status st_ = (expr);                                                                                           \
+    if (st_ != GPB_OK && o->status == GPB_OK) {                                                                        \
+      o->status = st_;                                                                                                 \
+      snprintf(o->message, sizeof o->message, "%s", gpb_last_error());                                                 \
+      o->failed_stream = (stream);                                                                                     \
+    }                                                                                                                  \
+    if (st_ != GPB_OK) return;                                                                                         \
   } while (0)
 
 // Stops at the first failure; leaves cleanup to gpb_device_close.
 static void workload(gpb_device *dev, gpb_stream **out_stream, outcome *o) {
   gpb_stream *s = NULL;
-  STEP(gpb_stream_create(dev, &(gpb_stream_options){.staging_buffer_bytes = 64 * 1024, .staging_max_buffers = 2}, &s), NULL);
+  STEP(gpb_stream_create(dev, &(gpb_stream_options){.staging_buffer_bytes = 64 * 1024, .staging_max_buffers = 2}, &s),
+       NULL);
   *out_stream = s;
   gpb_kernel *add = NULL, *fill = NULL;
   gpb_kernel_desc d1 = {.name = "add_one", .spirv = add_one_spirv, .spirv_bytes = sizeof add_one_spirv};
@@ -45,8 +46,8 @@ static void workload(gpb_device *dev, gpb_stream **out_stream, outcome *o) {
   STEP(gpb_buffer_create(dev, 4 * N, GPB_MEMORY_SHARED, &sh), NULL);
   static uint32_t host[64 * 1024];
   for (uint32_t i = 0; i < 64 * 1024; i++) host[i] = i;
-  STEP(gpb_stream_copy_to_device(s, host, x, 0, 4 * N), s);           // inline
-  STEP(gpb_stream_copy_to_device(s, host, big, 0, 256 * 1024), s);    // staged, 4 chunks, 2 slots
+  STEP(gpb_stream_copy_to_device(s, host, x, 0, 4 * N), s);        // inline
+  STEP(gpb_stream_copy_to_device(s, host, big, 0, 256 * 1024), s); // staged, 4 chunks, 2 slots
   STEP(dispatch_fill(s, fill, sh, 0, N, 5), s);
   for (int i = 0; i < 3; i++) STEP(dispatch_add_one(s, add, x, 0, N), s);
   STEP(gpb_stream_copy_buffer(s, x, 0, big, 0, 4 * N), s);

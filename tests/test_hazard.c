@@ -43,8 +43,8 @@ static void random_program(cmd *cmds, size_t count, uint64_t buffers, uint64_t s
     for (size_t i = 0; i < cmds[c].n; i++) {
       uint64_t begin = (rng() % span) & ~3ull; // 4-byte grid: touching ranges are common
       uint64_t len = 4 + (rng() % (span / 4)) / 4 * 4;
-      cmds[c].acc[i] = (gpb_access){.buffer_id = 1 + rng() % buffers, .begin = begin, .end = begin + len,
-                                    .write = rng() % 3 == 0};
+      cmds[c].acc[i] =
+          (gpb_access){.buffer_id = 1 + rng() % buffers, .begin = begin, .end = begin + len, .write = rng() % 3 == 0};
     }
   }
 }
@@ -88,8 +88,8 @@ static void test_oracle_random_programs(void) {
         bool covered = false;
         for (size_t k = i + 1; k <= j && !covered; k++) covered = barrier_before[k];
         if (!covered) {
-          fprintf(stderr, "seed %llu: hazard between commands %zu and %zu has no barrier\n",
-                  (unsigned long long)seed, i, j);
+          fprintf(stderr, "seed %llu: hazard between commands %zu and %zu has no barrier\n", (unsigned long long)seed,
+                  i, j);
           check_failures++;
         }
       }
@@ -107,15 +107,15 @@ static void test_basic_cases(void) {
   gpb_access w01 = {1, 0, 100, true}, r01 = {1, 0, 100, false}, r_other = {2, 0, 100, false};
   gpb_access r_after = {1, 100, 200, false}, w_touch = {1, 100, 101, true}, r_inside = {1, 50, 51, false};
   CHECK_OK(gpb_hazard_add(&t, &w01, 1));
-  CHECK(gpb_hazard_conflicts(&t, &r01, 1));     // read after write
+  CHECK(gpb_hazard_conflicts(&t, &r01, 1));      // read after write
   CHECK(gpb_hazard_conflicts(&t, &r_inside, 1)); // sub-range
   CHECK(!gpb_hazard_conflicts(&t, &r_other, 1)); // other buffer
   CHECK(!gpb_hazard_conflicts(&t, &r_after, 1)); // adjacent, no shared byte
   gpb_hazard_reset(&t);
   CHECK(!gpb_hazard_conflicts(&t, &r01, 1));
   CHECK_OK(gpb_hazard_add(&t, &r01, 1));
-  CHECK(!gpb_hazard_conflicts(&t, &r01, 1));  // read after read
-  CHECK(gpb_hazard_conflicts(&t, &w01, 1));   // write after read
+  CHECK(!gpb_hazard_conflicts(&t, &r01, 1)); // read after read
+  CHECK(gpb_hazard_conflicts(&t, &w01, 1));  // write after read
   CHECK(!gpb_hazard_conflicts(&t, &w_touch, 1));
   // Aliasing: two accesses of one command to one buffer count for both.
   gpb_access both[2] = {{3, 0, 8, false}, {3, 4, 12, true}};

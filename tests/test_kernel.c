@@ -39,7 +39,11 @@ static void test_reflection(void) {
   CHECK_OK(gpb_buffer_create(dev, 256, GPB_MEMORY_PRIVATE, &out));
   uint32_t pc[3] = {2, 3, 4};
   gpb_arg args[2] = {{in, 0, 256}, {out, 0, 4}};
-  gpb_dispatch d = {.kernel = k, .groups = {1, 1, 1}, .args = args, .arg_count = 2, .push_constants = pc,
+  gpb_dispatch d = {.kernel = k,
+                    .groups = {1, 1, 1},
+                    .args = args,
+                    .arg_count = 2,
+                    .push_constants = pc,
                     .push_constant_bytes = sizeof pc};
   gpb_stream *s = gpb_device_default_stream(dev);
   CHECK_STATUS(gpb_stream_dispatch(s, &d), GPB_ERROR_OUT_OF_RANGE);
@@ -115,8 +119,7 @@ static void test_load_from_file(void) {
   gpb_kernel *missing = NULL;
   CHECK_STATUS(gpb_kernel_create_from_file(dev, "/nonexistent/k.spv", NULL, NULL, &missing), GPB_ERROR_NOT_FOUND);
   CHECK_MSG(gpb_device_last_error(dev), "/nonexistent/k.spv");
-  CHECK_STATUS(gpb_kernel_create_from_file(dev, inc, NULL, NULL, &missing),
-               GPB_ERROR_INVALID_SPIRV);
+  CHECK_STATUS(gpb_kernel_create_from_file(dev, inc, NULL, NULL, &missing), GPB_ERROR_INVALID_SPIRV);
   fixture_close(dev);
 }
 

@@ -38,7 +38,7 @@ static void test_replay_runs_the_captured_work(void) {
   CHECK_OK(gpb_stream_get_counters(s, &c));
   CHECK_EQ(c.replays, 5);
   CHECK_EQ(c.dispatches, 15);
-  CHECK_EQ(c.submits, 0); // replays batch like other commands
+  CHECK_EQ(c.submits, 0);  // replays batch like other commands
   CHECK_EQ(c.barriers, 4); // each replay rewrites what the previous wrote
   uint32_t host[N];
   CHECK_OK(gpb_stream_copy_to_host(s, x, 0, host, sizeof host));
@@ -173,7 +173,8 @@ static void test_program_barriers_and_footprint(void) {
 }
 
 int main(int argc, char **argv) {
-  static const test_case tests[] = {TEST(test_replay_runs_the_captured_work), TEST(test_per_replay_values_and_interleaving),
-                                    TEST(test_capture_refusals_and_lifetime), TEST(test_program_barriers_and_footprint)};
+  static const test_case tests[] = {
+      TEST(test_replay_runs_the_captured_work), TEST(test_per_replay_values_and_interleaving),
+      TEST(test_capture_refusals_and_lifetime), TEST(test_program_barriers_and_footprint)};
   return RUN_TESTS(tests);
 }

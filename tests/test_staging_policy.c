@@ -102,9 +102,9 @@ static void test_failed_submission_frees_slots(void) {
 }
 
 int main(int argc, char **argv) {
-  static const test_case tests[] = {
-      TEST(test_busy_slot_is_not_reused_until_complete), TEST(test_cap_of_64_buffers),
-      TEST(test_small_uploads_share_a_buffer), TEST(test_byte_bound_drops_small_free_slots),
-      TEST(test_failed_submission_frees_slots)};
+  static const test_case tests[] = {TEST(test_busy_slot_is_not_reused_until_complete), TEST(test_cap_of_64_buffers),
+                                    TEST(test_small_uploads_share_a_buffer),
+                                    TEST(test_byte_bound_drops_small_free_slots),
+                                    TEST(test_failed_submission_frees_slots)};
   return RUN_TESTS(tests);
 }

@@ -50,8 +50,10 @@ static void run_workers(bool shared) {
   pthread_t t[THREADS];
   for (int i = 0; i < THREADS; i++) {
     w[i] = (worker){.dev = dev, .k = k, .shared = shared};
-    if (shared) w[i].stream = gpb_device_default_stream(dev);
-    else CHECK_OK(gpb_stream_create(dev, NULL, &w[i].stream));
+    if (shared)
+      w[i].stream = gpb_device_default_stream(dev);
+    else
+      CHECK_OK(gpb_stream_create(dev, NULL, &w[i].stream));
   }
   for (int i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, work, &w[i]);
   for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);

@@ -46,7 +46,7 @@ static void test_trace_file(void) {
   CHECK(text != NULL);
   if (!text) return;
   CHECK(strstr(text, "\"traceEvents\"") != NULL);
-  CHECK(count(text, "\"cat\": \"gpu\", \"name\": \"add_one\"") == 5);   // one GPU span per dispatch
+  CHECK(count(text, "\"cat\": \"gpu\", \"name\": \"add_one\"") == 5);    // one GPU span per dispatch
   CHECK(count(text, "\"cat\": \"record\", \"name\": \"add_one\"") == 5); // and its recording
   CHECK(count(text, "\"cat\": \"gpu\", \"name\": \"readback\"") == 1);
   CHECK(strstr(text, "\"reason\": \"readback\"") != NULL);

@@ -55,8 +55,12 @@ static gpb_status record_chain(gpb_stream *s, gpb_kernel *k, gpb_buffer *x, cons
   gpb_status st = GPB_OK;
   for (uint32_t i = 0; st == GPB_OK && i < o->n; i++) {
     gpb_arg arg = {x, o->independent ? stride * i : 0, 4 * ELEMS};
-    gpb_dispatch d = {.kernel = k, .groups = {ELEMS / 64, 1, 1}, .args = &arg, .arg_count = 1,
-                      .push_constants = &n_push, .push_constant_bytes = sizeof n_push};
+    gpb_dispatch d = {.kernel = k,
+                      .groups = {ELEMS / 64, 1, 1},
+                      .args = &arg,
+                      .arg_count = 1,
+                      .push_constants = &n_push,
+                      .push_constant_bytes = sizeof n_push};
     st = gpb_stream_dispatch(s, &d);
   }
   return st;
@@ -69,8 +73,8 @@ static bool run_chain(gpb_device *dev, const chain_opts *o, int mode, chain_resu
   uint64_t stride = 4 * ELEMS;
   while (stride % info.min_storage_buffer_offset_alignment) stride += 4 * ELEMS;
   uint64_t bytes = o->independent ? stride * o->n : 4 * ELEMS;
-  gpb_stream_options so = {.mode = mode == MODE_REPLAY ? GPB_MODE_BATCHED : mode, .barriers = o->barriers,
-                          .max_batch_dispatches = o->cap};
+  gpb_stream_options so = {
+      .mode = mode == MODE_REPLAY ? GPB_MODE_BATCHED : mode, .barriers = o->barriers, .max_batch_dispatches = o->cap};
   gpb_stream *s = NULL;
   gpb_kernel *k = NULL;
   gpb_buffer *x = NULL;
@@ -108,7 +112,8 @@ static bool run_chain(gpb_device *dev, const chain_opts *o, int mode, chain_resu
       }
     }
   }
-  if (st != GPB_OK) fprintf(stderr, "gpubatch: bench chain (%s): %s: %s\n", mode_name(mode), gpb_status_name(st), gpb_last_error());
+  if (st != GPB_OK)
+    fprintf(stderr, "gpubatch: bench chain (%s): %s: %s\n", mode_name(mode), gpb_status_name(st), gpb_last_error());
   if (st == GPB_OK) {
     qsort(times, o->reps, sizeof *times, compare_double);
     r->median_us = o->reps % 2 ? times[o->reps / 2] : (times[o->reps / 2 - 1] + times[o->reps / 2]) / 2;
@@ -131,8 +136,8 @@ static void print_json(const gpb_device_info *info, const chain_opts *o, int mod
          "\"per_dispatch_us_max\": %.4f, \"correct\": %s, \"barriers\": %llu, \"submits\": %llu, \"counters\": {",
          cli_json_escape(info->name, name, sizeof name), cli_json_escape(info->driver_info, drv, sizeof drv),
          mode_name(mode), o->independent ? "independent" : "dependent",
-         o->barriers == GPB_BARRIERS_ALWAYS ? "always" : "tracked", o->n, o->reps, r->median_us, r->min_us,
-         r->max_us, r->correct ? "true" : "false", (unsigned long long)r->counters.barriers,
+         o->barriers == GPB_BARRIERS_ALWAYS ? "always" : "tracked", o->n, o->reps, r->median_us, r->min_us, r->max_us,
+         r->correct ? "true" : "false", (unsigned long long)r->counters.barriers,
          (unsigned long long)r->counters.submits);
   cli_print_counters_json(stdout, &r->counters);
   printf("}}\n");
@@ -162,7 +167,9 @@ static void print_table(const gpb_device_info *info, const chain_opts *o, const 
     printf("\n");
   }
   for (int m = 1; m < o->mode_count; m++) {
-    if (r[m].median_us > 0) printf("%s%s speed-up over immediate: %.2fx\n", m == 1 ? "\n" : "", mode_name(o->modes[m]), r[0].median_us / r[m].median_us);
+    if (r[m].median_us > 0)
+      printf("%s%s speed-up over immediate: %.2fx\n", m == 1 ? "\n" : "", mode_name(o->modes[m]),
+             r[0].median_us / r[m].median_us);
   }
 }
 
@@ -185,9 +192,11 @@ static int run_sweep(gpb_device *dev, const gpb_device_info *info, const chain_o
       bool run_ok = run_chain(dev, &one, o->modes[m], &r);
       ok = ok && run_ok && r.correct;
       us[m][p] = run_ok ? r.median_us : -1;
-      if (o->json) print_json(info, &one, o->modes[m], &r);
-      else printf("%-10s n=%-6u %9.3f us/dispatch (%.3f..%.3f)%s\n", mode_name(o->modes[m]), one.n, r.median_us, r.min_us,
-                  r.max_us, r.correct ? "" : "  WRONG RESULT");
+      if (o->json)
+        print_json(info, &one, o->modes[m], &r);
+      else
+        printf("%-10s n=%-6u %9.3f us/dispatch (%.3f..%.3f)%s\n", mode_name(o->modes[m]), one.n, r.median_us, r.min_us,
+               r.max_us, r.correct ? "" : "  WRONG RESULT");
     }
   }
   if (o->plot) {
@@ -218,40 +227,56 @@ int cli_bench_chain(int argc, char **argv) {
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     bool bad = false;
-    if (strcmp(a, "--n") == 0) bad = !parse_u32(v, &o.n), i++;
-    else if (strcmp(a, "--reps") == 0) bad = !parse_u32(v, &o.reps), i++;
-    else if (strcmp(a, "--cap") == 0) bad = !parse_u32(v, &o.cap), i++;
+    if (strcmp(a, "--n") == 0)
+      bad = !parse_u32(v, &o.n), i++;
+    else if (strcmp(a, "--reps") == 0)
+      bad = !parse_u32(v, &o.reps), i++;
+    else if (strcmp(a, "--cap") == 0)
+      bad = !parse_u32(v, &o.cap), i++;
     else if (strcmp(a, "--device") == 0) {
       uint32_t d = 0;
       bad = !v || (strcmp(v, "0") != 0 && !parse_u32(v, &d)), i++;
       o.device = (int)d;
     } else if (strcmp(a, "--mode") == 0) {
       i++;
-      if (v && strcmp(v, "batched") == 0) o.modes[0] = GPB_MODE_BATCHED;
-      else if (v && strcmp(v, "immediate") == 0) o.modes[0] = GPB_MODE_IMMEDIATE;
-      else if (v && strcmp(v, "replay") == 0) o.modes[0] = MODE_REPLAY;
+      if (v && strcmp(v, "batched") == 0)
+        o.modes[0] = GPB_MODE_BATCHED;
+      else if (v && strcmp(v, "immediate") == 0)
+        o.modes[0] = GPB_MODE_IMMEDIATE;
+      else if (v && strcmp(v, "replay") == 0)
+        o.modes[0] = MODE_REPLAY;
       else if (v && (strcmp(v, "both") == 0 || strcmp(v, "all") == 0)) {
         o.modes[0] = GPB_MODE_IMMEDIATE;
         o.modes[1] = GPB_MODE_BATCHED;
         o.modes[2] = MODE_REPLAY;
         o.mode_count = strcmp(v, "all") == 0 ? 3 : 2;
-      } else bad = true;
+      } else
+        bad = true;
     } else if (strcmp(a, "--pattern") == 0) {
       i++;
-      if (v && strcmp(v, "independent") == 0) o.independent = true;
-      else bad = !v || strcmp(v, "dependent") != 0;
+      if (v && strcmp(v, "independent") == 0)
+        o.independent = true;
+      else
+        bad = !v || strcmp(v, "dependent") != 0;
     } else if (strcmp(a, "--barriers") == 0) {
       i++;
-      if (v && strcmp(v, "always") == 0) o.barriers = GPB_BARRIERS_ALWAYS;
-      else bad = !v || strcmp(v, "tracked") != 0;
+      if (v && strcmp(v, "always") == 0)
+        o.barriers = GPB_BARRIERS_ALWAYS;
+      else
+        bad = !v || strcmp(v, "tracked") != 0;
     } else if (strcmp(a, "--trace") == 0) {
       // The device records a Chrome trace (gpb_device_options.trace_path).
       bad = !v || setenv("GPB_TRACE", v, 1) != 0, i++;
-    } else if (strcmp(a, "--sweep") == 0) o.sweep = true;
-    else if (strcmp(a, "--plot") == 0) bad = !(o.plot = v), i++;
-    else if (strcmp(a, "--json") == 0) o.json = true;
-    else if (strcmp(a, "--help") == 0) bad = true;
-    else bad = true;
+    } else if (strcmp(a, "--sweep") == 0)
+      o.sweep = true;
+    else if (strcmp(a, "--plot") == 0)
+      bad = !(o.plot = v), i++;
+    else if (strcmp(a, "--json") == 0)
+      o.json = true;
+    else if (strcmp(a, "--help") == 0)
+      bad = true;
+    else
+      bad = true;
     if (bad) {
       fprintf(stderr, "usage: gpubatch bench chain [--n N] [--reps R] [--mode immediate|batched|replay|both|all]\n"
                       "         [--pattern dependent|independent] [--barriers tracked|always] [--cap DISPATCHES]\n"

@@ -69,8 +69,10 @@ static int cmd_devices(int argc, char **argv) {
   }
   uint32_t def = UINT32_MAX;
   if (count > 0 && gpb_device_default_index(&def) != GPB_OK) fprintf(stderr, "gpubatch: %s\n", gpb_last_error());
-  if (json) printf("{\"default\": %d, \"devices\": [", def == UINT32_MAX ? -1 : (int)def);
-  else if (count == 0) printf("no Vulkan devices found (install a driver, e.g. mesa-vulkan-drivers)\n");
+  if (json)
+    printf("{\"default\": %d, \"devices\": [", def == UINT32_MAX ? -1 : (int)def);
+  else if (count == 0)
+    printf("no Vulkan devices found (install a driver, e.g. mesa-vulkan-drivers)\n");
   for (uint32_t i = 0; i < count; i++) {
     gpb_device_info info;
     if (gpb_device_get_info(i, &info) != GPB_OK) continue;
@@ -82,33 +84,34 @@ static int cmd_devices(int argc, char **argv) {
              "\"api\": \"%u.%u.%u\", \"device_local_bytes\": %llu, \"usable\": %s}",
              i ? ", " : "", i, cli_json_escape(info.name, name, sizeof name), type_name(info.type), info.vendor_id,
              cli_json_escape(info.driver_info, drv, sizeof drv), (info.api_version >> 22 & 0x7fu),
-             (info.api_version >> 12 & 0x3ffu), (info.api_version & 0xfffu),
-             (unsigned long long)local, info.usable ? "true" : "false");
+             (info.api_version >> 12 & 0x3ffu), (info.api_version & 0xfffu), (unsigned long long)local,
+             info.usable ? "true" : "false");
     } else {
       printf("%c %u: %s (%s), driver %s %s, Vulkan %u.%u, %.1f GiB device-local%s%s\n", i == def ? '*' : ' ', i,
-             info.name, type_name(info.type), info.driver_name, info.driver_info,
-             (info.api_version >> 22 & 0x7fu), (info.api_version >> 12 & 0x3ffu),
-             (double)local / (1 << 30), info.usable ? "" : ", unusable: ", info.usable ? "" : info.unusable_reason);
+             info.name, type_name(info.type), info.driver_name, info.driver_info, (info.api_version >> 22 & 0x7fu),
+             (info.api_version >> 12 & 0x3ffu), (double)local / (1 << 30),
+             info.usable ? "" : ", unusable: ", info.usable ? "" : info.unusable_reason);
     }
   }
-  if (json) printf("]}\n");
-  else if (count > 0) printf("(* = default device; choose another with GPB_DEVICE=<index>)\n");
+  if (json)
+    printf("]}\n");
+  else if (count > 0)
+    printf("(* = default device; choose another with GPB_DEVICE=<index>)\n");
   return 0;
 }
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: gpubatch <command> [options]\n"
-          "  devices [--json]                 list Vulkan devices, mark the default\n"
-          "  bench chain [options]            time N tiny dispatches (see bench chain --help)\n"
+  fprintf(out, "usage: gpubatch <command> [options]\n"
+               "  devices [--json]                 list Vulkan devices, mark the default\n"
+               "  bench chain [options]            time N tiny dispatches (see bench chain --help)\n"
 #ifdef GPB_HAVE_SELFTEST
-          "  selftest [options]               randomized programs checked against a CPU model\n"
+               "  selftest [options]               randomized programs checked against a CPU model\n"
 #endif
 #ifdef GPB_HAVE_LLAMA
-          "  llama ...                        decode a llama2.c checkpoint (see llama --help)\n"
-          "  llama-gen ...                    write a random llama2.c checkpoint\n"
+               "  llama ...                        decode a llama2.c checkpoint (see llama --help)\n"
+               "  llama-gen ...                    write a random llama2.c checkpoint\n"
 #endif
-          "environment: GPB_DEVICE=<index>, GPB_MODE=immediate|batched, GPB_VALIDATION=1\n");
+               "environment: GPB_DEVICE=<index>, GPB_MODE=immediate|batched, GPB_VALIDATION=1\n");
 }
 
 int main(int argc, char **argv) {

@@ -27,8 +27,10 @@ bool plot_write_svg(const char *path, const char *title, const char *x_label, co
   double pw = W - LEFT - RIGHT, ph = H - TOP - BOTTOM;
 #define PX(v) (LEFT + (lg(v) - x0) / (x1 - x0) * pw)
 #define PY(v) (TOP + ph - (lg(v) - y0) / (y1 - y0) * ph)
-  fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
-             "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+  fprintf(f,
+          "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+          "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+          W, H);
   fprintf(f, "<text x=\"%d\" y=\"22\" font-size=\"15\">%s</text>\n", LEFT, title);
   for (int e = (int)x0; e <= (int)x1; e++) { // decades: grid and labels
     double x = LEFT + (e - x0) / (x1 - x0) * pw;
@@ -42,12 +44,15 @@ bool plot_write_svg(const char *path, const char *title, const char *x_label, co
       double y = TOP + ph - (lg(v) - y0) / (y1 - y0) * ph;
       fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", LEFT, y, LEFT + pw, y,
               m == 1 ? "#ccc" : "#f0f0f0");
-      if (m == 1 || m == 2 || m == 5) fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", LEFT - 6, y + 4, v);
+      if (m == 1 || m == 2 || m == 5)
+        fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", LEFT - 6, y + 4, v);
     }
   }
-  fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"#444\"/>\n", LEFT, TOP, pw, ph);
+  fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"#444\"/>\n", LEFT, TOP, pw,
+          ph);
   fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", LEFT + pw / 2, H - 12, x_label);
-  fprintf(f, "<text transform=\"translate(18,%.1f) rotate(-90)\" text-anchor=\"middle\">%s</text>\n", TOP + ph / 2, y_label);
+  fprintf(f, "<text transform=\"translate(18,%.1f) rotate(-90)\" text-anchor=\"middle\">%s</text>\n", TOP + ph / 2,
+          y_label);
   for (size_t s = 0; s < series_count; s++) {
     const char *c = colors[s % (sizeof colors / sizeof colors[0])];
     fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", c);
@@ -56,11 +61,13 @@ bool plot_write_svg(const char *path, const char *title, const char *x_label, co
     }
     fprintf(f, "\"/>\n");
     for (size_t i = 0; i < series[s].count; i++) {
-      if (series[s].y[i] > 0) fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", PX(series[s].x[i]), PY(series[s].y[i]), c);
+      if (series[s].y[i] > 0)
+        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", PX(series[s].x[i]), PY(series[s].y[i]),
+                c);
     }
     double ly = TOP + 14 + 18.0 * (double)s;
-    fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n", LEFT + pw + 12, ly,
-            LEFT + pw + 34, ly, c);
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n",
+            LEFT + pw + 12, ly, LEFT + pw + 34, ly, c);
     fprintf(f, "<text x=\"%.0f\" y=\"%.1f\">%s</text>\n", LEFT + pw + 40, ly + 4, series[s].name);
   }
   fprintf(f, "</svg>\n");

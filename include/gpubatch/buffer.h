@@ -39,8 +39,7 @@ typedef enum gpb_host_access {
 } gpb_host_access;
 
 // Allocates `size` bytes (size > 0). The contents start undefined.
-gpb_status gpb_buffer_create(gpb_device *device, uint64_t size, gpb_memory_kind kind,
-                             gpb_buffer **out_buffer);
+gpb_status gpb_buffer_create(gpb_device *device, uint64_t size, gpb_memory_kind kind, gpb_buffer **out_buffer);
 
 // Frees the buffer (see above). NULL is accepted and does nothing. If the
 // wait for GPU work times out (GPB_ERROR_TIMEOUT), the buffer is NOT freed:

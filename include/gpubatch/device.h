@@ -93,8 +93,7 @@ gpb_status gpb_device_default_index(uint32_t *out_index);
 
 // Opens device `index`. `options` may be NULL (defaults: validation only if
 // GPB_VALIDATION=1).
-gpb_status gpb_device_open(uint32_t index, const gpb_device_options *options,
-                           gpb_device **out_device);
+gpb_status gpb_device_open(uint32_t index, const gpb_device_options *options, gpb_device **out_device);
 
 // Opens the default device (see gpb_device_default_index).
 gpb_status gpb_device_open_default(const gpb_device_options *options, gpb_device **out_device);

@@ -29,13 +29,14 @@ extern "C" {
 
 typedef struct gpb_kernel gpb_kernel;
 
-#define GPB_MAX_BINDINGS 32
+#define GPB_MAX_BINDINGS 32        // storage buffers per kernel
+#define GPB_MAX_BINDING_NUMBER 1024 // binding numbers must be below this
 
 typedef struct gpb_kernel_binding {
-  uint32_t binding;          // binding number in set 0
-  bool read_only;            // declared readonly (NonWritable)
-  uint64_t min_size;         // bytes the block needs without its runtime array
-  uint64_t array_stride;     // stride of a trailing runtime array, else 0
+  uint32_t binding;      // binding number in set 0
+  bool read_only;        // declared readonly (NonWritable)
+  uint64_t min_size;     // bytes the block needs without its runtime array
+  uint64_t array_stride; // stride of a trailing runtime array, else 0
 } gpb_kernel_binding;
 
 typedef struct gpb_kernel_info {
@@ -55,13 +56,11 @@ typedef struct gpb_kernel_desc {
   const char *entry_point; // NULL means "main"
 } gpb_kernel_desc;
 
-gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc,
-                             gpb_kernel **out_kernel);
+gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc, gpb_kernel **out_kernel);
 
 // Loads a .spv file; the kernel's name is the file name without directory
 // and extension unless `name` is given.
-gpb_status gpb_kernel_create_from_file(gpb_device *device, const char *path,
-                                       const char *entry_point, const char *name,
+gpb_status gpb_kernel_create_from_file(gpb_device *device, const char *path, const char *entry_point, const char *name,
                                        gpb_kernel **out_kernel);
 
 // Waits for recorded work that uses the kernel, then releases it. NULL is

@@ -102,8 +102,7 @@ typedef struct gpb_dispatch {
   uint32_t push_constant_bytes;
 } gpb_dispatch;
 
-gpb_status gpb_stream_create(gpb_device *device, const gpb_stream_options *options,
-                             gpb_stream **out_stream);
+gpb_status gpb_stream_create(gpb_device *device, const gpb_stream_options *options, gpb_stream **out_stream);
 
 // Syncs and releases the stream; it also waits for the device to go idle
 // before freeing command buffers (a driver may touch them after signaling
@@ -120,18 +119,17 @@ gpb_status gpb_stream_dispatch(gpb_stream *stream, const gpb_dispatch *dispatch)
 
 // host -> device: copies `bytes` from `src` into `dst` at `dst_offset`.
 // `src` may be reused as soon as the call returns.
-gpb_status gpb_stream_copy_to_device(gpb_stream *stream, const void *src, gpb_buffer *dst,
-                                     uint64_t dst_offset, uint64_t bytes);
+gpb_status gpb_stream_copy_to_device(gpb_stream *stream, const void *src, gpb_buffer *dst, uint64_t dst_offset,
+                                     uint64_t bytes);
 
 // device -> host: returns when `bytes` from `src` at `src_offset` are in
 // `dst`. Submits pending work and waits for it.
-gpb_status gpb_stream_copy_to_host(gpb_stream *stream, gpb_buffer *src, uint64_t src_offset,
-                                   void *dst, uint64_t bytes);
+gpb_status gpb_stream_copy_to_host(gpb_stream *stream, gpb_buffer *src, uint64_t src_offset, void *dst, uint64_t bytes);
 
 // device -> device, same device. The ranges may be in one buffer but must
 // not overlap.
-gpb_status gpb_stream_copy_buffer(gpb_stream *stream, gpb_buffer *src, uint64_t src_offset,
-                                  gpb_buffer *dst, uint64_t dst_offset, uint64_t bytes);
+gpb_status gpb_stream_copy_buffer(gpb_stream *stream, gpb_buffer *src, uint64_t src_offset, gpb_buffer *dst,
+                                  uint64_t dst_offset, uint64_t bytes);
 
 // Submits the pending batch without waiting.
 gpb_status gpb_stream_flush(gpb_stream *stream);

@@ -46,43 +46,37 @@ typedef struct gpb_backend {
 
   gpb_status (*device_count)(uint32_t *out_count, char *err);
   gpb_status (*device_info)(uint32_t index, gpb_device_info *out_info, char *err);
-  gpb_status (*device_open)(uint32_t index, const gpb_device_options *options,
-                            gpb_be_device **out_device, gpb_device_info *out_info,
-                            uint32_t *out_queue_count, char *err);
+  gpb_status (*device_open)(uint32_t index, const gpb_device_options *options, gpb_be_device **out_device,
+                            gpb_device_info *out_info, uint32_t *out_queue_count, char *err);
   void (*device_close)(gpb_be_device *device); // after all GPU work finished
   gpb_status (*device_wait_idle)(gpb_be_device *device, char *err);
   uint64_t (*validation_messages)(const gpb_be_device *device);
 
-  gpb_status (*buffer_create)(gpb_be_device *device, uint64_t size, gpb_be_memory memory,
-                              gpb_be_buffer **out_buffer, void **out_mapped, char *err);
+  gpb_status (*buffer_create)(gpb_be_device *device, uint64_t size, gpb_be_memory memory, gpb_be_buffer **out_buffer,
+                              void **out_mapped, char *err);
   void (*buffer_destroy)(gpb_be_device *device, gpb_be_buffer *buffer);
 
   // `info` was reflected from `words` by the core.
   gpb_status (*pipeline_create)(gpb_be_device *device, const uint32_t *words, size_t word_count,
-                                const gpb_kernel_info *info, gpb_be_pipeline **out_pipeline,
-                                char *err);
+                                const gpb_kernel_info *info, gpb_be_pipeline **out_pipeline, char *err);
   void (*pipeline_destroy)(gpb_be_device *device, gpb_be_pipeline *pipeline);
 
   // A timeline orders one stream's batches; it submits to queue `queue`.
-  gpb_status (*timeline_create)(gpb_be_device *device, uint32_t queue,
-                                gpb_be_timeline **out_timeline, char *err);
+  gpb_status (*timeline_create)(gpb_be_device *device, uint32_t queue, gpb_be_timeline **out_timeline, char *err);
   void (*timeline_destroy)(gpb_be_device *device, gpb_be_timeline *timeline);
-  gpb_status (*timeline_completed)(gpb_be_device *device, gpb_be_timeline *timeline,
-                                   uint64_t *out_value, char *err);
-  gpb_status (*timeline_wait)(gpb_be_device *device, gpb_be_timeline *timeline, uint64_t value,
-                              uint64_t timeout_ns, char *err);
+  gpb_status (*timeline_completed)(gpb_be_device *device, gpb_be_timeline *timeline, uint64_t *out_value, char *err);
+  gpb_status (*timeline_wait)(gpb_be_device *device, gpb_be_timeline *timeline, uint64_t value, uint64_t timeout_ns,
+                              char *err);
 
   gpb_status (*batch_create)(gpb_be_device *device, gpb_be_batch **out_batch, char *err);
   void (*batch_destroy)(gpb_be_device *device, gpb_be_batch *batch);
   // Resets a batch whose previous submission completed, and opens it.
   gpb_status (*batch_begin)(gpb_be_device *device, gpb_be_batch *batch, char *err);
-  void (*cmd_dispatch)(gpb_be_batch *batch, gpb_be_pipeline *pipeline, const uint32_t groups[3],
-                       const gpb_be_arg *args, uint32_t arg_count, const void *push_constants,
-                       uint32_t push_constant_bytes);
-  void (*cmd_copy)(gpb_be_batch *batch, gpb_be_buffer *src, uint64_t src_offset,
-                   gpb_be_buffer *dst, uint64_t dst_offset, uint64_t bytes);
-  void (*cmd_update)(gpb_be_batch *batch, gpb_be_buffer *dst, uint64_t offset, const void *data,
-                     uint64_t bytes);
+  void (*cmd_dispatch)(gpb_be_batch *batch, gpb_be_pipeline *pipeline, const uint32_t groups[3], const gpb_be_arg *args,
+                       uint32_t arg_count, const void *push_constants, uint32_t push_constant_bytes);
+  void (*cmd_copy)(gpb_be_batch *batch, gpb_be_buffer *src, uint64_t src_offset, gpb_be_buffer *dst,
+                   uint64_t dst_offset, uint64_t bytes);
+  void (*cmd_update)(gpb_be_batch *batch, gpb_be_buffer *dst, uint64_t offset, const void *data, uint64_t bytes);
   // A global memory barrier: compute and transfer writes before it are
   // visible to compute and transfer reads and writes after it.
   void (*cmd_barrier)(gpb_be_batch *batch);
@@ -107,9 +101,8 @@ typedef struct gpb_backend {
   // Closes the batch (adding a barrier that makes device writes visible to
   // host reads) and submits it: it waits for `waits`, and the order of
   // `timeline`'s own previous value, and signals `timeline` to `signal`.
-  gpb_status (*batch_submit)(gpb_be_device *device, gpb_be_batch *batch,
-                             gpb_be_timeline *timeline, uint64_t signal, const gpb_be_wait *waits,
-                             uint32_t wait_count, char *err);
+  gpb_status (*batch_submit)(gpb_be_device *device, gpb_be_batch *batch, gpb_be_timeline *timeline, uint64_t signal,
+                             const gpb_be_wait *waits, uint32_t wait_count, char *err);
 } gpb_backend;
 
 // The backend every device uses; tests may swap it before opening a device.

@@ -38,8 +38,10 @@ gpb_status gpb_uses_note(gpb_uses *uses, uint64_t stream_id, uint64_t serial, bo
     use = &uses->items[uses->count++];
     *use = (gpb_use){.stream_id = stream_id};
   }
-  if (write) use->write_serial = serial;
-  else use->read_serial = serial;
+  if (write)
+    use->write_serial = serial;
+  else
+    use->read_serial = serial;
 out:
   pthread_mutex_unlock(&uses->lock);
   return st;
@@ -49,8 +51,8 @@ static void count_flush_wait(gpb_stream *s, gpb_flush_reason reason) {
   if (reason == GPB_FLUSH_FREE) s->counters.free_syncs++;
 }
 
-gpb_status gpb_uses_wait(gpb_device *device, gpb_uses *uses, gpb_host_access access,
-                         gpb_flush_reason reason, bool *out_waited, char *err_msg) {
+gpb_status gpb_uses_wait(gpb_device *device, gpb_uses *uses, gpb_host_access access, gpb_flush_reason reason,
+                         bool *out_waited, char *err_msg) {
   bool waited = false;
   gpb_status first = GPB_OK;
   pthread_mutex_lock(&device->lock);
@@ -93,8 +95,7 @@ gpb_status gpb_uses_wait(gpb_device *device, gpb_uses *uses, gpb_host_access acc
   return GPB_OK;
 }
 
-gpb_status gpb_buffer_create(gpb_device *device, uint64_t size, gpb_memory_kind kind,
-                             gpb_buffer **out_buffer) {
+gpb_status gpb_buffer_create(gpb_device *device, uint64_t size, gpb_memory_kind kind, gpb_buffer **out_buffer) {
   if (!out_buffer) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_buffer_create: out_buffer is NULL");
   *out_buffer = NULL;
   if (!device) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_buffer_create: device is NULL");
@@ -132,8 +133,10 @@ gpb_status gpb_buffer_create(gpb_device *device, uint64_t size, gpb_memory_kind 
 
 void gpb_buffer_release_locked(gpb_buffer *buffer) {
   gpb_device *dev = buffer->device;
-  if (buffer->prev) buffer->prev->next = buffer->next;
-  else dev->buffers = buffer->next;
+  if (buffer->prev)
+    buffer->prev->next = buffer->next;
+  else
+    dev->buffers = buffer->next;
   if (buffer->next) buffer->next->prev = buffer->prev;
   dev->be->buffer_destroy(dev->impl, buffer->impl);
   gpb_uses_release(&buffer->uses);
@@ -180,9 +183,7 @@ gpb_status gpb_buffer_free(gpb_buffer *buffer) {
 }
 
 uint64_t gpb_buffer_size(const gpb_buffer *buffer) { return buffer ? buffer->size : 0; }
-gpb_memory_kind gpb_buffer_kind(const gpb_buffer *buffer) {
-  return buffer ? buffer->kind : GPB_MEMORY_PRIVATE;
-}
+gpb_memory_kind gpb_buffer_kind(const gpb_buffer *buffer) { return buffer ? buffer->kind : GPB_MEMORY_PRIVATE; }
 gpb_device *gpb_buffer_device(const gpb_buffer *buffer) { return buffer ? buffer->device : NULL; }
 
 gpb_status gpb_buffer_map(gpb_buffer *buffer, gpb_host_access access, void **out_ptr) {

@@ -13,9 +13,7 @@ _Static_assert(COUNTER_COUNT * sizeof(uint64_t) == sizeof(gpb_counters),
 
 size_t gpb_counter_count(void) { return COUNTER_COUNT; }
 
-const char *gpb_counter_name(size_t index) {
-  return index < COUNTER_COUNT ? counter_names[index] : NULL;
-}
+const char *gpb_counter_name(size_t index) { return index < COUNTER_COUNT ? counter_names[index] : NULL; }
 
 uint64_t gpb_counter_value(const gpb_counters *counters, size_t index) {
   if (!counters || index >= COUNTER_COUNT) return 0;

@@ -65,8 +65,10 @@ gpb_status gpb_device_default_index(uint32_t *out_index) {
     if (chosen == UINT32_MAX) chosen = i;
   }
   if (chosen == UINT32_MAX) {
-    return gpb_fail(NULL, GPB_ERROR_NOT_FOUND, "no usable Vulkan device (%u found); install a driver, "
-                    "e.g. mesa-vulkan-drivers for lavapipe", count);
+    return gpb_fail(NULL, GPB_ERROR_NOT_FOUND,
+                    "no usable Vulkan device (%u found); install a driver, "
+                    "e.g. mesa-vulkan-drivers for lavapipe",
+                    count);
   }
   *out_index = chosen;
   return GPB_OK;
@@ -78,8 +80,7 @@ static gpb_mode mode_from_env(void) {
   return GPB_MODE_BATCHED;
 }
 
-gpb_status gpb_device_open(uint32_t index, const gpb_device_options *options,
-                           gpb_device **out_device) {
+gpb_status gpb_device_open(uint32_t index, const gpb_device_options *options, gpb_device **out_device) {
   if (!out_device) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_device_open: out_device is NULL");
   *out_device = NULL;
   gpb_device_options opts = options ? *options : (gpb_device_options){0};
@@ -196,9 +197,7 @@ gpb_status gpb_device_close(gpb_device *device) {
   return GPB_OK;
 }
 
-gpb_stream *gpb_device_default_stream(gpb_device *device) {
-  return device ? device->default_stream : NULL;
-}
+gpb_stream *gpb_device_default_stream(gpb_device *device) { return device ? device->default_stream : NULL; }
 
 gpb_status gpb_device_query(const gpb_device *device, gpb_device_info *out_info) {
   if (!device || !out_info) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_device_query: NULL argument");
@@ -210,6 +209,4 @@ uint64_t gpb_device_validation_message_count(const gpb_device *device) {
   return device ? device->be->validation_messages(device->impl) : 0;
 }
 
-const char *gpb_device_last_error(const gpb_device *device) {
-  return device ? device->last_error : "";
-}
+const char *gpb_device_last_error(const gpb_device *device) { return device ? device->last_error : ""; }

@@ -13,8 +13,7 @@
 
 // Formats into `object_msg` (may be NULL) and the thread's slot; returns
 // `status` so callers can `return gpb_fail(...)`.
-gpb_status gpb_fail(char *object_msg, gpb_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+gpb_status gpb_fail(char *object_msg, gpb_status status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 // Like gpb_fail, for a message already composed (e.g. by the backend).
 gpb_status gpb_fail_msg(char *object_msg, gpb_status status, const char *msg);

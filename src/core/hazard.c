@@ -44,8 +44,7 @@ static const gpb_hazard_slot *find_slot(const gpb_hazard_tracker *t, uint64_t id
   }
 }
 
-static bool list_overlaps(const gpb_hazard_tracker *t, uint32_t head, uint64_t begin,
-                          uint64_t end) {
+static bool list_overlaps(const gpb_hazard_tracker *t, uint32_t head, uint64_t begin, uint64_t end) {
   for (uint32_t i = head; i != NO_INTERVAL; i = t->intervals[i].next) {
     if (gpb_ranges_overlap(begin, end, t->intervals[i].begin, t->intervals[i].end)) return true;
   }
@@ -86,8 +85,7 @@ static gpb_hazard_slot *get_slot(gpb_hazard_tracker *t, uint64_t id) {
   for (uint32_t i = hash_id(id) & mask;; i = (i + 1) & mask) {
     gpb_hazard_slot *s = &t->slots[i];
     if (s->epoch != t->epoch) {
-      *s = (gpb_hazard_slot){.buffer_id = id, .epoch = t->epoch, .reads = NO_INTERVAL,
-                             .writes = NO_INTERVAL};
+      *s = (gpb_hazard_slot){.buffer_id = id, .epoch = t->epoch, .reads = NO_INTERVAL, .writes = NO_INTERVAL};
       t->slot_used++;
       return s;
     }
@@ -126,8 +124,7 @@ gpb_status gpb_hazard_add(gpb_hazard_tracker *t, const gpb_access *accesses, siz
   for (size_t i = 0; i < count; i++) {
     const gpb_access *a = &accesses[i];
     gpb_hazard_slot *s = get_slot(t, a->buffer_id);
-    gpb_status st = s ? list_add(t, a->write ? &s->writes : &s->reads, a->begin, a->end)
-                      : GPB_ERROR_OUT_OF_HOST_MEMORY;
+    gpb_status st = s ? list_add(t, a->write ? &s->writes : &s->reads, a->begin, a->end) : GPB_ERROR_OUT_OF_HOST_MEMORY;
     if (st != GPB_OK) {
       gpb_hazard_reset(t);
       return st;

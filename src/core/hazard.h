@@ -60,8 +60,7 @@ gpb_status gpb_hazard_add(gpb_hazard_tracker *t, const gpb_access *accesses, siz
 void gpb_hazard_reset(gpb_hazard_tracker *t);
 
 // True when [a_begin, a_end) and [b_begin, b_end) share a byte.
-static inline bool gpb_ranges_overlap(uint64_t a_begin, uint64_t a_end, uint64_t b_begin,
-                                      uint64_t b_end) {
+static inline bool gpb_ranges_overlap(uint64_t a_begin, uint64_t a_end, uint64_t b_begin, uint64_t b_end) {
   return a_begin < b_end && b_begin < a_end;
 }
 

@@ -52,8 +52,8 @@ typedef enum gpb_flush_reason {
   GPB_FLUSH_WAIT,
 } gpb_flush_reason;
 
-gpb_status gpb_uses_wait(gpb_device *device, gpb_uses *uses, gpb_host_access access,
-                         gpb_flush_reason reason, bool *out_waited, char *err_msg);
+gpb_status gpb_uses_wait(gpb_device *device, gpb_uses *uses, gpb_host_access access, gpb_flush_reason reason,
+                         bool *out_waited, char *err_msg);
 
 struct gpb_buffer {
   gpb_device *device;
@@ -105,7 +105,7 @@ typedef struct gpb_batch {
   uint32_t commands;
   gpb_kernel_names names;
   // Tracing: GPU timestamp slot 0 opens the batch, slot i+1 closes command i.
-  bool traced;         // timestamps recorded, spans not yet emitted
+  bool traced; // timestamps recorded, spans not yet emitted
   uint32_t traced_commands;
   const char **traced_names;
   struct gpb_batch *next;
@@ -132,7 +132,7 @@ struct gpb_program {
   gpb_program_ref *refs;
   uint32_t ref_count, ref_cap;
   gpb_kernel_names names;
-  gpb_uses uses; // replays not finished yet
+  gpb_uses uses;            // replays not finished yet
   gpb_program *prev, *next; // device->programs
 };
 
@@ -151,7 +151,7 @@ struct gpb_stream {
   uint64_t submitted_serial; // last batch handed to the queue
   uint64_t completed_serial; // last batch known to have finished
 
-  gpb_batch *pending;                      // NULL when nothing is recorded
+  gpb_batch *pending;                       // NULL when nothing is recorded
   gpb_batch *inflight_head, *inflight_tail; // submitted, oldest first
   uint32_t inflight_count;                  // bounded by GPB_MAX_INFLIGHT_BATCHES
   gpb_batch *free_batches;
@@ -209,8 +209,8 @@ struct gpb_device {
 uint64_t gpb_next_id(void);
 
 // Stream internals used by device.c and buffer.c (stream lock NOT held).
-gpb_status gpb_stream_create_internal(gpb_device *device, const gpb_stream_options *options,
-                                      bool is_default, gpb_stream **out_stream);
+gpb_status gpb_stream_create_internal(gpb_device *device, const gpb_stream_options *options, bool is_default,
+                                      gpb_stream **out_stream);
 // After it is synced; returns the device's error if it could not go idle
 // (the stream is released in any case).
 gpb_status gpb_stream_release(gpb_stream *stream, char *err);
@@ -219,8 +219,8 @@ gpb_status gpb_stream_release(gpb_stream *stream, char *err);
 gpb_status gpb_stream_flush_locked(gpb_stream *stream, gpb_flush_reason reason);
 gpb_status gpb_stream_wait_serial_locked(gpb_stream *stream, uint64_t serial);
 gpb_stream *gpb_device_find_stream_locked(gpb_device *device, uint64_t stream_id);
-void gpb_kernel_release_locked(gpb_kernel *kernel); // device lock held
-void gpb_buffer_release_locked(gpb_buffer *buffer); // device lock held
+void gpb_kernel_release_locked(gpb_kernel *kernel);    // device lock held
+void gpb_buffer_release_locked(gpb_buffer *buffer);    // device lock held
 void gpb_program_release_locked(gpb_program *program); // device lock held
 void gpb_kernel_names_add(gpb_kernel_names *names, const char *name);
 

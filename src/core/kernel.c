@@ -18,14 +18,12 @@ static uint64_t fnv1a(const void *data, size_t n, uint64_t h) {
 
 // Finds or creates the device's pipeline for these words and entry point.
 // Device lock held.
-static gpb_status pipeline_get_locked(gpb_device *dev, uint32_t *words, size_t word_count,
-                                      const gpb_kernel_info *info, gpb_pipeline_entry **out,
-                                      char *err) {
-  uint64_t hash = fnv1a(info->entry_point, strlen(info->entry_point),
-                        fnv1a(words, word_count * 4, 0xcbf29ce484222325ull));
+static gpb_status pipeline_get_locked(gpb_device *dev, uint32_t *words, size_t word_count, const gpb_kernel_info *info,
+                                      gpb_pipeline_entry **out, char *err) {
+  uint64_t hash =
+      fnv1a(info->entry_point, strlen(info->entry_point), fnv1a(words, word_count * 4, 0xcbf29ce484222325ull));
   for (gpb_pipeline_entry *e = dev->pipelines; e; e = e->next) {
-    if (e->hash == hash && e->word_count == word_count &&
-        strcmp(e->info.entry_point, info->entry_point) == 0 &&
+    if (e->hash == hash && e->word_count == word_count && strcmp(e->info.entry_point, info->entry_point) == 0 &&
         memcmp(e->words, words, word_count * 4) == 0) {
       e->refs++;
       *out = e;
@@ -69,8 +67,7 @@ static void pipeline_put_locked(gpb_device *dev, gpb_pipeline_entry *entry) {
   free(entry);
 }
 
-gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc,
-                             gpb_kernel **out_kernel) {
+gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc, gpb_kernel **out_kernel) {
   if (!out_kernel) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_create: out_kernel is NULL");
   *out_kernel = NULL;
   if (!device || !desc) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_create: NULL device or desc");
@@ -78,8 +75,7 @@ gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc,
   const char *name = desc->name ? desc->name : entry;
   if (!desc->spirv || desc->spirv_bytes == 0 || desc->spirv_bytes % 4 != 0) {
     return gpb_fail(device->last_error, GPB_ERROR_INVALID_SPIRV,
-                    "kernel '%s': SPIR-V must be a non-empty multiple of 4 bytes (got %zu)", name,
-                    desc->spirv_bytes);
+                    "kernel '%s': SPIR-V must be a non-empty multiple of 4 bytes (got %zu)", name, desc->spirv_bytes);
   }
   if (strlen(entry) >= sizeof(((gpb_kernel_info *)0)->entry_point)) {
     return gpb_fail(device->last_error, GPB_ERROR_INVALID_ARGUMENT, "kernel '%s': entry point name too long", name);
@@ -99,8 +95,9 @@ gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc,
   gpb_status st = gpb_reflect_kernel(words, word_count, entry, &k->info, err);
   const uint32_t *wg = k->info.workgroup_size;
   uint64_t invocations = (uint64_t)wg[0] * wg[1] * wg[2];
-  if (st == GPB_OK && (wg[0] > device->info.max_workgroup_size[0] || wg[1] > device->info.max_workgroup_size[1] ||
-                       wg[2] > device->info.max_workgroup_size[2] || invocations > device->info.max_workgroup_invocations)) {
+  if (st == GPB_OK &&
+      (wg[0] > device->info.max_workgroup_size[0] || wg[1] > device->info.max_workgroup_size[1] ||
+       wg[2] > device->info.max_workgroup_size[2] || invocations > device->info.max_workgroup_invocations)) {
     gpb_format(err, sizeof err, "workgroup size %ux%ux%u exceeds the device's limits (%ux%ux%u, %u invocations)", wg[0],
                wg[1], wg[2], device->info.max_workgroup_size[0], device->info.max_workgroup_size[1],
                device->info.max_workgroup_size[2], device->info.max_workgroup_invocations);
@@ -137,16 +134,16 @@ gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc,
   return GPB_OK;
 }
 
-gpb_status gpb_kernel_create_from_file(gpb_device *device, const char *path,
-                                       const char *entry_point, const char *name,
+gpb_status gpb_kernel_create_from_file(gpb_device *device, const char *path, const char *entry_point, const char *name,
                                        gpb_kernel **out_kernel) {
   if (!out_kernel) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_create_from_file: out_kernel is NULL");
   *out_kernel = NULL;
-  if (!device || !path) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_create_from_file: NULL device or path");
+  if (!device || !path)
+    return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_create_from_file: NULL device or path");
   FILE *f = fopen(path, "rb");
   if (!f) {
-    return gpb_fail(device->last_error, errno == ENOENT ? GPB_ERROR_NOT_FOUND : GPB_ERROR_IO,
-                    "kernel file '%s': %s", path, strerror(errno));
+    return gpb_fail(device->last_error, errno == ENOENT ? GPB_ERROR_NOT_FOUND : GPB_ERROR_IO, "kernel file '%s': %s",
+                    path, strerror(errno));
   }
   void *bytes = NULL;
   long size = -1;
@@ -179,8 +176,10 @@ gpb_status gpb_kernel_create_from_file(gpb_device *device, const char *path,
 
 void gpb_kernel_release_locked(gpb_kernel *kernel) {
   gpb_device *dev = kernel->device;
-  if (kernel->prev) kernel->prev->next = kernel->next;
-  else dev->kernels = kernel->next;
+  if (kernel->prev)
+    kernel->prev->next = kernel->next;
+  else
+    dev->kernels = kernel->next;
   if (kernel->next) kernel->next->prev = kernel->prev;
   pipeline_put_locked(dev, kernel->pipeline);
   gpb_uses_release(&kernel->uses);
@@ -199,10 +198,12 @@ gpb_status gpb_kernel_destroy(gpb_kernel *kernel) {
   // Recorded dispatches still reference the pipeline: let them run first.
   gpb_status st = gpb_uses_wait(dev, &kernel->uses, GPB_HOST_WRITE, GPB_FLUSH_SYNC, NULL, err);
   if (st == GPB_ERROR_TIMEOUT) {
-    return gpb_fail(dev->last_error, st, "destroying kernel '%s': %s; the kernel is still alive", kernel->info.name, err);
+    return gpb_fail(dev->last_error, st, "destroying kernel '%s': %s; the kernel is still alive", kernel->info.name,
+                    err);
   }
   pthread_mutex_lock(&dev->lock);
-  if (st != GPB_OK) gpb_format(dev->last_error, sizeof dev->last_error, "destroying kernel '%s': %s", kernel->info.name, err);
+  if (st != GPB_OK)
+    gpb_format(dev->last_error, sizeof dev->last_error, "destroying kernel '%s': %s", kernel->info.name, err);
   gpb_kernel_release_locked(kernel);
   pthread_mutex_unlock(&dev->lock);
   if (st != GPB_OK) return gpb_fail_msg(NULL, st, dev->last_error);

@@ -11,8 +11,7 @@
 
 gpb_status gpb_capture_command(gpb_stream *s, const gpb_access *acc, size_t n) {
   gpb_program *p = s->capture;
-  if (p->commands > 0 &&
-      (s->barrier_policy == GPB_BARRIERS_ALWAYS || gpb_hazard_conflicts(&p->hazards, acc, n))) {
+  if (p->commands > 0 && (s->barrier_policy == GPB_BARRIERS_ALWAYS || gpb_hazard_conflicts(&p->hazards, acc, n))) {
     s->device->be->cmd_barrier(p->impl);
     gpb_hazard_reset(&p->hazards);
   }
@@ -55,8 +54,10 @@ gpb_status gpb_capture_use(gpb_program *p, gpb_buffer *buffer, gpb_kernel *kerne
 
 void gpb_program_release_locked(gpb_program *p) {
   gpb_device *dev = p->device;
-  if (p->prev) p->prev->next = p->next;
-  else dev->programs = p->next;
+  if (p->prev)
+    p->prev->next = p->next;
+  else
+    dev->programs = p->next;
   if (p->next) p->next->prev = p->prev;
   for (uint32_t i = 0; i < p->ref_count; i++) {
     gpb_program_ref *r = &p->refs[i];

@@ -32,8 +32,7 @@ static bool is_read_only(spvc_compiler comp, const spvc_reflected_resource *r) {
 }
 
 // Size of the block without its trailing runtime array, and that array's stride.
-static void block_layout(spvc_compiler comp, const spvc_reflected_resource *r, uint64_t *min_size,
-                         uint64_t *stride) {
+static void block_layout(spvc_compiler comp, const spvc_reflected_resource *r, uint64_t *min_size, uint64_t *stride) {
   *min_size = 0;
   *stride = 0;
   spvc_type type = spvc_compiler_get_type_handle(comp, r->base_type_id);
@@ -50,15 +49,16 @@ static void block_layout(spvc_compiler comp, const spvc_reflected_resource *r, u
   }
 }
 
-static gpb_status reflect(spvc_context ctx, const uint32_t *words, size_t word_count,
-                          const char *entry_point, gpb_kernel_info *out, char *err) {
+static gpb_status reflect(spvc_context ctx, const uint32_t *words, size_t word_count, const char *entry_point,
+                          gpb_kernel_info *out, char *err) {
   spvc_parsed_ir ir = NULL;
   if (spvc_context_parse_spirv(ctx, words, word_count, &ir) != SPVC_SUCCESS) {
     if (!*err) gpb_format(err, GPB_MSG_MAX, "SPIR-V could not be parsed");
     return GPB_ERROR_INVALID_SPIRV;
   }
   spvc_compiler comp = NULL;
-  if (spvc_context_create_compiler(ctx, SPVC_BACKEND_NONE, ir, SPVC_CAPTURE_MODE_TAKE_OWNERSHIP, &comp) != SPVC_SUCCESS) {
+  if (spvc_context_create_compiler(ctx, SPVC_BACKEND_NONE, ir, SPVC_CAPTURE_MODE_TAKE_OWNERSHIP, &comp) !=
+      SPVC_SUCCESS) {
     if (!*err) gpb_format(err, GPB_MSG_MAX, "SPIR-V could not be reflected");
     return GPB_ERROR_INVALID_SPIRV;
   }
@@ -85,7 +85,8 @@ static gpb_status reflect(spvc_context ctx, const uint32_t *words, size_t word_c
     return GPB_ERROR_INVALID_SPIRV;
   }
   for (int i = 0; i < 3; i++) {
-    out->workgroup_size[i] = spvc_compiler_get_execution_mode_argument_by_index(comp, SpvExecutionModeLocalSize, (uint32_t)i);
+    out->workgroup_size[i] =
+        spvc_compiler_get_execution_mode_argument_by_index(comp, SpvExecutionModeLocalSize, (uint32_t)i);
   }
   spvc_resources res = NULL;
   spvc_set active = NULL;
@@ -95,7 +96,10 @@ static gpb_status reflect(spvc_context ctx, const uint32_t *words, size_t word_c
     return GPB_ERROR_INVALID_SPIRV;
   }
   // Anything but storage buffers and push constants cannot be bound.
-  static const struct { spvc_resource_type type; const char *what; } refused[] = {
+  static const struct {
+    spvc_resource_type type;
+    const char *what;
+  } refused[] = {
       {SPVC_RESOURCE_TYPE_UNIFORM_BUFFER, "uniform buffer"},
       {SPVC_RESOURCE_TYPE_STORAGE_IMAGE, "storage image"},
       {SPVC_RESOURCE_TYPE_SAMPLED_IMAGE, "sampled image"},
@@ -108,8 +112,8 @@ static gpb_status reflect(spvc_context ctx, const uint32_t *words, size_t word_c
     size_t n = 0;
     spvc_resources_get_resource_list_for_type(res, refused[k].type, &list, &n);
     if (n > 0) {
-      gpb_format(err, GPB_MSG_MAX, "'%s' uses a %s ('%s'); only storage buffers are supported",
-                 entry_point, refused[k].what, list[0].name);
+      gpb_format(err, GPB_MSG_MAX, "'%s' uses a %s ('%s'); only storage buffers are supported", entry_point,
+                 refused[k].what, list[0].name);
       return GPB_ERROR_UNSUPPORTED;
     }
   }
@@ -129,6 +133,12 @@ static gpb_status reflect(spvc_context ctx, const uint32_t *words, size_t word_c
     }
     gpb_kernel_binding *b = &out->bindings[i];
     b->binding = spvc_compiler_get_decoration(comp, sbufs[i].id, SpvDecorationBinding);
+    if (b->binding >= GPB_MAX_BINDING_NUMBER) {
+      // Drivers size their tables by the largest binding number.
+      gpb_format(err, GPB_MSG_MAX, "storage buffer '%s' has binding %u; bindings must be below %d", sbufs[i].name,
+                 b->binding, GPB_MAX_BINDING_NUMBER);
+      return GPB_ERROR_UNSUPPORTED;
+    }
     b->read_only = is_read_only(comp, &sbufs[i]);
     block_layout(comp, &sbufs[i], &b->min_size, &b->array_stride);
     for (size_t j = 0; j < i; j++) {
@@ -188,12 +198,22 @@ static gpb_status validate_spirv(const uint32_t *words, size_t word_count, char 
 // declarations are read here: scalars, vectors, matrices, arrays with
 // constant lengths, structs (members summed, no padding: a lower bound).
 static uint64_t workgroup_bytes(const uint32_t *w, size_t n) {
-  enum { OP_TYPE_BOOL = 20, OP_TYPE_INT = 21, OP_TYPE_FLOAT = 22, OP_TYPE_VECTOR = 23, OP_TYPE_MATRIX = 24,
-         OP_TYPE_ARRAY = 28, OP_TYPE_STRUCT = 30, OP_TYPE_POINTER = 32, OP_CONSTANT = 43, OP_VARIABLE = 59,
-         STORAGE_WORKGROUP = 4 };
+  enum {
+    OP_TYPE_BOOL = 20,
+    OP_TYPE_INT = 21,
+    OP_TYPE_FLOAT = 22,
+    OP_TYPE_VECTOR = 23,
+    OP_TYPE_MATRIX = 24,
+    OP_TYPE_ARRAY = 28,
+    OP_TYPE_STRUCT = 30,
+    OP_TYPE_POINTER = 32,
+    OP_CONSTANT = 43,
+    OP_VARIABLE = 59,
+    STORAGE_WORKGROUP = 4
+  };
   uint32_t bound = n > 3 ? w[3] : 0;
   if (bound == 0 || bound > (1u << 22)) return 0;
-  uint64_t *size = calloc(bound, sizeof *size);     // bytes of type id
+  uint64_t *size = calloc(bound, sizeof *size);         // bytes of type id
   uint64_t *constant = calloc(bound, sizeof *constant); // value of 32-bit constant id
   uint64_t total = 0;
   for (size_t i = 5; size && constant && i < n;) {
@@ -228,8 +248,8 @@ static uint64_t workgroup_bytes(const uint32_t *w, size_t n) {
   return total;
 }
 
-gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const char *entry_point,
-                              gpb_kernel_info *out, char *err) {
+gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const char *entry_point, gpb_kernel_info *out,
+                              char *err) {
   err[0] = '\0';
   if (word_count < 5 || words[0] != SPIRV_MAGIC) {
     gpb_format(err, GPB_MSG_MAX, "not SPIR-V (%zu words, magic 0x%08x, expected 0x%08x)", word_count,

@@ -14,7 +14,7 @@
 
 // Fills everything in `out` except `name`. On failure writes the cause to
 // `err` (GPB_MSG_MAX bytes).
-gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const char *entry_point,
-                              gpb_kernel_info *out, char *err);
+gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const char *entry_point, gpb_kernel_info *out,
+                              char *err);
 
 #endif

@@ -11,8 +11,8 @@ uint64_t gpb_staging_buffer_size(const gpb_staging_pool *pool, uint64_t bytes) {
   return size;
 }
 
-gpb_staging_plan gpb_staging_plan_upload(const gpb_staging_pool *pool, uint64_t bytes,
-                                         uint64_t pending_serial, uint64_t completed_serial) {
+gpb_staging_plan gpb_staging_plan_upload(const gpb_staging_pool *pool, uint64_t bytes, uint64_t pending_serial,
+                                         uint64_t completed_serial) {
   gpb_staging_plan plan = {0};
   // 1. Room left in a slot this batch already writes to.
   for (uint32_t i = 0; i < pool->count; i++) {

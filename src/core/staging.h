@@ -22,8 +22,8 @@
 #include "gpubatch/status.h"
 
 typedef struct gpb_staging_slot {
-  void *memory;         // backend buffer
-  uint8_t *mapped;      // host pointer
+  void *memory;    // backend buffer
+  uint8_t *mapped; // host pointer
   uint64_t size;
   uint64_t used;        // bytes handed out to the batch in busy_serial
   uint64_t busy_serial; // batch that last used it; 0 = never used
@@ -39,10 +39,10 @@ typedef struct gpb_staging_pool {
 } gpb_staging_pool;
 
 typedef enum gpb_staging_action {
-  GPB_STAGING_USE,     // slot `slot` has room at `offset`
-  GPB_STAGING_CREATE,  // create a new slot of `size` bytes
-  GPB_STAGING_DROP,    // destroy free, too small slot `slot`, then plan again
-  GPB_STAGING_WAIT,    // wait for `serial` (flush first if it is not yet submitted)
+  GPB_STAGING_USE,    // slot `slot` has room at `offset`
+  GPB_STAGING_CREATE, // create a new slot of `size` bytes
+  GPB_STAGING_DROP,   // destroy free, too small slot `slot`, then plan again
+  GPB_STAGING_WAIT,   // wait for `serial` (flush first if it is not yet submitted)
 } gpb_staging_action;
 
 typedef struct gpb_staging_plan {
@@ -59,8 +59,8 @@ typedef struct gpb_staging_plan {
 // Decides how to place `bytes` (<= pool->buffer_bytes) for the batch with
 // serial `pending_serial`, given that every batch up to `completed_serial`
 // has finished.
-gpb_staging_plan gpb_staging_plan_upload(const gpb_staging_pool *pool, uint64_t bytes,
-                                         uint64_t pending_serial, uint64_t completed_serial);
+gpb_staging_plan gpb_staging_plan_upload(const gpb_staging_pool *pool, uint64_t bytes, uint64_t pending_serial,
+                                         uint64_t completed_serial);
 
 // Size of a new staging buffer for an upload of `bytes`.
 uint64_t gpb_staging_buffer_size(const gpb_staging_pool *pool, uint64_t bytes);

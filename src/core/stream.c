@@ -14,8 +14,7 @@
 
 // ---- errors ---------------------------------------------------------------
 
-static gpb_status stream_fail(gpb_stream *s, gpb_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static gpb_status stream_fail(gpb_stream *s, gpb_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static gpb_status stream_fail(gpb_stream *s, gpb_status st, const char *fmt, ...) {
   char msg[GPB_MSG_MAX];
@@ -69,7 +68,8 @@ static void trace_gpu_spans(gpb_stream *s, gpb_batch *b) {
     char args[64];
     gpb_format(args, sizeof args, "\"batch\": %llu, \"command\": %u", (unsigned long long)b->serial, i);
     double start = (double)ns[i] / 1e3 + offset, end = (double)ns[i + 1] / 1e3 + offset;
-    gpb_trace_event(s->device->trace, true, s->id, b->traced_names[i], "gpu", start, end > start ? end - start : 0, args);
+    gpb_trace_event(s->device->trace, true, s->id, b->traced_names[i], "gpu", start, end > start ? end - start : 0,
+                    args);
   }
 }
 
@@ -201,8 +201,7 @@ gpb_status gpb_stream_flush_locked(gpb_stream *s, gpb_flush_reason reason) {
   s->pending = NULL;
   char err[GPB_MSG_MAX] = "";
   double t0 = s->device->trace ? gpb_trace_now_us() : 0;
-  st = s->device->be->batch_submit(s->device->impl, b->impl, s->timeline, b->serial, s->waits,
-                                   s->wait_count, err);
+  st = s->device->be->batch_submit(s->device->impl, b->impl, s->timeline, b->serial, s->waits, s->wait_count, err);
   if (s->device->trace) {
     char args[128];
     gpb_format(args, sizeof args, "\"reason\": \"%s\", \"batch\": %llu, \"dispatches\": %u, \"commands\": %u",
@@ -222,8 +221,10 @@ gpb_status gpb_stream_flush_locked(gpb_stream *s, gpb_flush_reason reason) {
   s->submitted_serial = b->serial;
   note_waited(s, b->serial);
   s->wait_count = 0;
-  if (s->inflight_tail) s->inflight_tail->next = b;
-  else s->inflight_head = b;
+  if (s->inflight_tail)
+    s->inflight_tail->next = b;
+  else
+    s->inflight_head = b;
   s->inflight_tail = b;
   s->inflight_count++;
   s->counters.flushes++;
@@ -340,7 +341,8 @@ void gpb_kernel_names_add(gpb_kernel_names *n, const char *name) {
 // Commands that a capturing stream refuses (gpubatch/program.h).
 static gpb_status refuse_if_capturing(gpb_stream *s, const char *op) {
   if (!s->capture) return GPB_OK;
-  return stream_fail(s, GPB_ERROR_FAILED_PRECONDITION, "%s: the stream is capturing a program (end the capture first)", op);
+  return stream_fail(s, GPB_ERROR_FAILED_PRECONDITION, "%s: the stream is capturing a program (end the capture first)",
+                     op);
 }
 
 // Checks that [offset, offset + bytes) lies in `buf`, of this device. The
@@ -352,9 +354,11 @@ static gpb_status check_range(gpb_stream *s, const char *op, const char *what, c
   bool ok = buf && buf->device == s->device && offset <= buf->size && bytes <= buf->size - offset;
   if (ok) return GPB_OK;
   char name[160];
-  if (what) gpb_format(name, sizeof name, "%s: %s", op, what);
-  else gpb_format(name, sizeof name, "%s '%s': argument %u (binding %u)", op, kernel->info.name, arg,
-                  kernel->info.bindings[arg].binding);
+  if (what)
+    gpb_format(name, sizeof name, "%s: %s", op, what);
+  else
+    gpb_format(name, sizeof name, "%s '%s': argument %u (binding %u)", op, kernel->info.name, arg,
+               kernel->info.bindings[arg].binding);
   if (!buf) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: buffer is NULL", name);
   if (buf->device != s->device) {
     return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: buffer belongs to another device", name);
@@ -378,15 +382,16 @@ static gpb_status arg_fail(gpb_stream *s, const gpb_kernel *k, uint32_t i, uint6
   gpb_format(what, sizeof what, "dispatch of '%s': argument %u (binding %u)", k->info.name, i, bind->binding);
   if (size == 0) return stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s is empty", what);
   if (offset % info->min_storage_buffer_offset_alignment != 0) {
-    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s offset %llu is not a multiple of the device's %llu-byte storage alignment",
-                       what, (unsigned long long)offset, (unsigned long long)info->min_storage_buffer_offset_alignment);
+    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
+                       "%s offset %llu is not a multiple of the device's %llu-byte storage alignment", what,
+                       (unsigned long long)offset, (unsigned long long)info->min_storage_buffer_offset_alignment);
   }
   if (size < bind->min_size) {
     return stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s has %llu bytes, the kernel's block needs at least %llu", what,
                        (unsigned long long)size, (unsigned long long)bind->min_size);
   }
-  return stream_fail(s, GPB_ERROR_UNSUPPORTED, "%s has %llu bytes, more than the device's %llu-byte storage range", what,
-                     (unsigned long long)size, (unsigned long long)info->max_storage_buffer_range);
+  return stream_fail(s, GPB_ERROR_UNSUPPORTED, "%s has %llu bytes, more than the device's %llu-byte storage range",
+                     what, (unsigned long long)size, (unsigned long long)info->max_storage_buffer_range);
 }
 
 gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
@@ -394,20 +399,24 @@ gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
   gpb_kernel *k = d->kernel;
   if (!k) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch: kernel is NULL");
   const char *name = k->info.name;
-  if (k->device != s->device) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch of '%s': kernel belongs to another device", name);
+  if (k->device != s->device)
+    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch of '%s': kernel belongs to another device", name);
   for (int i = 0; i < 3; i++) {
     if (d->groups[i] == 0 || d->groups[i] > s->device->info.max_workgroup_count[i]) {
-      return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch of '%s': workgroup count %u in dimension %d is outside [1, %u]",
-                         name, d->groups[i], i, s->device->info.max_workgroup_count[i]);
+      return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
+                         "dispatch of '%s': workgroup count %u in dimension %d is outside [1, %u]", name, d->groups[i],
+                         i, s->device->info.max_workgroup_count[i]);
     }
   }
   if (d->arg_count != k->info.binding_count || (d->arg_count > 0 && !d->args)) {
-    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch of '%s': %u buffer arguments given, the kernel has %u bindings",
-                       name, d->args ? d->arg_count : 0, k->info.binding_count);
+    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
+                       "dispatch of '%s': %u buffer arguments given, the kernel has %u bindings", name,
+                       d->args ? d->arg_count : 0, k->info.binding_count);
   }
   if (d->push_constant_bytes != k->info.push_constant_bytes || (d->push_constant_bytes > 0 && !d->push_constants)) {
-    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch of '%s': %u push-constant bytes given, the kernel takes %u",
-                       name, d->push_constants ? d->push_constant_bytes : 0, k->info.push_constant_bytes);
+    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
+                       "dispatch of '%s': %u push-constant bytes given, the kernel takes %u", name,
+                       d->push_constants ? d->push_constant_bytes : 0, k->info.push_constant_bytes);
   }
   gpb_access acc[GPB_MAX_BINDINGS];
   gpb_be_arg args[GPB_MAX_BINDINGS];
@@ -423,7 +432,8 @@ gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
         size > s->device->info.max_storage_buffer_range) {
       return arg_fail(s, k, i, a->offset, size);
     }
-    acc[i] = (gpb_access){.buffer_id = a->buffer->id, .begin = a->offset, .end = a->offset + size, .write = !bind->read_only};
+    acc[i] = (gpb_access){
+        .buffer_id = a->buffer->id, .begin = a->offset, .end = a->offset + size, .write = !bind->read_only};
     args[i] = (gpb_be_arg){.buffer = a->buffer->impl, .offset = a->offset, .size = size};
   }
 
@@ -434,7 +444,8 @@ gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
     gpb_program *p = s->capture;
     st = gpb_capture_command(s, acc, d->arg_count);
     if (st == GPB_OK) st = gpb_capture_use(p, NULL, k, false);
-    for (uint32_t i = 0; st == GPB_OK && i < d->arg_count; i++) st = gpb_capture_use(p, d->args[i].buffer, NULL, acc[i].write);
+    for (uint32_t i = 0; st == GPB_OK && i < d->arg_count; i++)
+      st = gpb_capture_use(p, d->args[i].buffer, NULL, acc[i].write);
     if (st == GPB_OK) {
       s->device->be->cmd_dispatch(p->impl, k->pipeline->impl, d->groups, args, d->arg_count, d->push_constants,
                                   d->push_constant_bytes);
@@ -464,7 +475,8 @@ gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
     st = end_command(s, b, name);
   }
   pthread_mutex_unlock(&s->lock);
-  if (s->device->trace) gpb_trace_event(s->device->trace, false, s->id, name, "record", t0, gpb_trace_now_us() - t0, NULL);
+  if (s->device->trace)
+    gpb_trace_event(s->device->trace, false, s->id, name, "record", t0, gpb_trace_now_us() - t0, NULL);
   return st;
 }
 
@@ -476,7 +488,8 @@ gpb_status gpb_stream_replay_locked(gpb_stream *s, gpb_program *p) {
   }
   for (uint32_t i = 0; st == GPB_OK && i < p->ref_count; i++) {
     const gpb_program_ref *r = &p->refs[i];
-    if (r->buffer) st = note_buffer_use(s, r->buffer, b->serial, r->write);
+    if (r->buffer)
+      st = note_buffer_use(s, r->buffer, b->serial, r->write);
     else if (gpb_uses_note(&r->kernel->uses, s->id, b->serial, false) != GPB_OK) {
       st = stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking kernel use: out of host memory");
     }
@@ -502,9 +515,7 @@ static gpb_status staging_acquire(gpb_stream *s, uint64_t bytes, gpb_staging_pla
     uint64_t pending_serial = s->submitted_serial + 1;
     gpb_staging_plan plan = gpb_staging_plan_upload(&s->staging, bytes, pending_serial, s->completed_serial);
     switch (plan.action) {
-    case GPB_STAGING_USE:
-      *out = plan;
-      return GPB_OK;
+    case GPB_STAGING_USE: *out = plan; return GPB_OK;
     case GPB_STAGING_CREATE: {
       gpb_staging_pool *pool = &s->staging;
       gpb_staging_slot *slots = realloc(pool->slots, (pool->count + 1) * sizeof *slots);
@@ -515,7 +526,8 @@ static gpb_status staging_acquire(gpb_stream *s, uint64_t bytes, gpb_staging_pla
       void *mapped = NULL;
       st = s->device->be->buffer_create(s->device->impl, plan.size, GPB_BE_MEMORY_UPLOAD,
                                         (gpb_be_buffer **)&slot->memory, &mapped, err);
-      if (st != GPB_OK) return stream_fail(s, st, "creating a %llu-byte staging buffer: %s", (unsigned long long)plan.size, err);
+      if (st != GPB_OK)
+        return stream_fail(s, st, "creating a %llu-byte staging buffer: %s", (unsigned long long)plan.size, err);
       slot->mapped = mapped;
       pool->total_bytes += plan.size;
       out->action = GPB_STAGING_USE;
@@ -542,8 +554,7 @@ static gpb_status staging_acquire(gpb_stream *s, uint64_t bytes, gpb_staging_pla
 
 // Records an upload of host bytes into a private buffer (or one with
 // unfinished GPU uses). Stream lock held.
-static gpb_status upload_locked(gpb_stream *s, const uint8_t *src, gpb_buffer *dst, uint64_t offset,
-                                uint64_t bytes) {
+static gpb_status upload_locked(gpb_stream *s, const uint8_t *src, gpb_buffer *dst, uint64_t offset, uint64_t bytes) {
   gpb_status st = GPB_OK;
   gpb_batch *b;
   if (bytes <= s->inline_upload_max_bytes && bytes % 4 == 0 && offset % 4 == 0) {
@@ -621,8 +632,10 @@ static gpb_status readback_reserve(gpb_stream *s, uint64_t bytes) {
   s->readback = NULL;
   s->readback_size = 0;
   void *mapped = NULL;
-  gpb_status st = s->device->be->buffer_create(s->device->impl, size, GPB_BE_MEMORY_READBACK, &s->readback, &mapped, err);
-  if (st != GPB_OK) return stream_fail(s, st, "creating a %llu-byte readback buffer: %s", (unsigned long long)size, err);
+  gpb_status st =
+      s->device->be->buffer_create(s->device->impl, size, GPB_BE_MEMORY_READBACK, &s->readback, &mapped, err);
+  if (st != GPB_OK)
+    return stream_fail(s, st, "creating a %llu-byte readback buffer: %s", (unsigned long long)size, err);
   s->readback_mapped = mapped;
   s->readback_size = size;
   return GPB_OK;
@@ -681,7 +694,8 @@ gpb_status gpb_stream_copy_buffer(gpb_stream *s, gpb_buffer *src, uint64_t src_o
   if (src == dst && gpb_ranges_overlap(src_offset, src_offset + bytes, dst_offset, dst_offset + bytes)) {
     return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "device->device copy: source and destination ranges overlap");
   }
-  gpb_access acc[2] = {{src->id, src_offset, src_offset + bytes, false}, {dst->id, dst_offset, dst_offset + bytes, true}};
+  gpb_access acc[2] = {{src->id, src_offset, src_offset + bytes, false},
+                       {dst->id, dst_offset, dst_offset + bytes, true}};
   pthread_mutex_lock(&s->lock);
   st = check_sticky(s);
   if (st == GPB_OK && s->capture) {
@@ -737,7 +751,8 @@ gpb_status gpb_stream_sync(gpb_stream *s) {
 gpb_status gpb_stream_wait_stream(gpb_stream *waiter, gpb_stream *signaler) {
   if (!waiter || !signaler) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_wait_stream: NULL stream");
   if (waiter->device != signaler->device) {
-    return stream_fail(waiter, GPB_ERROR_INVALID_ARGUMENT, "waiting on %s: it belongs to another device", signaler->label);
+    return stream_fail(waiter, GPB_ERROR_INVALID_ARGUMENT, "waiting on %s: it belongs to another device",
+                       signaler->label);
   }
   pthread_mutex_lock(&waiter->lock);
   gpb_status capturing = refuse_if_capturing(waiter, "waiting on another stream");
@@ -759,7 +774,8 @@ gpb_status gpb_stream_wait_stream(gpb_stream *waiter, gpb_stream *signaler) {
     if (waiter->wait_count == waiter->wait_cap) {
       uint32_t cap = waiter->wait_cap ? waiter->wait_cap * 2 : 4;
       gpb_be_wait *w = realloc(waiter->waits, cap * sizeof *w);
-      if (!w) st = stream_fail(waiter, GPB_ERROR_OUT_OF_HOST_MEMORY, "waiting on %s: out of host memory", signaler->label);
+      if (!w)
+        st = stream_fail(waiter, GPB_ERROR_OUT_OF_HOST_MEMORY, "waiting on %s: out of host memory", signaler->label);
       else {
         waiter->waits = w;
         waiter->wait_cap = cap;
@@ -782,20 +798,24 @@ gpb_status gpb_stream_create_internal(gpb_device *dev, const gpb_stream_options 
     return gpb_fail(dev->last_error, GPB_ERROR_INVALID_ARGUMENT, "new stream: unknown mode %d", (int)o.mode);
   }
   if (o.barriers != GPB_BARRIERS_TRACKED && o.barriers != GPB_BARRIERS_ALWAYS) {
-    return gpb_fail(dev->last_error, GPB_ERROR_INVALID_ARGUMENT, "new stream: unknown barrier policy %d", (int)o.barriers);
+    return gpb_fail(dev->last_error, GPB_ERROR_INVALID_ARGUMENT, "new stream: unknown barrier policy %d",
+                    (int)o.barriers);
   }
   if (o.max_batch_dispatches == 0) o.max_batch_dispatches = GPB_DEFAULT_MAX_BATCH_DISPATCHES;
   if (o.staging_max_buffers == 0) o.staging_max_buffers = 64;
   if (o.staging_max_bytes == 0) o.staging_max_bytes = 64ull << 20;
   if (o.staging_buffer_bytes == 0) o.staging_buffer_bytes = 8ull << 20;
   if (o.staging_buffer_bytes > o.staging_max_bytes) {
-    return gpb_fail(dev->last_error, GPB_ERROR_INVALID_ARGUMENT, "new stream: staging buffer size %llu exceeds the pool's byte bound %llu",
+    return gpb_fail(dev->last_error, GPB_ERROR_INVALID_ARGUMENT,
+                    "new stream: staging buffer size %llu exceeds the pool's byte bound %llu",
                     (unsigned long long)o.staging_buffer_bytes, (unsigned long long)o.staging_max_bytes);
   }
   if (o.inline_upload_max_bytes == 0) o.inline_upload_max_bytes = 4096;
-  if (o.inline_upload_max_bytes == GPB_NO_INLINE_UPLOADS) o.inline_upload_max_bytes = 0;
+  if (o.inline_upload_max_bytes == GPB_NO_INLINE_UPLOADS)
+    o.inline_upload_max_bytes = 0;
   else if (o.inline_upload_max_bytes > 65536 || o.inline_upload_max_bytes % 4 != 0) {
-    return gpb_fail(dev->last_error, GPB_ERROR_INVALID_ARGUMENT, "new stream: inline upload limit %u must be a multiple of 4 up to 65536",
+    return gpb_fail(dev->last_error, GPB_ERROR_INVALID_ARGUMENT,
+                    "new stream: inline upload limit %u must be a multiple of 4 up to 65536",
                     o.inline_upload_max_bytes);
   }
 
@@ -885,7 +905,8 @@ gpb_status gpb_stream_destroy(gpb_stream *s) {
   if (!s) return GPB_OK;
   gpb_device *dev = s->device;
   if (s->is_default) {
-    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "the default stream lives as long as its device and cannot be destroyed");
+    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
+                       "the default stream lives as long as its device and cannot be destroyed");
   }
   pthread_mutex_lock(&s->lock);
   gpb_status capturing = refuse_if_capturing(s, "destroying the stream");

@@ -96,9 +96,12 @@ static void write_string(FILE *f, const char *s) {
   fputc('"', f);
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-    else if (c < 0x20) fprintf(f, "\\u%04x", c);
-    else fputc(c, f);
+    if (c == '"' || c == '\\')
+      fprintf(f, "\\%c", c);
+    else if (c < 0x20)
+      fprintf(f, "\\u%04x", c);
+    else
+      fputc(c, f);
   }
   fputc('"', f);
 }
@@ -111,7 +114,8 @@ gpb_status gpb_trace_close(gpb_trace *t, char *err) {
     gpb_format(err, GPB_MSG_MAX, "trace file '%s': %s", t->path, strerror(errno));
     st = GPB_ERROR_IO;
   } else {
-    fprintf(f, "{\"displayTimeUnit\": \"ns\", \"otherData\": {\"dropped_events\": %zu}, \"traceEvents\": [\n", t->dropped);
+    fprintf(f, "{\"displayTimeUnit\": \"ns\", \"otherData\": {\"dropped_events\": %zu}, \"traceEvents\": [\n",
+            t->dropped);
     fprintf(f, "{\"ph\": \"M\", \"pid\": 1, \"name\": \"process_name\", \"args\": {\"name\": \"host\"}},\n");
     fprintf(f, "{\"ph\": \"M\", \"pid\": 2, \"name\": \"process_name\", \"args\": {\"name\": \"GPU\"}}");
     for (size_t i = 0; i < t->count; i++) {
@@ -123,7 +127,8 @@ gpb_status gpb_trace_close(gpb_trace *t, char *err) {
         fprintf(f, "}}");
         continue;
       }
-      fprintf(f, ",\n{\"ph\": \"X\", \"pid\": %d, \"tid\": %llu, \"ts\": %.3f, \"dur\": %.3f, \"cat\": ", e->gpu ? 2 : 1,
+      fprintf(f,
+              ",\n{\"ph\": \"X\", \"pid\": %d, \"tid\": %llu, \"ts\": %.3f, \"dur\": %.3f, \"cat\": ", e->gpu ? 2 : 1,
               (unsigned long long)e->tid, e->start_us, e->duration_us);
       write_string(f, e->category);
       fprintf(f, ", \"name\": ");

@@ -7,8 +7,8 @@
 // Every compute and transfer access, for barriers between commands.
 #define WORK_STAGES (VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT)
 #define WORK_WRITES (VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT)
-#define WORK_ACCESS (VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT | \
-                     VK_ACCESS_TRANSFER_WRITE_BIT)
+#define WORK_ACCESS                                                                                                    \
+  (VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT)
 
 // ---- timelines --------------------------------------------------------------
 
@@ -19,7 +19,8 @@ gpb_status gpb_vk_timeline_create(gpb_be_device *d, uint32_t queue, gpb_be_timel
     return GPB_ERROR_OUT_OF_HOST_MEMORY;
   }
   VkSemaphoreTypeCreateInfo type = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO,
-                                    .semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE, .initialValue = 0};
+                                    .semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE,
+                                    .initialValue = 0};
   VkSemaphoreCreateInfo info = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO, .pNext = &type};
   VkResult r = VK_CALL(d, GPB_VK_CREATE_SEMAPHORE, d->vk.vkCreateSemaphore(d->device, &info, NULL, &t->semaphore));
   if (r != VK_SUCCESS) {
@@ -56,13 +57,16 @@ gpb_status gpb_vk_timeline_wait(gpb_be_device *d, gpb_be_timeline *t, uint64_t v
     uint64_t start = now_ns();
     do {
       uint64_t current = 0;
-      VkResult r = VK_CALL(d, GPB_VK_GET_SEMAPHORE_VALUE, d->vk.vkGetSemaphoreCounterValue(d->device, t->semaphore, &current));
+      VkResult r =
+          VK_CALL(d, GPB_VK_GET_SEMAPHORE_VALUE, d->vk.vkGetSemaphoreCounterValue(d->device, t->semaphore, &current));
       if (r != VK_SUCCESS) return gpb_vk_status(r, "vkGetSemaphoreCounterValue", err);
       if (current >= value) return GPB_OK;
     } while (now_ns() - start < d->wait_spin_ns);
   }
-  VkSemaphoreWaitInfo info = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO, .semaphoreCount = 1,
-                              .pSemaphores = &t->semaphore, .pValues = &value};
+  VkSemaphoreWaitInfo info = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO,
+                              .semaphoreCount = 1,
+                              .pSemaphores = &t->semaphore,
+                              .pValues = &value};
   VkResult r = VK_CALL(d, GPB_VK_WAIT_SEMAPHORES, d->vk.vkWaitSemaphores(d->device, &info, timeout_ns));
   return gpb_vk_status(r, "vkWaitSemaphores", err);
 }
@@ -83,14 +87,17 @@ static gpb_status batch_create_level(gpb_be_device *d, VkCommandBufferLevel leve
   }
   b->device = d;
   VkCommandPoolCreateInfo pinfo = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
-                                   .flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT, .queueFamilyIndex = d->queue_family};
+                                   .flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT,
+                                   .queueFamilyIndex = d->queue_family};
   VkResult r = VK_CALL(d, GPB_VK_CREATE_COMMAND_POOL, d->vk.vkCreateCommandPool(d->device, &pinfo, NULL, &b->pool));
   if (r != VK_SUCCESS) {
     free(b);
     return gpb_vk_status(r, "vkCreateCommandPool", err);
   }
-  VkCommandBufferAllocateInfo ainfo = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = b->pool,
-                                       .level = level, .commandBufferCount = 1};
+  VkCommandBufferAllocateInfo ainfo = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                       .commandPool = b->pool,
+                                       .level = level,
+                                       .commandBufferCount = 1};
   r = VK_CALL(d, GPB_VK_ALLOCATE_COMMAND_BUFFER, d->vk.vkAllocateCommandBuffers(d->device, &ainfo, &b->cmd));
   if (r != VK_SUCCESS) {
     d->vk.vkDestroyCommandPool(d->device, b->pool, NULL);
@@ -126,7 +133,8 @@ gpb_status gpb_vk_program_begin(gpb_be_device *d, gpb_be_batch **out, char *err)
   VkCommandBufferInheritanceInfo inherit = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_INHERITANCE_INFO};
   // Simultaneous use: one program may sit in several unfinished batches.
   VkCommandBufferBeginInfo info = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
-                                   .flags = VK_COMMAND_BUFFER_USAGE_SIMULTANEOUS_USE_BIT, .pInheritanceInfo = &inherit};
+                                   .flags = VK_COMMAND_BUFFER_USAGE_SIMULTANEOUS_USE_BIT,
+                                   .pInheritanceInfo = &inherit};
   VkResult r = VK_CALL(d, GPB_VK_BEGIN_COMMAND_BUFFER, d->vk.vkBeginCommandBuffer(b->cmd, &info));
   if (r != VK_SUCCESS) {
     gpb_vk_batch_destroy(d, b);
@@ -157,9 +165,12 @@ void gpb_vk_cmd_dispatch(gpb_be_batch *b, gpb_be_pipeline *p, const uint32_t gro
     VkDescriptorBufferInfo infos[GPB_MAX_BINDINGS];
     VkWriteDescriptorSet writes[GPB_MAX_BINDINGS];
     for (uint32_t i = 0; i < arg_count; i++) {
-      infos[i] = (VkDescriptorBufferInfo){.buffer = args[i].buffer->buffer, .offset = args[i].offset, .range = args[i].size};
-      writes[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstBinding = p->bindings[i],
-                                         .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+      infos[i] =
+          (VkDescriptorBufferInfo){.buffer = args[i].buffer->buffer, .offset = args[i].offset, .range = args[i].size};
+      writes[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                         .dstBinding = p->bindings[i],
+                                         .descriptorCount = 1,
+                                         .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                          .pBufferInfo = &infos[i]};
     }
     vk->vkCmdPushDescriptorSetKHR(b->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, arg_count, writes);
@@ -179,8 +190,8 @@ void gpb_vk_cmd_update(gpb_be_batch *b, gpb_be_buffer *dst, uint64_t offset, con
 }
 
 void gpb_vk_cmd_barrier(gpb_be_batch *b) {
-  VkMemoryBarrier barrier = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = WORK_WRITES,
-                             .dstAccessMask = WORK_ACCESS};
+  VkMemoryBarrier barrier = {
+      .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = WORK_WRITES, .dstAccessMask = WORK_ACCESS};
   b->device->vk.vkCmdPipelineBarrier(b->cmd, WORK_STAGES, WORK_STAGES, 0, 1, &barrier, 0, NULL, 0, NULL);
 }
 
@@ -192,7 +203,8 @@ gpb_status gpb_vk_batch_submit(gpb_be_device *d, gpb_be_batch *b, gpb_be_timelin
     return GPB_ERROR_UNSUPPORTED;
   }
   // Device writes become visible to host reads once the batch completes.
-  VkMemoryBarrier to_host = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = WORK_WRITES,
+  VkMemoryBarrier to_host = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                             .srcAccessMask = WORK_WRITES,
                              .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
   d->vk.vkCmdPipelineBarrier(b->cmd, WORK_STAGES, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &to_host, 0, NULL, 0, NULL);
   VkResult r = VK_CALL(d, GPB_VK_END_COMMAND_BUFFER, d->vk.vkEndCommandBuffer(b->cmd));
@@ -213,11 +225,19 @@ gpb_status gpb_vk_batch_submit(gpb_be_device *d, gpb_be_batch *b, gpb_be_timelin
   }
   for (uint32_t i = 0; i < n; i++) stages[i] = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
   VkTimelineSemaphoreSubmitInfo tinfo = {.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
-                                         .waitSemaphoreValueCount = n, .pWaitSemaphoreValues = values,
-                                         .signalSemaphoreValueCount = 1, .pSignalSemaphoreValues = &signal};
-  VkSubmitInfo info = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .pNext = &tinfo, .waitSemaphoreCount = n,
-                       .pWaitSemaphores = sems, .pWaitDstStageMask = stages, .commandBufferCount = 1,
-                       .pCommandBuffers = &b->cmd, .signalSemaphoreCount = 1, .pSignalSemaphores = &t->semaphore};
+                                         .waitSemaphoreValueCount = n,
+                                         .pWaitSemaphoreValues = values,
+                                         .signalSemaphoreValueCount = 1,
+                                         .pSignalSemaphoreValues = &signal};
+  VkSubmitInfo info = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+                       .pNext = &tinfo,
+                       .waitSemaphoreCount = n,
+                       .pWaitSemaphores = sems,
+                       .pWaitDstStageMask = stages,
+                       .commandBufferCount = 1,
+                       .pCommandBuffers = &b->cmd,
+                       .signalSemaphoreCount = 1,
+                       .pSignalSemaphores = &t->semaphore};
   pthread_mutex_lock(&d->queue_locks[t->queue]);
   r = VK_CALL(d, GPB_VK_QUEUE_SUBMIT, d->vk.vkQueueSubmit(d->queues[t->queue], 1, &info, VK_NULL_HANDLE));
   pthread_mutex_unlock(&d->queue_locks[t->queue]);
@@ -233,7 +253,8 @@ gpb_status gpb_vk_batch_timestamps_begin(gpb_be_device *d, gpb_be_batch *b, uint
   }
   if (!b->queries) {
     VkQueryPoolCreateInfo info = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
-                                  .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = capacity};
+                                  .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                  .queryCount = capacity};
     VkResult r = VK_CALL(d, GPB_VK_CREATE_QUERY_POOL, d->vk.vkCreateQueryPool(d->device, &info, NULL, &b->queries));
     if (r != VK_SUCCESS) {
       b->queries = VK_NULL_HANDLE;
@@ -253,7 +274,8 @@ void gpb_vk_cmd_timestamp(gpb_be_batch *b, uint32_t index) {
   }
 }
 
-gpb_status gpb_vk_batch_timestamps_read(gpb_be_device *d, gpb_be_batch *b, uint32_t count, uint64_t *out_ns, char *err) {
+gpb_status gpb_vk_batch_timestamps_read(gpb_be_device *d, gpb_be_batch *b, uint32_t count, uint64_t *out_ns,
+                                        char *err) {
   if (!b->queries || count == 0) return GPB_OK;
   if (count > b->query_capacity) count = b->query_capacity;
   VkResult r = VK_CALL(d, GPB_VK_GET_QUERY_RESULTS,

@@ -36,7 +36,8 @@ gpb_status gpb_vk_buffer_create(gpb_be_device *d, uint64_t size, gpb_be_memory m
     return GPB_ERROR_OUT_OF_HOST_MEMORY;
   }
   b->size = size;
-  VkBufferCreateInfo info = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size,
+  VkBufferCreateInfo info = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+                             .size = size,
                              .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
                                       VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
@@ -67,8 +68,8 @@ gpb_status gpb_vk_buffer_create(gpb_be_device *d, uint64_t size, gpb_be_memory m
     gpb_format(err, GPB_MSG_MAX, "no memory type fits (required flags 0x%x)", (unsigned)required);
     return GPB_ERROR_UNSUPPORTED;
   }
-  VkMemoryAllocateInfo alloc = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
-                                .memoryTypeIndex = type};
+  VkMemoryAllocateInfo alloc = {
+      .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = type};
   r = VK_CALL(d, GPB_VK_ALLOCATE_MEMORY, d->vk.vkAllocateMemory(d->device, &alloc, NULL, &b->memory));
   if (r != VK_SUCCESS) {
     b->memory = VK_NULL_HANDLE;

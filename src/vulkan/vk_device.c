@@ -24,8 +24,7 @@ static bool has_instance_layer(const char *name) {
 
 static VKAPI_ATTR VkBool32 VKAPI_CALL on_debug_message(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
                                                        VkDebugUtilsMessageTypeFlagsEXT types,
-                                                       const VkDebugUtilsMessengerCallbackDataEXT *data,
-                                                       void *user) {
+                                                       const VkDebugUtilsMessengerCallbackDataEXT *data, void *user) {
   gpb_be_device *d = user;
   int level = (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) ? 2 : 1;
   atomic_fetch_add(&d->validation_messages, 1);
@@ -59,20 +58,24 @@ static gpb_status create_instance(bool validation, gpb_be_device *d, VkInstance 
       return GPB_ERROR_UNSUPPORTED;
     }
   }
-  VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "gpubatch",
-                           .pEngineName = "gpubatch", .apiVersion = VK_API_VERSION_1_2};
+  VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
+                           .pApplicationName = "gpubatch",
+                           .pEngineName = "gpubatch",
+                           .apiVersion = VK_API_VERSION_1_2};
   const char *layers[1] = {VALIDATION_LAYER};
   const char *exts[2] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME, VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME};
   VkValidationFeatureEnableEXT enables[] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
   VkValidationFeaturesEXT features = {.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
-                                      .enabledValidationFeatureCount = 1, .pEnabledValidationFeatures = enables};
-  VkDebugUtilsMessengerCreateInfoEXT messenger = {
-      .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
-      .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
-      .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
-                     VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
-      .pfnUserCallback = on_debug_message,
-      .pUserData = d};
+                                      .enabledValidationFeatureCount = 1,
+                                      .pEnabledValidationFeatures = enables};
+  VkDebugUtilsMessengerCreateInfoEXT messenger = {.sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+                                                  .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                                                                     VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+                                                  .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                                                                 VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                                                                 VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+                                                  .pfnUserCallback = on_debug_message,
+                                                  .pUserData = d};
   VkInstanceCreateInfo info = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app};
   if (validation) {
     if (!has_instance_layer(VALIDATION_LAYER)) {
@@ -191,11 +194,16 @@ static void describe(VkPhysicalDevice pd, uint32_t index, gpb_device_info *info)
   VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
   if (v12) vkGetPhysicalDeviceFeatures2(pd, &f2);
   info->usable = false;
-  if (!v12) gpb_format(info->unusable_reason, sizeof info->unusable_reason, "Vulkan 1.2 not supported");
-  else if (compute_family(pd, &queues) == UINT32_MAX) gpb_format(info->unusable_reason, sizeof info->unusable_reason, "no compute queue");
-  else if (!f12.timelineSemaphore) gpb_format(info->unusable_reason, sizeof info->unusable_reason, "no timeline semaphores");
-  else if (!has_device_extension(pd, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME)) gpb_format(info->unusable_reason, sizeof info->unusable_reason, "no VK_KHR_push_descriptor");
-  else info->usable = true;
+  if (!v12)
+    gpb_format(info->unusable_reason, sizeof info->unusable_reason, "Vulkan 1.2 not supported");
+  else if (compute_family(pd, &queues) == UINT32_MAX)
+    gpb_format(info->unusable_reason, sizeof info->unusable_reason, "no compute queue");
+  else if (!f12.timelineSemaphore)
+    gpb_format(info->unusable_reason, sizeof info->unusable_reason, "no timeline semaphores");
+  else if (!has_device_extension(pd, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME))
+    gpb_format(info->unusable_reason, sizeof info->unusable_reason, "no VK_KHR_push_descriptor");
+  else
+    info->usable = true;
 }
 
 static void enumerate_once(void) {
@@ -273,8 +281,10 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   }
   VkPhysicalDeviceProperties props;
   vkGetPhysicalDeviceProperties(d->physical, &props);
-  VkPhysicalDevicePushDescriptorPropertiesKHR push = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PUSH_DESCRIPTOR_PROPERTIES_KHR};
-  VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES, .pNext = &push};
+  VkPhysicalDevicePushDescriptorPropertiesKHR push = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PUSH_DESCRIPTOR_PROPERTIES_KHR};
+  VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
+                                               .pNext = &push};
   VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
   vkGetPhysicalDeviceProperties2(d->physical, &p2);
   d->max_push_descriptors = push.maxPushDescriptors;
@@ -290,13 +300,16 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   d->timestamp_period_ns = props.limits.timestampPeriod;
   d->queue_count = family_queues < GPB_VK_MAX_QUEUES ? family_queues : GPB_VK_MAX_QUEUES;
   float priorities[GPB_VK_MAX_QUEUES] = {1, 1, 1, 1, 1, 1, 1, 1};
-  VkDeviceQueueCreateInfo qinfo = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = d->queue_family,
-                                   .queueCount = d->queue_count, .pQueuePriorities = priorities};
+  VkDeviceQueueCreateInfo qinfo = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+                                   .queueFamilyIndex = d->queue_family,
+                                   .queueCount = d->queue_count,
+                                   .pQueuePriorities = priorities};
   // Enable the shader features kernels commonly need, where the device has
   // them (enabling a supported feature costs nothing; a kernel that uses one
   // not enabled is invalid).
   VkPhysicalDeviceVulkan12Features have12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
-  VkPhysicalDeviceVulkan11Features have11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &have12};
+  VkPhysicalDeviceVulkan11Features have11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+                                             .pNext = &have12};
   VkPhysicalDeviceFeatures2 have = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &have11};
   vkGetPhysicalDeviceFeatures2(d->physical, &have);
   VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
@@ -304,15 +317,20 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
                                           .shaderFloat16 = have12.shaderFloat16,
                                           .shaderInt8 = have12.shaderInt8,
                                           .storageBuffer8BitAccess = have12.storageBuffer8BitAccess};
-  VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &f12,
+  VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+                                          .pNext = &f12,
                                           .storageBuffer16BitAccess = have11.storageBuffer16BitAccess};
   VkPhysicalDeviceFeatures2 features = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
   features.features.shaderInt64 = have.features.shaderInt64;
   features.features.shaderFloat64 = have.features.shaderFloat64;
   features.features.shaderInt16 = have.features.shaderInt16;
   const char *exts[] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
-  VkDeviceCreateInfo dinfo = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &features, .queueCreateInfoCount = 1,
-                              .pQueueCreateInfos = &qinfo, .enabledExtensionCount = 1, .ppEnabledExtensionNames = exts};
+  VkDeviceCreateInfo dinfo = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+                              .pNext = &features,
+                              .queueCreateInfoCount = 1,
+                              .pQueueCreateInfos = &qinfo,
+                              .enabledExtensionCount = 1,
+                              .ppEnabledExtensionNames = exts};
   r = vkCreateDevice(d->physical, &dinfo, NULL, &d->device);
   if (r != VK_SUCCESS) return gpb_vk_status(r, "vkCreateDevice", err);
   volkLoadDeviceTable(&d->vk, d->device);

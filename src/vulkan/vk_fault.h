@@ -12,37 +12,37 @@
 #include <stdint.h>
 #include <vulkan/vulkan_core.h>
 
-#define GPB_VK_SITE_LIST(X) \
-  X(ALLOCATE_MEMORY)        \
-  X(CREATE_BUFFER)          \
-  X(BIND_BUFFER_MEMORY)     \
-  X(MAP_MEMORY)             \
-  X(CREATE_SHADER_MODULE)   \
-  X(CREATE_SET_LAYOUT)      \
-  X(CREATE_PIPELINE_LAYOUT) \
-  X(CREATE_PIPELINE)        \
-  X(CREATE_COMMAND_POOL)    \
-  X(ALLOCATE_COMMAND_BUFFER)\
-  X(RESET_COMMAND_POOL)     \
-  X(BEGIN_COMMAND_BUFFER)   \
-  X(END_COMMAND_BUFFER)     \
-  X(QUEUE_SUBMIT)           \
-  X(CREATE_SEMAPHORE)       \
-  X(GET_SEMAPHORE_VALUE)    \
-  X(WAIT_SEMAPHORES)        \
-  X(DEVICE_WAIT_IDLE)       \
-  X(CREATE_QUERY_POOL)      \
+#define GPB_VK_SITE_LIST(X)                                                                                            \
+  X(ALLOCATE_MEMORY)                                                                                                   \
+  X(CREATE_BUFFER)                                                                                                     \
+  X(BIND_BUFFER_MEMORY)                                                                                                \
+  X(MAP_MEMORY)                                                                                                        \
+  X(CREATE_SHADER_MODULE)                                                                                              \
+  X(CREATE_SET_LAYOUT)                                                                                                 \
+  X(CREATE_PIPELINE_LAYOUT)                                                                                            \
+  X(CREATE_PIPELINE)                                                                                                   \
+  X(CREATE_COMMAND_POOL)                                                                                               \
+  X(ALLOCATE_COMMAND_BUFFER)                                                                                           \
+  X(RESET_COMMAND_POOL)                                                                                                \
+  X(BEGIN_COMMAND_BUFFER)                                                                                              \
+  X(END_COMMAND_BUFFER)                                                                                                \
+  X(QUEUE_SUBMIT)                                                                                                      \
+  X(CREATE_SEMAPHORE)                                                                                                  \
+  X(GET_SEMAPHORE_VALUE)                                                                                               \
+  X(WAIT_SEMAPHORES)                                                                                                   \
+  X(DEVICE_WAIT_IDLE)                                                                                                  \
+  X(CREATE_QUERY_POOL)                                                                                                 \
   X(GET_QUERY_RESULTS)
 
 typedef enum gpb_vk_site {
 #define GPB_VK_SITE_ENUM(name) GPB_VK_##name,
   GPB_VK_SITE_LIST(GPB_VK_SITE_ENUM)
 #undef GPB_VK_SITE_ENUM
-  GPB_VK_SITE_COUNT
+      GPB_VK_SITE_COUNT
 } gpb_vk_site;
 
 typedef struct gpb_vk_fault {
-  atomic_int armed_site;        // -1 when disarmed
+  atomic_int armed_site;          // -1 when disarmed
   atomic_uint_fast64_t countdown; // fail when it reaches 0
   VkResult result;
   atomic_uint_fast64_t calls[GPB_VK_SITE_COUNT];

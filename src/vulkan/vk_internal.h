@@ -65,8 +65,8 @@ struct gpb_be_batch {
   gpb_be_device *device;
   VkCommandPool pool;
   VkCommandBuffer cmd;
-  VkPipeline bound;     // skip rebinding the same pipeline
-  VkQueryPool queries;  // timestamps, when tracing
+  VkPipeline bound;    // skip rebinding the same pipeline
+  VkQueryPool queries; // timestamps, when tracing
   uint32_t query_capacity;
 };
 
@@ -99,8 +99,8 @@ void gpb_vk_batch_destroy(gpb_be_device *d, gpb_be_batch *b);
 gpb_status gpb_vk_batch_begin(gpb_be_device *d, gpb_be_batch *b, char *err);
 void gpb_vk_cmd_dispatch(gpb_be_batch *b, gpb_be_pipeline *p, const uint32_t groups[3], const gpb_be_arg *args,
                          uint32_t arg_count, const void *push, uint32_t push_bytes);
-void gpb_vk_cmd_copy(gpb_be_batch *b, gpb_be_buffer *src, uint64_t src_offset, gpb_be_buffer *dst,
-                     uint64_t dst_offset, uint64_t bytes);
+void gpb_vk_cmd_copy(gpb_be_batch *b, gpb_be_buffer *src, uint64_t src_offset, gpb_be_buffer *dst, uint64_t dst_offset,
+                     uint64_t bytes);
 void gpb_vk_cmd_update(gpb_be_batch *b, gpb_be_buffer *dst, uint64_t offset, const void *data, uint64_t bytes);
 void gpb_vk_cmd_barrier(gpb_be_batch *b);
 gpb_status gpb_vk_program_begin(gpb_be_device *d, gpb_be_batch **out, char *err);

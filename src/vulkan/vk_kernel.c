@@ -26,8 +26,8 @@ gpb_status gpb_vk_pipeline_create(gpb_be_device *d, const uint32_t *words, size_
   }
   VkResult r;
   const char *call = "";
-  VkShaderModuleCreateInfo minfo = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = word_count * 4,
-                                    .pCode = words};
+  VkShaderModuleCreateInfo minfo = {
+      .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = word_count * 4, .pCode = words};
   r = VK_CALL(d, GPB_VK_CREATE_SHADER_MODULE, d->vk.vkCreateShaderModule(d->device, &minfo, NULL, &p->module));
   if (r != VK_SUCCESS) {
     p->module = VK_NULL_HANDLE;
@@ -38,13 +38,15 @@ gpb_status gpb_vk_pipeline_create(gpb_be_device *d, const uint32_t *words, size_
   for (uint32_t i = 0; i < info->binding_count; i++) {
     bindings[i] = (VkDescriptorSetLayoutBinding){.binding = info->bindings[i].binding,
                                                  .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                                 .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
+                                                 .descriptorCount = 1,
+                                                 .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
     p->bindings[i] = info->bindings[i].binding;
   }
   p->binding_count = info->binding_count;
   VkDescriptorSetLayoutCreateInfo sinfo = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
                                            .flags = VK_DESCRIPTOR_SET_LAYOUT_CREATE_PUSH_DESCRIPTOR_BIT_KHR,
-                                           .bindingCount = info->binding_count, .pBindings = bindings};
+                                           .bindingCount = info->binding_count,
+                                           .pBindings = bindings};
   r = VK_CALL(d, GPB_VK_CREATE_SET_LAYOUT, d->vk.vkCreateDescriptorSetLayout(d->device, &sinfo, NULL, &p->set_layout));
   if (r != VK_SUCCESS) {
     p->set_layout = VK_NULL_HANDLE;
@@ -52,7 +54,8 @@ gpb_status gpb_vk_pipeline_create(gpb_be_device *d, const uint32_t *words, size_
     goto fail;
   }
   VkPushConstantRange range = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = info->push_constant_bytes};
-  VkPipelineLayoutCreateInfo linfo = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
+  VkPipelineLayoutCreateInfo linfo = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+                                      .setLayoutCount = 1,
                                       .pSetLayouts = &p->set_layout,
                                       .pushConstantRangeCount = info->push_constant_bytes ? 1 : 0,
                                       .pPushConstantRanges = &range};
@@ -62,11 +65,12 @@ gpb_status gpb_vk_pipeline_create(gpb_be_device *d, const uint32_t *words, size_
     call = "vkCreatePipelineLayout";
     goto fail;
   }
-  VkComputePipelineCreateInfo cinfo = {
-      .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
-      .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
-                .module = p->module, .pName = info->entry_point},
-      .layout = p->layout};
+  VkComputePipelineCreateInfo cinfo = {.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+                                       .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                                                 .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                                                 .module = p->module,
+                                                 .pName = info->entry_point},
+                                       .layout = p->layout};
   r = VK_CALL(d, GPB_VK_CREATE_PIPELINE,
               d->vk.vkCreateComputePipelines(d->device, d->pipeline_cache, 1, &cinfo, NULL, &p->pipeline));
   if (r != VK_SUCCESS) {
