@@ -7,12 +7,12 @@
 #ifndef GPB_TESTS_CHECK_H
 #define GPB_TESTS_CHECK_H
 
-#include <dlfcn.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../tools/asan_pin.h"
 #include "gpubatch/gpubatch.h"
 
 static int check_failures;
@@ -65,16 +65,6 @@ typedef struct test_case {
 
 #define TEST(fn)                                                                                                       \
   { #fn, fn }
-
-// Keeps the Vulkan driver and layer libraries mapped after the loader
-// unloads them (from the first instance on), so LeakSanitizer can name their
-// frames and tests/lsan.supp can set aside what those libraries leak, by
-// library name only: a leak through gpubatch's own code is still reported.
-static inline void pin_driver_libraries(void) {
-  static const char *const libs[] = {"libvulkan_lvp.so", "libVkLayer_khronos_validation.so",
-                                     "libVkLayer_MESA_device_select.so"};
-  for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) dlopen(libs[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-}
 
 static inline int run_tests(const test_case *tests, size_t count, int argc, char **argv) {
   int passed = 0, failed = 0;

@@ -9,21 +9,6 @@
 #include "cli.h"
 #include "selftest.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <dlfcn.h>
-
-// As tests/check.h does: keeps the driver and layer libraries mapped after
-// the loader unloads them, so LeakSanitizer can name their frames and
-// tests/lsan.supp can set aside what they leak (lavapipe: 128 bytes per
-// instance). Leaks through gpubatch's own code are still reported.
-static void pin_driver_libraries(void) {
-  static const char *const libs[] = {"libvulkan_lvp.so", "libVkLayer_khronos_validation.so",
-                                     "libVkLayer_MESA_device_select.so"};
-  for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) dlopen(libs[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-}
-#else
-static void pin_driver_libraries(void) {}
-#endif
 
 typedef struct selftest_opts {
   uint64_t seed;
@@ -353,7 +338,7 @@ int cli_selftest(int argc, char **argv) {
     usage(parsed == 1 ? stdout : stderr);
     return parsed == 1 ? 0 : 2;
   }
-  pin_driver_libraries();
+  // (the CLI's main pins the driver libraries under ASan: tools/asan_pin.h)
   st_device d = {.inject_bug = o.inject_bug, .inject_race = o.inject_race, .trace = o.trace};
   d.dev = open_device(&o);
   if (!d.dev) return 1;
