@@ -1,91 +1,88 @@
 // gpu_forward.c: recording the decode step as gpubatch dispatches.
 //
 // Per layer, each depending on the previous one:
-//   1 llama_qkv             rmsnorm + q/k/v + RoPE, k/v into the cache
-//                           (layer 0: input = emb[token], also stored as x)
-//   2 llama_attention       (head, position split) workgroups, merged in-kernel
-//   3 llama_matvec_residual x += wo att
-//   4 llama_ffn_up          rmsnorm + w1/w3 + SwiGLU
-//   5 llama_matvec_residual x += w2 hb
-// then llama_classifier_argmax (final rmsnorm, logits, argmax): no copy
-// starts the step, 5 * n_layers + 1 dispatches, plus the token readback.
+//   1 llama_attention  x = x_mid + FFN partials (layer 0: emb[token]),
+//                      rmsnorm, q/k/v + RoPE, k/v into the cache, attention
+//                      split over positions, wo per (head, split): "slots"
+//   2 llama_ffn        x_mid = x + softmax-weighted slots, rmsnorm, w1/w3,
+//                      SwiGLU, w2 split over its input: "FFN partials"
+// then llama_classifier_argmax (x = x_mid + partials, final rmsnorm,
+// logits, best logit per workgroup): 2 * n_layers + 1 dispatches, plus one
+// readback of the per-workgroup bests, whose argmax is the token.
+//
+// A dependent dispatch costs a barrier on the GPU (~2.5 us on an H100) and
+// its recording on the host (~2 us), more than most of these kernels take,
+// hence the fusion: wo and w2 are split over their inputs ("split-K") and
+// the next kernel's workgroups add the partial vectors themselves (see
+// kernels/llama_common.glsl).
 //
 // Recording a dispatch costs host time per argument, so tensors used
 // together share a buffer: wq/wk/wv as one wqkv (per layer: q rows, k rows,
 // v rows), w1/w3 interleaved by row as w13, and one KV cache buffer.
 #include "gpu_forward.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu_forward.h" // llama_rope_table
 
-static const uint32_t k_qkv_spirv[] =
-#include "llama_qkv.inc"
-    ;
 static const uint32_t k_attention_spirv[] =
 #include "llama_attention.inc"
     ;
-static const uint32_t k_matvec_residual_spirv[] =
-#include "llama_matvec_residual.inc"
-    ;
-static const uint32_t k_ffn_up_spirv[] =
-#include "llama_ffn_up.inc"
+static const uint32_t k_ffn_spirv[] =
+#include "llama_ffn.inc"
     ;
 static const uint32_t k_classifier_spirv[] =
 #include "llama_classifier_argmax.inc"
     ;
 
-// Kernel geometry, as in the GLSL sources.
-#define DEFAULT_ROWS_PER_GROUP 8u // one subgroup per row on NVIDIA (8 x 32)
-#define CLASSIFIER_ROWS_PER_GROUP 64u
+// Kernel geometry and limits, as in the GLSL sources.
 #define WORKGROUP_SIZE 256u
-#define ATTENTION_MAX_HEAD_SIZE 256u
-#define ATTENTION_DEFAULT_SPLIT 32u
-#define ATTENTION_MAX_SPLITS 256u // the merge's shared array
-#define ARGMAX_STATE_HEADER 16u   // done_count, token, 2 reserved
+#define MAX_DIM 4096u            // MAX_DIM4 in llama_common.glsl
+#define MAX_HEAD_SIZE 256u       // MAX_HS4 in llama_attention.comp
+#define MAX_SLOTS 1024u          // n_heads * slot_stride, llama_ffn.comp
+#define DEFAULT_FFN_ROWS 16u     // hidden rows per FFN workgroup
+#define CLASSIFIER_ROWS 128u     // vocabulary rows per classifier workgroup (a multiple of its BATCH, 4)
+#define DEFAULT_SPLIT 64u        // positions per attention workgroup
+#define MAX_SPLIT WORKGROUP_SIZE // one position per invocation
+#define NO_INDEX 0xffffffffu
 
 // Push-constant blocks; each must match its kernel's size exactly (checked).
-typedef struct qkv_params {
-  uint32_t dim, kv_dim, head_size, seq_len, layer, pos, token, from_embedding, pairs_per_group;
-} qkv_params;
 typedef struct attention_params {
-  uint32_t head_size, kv_dim, seq_len, layer, pos, kv_mul, split_len, max_splits;
+  uint32_t dim, kv_dim, head_size, seq_len, layer, pos, token, first_layer, kv_mul, split_len, slot_stride, ffn_parts;
 } attention_params;
-typedef struct matvec_residual_params {
-  uint32_t n, rows, layer, rows_per_group;
-} matvec_residual_params;
-typedef struct ffn_up_params {
-  uint32_t dim, hidden, layer, rows_per_group;
-} ffn_up_params;
+typedef struct ffn_params {
+  uint32_t dim, hidden, layer, rows_per_group, n_heads, head_size, kv_dim, kv_mul, seq_len, pos, split_len, slot_stride;
+} ffn_params;
 typedef struct classifier_params {
-  uint32_t dim, vocab;
+  uint32_t dim, vocab, ffn_parts, rows_per_group;
 } classifier_params;
 
-enum { ARGS_QKV = 7, ARGS_ATTENTION = 5, ARGS_MATVEC = 3, ARGS_FFN = 4, ARGS_CLASSIFIER = 5 };
-#define ARGS_PER_LAYER (ARGS_QKV + ARGS_ATTENTION + 2 * ARGS_MATVEC + ARGS_FFN)
+enum { ARGS_ATTENTION = 11, ARGS_FFN = 9, ARGS_CLASSIFIER = 6 };
+#define ARGS_PER_LAYER (ARGS_ATTENTION + ARGS_FFN)
 
 struct llama_gpu {
   gpb_device *device;
   gpb_stream *stream;
   llama_config config;
-  gpb_kernel *qkv, *attention, *matvec_residual, *ffn_up, *classifier;
+  gpb_kernel *attention, *ffn, *classifier;
   // Weights, all layers per buffer.
   gpb_buffer *emb, *rms_att, *wqkv, *wo, *rms_ffn, *w13, *w2, *rms_final, *wcls, *rope;
-  // State.
-  gpb_buffer *kv, *x, *q, *att, *hb, *logits, *argmax_state;
-  gpb_buffer *split_done, *splits; // attention's per-head merge state
-  uint32_t split_len;
-  uint32_t rows_per_group; // matvec rows (qkv: row pairs) per workgroup
-  // The step, recorded once; only pos and token change between steps.
+  // State: the residual stream at a layer's input (x) and after its
+  // attention (x_mid), q, the attention's slots, the FFN's partial vectors.
+  gpb_buffer *kv, *x, *x_mid, *q, *slots, *ffn_parts, *logits, *best;
+  uint32_t split_len;   // positions per PAST attention workgroup
+  uint32_t slot_stride; // attention slots per head: the most splits + 1
+  uint32_t ffn_rows, ffn_groups, classifier_groups;
+  // The step, recorded once; only pos, token and the attention grid change.
   gpb_dispatch *dispatches;
   uint32_t dispatch_count;
   gpb_arg *args;
-  qkv_params *qkv_pc;
   attention_params *attention_pc;
-  matvec_residual_params *wo_pc, *w2_pc;
-  ffn_up_params *ffn_pc;
+  ffn_params *ffn_pc;
   classifier_params classifier_pc;
+  uint32_t *best_host; // (float bits, index) per classifier workgroup
 };
 
 static int create_kernel(llama_gpu *g, const char *name, const uint32_t *words, size_t bytes, uint32_t push_bytes,
@@ -189,31 +186,23 @@ static int upload_weights(llama_gpu *g, const llama_checkpoint *ck, const gpb_de
 
 static uint32_t groups_for(uint32_t items, uint32_t per_group) { return (items + per_group - 1) / per_group; }
 
+// PAST attention workgroups at `pos`: splits of the positions before it.
+static uint32_t past_splits(uint32_t pos, uint32_t split_len) { return groups_for(pos, split_len); }
+
 static int create_state(llama_gpu *g, const gpb_device_info *info, llama_error *err) {
   const llama_config *c = &g->config;
+  uint64_t dim = (uint64_t)c->dim, heads = (uint64_t)c->n_heads;
   uint64_t cache = 2 * (uint64_t)c->n_layers * (uint64_t)c->seq_len * llama_kv_dim(c);
-  uint32_t classifier_groups = groups_for((uint32_t)c->vocab_size, CLASSIFIER_ROWS_PER_GROUP);
-  uint64_t state_floats = ARGMAX_STATE_HEADER / 4 + 2ull * classifier_groups;
-  uint64_t max_splits = groups_for((uint32_t)c->seq_len, g->split_len);
-  uint64_t split_floats = (uint64_t)c->n_heads * max_splits * (llama_head_size(c) + 2);
-  if (create_buffer(g, info, "kv_cache", cache, &g->kv, err) ||
-      create_buffer(g, info, "x", (uint64_t)c->dim, &g->x, err) ||
-      create_buffer(g, info, "q", (uint64_t)c->dim, &g->q, err) ||
-      create_buffer(g, info, "att", (uint64_t)c->dim, &g->att, err) ||
-      create_buffer(g, info, "hb", (uint64_t)c->hidden_dim, &g->hb, err) ||
+  uint64_t slot_count = heads * g->slot_stride;
+  uint64_t slot_floats = ((2 * slot_count + 3) & ~3ull) + slot_count * dim; // (m, l), then y
+  if (create_buffer(g, info, "kv_cache", cache, &g->kv, err) || create_buffer(g, info, "x", dim, &g->x, err) ||
+      create_buffer(g, info, "x_mid", dim, &g->x_mid, err) || create_buffer(g, info, "q", dim, &g->q, err) ||
+      create_buffer(g, info, "attention_slots", slot_floats, &g->slots, err) ||
+      create_buffer(g, info, "ffn_parts", (uint64_t)g->ffn_groups * dim, &g->ffn_parts, err) ||
       create_buffer(g, info, "logits", (uint64_t)c->vocab_size, &g->logits, err) ||
-      create_buffer(g, info, "argmax_state", state_floats, &g->argmax_state, err) ||
-      create_buffer(g, info, "attention_split_done", (uint64_t)c->n_heads, &g->split_done, err) ||
-      create_buffer(g, info, "attention_splits", split_floats, &g->splits, err))
+      create_buffer(g, info, "best", 2ull * g->classifier_groups, &g->best, err))
     return -1;
-  // The last-workgroup merges (argmax, attention splits) count from zero.
-  uint64_t zero_floats = state_floats > (uint64_t)c->n_heads ? state_floats : (uint64_t)c->n_heads;
-  uint32_t *zeros = calloc(zero_floats, 4);
-  if (!zeros) return llama_error_set(err, "out of memory");
-  gpb_status st = gpb_stream_copy_to_device(g->stream, zeros, g->argmax_state, 0, state_floats * 4);
-  if (!st) st = gpb_stream_copy_to_device(g->stream, zeros, g->split_done, 0, (uint64_t)c->n_heads * 4);
-  free(zeros);
-  return st ? llama_error_gpb(err, st, "zeroing the merge counters") : 0;
+  return 0;
 }
 
 static void set_dispatch(gpb_dispatch *d, gpb_kernel *k, uint32_t groups, const gpb_arg *args, uint32_t arg_count,
@@ -231,130 +220,118 @@ static void put_args(gpb_arg *args, gpb_buffer *const *buffers, uint32_t count) 
   for (uint32_t i = 0; i < count; i++) args[i] = (gpb_arg){.buffer = buffers[i], .offset = 0, .size = 0};
 }
 
-// Fills the dispatch list once; llama_gpu_step only patches pos and token.
+// Fills the dispatch list once; llama_gpu_step only patches pos, token and
+// the attention grid.
 static void record_plan(llama_gpu *g) {
   const llama_config *c = &g->config;
-  uint32_t dim = (uint32_t)c->dim, hidden = (uint32_t)c->hidden_dim;
-  uint32_t kv_dim = llama_kv_dim(c), head_size = llama_head_size(c);
-  uint32_t seq_len = (uint32_t)c->seq_len;
-  uint32_t rows = g->rows_per_group;
-  uint32_t qkv_groups = groups_for((dim + 2 * kv_dim) / 2, rows);
+  uint32_t dim = (uint32_t)c->dim, hidden = (uint32_t)c->hidden_dim, heads = (uint32_t)c->n_heads;
+  uint32_t kv_dim = llama_kv_dim(c), head_size = llama_head_size(c), seq_len = (uint32_t)c->seq_len;
+  uint32_t kv_mul = (uint32_t)(c->n_heads / c->n_kv_heads);
   gpb_dispatch *d = g->dispatches;
   gpb_arg *a = g->args;
   for (uint32_t l = 0; l < (uint32_t)c->n_layers; l++) {
-    uint32_t first = l == 0 ? 1u : 0u;
-    g->qkv_pc[l] = (qkv_params){dim, kv_dim, head_size, seq_len, l, 0, 0, first, rows};
-    gpb_buffer *qkv_args[ARGS_QKV] = {g->x, g->emb, g->rms_att, g->wqkv, g->rope, g->q, g->kv};
-    put_args(a, qkv_args, ARGS_QKV);
-    set_dispatch(d++, g->qkv, qkv_groups, a, ARGS_QKV, &g->qkv_pc[l], sizeof(qkv_params));
-    a += ARGS_QKV;
-
-    g->attention_pc[l] = (attention_params){head_size,
+    g->attention_pc[l] = (attention_params){dim,
                                             kv_dim,
+                                            head_size,
                                             seq_len,
                                             l,
                                             0,
-                                            (uint32_t)(c->n_heads / c->n_kv_heads),
+                                            0,
+                                            l == 0 ? 1u : 0u,
+                                            kv_mul,
                                             g->split_len,
-                                            groups_for(seq_len, g->split_len)};
-    gpb_buffer *attention_args[ARGS_ATTENTION] = {g->q, g->kv, g->att, g->split_done, g->splits};
+                                            g->slot_stride,
+                                            l == 0 ? 0u : g->ffn_groups};
+    gpb_buffer *attention_args[ARGS_ATTENTION] = {g->x_mid, g->emb, g->ffn_parts, g->rms_att, g->wqkv, g->wo,
+                                                  g->rope,  g->kv,  g->q,         g->x,       g->slots};
     put_args(a, attention_args, ARGS_ATTENTION);
-    set_dispatch(d++, g->attention, (uint32_t)c->n_heads, a, ARGS_ATTENTION, &g->attention_pc[l],
-                 sizeof(attention_params));
+    set_dispatch(d++, g->attention, heads, a, ARGS_ATTENTION, &g->attention_pc[l], sizeof(attention_params));
     a += ARGS_ATTENTION;
 
-    g->wo_pc[l] = (matvec_residual_params){dim, dim, l, rows};
-    gpb_buffer *wo_args[ARGS_MATVEC] = {g->att, g->wo, g->x};
-    put_args(a, wo_args, ARGS_MATVEC);
-    set_dispatch(d++, g->matvec_residual, groups_for(dim, rows), a, ARGS_MATVEC, &g->wo_pc[l],
-                 sizeof(matvec_residual_params));
-    a += ARGS_MATVEC;
-
-    g->ffn_pc[l] = (ffn_up_params){dim, hidden, l, rows};
-    gpb_buffer *ffn_args[ARGS_FFN] = {g->x, g->rms_ffn, g->w13, g->hb};
+    g->ffn_pc[l] = (ffn_params){dim,    hidden, l,       g->ffn_rows, heads,        head_size,
+                                kv_dim, kv_mul, seq_len, 0,           g->split_len, g->slot_stride};
+    gpb_buffer *ffn_args[ARGS_FFN] = {g->x, g->slots, g->q, g->kv, g->rms_ffn, g->w13, g->w2, g->x_mid, g->ffn_parts};
     put_args(a, ffn_args, ARGS_FFN);
-    set_dispatch(d++, g->ffn_up, groups_for(hidden, rows), a, ARGS_FFN, &g->ffn_pc[l], sizeof(ffn_up_params));
+    set_dispatch(d++, g->ffn, g->ffn_groups, a, ARGS_FFN, &g->ffn_pc[l], sizeof(ffn_params));
     a += ARGS_FFN;
-
-    g->w2_pc[l] = (matvec_residual_params){hidden, dim, l, rows};
-    gpb_buffer *w2_args[ARGS_MATVEC] = {g->hb, g->w2, g->x};
-    put_args(a, w2_args, ARGS_MATVEC);
-    set_dispatch(d++, g->matvec_residual, groups_for(dim, rows), a, ARGS_MATVEC, &g->w2_pc[l],
-                 sizeof(matvec_residual_params));
-    a += ARGS_MATVEC;
   }
-  g->classifier_pc = (classifier_params){dim, (uint32_t)c->vocab_size};
-  gpb_buffer *classifier_args[ARGS_CLASSIFIER] = {g->x, g->rms_final, g->wcls, g->logits, g->argmax_state};
+  g->classifier_pc = (classifier_params){dim, (uint32_t)c->vocab_size, g->ffn_groups, CLASSIFIER_ROWS};
+  gpb_buffer *classifier_args[ARGS_CLASSIFIER] = {g->x_mid, g->ffn_parts, g->rms_final, g->wcls, g->logits, g->best};
   put_args(a, classifier_args, ARGS_CLASSIFIER);
-  set_dispatch(d++, g->classifier, groups_for((uint32_t)c->vocab_size, CLASSIFIER_ROWS_PER_GROUP), a, ARGS_CLASSIFIER,
-               &g->classifier_pc, sizeof(classifier_params));
+  set_dispatch(d++, g->classifier, g->classifier_groups, a, ARGS_CLASSIFIER, &g->classifier_pc,
+               sizeof(classifier_params));
   g->dispatch_count = (uint32_t)(d - g->dispatches);
 }
 
 // What the kernels cannot handle, checked before any allocation.
-static int check_limits(const llama_config *c, const gpb_device_info *info, uint32_t split_len, uint32_t rows_per_group,
+static int check_limits(const llama_config *c, const gpb_device_info *info, uint32_t split_len, uint32_t ffn_rows,
                         llama_error *err) {
-  if (c->dim % 4 != 0 || c->hidden_dim % 4 != 0)
+  uint32_t head_size = llama_head_size(c);
+  if (c->dim % 4 != 0 || c->hidden_dim % 4 != 0 || head_size % 4 != 0)
+    return llama_error_set(err, "dim %d, hidden %d and head size %u must be multiples of 4 (the kernels read vec4)",
+                           c->dim, c->hidden_dim, head_size);
+  if ((uint32_t)c->dim > MAX_DIM)
+    return llama_error_set(err, "dim %d exceeds the kernels' %u (their shared input vector)", c->dim, MAX_DIM);
+  if (head_size > MAX_HEAD_SIZE)
+    return llama_error_set(err, "head size %u exceeds the attention kernel's %u", head_size, MAX_HEAD_SIZE);
+  if (ffn_rows == 0 || ffn_rows > WORKGROUP_SIZE || ffn_rows % 4 != 0)
+    return llama_error_set(err, "FFN rows per workgroup %u must be a multiple of 4 in 4..%u", ffn_rows, WORKGROUP_SIZE);
+  if (split_len == 0 || split_len > MAX_SPLIT)
+    return llama_error_set(err, "attention split %u is outside 1..%u", split_len, MAX_SPLIT);
+  uint32_t slot_stride = past_splits((uint32_t)c->seq_len - 1, split_len) + 1;
+  if ((uint64_t)c->n_heads * slot_stride > MAX_SLOTS)
     return llama_error_set(err,
-                           "dim %d and hidden %d must be multiples of 4 (the kernels read "
-                           "vec4)",
-                           c->dim, c->hidden_dim);
-  if (llama_head_size(c) > ATTENTION_MAX_HEAD_SIZE)
-    return llama_error_set(err, "head size %u exceeds the attention kernel's %u", llama_head_size(c),
-                           ATTENTION_MAX_HEAD_SIZE);
-  if (rows_per_group == 0 || rows_per_group > WORKGROUP_SIZE)
-    return llama_error_set(err, "rows per workgroup %u is outside 1..%u", rows_per_group, WORKGROUP_SIZE);
-  if (split_len == 0 || split_len > WORKGROUP_SIZE)
-    return llama_error_set(err, "attention split %u is outside 1..%u", split_len, WORKGROUP_SIZE);
-  uint32_t most_groups = groups_for((uint32_t)c->vocab_size, CLASSIFIER_ROWS_PER_GROUP);
-  uint32_t hidden_groups = groups_for((uint32_t)c->hidden_dim, rows_per_group);
-  if (hidden_groups > most_groups) most_groups = hidden_groups;
-  if (most_groups > info->max_workgroup_count[0])
-    return llama_error_set(err, "%u workgroups exceed the device's limit of %u", most_groups,
-                           info->max_workgroup_count[0]);
-  uint32_t max_splits = groups_for((uint32_t)c->seq_len, split_len);
-  uint32_t split_limit =
-      info->max_workgroup_count[1] < ATTENTION_MAX_SPLITS ? info->max_workgroup_count[1] : ATTENTION_MAX_SPLITS;
-  if (max_splits > split_limit)
-    return llama_error_set(err,
-                           "seq_len %d in attention splits of %u positions needs %u splits, "
-                           "more than %u; use a longer split",
-                           c->seq_len, split_len, max_splits, split_limit);
+                           "%d heads x %u attention slots (seq_len %d in splits of %u) exceed the FFN kernel's %u; "
+                           "use a longer split",
+                           c->n_heads, slot_stride, c->seq_len, split_len, MAX_SLOTS);
+  uint32_t most_groups = groups_for((uint32_t)c->vocab_size, CLASSIFIER_ROWS);
+  uint32_t ffn_groups = groups_for((uint32_t)c->hidden_dim, ffn_rows);
+  if (ffn_groups > most_groups) most_groups = ffn_groups;
+  if ((uint32_t)c->n_heads > most_groups) most_groups = (uint32_t)c->n_heads;
+  if (most_groups > info->max_workgroup_count[0] || slot_stride + 2 > info->max_workgroup_count[1])
+    return llama_error_set(err, "%u x %u workgroups exceed the device's limits of %u x %u", most_groups,
+                           slot_stride + 2, info->max_workgroup_count[0], info->max_workgroup_count[1]);
   if (info->max_workgroup_size[0] < WORKGROUP_SIZE || info->max_workgroup_invocations < WORKGROUP_SIZE)
     return llama_error_set(err, "the kernels need %u-invocation workgroups", WORKGROUP_SIZE);
   return 0;
+}
+
+// DEFAULT_SPLIT positions per attention workgroup, longer where the FFN
+// kernel's slot table would overflow.
+static uint32_t default_split(const llama_config *c) {
+  uint32_t split = DEFAULT_SPLIT;
+  while (split < MAX_SPLIT && (uint64_t)c->n_heads * (past_splits((uint32_t)c->seq_len - 1, split) + 1) > MAX_SLOTS)
+    split *= 2;
+  return split;
 }
 
 int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama_gpu_options *options, llama_gpu **out,
                      llama_error *err) {
   *out = NULL;
   const llama_config *c = &ck->config;
-  // By default 32 positions per workgroup, longer where seq_len would need
-  // more splits than the merge holds.
-  uint32_t split_len = groups_for((uint32_t)c->seq_len, ATTENTION_MAX_SPLITS);
-  if (split_len < ATTENTION_DEFAULT_SPLIT) split_len = ATTENTION_DEFAULT_SPLIT;
-  if (options && options->attention_split) split_len = options->attention_split;
+  uint32_t split_len = options && options->attention_split ? options->attention_split : default_split(c);
+  uint32_t ffn_rows = options && options->rows_per_group ? options->rows_per_group : DEFAULT_FFN_ROWS;
   gpb_device_info info;
   gpb_status st = gpb_device_query(device, &info);
   if (st) return llama_error_gpb(err, st, "querying the device");
-  uint32_t rows_per_group = options && options->rows_per_group ? options->rows_per_group : DEFAULT_ROWS_PER_GROUP;
-  if (check_limits(c, &info, split_len, rows_per_group, err)) return -1;
+  if (check_limits(c, &info, split_len, ffn_rows, err)) return -1;
 
   llama_gpu *g = calloc(1, sizeof *g);
   if (!g) return llama_error_set(err, "out of memory");
   g->device = device;
   g->config = *c;
   g->split_len = split_len;
-  g->rows_per_group = rows_per_group;
+  g->slot_stride = past_splits((uint32_t)c->seq_len - 1, split_len) + 1;
+  g->ffn_rows = ffn_rows;
+  g->ffn_groups = groups_for((uint32_t)c->hidden_dim, ffn_rows);
+  g->classifier_groups = groups_for((uint32_t)c->vocab_size, CLASSIFIER_ROWS);
   uint32_t layers = (uint32_t)c->n_layers;
-  g->dispatches = calloc(5u * layers + 1, sizeof(gpb_dispatch));
+  g->dispatches = calloc(2u * layers + 1, sizeof(gpb_dispatch));
   g->args = calloc((size_t)ARGS_PER_LAYER * layers + ARGS_CLASSIFIER, sizeof(gpb_arg));
-  g->qkv_pc = calloc(layers, sizeof(qkv_params));
   g->attention_pc = calloc(layers, sizeof(attention_params));
-  g->wo_pc = calloc(layers, sizeof(matvec_residual_params));
-  g->w2_pc = calloc(layers, sizeof(matvec_residual_params));
-  g->ffn_pc = calloc(layers, sizeof(ffn_up_params));
-  if (!g->dispatches || !g->args || !g->qkv_pc || !g->attention_pc || !g->wo_pc || !g->w2_pc || !g->ffn_pc) {
+  g->ffn_pc = calloc(layers, sizeof(ffn_params));
+  g->best_host = calloc(2u * g->classifier_groups, sizeof(uint32_t));
+  if (!g->dispatches || !g->args || !g->attention_pc || !g->ffn_pc || !g->best_host) {
     llama_gpu_destroy(g);
     return llama_error_set(err, "out of memory");
   }
@@ -364,12 +341,9 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
     llama_gpu_destroy(g);
     return llama_error_gpb(err, st, "creating the decoder's stream");
   }
-  if (create_kernel(g, "llama_qkv", k_qkv_spirv, sizeof k_qkv_spirv, sizeof(qkv_params), &g->qkv, err) ||
-      create_kernel(g, "llama_attention", k_attention_spirv, sizeof k_attention_spirv, sizeof(attention_params),
+  if (create_kernel(g, "llama_attention", k_attention_spirv, sizeof k_attention_spirv, sizeof(attention_params),
                     &g->attention, err) ||
-      create_kernel(g, "llama_matvec_residual", k_matvec_residual_spirv, sizeof k_matvec_residual_spirv,
-                    sizeof(matvec_residual_params), &g->matvec_residual, err) ||
-      create_kernel(g, "llama_ffn_up", k_ffn_up_spirv, sizeof k_ffn_up_spirv, sizeof(ffn_up_params), &g->ffn_up, err) ||
+      create_kernel(g, "llama_ffn", k_ffn_spirv, sizeof k_ffn_spirv, sizeof(ffn_params), &g->ffn, err) ||
       create_kernel(g, "llama_classifier_argmax", k_classifier_spirv, sizeof k_classifier_spirv,
                     sizeof(classifier_params), &g->classifier, err) ||
       upload_weights(g, ck, &info, err) || create_state(g, &info, err)) {
@@ -390,21 +364,37 @@ void llama_gpu_destroy(llama_gpu *g) {
   if (!g) return;
   // Work still pending is finished by gpb_buffer_free/stream destroy.
   gpb_stream_destroy(g->stream);
-  gpb_buffer *buffers[] = {g->emb, g->rms_att,   g->wqkv,   g->wo,           g->rms_ffn,    g->w13,
-                           g->w2,  g->rms_final, g->rope,   g->kv,           g->x,          g->q,
-                           g->att, g->hb,        g->logits, g->argmax_state, g->split_done, g->splits};
+  gpb_buffer *buffers[] = {g->emb, g->rms_att,   g->wqkv,      g->wo,     g->rms_ffn, g->w13,
+                           g->w2,  g->rms_final, g->rope,      g->kv,     g->x,       g->x_mid,
+                           g->q,   g->slots,     g->ffn_parts, g->logits, g->best};
   for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) gpb_buffer_free(buffers[i]);
   if (g->wcls != g->emb) gpb_buffer_free(g->wcls);
-  gpb_kernel *kernels[] = {g->qkv, g->attention, g->matvec_residual, g->ffn_up, g->classifier};
+  gpb_kernel *kernels[] = {g->attention, g->ffn, g->classifier};
   for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) gpb_kernel_destroy(kernels[i]);
   free(g->dispatches);
   free(g->args);
-  free(g->qkv_pc);
   free(g->attention_pc);
-  free(g->wo_pc);
-  free(g->w2_pc);
   free(g->ffn_pc);
+  free(g->best_host);
   free(g);
+}
+
+// The token: argmax over the classifier workgroups' bests, which cover
+// ascending rows, so the first of equal values has the lowest index.
+static uint32_t best_token(const llama_gpu *g) {
+  uint32_t token = NO_INDEX;
+  float value = 0;
+  for (uint32_t i = 0; i < g->classifier_groups; i++) {
+    uint32_t bits = g->best_host[2 * i], index = g->best_host[2 * i + 1];
+    float v;
+    memcpy(&v, &bits, sizeof v);
+    if (index == NO_INDEX || isnan(v)) continue;
+    if (token == NO_INDEX || v > value) {
+      token = index;
+      value = v;
+    }
+  }
+  return token;
 }
 
 int llama_gpu_step(llama_gpu *g, uint32_t token, uint32_t pos, uint32_t *out_next, llama_error *err) {
@@ -412,27 +402,27 @@ int llama_gpu_step(llama_gpu *g, uint32_t token, uint32_t pos, uint32_t *out_nex
   if (token >= (uint32_t)c->vocab_size || pos >= (uint32_t)c->seq_len)
     return llama_error_set(err, "step: token %u or position %u out of range (vocab %d, seq_len %d)", token, pos,
                            c->vocab_size, c->seq_len);
-  uint32_t splits = pos / g->split_len + 1;
+  uint32_t attention_groups = past_splits(pos, g->split_len) + 3; // + Q, K, V
   for (uint32_t l = 0; l < (uint32_t)c->n_layers; l++) {
-    g->qkv_pc[l].pos = pos;
     g->attention_pc[l].pos = pos;
-    g->dispatches[5 * l + 1].groups[1] = splits; // attention: (heads, splits)
+    g->ffn_pc[l].pos = pos;
+    g->dispatches[2 * l].groups[1] = attention_groups; // (heads, role)
   }
-  g->qkv_pc[0].token = token;
+  g->attention_pc[0].token = token;
   for (uint32_t i = 0; i < g->dispatch_count; i++) {
     gpb_status st = gpb_stream_dispatch(g->stream, &g->dispatches[i]);
     if (st) {
-      static const char *const kinds[5] = {"qkv", "attention", "wo", "ffn_up", "w2"};
-      const char *kind = i + 1 == g->dispatch_count ? "classifier_argmax" : kinds[i % 5];
-      return llama_error_set(err, "step at pos %u: layer %u %s: %s: %s", pos, i / 5, kind, gpb_status_name(st),
+      const char *kind = i + 1 == g->dispatch_count ? "classifier_argmax" : i % 2 == 0 ? "attention" : "ffn";
+      return llama_error_set(err, "step at pos %u: layer %u %s: %s: %s", pos, i / 2, kind, gpb_status_name(st),
                              gpb_stream_last_error(g->stream));
     }
   }
-  uint32_t next = 0;
-  gpb_status st = gpb_stream_copy_to_host(g->stream, g->argmax_state, 4, &next, sizeof next);
+  gpb_status st = gpb_stream_copy_to_host(g->stream, g->best, 0, g->best_host,
+                                          (uint64_t)g->classifier_groups * 2 * sizeof(uint32_t));
   if (st)
     return llama_error_set(err, "step at pos %u: reading the token: %s: %s", pos, gpb_status_name(st),
                            gpb_stream_last_error(g->stream));
+  uint32_t next = best_token(g);
   if (next >= (uint32_t)c->vocab_size)
     return llama_error_set(err, "step at pos %u: the GPU argmax found no logit that is a number", pos);
   *out_next = next;

@@ -6,16 +6,17 @@
 // uploaded once through the stream's staging path. The KV cache and
 // activations are device buffers too.
 //
-// One step is 5 dispatches per layer plus 1, each depending on the one
-// before (see gpu_forward.c for the list), then one 4-byte readback of the
-// token id that the last kernel's argmax wrote: the only host<->device
-// traffic of a step. In BATCHED mode that is one submit per token (unless
-// max_batch_dispatches splits it); in IMMEDIATE mode one per command.
+// One step is 2 dispatches per layer plus 1, each depending on the one
+// before (see gpu_forward.c for the list), then one readback of the
+// classifier workgroups' best logits (8 bytes each: 2 KB at stories15M),
+// whose argmax is the token: the only host<->device traffic of a step. In
+// BATCHED mode that is one submit per token (unless max_batch_dispatches
+// splits it); in IMMEDIATE mode one per command.
 //
-// Limits (checked, with a message): dim and hidden multiples of 4, head
-// size <= 256, at most 256 attention splits (the default split grows with
-// seq_len), and each weight buffer within the device's storage buffer
-// range.
+// Limits (checked, with a message): dim, hidden and head size multiples of
+// 4, dim <= 4096, head size <= 256, n_heads x (attention splits + 1) <=
+// 1024 (the default split grows with seq_len), and each weight buffer
+// within the device's storage buffer range.
 //
 // Ownership: llama_gpu borrows the device (which must outlive it), creates
 // and owns its stream, kernels and buffers. One thread drives one llama_gpu.
@@ -36,14 +37,14 @@ typedef struct llama_gpu_options {
   // below the step's dispatch count submits the step in pieces, so the GPU
   // starts while the host still records the rest.
   uint32_t max_batch_dispatches;
-  // Positions per attention workgroup (1..256); 0 means 32, or
-  // ceil(seq_len / 256) if that is more. Each step runs
-  // n_heads x ceil((pos + 1) / attention_split) attention workgroups; at
-  // most 256 splits.
+  // Positions per attention workgroup (1..256); 0 means 64, doubled while
+  // n_heads x (splits + 1) exceeds 1024. Each step runs
+  // n_heads x (ceil(pos / attention_split) + 3) attention workgroups.
   uint32_t attention_split;
-  // Matvec output rows (qkv: row pairs) per workgroup, 1..256; 0 means 8,
-  // one subgroup per row on NVIDIA. Tests raise it to 32 so that lavapipe
-  // (8-wide subgroups) also runs the one-subgroup-per-row kernel path.
+  // FFN hidden rows per workgroup, a multiple of 4 in 4..256; 0 means 16
+  // (48 workgroups at stories15M, 2 row pairs per subgroup on NVIDIA). Each
+  // FFN workgroup leaves one partial vector of w2's output, which every
+  // workgroup of the next kernel adds up.
   uint32_t rows_per_group;
 } llama_gpu_options;
 

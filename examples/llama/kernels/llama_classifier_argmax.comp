@@ -1,131 +1,156 @@
 #version 450
-// The decode step's end, in one dispatch: logits = wcls rmsnorm(x, rms_final),
-// and the greedy token = argmax(logits) (lowest index on ties, NaN never
-// wins), so the host reads back 4 bytes per token.
+// The decode step's end, in one dispatch:
+//   x = base + the last FFN's partials; logits = wcls rmsnorm(x, rms_final);
+//   best[workgroup] = (value, index) of the largest of its logits.
+// The host reads the per-workgroup bests back (8 bytes each) and takes the
+// greedy token as their argmax (lowest index on ties, NaN never wins). A
+// grid-wide argmax on the GPU would need the last workgroup to wait for an
+// atomic counter and re-read every partial: a serial tail as long as the
+// host's reduction of a few hundred pairs is short.
 //
 // The classifier is the largest matrix (vocab x dim, 37 MB at stories15M)
 // and is streamed from memory every step, so each subgroup keeps BATCH
-// rows' loads in flight at once, and a workgroup takes ROWS rows.
-//
-// The argmax spans every workgroup: each writes its best (value, index) to
-// state.partial[workgroup], then counts itself done with an atomic; the
-// workgroup that finishes last reduces all partials and resets the counter
-// for the next step (the classic "last block" reduction). That saves a
-// dependent dispatch per token. The state buffer must start zeroed.
+// rows' loads in flight at once (its first BATCH rows are loaded before x
+// is ready), and a workgroup takes rows_per_group rows.
 #extension GL_GOOGLE_include_directive : require
 #include "llama_common.glsl"
 
 layout(local_size_x = 256) in;
 
-layout(std430, set = 0, binding = 0) readonly buffer X { vec4 x[]; };
-layout(std430, set = 0, binding = 1) readonly buffer RmsFinal { vec4 rms_final[]; };
-layout(std430, set = 0, binding = 2) readonly buffer Wcls { vec4 wcls[]; }; // [vocab][dim]
-layout(std430, set = 0, binding = 3) writeonly buffer Logits { float logits[]; };
-layout(std430, set = 0, binding = 4) coherent buffer ArgmaxState {
-  uint done_count; // workgroups finished this step
-  uint token;      // the result, read back by the host
-  uint reserved0;
-  uint reserved1;
-  uvec2 partial[]; // per workgroup: (float bits of best value, its index)
-} state;
+layout(std430, set = 0, binding = 0) readonly buffer Base { vec4 base[]; };
+layout(std430, set = 0, binding = 1) readonly buffer FfnParts { vec4 ffn_parts[]; }; // [ffn_parts][dim4]
+layout(std430, set = 0, binding = 2) readonly buffer RmsFinal { vec4 rms_final[]; };
+layout(std430, set = 0, binding = 3) readonly buffer Wcls { vec4 wcls[]; }; // [vocab][dim4]
+layout(std430, set = 0, binding = 4) writeonly buffer Logits { float logits[]; };
+layout(std430, set = 0, binding = 5) writeonly buffer Best { uvec2 best[]; }; // (float bits, index)
 
 layout(push_constant) uniform Params {
   uint dim;
   uint vocab;
+  uint ffn_parts;
+  uint rows_per_group; // a multiple of BATCH
 } pc;
 
-#define ROWS 64u // rows per workgroup (a power of two, <= WG)
-#define BATCH 4u // rows a subgroup reads at once
+#ifndef ROW_PREFETCH
+#define ROW_PREFETCH 3u // vec4 per lane and row loaded ahead (dim <= 384 on NVIDIA)
+#endif
+#define BATCH 4u        // rows a subgroup reads at once (one vec4 of sums)
+#define PART_BATCH 16u  // FFN partials per invocation loaded at once
+#define NO_INDEX 0xffffffffu
 
-shared float row_value[ROWS];
 shared float best_value[WG];
 shared uint best_index[WG];
-shared uint is_last;
 
-bool better(float v, uint i, float bv, uint bi) { return v > bv || (v == bv && i < bi); }
-
-// Argmax over best_value/best_index[0..count) into slot 0 (tree, fixed
-// order); count is a power of two <= WG.
-void reduce_best(uint count) {
-  uint tid = gl_LocalInvocationIndex;
-  for (uint half_size = count / 2u; half_size > 0u; half_size /= 2u) {
-    barrier();
-    if (tid < half_size &&
-        better(best_value[tid + half_size], best_index[tid + half_size], best_value[tid], best_index[tid])) {
-      best_value[tid] = best_value[tid + half_size];
-      best_index[tid] = best_index[tid + half_size];
-    }
+// The subgroup's best (value, index); NaN and NO_INDEX never win, ties go
+// to the lowest index. Every lane gets the result.
+void subgroup_best(inout float v, inout uint i) {
+  if (isnan(v)) {
+    v = NEG_INF;
+    i = NO_INDEX;
   }
-  barrier();
+  float m = subgroupMax(v);
+  i = subgroupMin(v == m ? i : NO_INDEX);
+  v = m;
+}
+
+// Offsets of rows row0 + r .. + 3; rows past the vocabulary read the last
+// row (valid memory) and are dropped.
+uvec4 row_offsets(uint row, uint n4) {
+  return min(uvec4(row) + uvec4(0u, 1u, 2u, 3u), uvec4(pc.vocab - 1u)) * n4;
+}
+
+// The first ROW_PREFETCH vec4 per lane of BATCH rows at `at`.
+void load_rows(uvec4 at, uint n4, bool wanted, out vec4 w0[ROW_PREFETCH], out vec4 w1[ROW_PREFETCH],
+               out vec4 w2[ROW_PREFETCH], out vec4 w3[ROW_PREFETCH]) {
+  [[unroll]] for (uint k = 0u; k < ROW_PREFETCH; k++) {
+    uint j = gl_SubgroupInvocationID + k * gl_SubgroupSize;
+    bool load = wanted && j < n4;
+    w0[k] = load ? wcls[at.x + j] : vec4(0.0);
+    w1[k] = load ? wcls[at.y + j] : vec4(0.0);
+    w2[k] = load ? wcls[at.z + j] : vec4(0.0);
+    w3[k] = load ? wcls[at.w + j] : vec4(0.0);
+  }
 }
 
 void main() {
-  uint tid = gl_LocalInvocationIndex, lane = gl_SubgroupInvocationID;
-  uint dim4 = pc.dim / 4u;
-  uint row0 = gl_WorkGroupID.x * ROWS;
-  // Each subgroup reads all of x with its first batch of rows and takes the
-  // sum of squares from those loads (no separate pass before the weights).
-  float ss = 0.0, scale = 0.0;
-  bool first_batch = true;
-  for (uint r = gl_SubgroupID * BATCH; r < ROWS; r += gl_NumSubgroups * BATCH) {
-    // Rows past the vocabulary read the last row (valid memory) and are dropped.
-    uvec4 at = uvec4(min(uvec4(row0 + r) + uvec4(0u, 1u, 2u, 3u), uvec4(pc.vocab - 1u))) * dim4;
-    vec4 acc = vec4(0.0);
-    for (uint j = lane; j < dim4; j += gl_SubgroupSize) {
-      vec4 xv = x[j];
-      vec4 xn = xv * rms_final[j];
-      if (first_batch) ss += dot(xv, xv);
-      acc += vec4(dot(wcls[at.x + j], xn), dot(wcls[at.y + j], xn), dot(wcls[at.z + j], xn),
-                  dot(wcls[at.w + j], xn));
+  uint t = gl_LocalInvocationIndex, lane = gl_SubgroupInvocationID;
+  uint n4 = pc.dim / 4u;
+  uint row0 = gl_WorkGroupID.x * pc.rows_per_group;
+
+  // This subgroup's first rows are loaded before x is ready.
+  uint r_first = gl_SubgroupID * BATCH;
+  vec4 w0[ROW_PREFETCH], w1[ROW_PREFETCH], w2[ROW_PREFETCH], w3[ROW_PREFETCH];
+  load_rows(row_offsets(row0 + r_first, n4), n4, r_first < pc.rows_per_group, w0, w1, w2, w3);
+  vec4 gain = t < n4 ? rms_final[t] : vec4(0.0);
+
+  // x = base + partials (see llama_attention.comp's gather_input).
+  uint parts = vec_parts(n4), part = vec_part(n4);
+  for (uint j = vec_first(n4); part < parts && j < n4; j += WG) {
+    vec4 v = part == 0u ? base[j] : vec4(0.0);
+    for (uint g0 = part; g0 < pc.ffn_parts; g0 += PART_BATCH * parts) {
+      vec4 p[PART_BATCH];
+      [[unroll]] for (uint k = 0u; k < PART_BATCH; k++) {
+        uint g = g0 + k * parts;
+        p[k] = g < pc.ffn_parts ? ffn_parts[g * n4 + j] : vec4(0.0);
+      }
+      [[unroll]] for (uint k = 0u; k < PART_BATCH; k++) v += p[k];
     }
-    if (first_batch) scale = rms_scale(subgroupAdd(ss), pc.dim);
-    first_batch = false;
-    acc = subgroupAdd(acc) * scale;
-    if (subgroupElect())
-      for (uint k = 0u; k < BATCH; k++) row_value[r + k] = acc[k];
+    store_part(j, part, n4, v);
   }
   barrier();
-
-  // This workgroup's logits out, then their argmax.
-  if (tid < ROWS) {
-    uint row = row0 + tid;
-    bool real = row < pc.vocab;
-    if (real) logits[row] = row_value[tid];
-    best_value[tid] = real ? row_value[tid] : NEG_INF;
-    best_index[tid] = real ? row : 0xffffffffu;
-  }
-  reduce_best(ROWS);
-  if (tid == 0u) {
-    state.partial[gl_WorkGroupID.x] = uvec2(floatBitsToUint(best_value[0]), best_index[0]);
-    memoryBarrierBuffer(); // the partial is visible before we count ourselves done
-    uint finished_before = atomicAdd(state.done_count, 1u);
-    is_last = finished_before == gl_NumWorkGroups.x - 1u ? 1u : 0u;
-  }
+  float scale = sum_parts_rms(n4, pc.dim);
+  for (uint j = t; j < n4; j += WG) xs[j] *= (j == t ? gain : rms_final[j]) * scale;
   barrier();
-  if (is_last == 0u) return;
 
-  memoryBarrierBuffer(); // see every other workgroup's partial
+  // Rows: each subgroup takes BATCH at a time; its lanes keep their best.
   float bv = NEG_INF;
-  uint bi = 0xffffffffu;
-  uint groups = gl_NumWorkGroups.x;
-  // Four independent loads per step: this tail is on the critical path.
-  for (uint g = tid; g < groups; g += 4u * WG) {
-    uvec2 p[4];
-    for (uint k = 0u; k < 4u; k++)
-      p[k] = g + k * WG < groups ? state.partial[g + k * WG] : uvec2(floatBitsToUint(NEG_INF), 0xffffffffu);
-    for (uint k = 0u; k < 4u; k++) {
-      float v = uintBitsToFloat(p[k].x);
-      if (better(v, p[k].y, bv, bi)) {
-        bv = v;
-        bi = p[k].y;
+  uint bi = NO_INDEX;
+  for (uint r = r_first; r < pc.rows_per_group; r += gl_NumSubgroups * BATCH) {
+    uvec4 at = row_offsets(row0 + r, n4);
+    if (r != r_first) load_rows(at, n4, true, w0, w1, w2, w3);
+    vec4 acc = vec4(0.0);
+    [[unroll]] for (uint k = 0u; k < ROW_PREFETCH; k++) {
+      uint j = lane + k * gl_SubgroupSize;
+      if (j < n4) {
+        vec4 xn = xs[j];
+        acc += vec4(dot(w0[k], xn), dot(w1[k], xn), dot(w2[k], xn), dot(w3[k], xn));
+      }
+    }
+    for (uint j = lane + ROW_PREFETCH * gl_SubgroupSize; j < n4; j += gl_SubgroupSize) {
+      vec4 xn = xs[j];
+      acc += vec4(dot(wcls[at.x + j], xn), dot(wcls[at.y + j], xn), dot(wcls[at.z + j], xn), dot(wcls[at.w + j], xn));
+    }
+    acc = subgroupAdd(acc);
+    if (lane < BATCH) { // lane k keeps row r + k
+      uint row = row0 + r + lane;
+      if (row < pc.vocab) {
+        float v = acc[lane];
+        logits[row] = v;
+        if (v > bv || (bi == NO_INDEX && !isnan(v))) { // rows ascend: ties keep the earlier
+          bv = v;
+          bi = row;
+        }
       }
     }
   }
-  best_value[tid] = bv;
-  best_index[tid] = bi;
-  reduce_best(WG);
-  if (tid == 0u) {
-    state.token = best_index[0];
-    state.done_count = 0u;
+  subgroup_best(bv, bi);
+  if (subgroupElect()) {
+    best_value[gl_SubgroupID] = bv;
+    best_index[gl_SubgroupID] = bi;
+  }
+  barrier();
+  if (gl_SubgroupID == 0u) {
+    float v = NEG_INF;
+    uint i = NO_INDEX;
+    for (uint k = lane; k < gl_NumSubgroups; k += gl_SubgroupSize) {
+      float kv = best_value[k];
+      uint ki = best_index[k];
+      if (kv > v || (kv == v && ki < i)) {
+        v = kv;
+        i = ki;
+      }
+    }
+    subgroup_best(v, i);
+    if (subgroupElect()) best[gl_WorkGroupID.x] = uvec2(floatBitsToUint(v), i);
   }
 }
