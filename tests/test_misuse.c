@@ -8,8 +8,9 @@
 // tests/README.md lists every row, with the rows other tests already cover
 // (test_errors, test_device, test_kernel, test_batching, test_program) and
 // the misuse the library cannot detect. Rows marked "library bug" there
-// fail until the library handles those inputs; at the time of writing one
-// does: the huge binding number in test_kernels_in_child_process.
+// fail until the library handles those inputs; at the time of writing two
+// do, both in test_kernels_in_child_process: a huge binding number, and
+// SPIR-V that is valid but not for Vulkan.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,9 +32,9 @@ typedef struct ctx {
   gpb_stream *s;  // default stream
   gpb_stream *s2; // a stream of its own
   gpb_kernel *add, *fill, *axpy;
-  gpb_buffer *x;      // private, N words: i * 3 + 1
-  gpb_buffer *sh;     // shared, N words: i * 5 + 2
-  gpb_buffer *work;   // what the usability check increments
+  gpb_buffer *x;    // private, N words: i * 3 + 1
+  gpb_buffer *sh;   // shared, N words: i * 5 + 2
+  gpb_buffer *work; // what the usability check increments
   uint32_t work_value;
   uint32_t checks; // usability checks run: one dispatch each on s and s2
 } ctx;
@@ -97,24 +98,24 @@ static void ctx_close(ctx *c) {
 
 // One row: `call` returns `expected`; a failure leaves a message; the device
 // still works.
-#define ROW(c, call, expected)                                                                      \
-  do {                                                                                              \
-    gpb_status want_ = (expected);                                                                  \
-    CHECK_STATUS(call, want_);                                                                      \
-    if (want_ != GPB_OK && gpb_last_error()[0] == '\0') {                                           \
-      fprintf(stderr, "%s:%d: %s failed without a message\n", __FILE__, __LINE__, #call);           \
-      check_failures++;                                                                             \
-    }                                                                                               \
-    check_usable(c);                                                                                \
-    rows++;                                                                                         \
+#define ROW(c, call, expected)                                                                                         \
+  do {                                                                                                                 \
+    gpb_status want_ = (expected);                                                                                     \
+    CHECK_STATUS(call, want_);                                                                                         \
+    if (want_ != GPB_OK && gpb_last_error()[0] == '\0') {                                                              \
+      fprintf(stderr, "%s:%d: %s failed without a message\n", __FILE__, __LINE__, #call);                              \
+      check_failures++;                                                                                                \
+    }                                                                                                                  \
+    check_usable(c);                                                                                                   \
+    rows++;                                                                                                            \
   } while (0)
 
 // A row whose call returns a value, not a status.
-#define VALUE_ROW(c, cond)                                                                          \
-  do {                                                                                              \
-    CHECK(cond);                                                                                    \
-    check_usable(c);                                                                                \
-    rows++;                                                                                         \
+#define VALUE_ROW(c, cond)                                                                                             \
+  do {                                                                                                                 \
+    CHECK(cond);                                                                                                       \
+    check_usable(c);                                                                                                   \
+    rows++;                                                                                                            \
   } while (0)
 
 // ---- status, enumeration, devices ---------------------------------------------
@@ -151,9 +152,11 @@ static void test_status_and_device(void) {
 
 // Environment variables with invalid values fall back to the defaults.
 static void test_bad_environment(void) {
-  static const char *const vars[][2] = {
-      {"GPB_MODE", "sideways"}, {"GPB_WAIT_TIMEOUT_MS", "-5"}, {"GPB_WAIT_SPIN_US", "lots"},
-      {"GPB_VALIDATION", "maybe"}, {"GPB_TRACE", ""}};
+  static const char *const vars[][2] = {{"GPB_MODE", "sideways"},
+                                        {"GPB_WAIT_TIMEOUT_MS", "-5"},
+                                        {"GPB_WAIT_SPIN_US", "lots"},
+                                        {"GPB_VALIDATION", "maybe"},
+                                        {"GPB_TRACE", ""}};
   for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) setenv(vars[i][0], vars[i][1], 1);
   ctx c;
   bool opened = ctx_open(&c);
@@ -308,7 +311,11 @@ static void test_kernels_beyond_device_limits(void) {
       CHECK_OK(gpb_stream_copy_to_device(c.s, host, b, 0, sizeof host));
       add_one_params p = {N};
       gpb_arg arg = {b, 0, 0};
-      gpb_dispatch d = {.kernel = k, .groups = {1, 1, 1}, .args = &arg, .arg_count = 1, .push_constants = &p,
+      gpb_dispatch d = {.kernel = k,
+                        .groups = {1, 1, 1},
+                        .args = &arg,
+                        .arg_count = 1,
+                        .push_constants = &p,
                         .push_constant_bytes = sizeof p};
       CHECK_OK(gpb_stream_dispatch(c.s, &d));
       CHECK_OK(gpb_stream_copy_to_host(c.s, b, 0, back, sizeof back));
@@ -342,7 +349,38 @@ static void test_kernels_beyond_device_limits(void) {
 //     library should refuse binding numbers it cannot bind sensibly
 //     (GPB_ERROR_UNSUPPORTED) before the driver sees them. Library bug:
 //     fails at the time of writing.
+//   - add_one with its Block decorations turned into GLSLShared (found by
+//     fuzz_kernel, tests/fuzz/corpus/fuzz_kernel/found-vulkan-rules-*):
+//     valid SPIR-V in general, invalid for Vulkan
+//     (VUID-StandaloneSpirv-GLSLShared-04669, and a storage buffer without
+//     Block). Must be refused with GPB_ERROR_INVALID_SPIRV. Library bug:
+//     gpb_kernel_create validates for SPV_ENV_UNIVERSAL_1_6, not a Vulkan
+//     environment, so the module reaches the driver; the validation layer
+//     reports it (and VUID-VkComputePipelineCreateInfo-layout-00703), and
+//     such modules crashed lavapipe now and then while fuzzing.
 static const uint32_t malformed_spirv[] = {0x07230203, 0x00010500, 0x0002000b, 2, 0, 0x00010001};
+
+// add_one with every `OpDecorate %x Block` turned into GLSLShared.
+static uint32_t *add_one_without_block(size_t *out_bytes) {
+  enum { OP_DECORATE = 71, DECORATION_BLOCK = 2, DECORATION_GLSL_SHARED = 8, HEADER_WORDS = 5 };
+  uint32_t *words = malloc(sizeof add_one_spirv);
+  if (!words) return NULL;
+  memcpy(words, add_one_spirv, sizeof add_one_spirv);
+  size_t n = sizeof add_one_spirv / 4;
+  bool patched = false;
+  for (size_t i = HEADER_WORDS; i < n;) {
+    uint32_t count = words[i] >> 16;
+    if (count == 0) break;
+    if ((words[i] & 0xffff) == OP_DECORATE && count == 3 && words[i + 2] == DECORATION_BLOCK) {
+      words[i + 2] = DECORATION_GLSL_SHARED;
+      patched = true;
+    }
+    i += count;
+  }
+  CHECK(patched);
+  *out_bytes = sizeof add_one_spirv;
+  return words;
+}
 
 static gpb_status create_in_child(const char *name, const uint32_t *words, size_t bytes) {
   fflush(NULL);
@@ -354,7 +392,7 @@ static gpb_status create_in_child(const char *name, const uint32_t *words, size_
     gpb_kernel *k = NULL;
     gpb_kernel_desc desc = {.name = name, .spirv = words, .spirv_bytes = bytes};
     gpb_status st = gpb_kernel_create(dev, &desc, &k);
-    fixture_close(dev); // fails on any validation or driver message
+    fixture_close(dev);                         // fails on any validation or driver message
     _exit(check_failures ? 101 : 10 + (int)st); // 10 +: apart from a sanitizer's exit code 1
   }
   CHECK(pid > 0);
@@ -365,8 +403,10 @@ static gpb_status create_in_child(const char *name, const uint32_t *words, size_
     return GPB_ERROR_UNKNOWN_FOR_TESTS;
   }
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (code == 101) fprintf(stderr, "library bug: kernel '%s' reached the driver (messages above)\n", name);
-  else if (code < 10 || code >= 100) fprintf(stderr, "kernel '%s': the child exited with %d (a sanitizer report?)\n", name, code);
+  if (code == 101)
+    fprintf(stderr, "library bug: kernel '%s' reached the driver (messages above)\n", name);
+  else if (code < 10 || code >= 100)
+    fprintf(stderr, "kernel '%s': the child exited with %d (a sanitizer report?)\n", name, code);
   return code >= 10 && code < 100 ? (gpb_status)(code - 10) : GPB_ERROR_UNKNOWN_FOR_TESTS;
 }
 
@@ -377,6 +417,10 @@ static void test_kernels_in_child_process(void) {
   uint32_t *huge_binding = add_one_with_binding(1u << 29, &bytes);
   if (huge_binding) CHECK_STATUS(create_in_child("huge_binding", huge_binding, bytes), GPB_ERROR_UNSUPPORTED);
   free(huge_binding);
+  rows++;
+  uint32_t *no_block = add_one_without_block(&bytes);
+  if (no_block) CHECK_STATUS(create_in_child("not_for_vulkan", no_block, bytes), GPB_ERROR_INVALID_SPIRV);
+  free(no_block);
   rows++;
 }
 
@@ -405,8 +449,7 @@ static void test_stream_misuse(void) {
       {{.staging_buffer_bytes = UINT64_MAX, .staging_max_bytes = UINT64_MAX, .staging_max_buffers = UINT32_MAX},
        GPB_OK},
       {{.staging_buffer_bytes = 4, .staging_max_bytes = 4, .staging_max_buffers = 1}, GPB_OK},
-      {{.staging_buffer_bytes = 1, .staging_max_bytes = 1, .inline_upload_max_bytes = GPB_NO_INLINE_UPLOADS},
-       GPB_OK},
+      {{.staging_buffer_bytes = 1, .staging_max_bytes = 1, .inline_upload_max_bytes = GPB_NO_INLINE_UPLOADS}, GPB_OK},
       {{.inline_upload_max_bytes = 65536}, GPB_OK},
   };
   for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
@@ -445,7 +488,11 @@ static void test_dispatch_misuse(void) {
   add_one_params p = {N};
   gpb_arg args[2] = {{c.work, 0, 0}, {c.work, 0, 0}}; // room for a wrong count
   uint32_t pc[4] = {N, 0, 0, 0};
-  gpb_dispatch good = {.kernel = c.add, .groups = {1, 1, 1}, .args = args, .arg_count = 1, .push_constants = &p,
+  gpb_dispatch good = {.kernel = c.add,
+                       .groups = {1, 1, 1},
+                       .args = args,
+                       .arg_count = 1,
+                       .push_constants = &p,
                        .push_constant_bytes = sizeof p};
   gpb_dispatch d;
   uint64_t accepted = 0; // dispatches expected to run on c.s besides the usability checks
@@ -482,8 +529,8 @@ static void test_dispatch_misuse(void) {
   }
   // Ranges past the end or wrapping around 2^64.
   uint64_t size = 4 * N;
-  gpb_arg ranges[] = {{c.work, UINT64_MAX, 0},       {c.work, UINT64_MAX - 15, 16}, {c.work, align, UINT64_MAX},
-                      {c.work, size + align, 0},     {c.work, 0, size + 1},         {c.work, size, 16},
+  gpb_arg ranges[] = {{c.work, UINT64_MAX, 0},   {c.work, UINT64_MAX - 15, 16}, {c.work, align, UINT64_MAX},
+                      {c.work, size + align, 0}, {c.work, 0, size + 1},         {c.work, size, 16},
                       {c.work, 0, UINT64_MAX}};
   for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
     args[0] = ranges[i];
@@ -507,7 +554,11 @@ static void test_dispatch_misuse(void) {
   args[0] = (gpb_arg){c.x, 0, 0};
   d = good, d.kernel = c.fill;
   ROW(&c, gpb_stream_dispatch(c.s, &d), GPB_ERROR_INVALID_ARGUMENT); // fill takes 8 push-constant bytes
-  gpb_dispatch ax = {.kernel = c.axpy, .groups = {1, 1, 1}, .args = args, .arg_count = 2, .push_constants = pc,
+  gpb_dispatch ax = {.kernel = c.axpy,
+                     .groups = {1, 1, 1},
+                     .args = args,
+                     .arg_count = 2,
+                     .push_constants = pc,
                      .push_constant_bytes = 8};
   args[0] = (gpb_arg){c.work, 0, 0};
   args[1] = (gpb_arg){c.x, 0, 4 * N + 4};
@@ -563,7 +614,7 @@ static void test_copy_misuse(void) {
   ROW(&c, gpb_stream_copy_buffer(c.s, c.x, 16, c.x, 16, 16), GPB_ERROR_INVALID_ARGUMENT); // same range
   ROW(&c, gpb_stream_copy_buffer(c.s, c.x, 16, c.x, 28, 16), GPB_ERROR_INVALID_ARGUMENT); // overlap
   ROW(&c, gpb_stream_copy_buffer(c.s, c.x, 0, c.x, 0, 0), GPB_OK);                        // empty
-  ROW(&c, gpb_stream_copy_buffer(c.s, c.x, size, c.work, size, 0), GPB_OK);              // empty, at the end
+  ROW(&c, gpb_stream_copy_buffer(c.s, c.x, size, c.work, size, 0), GPB_OK);               // empty, at the end
   ROW(&c, gpb_stream_copy_buffer(c.s, c.x, 0, c.work, size + 4, 0), GPB_ERROR_OUT_OF_RANGE);
   // Adjacent ranges of one buffer do not overlap: a real copy (in work,
   // whose words are all equal, so the check stays simple).
@@ -683,7 +734,11 @@ static void test_cross_device_misuse(void) {
   ROW(&c, gpb_stream_wait_stream(other_stream, c.s2), GPB_ERROR_INVALID_ARGUMENT);
   gpb_arg args[2] = {{c.work, 0, 0}, {foreign, 0, 0}};
   axpy_params ap = {N, 1};
-  gpb_dispatch d = {.kernel = c.axpy, .groups = {1, 1, 1}, .args = args, .arg_count = 2, .push_constants = &ap,
+  gpb_dispatch d = {.kernel = c.axpy,
+                    .groups = {1, 1, 1},
+                    .args = args,
+                    .arg_count = 2,
+                    .push_constants = &ap,
                     .push_constant_bytes = sizeof ap};
   ROW(&c, gpb_stream_dispatch(c.s, &d), GPB_ERROR_INVALID_ARGUMENT);
   d.args = args + 1, d.kernel = c.add, d.arg_count = 1, d.push_constant_bytes = 4;
@@ -701,12 +756,19 @@ static void test_cross_device_misuse(void) {
 int main(int argc, char **argv) {
   // The child-process row first: it forks before any device (and its
   // driver threads) exists in this process.
-  static const test_case tests[] = {
-      TEST(test_kernels_in_child_process), TEST(test_status_and_device),  TEST(test_bad_environment),
-      TEST(test_buffer_misuse),            TEST(test_kernel_misuse),      TEST(test_kernels_beyond_device_limits),
-      TEST(test_stream_misuse),            TEST(test_dispatch_misuse),    TEST(test_copy_misuse),
-      TEST(test_sync_and_counter_misuse),  TEST(test_program_misuse),     TEST(test_close_while_capturing),
-      TEST(test_cross_device_misuse)};
+  static const test_case tests[] = {TEST(test_kernels_in_child_process),
+                                    TEST(test_status_and_device),
+                                    TEST(test_bad_environment),
+                                    TEST(test_buffer_misuse),
+                                    TEST(test_kernel_misuse),
+                                    TEST(test_kernels_beyond_device_limits),
+                                    TEST(test_stream_misuse),
+                                    TEST(test_dispatch_misuse),
+                                    TEST(test_copy_misuse),
+                                    TEST(test_sync_and_counter_misuse),
+                                    TEST(test_program_misuse),
+                                    TEST(test_close_while_capturing),
+                                    TEST(test_cross_device_misuse)};
   int result = RUN_TESTS(tests);
   printf("%d misuse rows checked\n", rows);
   return result;

@@ -39,7 +39,7 @@
 #endif
 
 #define SLOTS 12
-#define STREAMS 4 // 0 is the default stream
+#define STREAMS 4               // 0 is the default stream
 #define MAX_WORDS (64u * 1024u) // 256 KiB per buffer at most
 #define PROGRAM_WORDS 1024u
 
@@ -75,14 +75,13 @@ static uint64_t next_random(soak *t) {
 
 static uint32_t below(soak *t, uint32_t n) { return (uint32_t)(next_random(t) % n); }
 
-#define SOAK_OK(t, expr)                                                                         \
-  do {                                                                                           \
-    gpb_status st_ = (expr);                                                                     \
-    if (st_ != GPB_OK) {                                                                         \
-      fprintf(stderr, "%s:%d: %s: %s: %s\n", __FILE__, __LINE__, #expr, gpb_status_name(st_),    \
-              gpb_last_error());                                                                 \
-      (t)->errors++;                                                                             \
-    }                                                                                            \
+#define SOAK_OK(t, expr)                                                                                               \
+  do {                                                                                                                 \
+    gpb_status st_ = (expr);                                                                                           \
+    if (st_ != GPB_OK) {                                                                                               \
+      fprintf(stderr, "%s:%d: %s: %s: %s\n", __FILE__, __LINE__, #expr, gpb_status_name(st_), gpb_last_error());       \
+      (t)->errors++;                                                                                                   \
+    }                                                                                                                  \
   } while (0)
 
 // ---- measuring ------------------------------------------------------------------
@@ -134,13 +133,14 @@ static footprint measure(gpb_device *dev) {
 }
 
 static void report(const char *when, uint64_t ops, double seconds, uint64_t rss, const footprint *f) {
-  printf("%-8s ops %8llu  %7.1f s  rss %7.1f MiB  buffers %llu (%.1f MiB)  staging %llu (%.1f MiB)  "
-         "readback %.1f MiB  batches %llu (%llu in flight)  kernels %llu  pipelines %llu  programs %llu  streams %llu\n",
-         when, (unsigned long long)ops, seconds, rss / 1048576.0, (unsigned long long)f->buffers,
-         f->buffer_bytes / 1048576.0, (unsigned long long)f->staging_buffers, f->staging_bytes / 1048576.0,
-         f->readback_bytes / 1048576.0, (unsigned long long)f->batches, (unsigned long long)f->inflight,
-         (unsigned long long)f->kernels, (unsigned long long)f->pipelines, (unsigned long long)f->programs,
-         (unsigned long long)f->streams);
+  printf(
+      "%-8s ops %8llu  %7.1f s  rss %7.1f MiB  buffers %llu (%.1f MiB)  staging %llu (%.1f MiB)  "
+      "readback %.1f MiB  batches %llu (%llu in flight)  kernels %llu  pipelines %llu  programs %llu  streams %llu\n",
+      when, (unsigned long long)ops, seconds, rss / 1048576.0, (unsigned long long)f->buffers,
+      f->buffer_bytes / 1048576.0, (unsigned long long)f->staging_buffers, f->staging_bytes / 1048576.0,
+      f->readback_bytes / 1048576.0, (unsigned long long)f->batches, (unsigned long long)f->inflight,
+      (unsigned long long)f->kernels, (unsigned long long)f->pipelines, (unsigned long long)f->programs,
+      (unsigned long long)f->streams);
   fflush(stdout);
 }
 
@@ -235,7 +235,8 @@ static void op_upload(soak *t, bool inline_sized) {
   uint64_t bytes = 4ull * y->words;
   uint64_t count = inline_sized ? 4u * (1u + below(t, 1024)) : 4097u + below(t, 256 * 1024);
   if (count > bytes) count = bytes;
-  uint64_t offset = inline_sized ? 4ull * below(t, (uint32_t)((bytes - count) / 4 + 1)) : below(t, (uint32_t)(bytes - count + 1));
+  uint64_t offset =
+      inline_sized ? 4ull * below(t, (uint32_t)((bytes - count) / 4 + 1)) : below(t, (uint32_t)(bytes - count + 1));
   uint8_t *model = (uint8_t *)y->model;
   for (uint64_t b = 0; b < count; b++) model[offset + b] = (uint8_t)next_random(t);
   SOAK_OK(t, gpb_stream_copy_to_device(t->streams[y->owner], model + offset, y->buf, offset, count));
@@ -289,9 +290,12 @@ static void op_map(soak *t) {
 static void op_sync(soak *t) {
   uint32_t what = below(t, 10);
   gpb_stream *s = t->streams[below(t, STREAMS)];
-  if (what < 5) SOAK_OK(t, gpb_stream_flush(s));
-  else if (what < 9) SOAK_OK(t, gpb_stream_sync(s));
-  else SOAK_OK(t, gpb_device_sync(t->dev));
+  if (what < 5)
+    SOAK_OK(t, gpb_stream_flush(s));
+  else if (what < 9)
+    SOAK_OK(t, gpb_stream_sync(s));
+  else
+    SOAK_OK(t, gpb_device_sync(t->dev));
 }
 
 static void op_program(soak *t, bool recapture) {
@@ -351,9 +355,9 @@ static int run_op(soak *t) {
   return op_kernel_remake(t), 12;
 }
 
-static const char *const op_names[] = {"dispatch", "upload inline", "upload staged", "readback", "device copy",
-                                       "free+create", "map", "flush/sync", "change stream", "replay",
-                                       "recapture", "stream remake", "kernel remake"};
+static const char *const op_names[] = {"dispatch",    "upload inline", "upload staged", "readback",      "device copy",
+                                       "free+create", "map",           "flush/sync",    "change stream", "replay",
+                                       "recapture",   "stream remake", "kernel remake"};
 
 static uint64_t env_u64(const char *name, uint64_t fallback) {
   const char *v = getenv(name);
@@ -401,8 +405,10 @@ static void test_soak_mixed_operations(void) {
   t->prog_kernel = FIXTURE_KERNEL(t->dev, add_one); // the program's own handle: add may be remade
   for (int i = 0; i < SLOTS; i++) {
     t->slots[i].model = calloc(MAX_WORDS, 4);
-    if (!t->slots[i].model) t->errors++;
-    else slot_make(t, i);
+    if (!t->slots[i].model)
+      t->errors++;
+    else
+      slot_make(t, i);
   }
   SOAK_OK(t, gpb_buffer_create(t->dev, sizeof t->prog_model, GPB_MEMORY_PRIVATE, &t->prog_buf));
   SOAK_OK(t, gpb_stream_copy_to_device(t->streams[0], t->prog_model, t->prog_buf, 0, sizeof t->prog_model));
@@ -432,8 +438,10 @@ static void test_soak_mixed_operations(void) {
   printf("rss after warm-up %.1f MiB, at the end %.1f MiB (max %.1f MiB): growth %+.2f MiB (limit %llu MiB)\n",
          rss_warm / 1048576.0, rss_bytes() / 1048576.0, rss_max / 1048576.0,
          ((double)rss_max - (double)rss_warm) / 1048576.0, (unsigned long long)(rss_limit >> 20));
-  if (RSS_CHECKED) CHECK(rss_max <= rss_warm + rss_limit);
-  else printf("(not checked under a sanitizer)\n");
+  if (RSS_CHECKED)
+    CHECK(rss_max <= rss_warm + rss_limit);
+  else
+    printf("(not checked under a sanitizer)\n");
   uint64_t live_bytes = sizeof t->prog_model;
   for (int i = 0; i < SLOTS; i++) live_bytes += 4ull * t->slots[i].words;
   CHECK_EQ(end.buffers, SLOTS + 1);

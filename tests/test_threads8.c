@@ -31,14 +31,14 @@ typedef struct worker {
   int errors;
 } worker;
 
-#define W_OK(w, expr)                                                                                 \
-  do {                                                                                                \
-    gpb_status st_ = (expr);                                                                          \
-    if (st_ != GPB_OK) {                                                                              \
-      fprintf(stderr, "thread %d: %s:%d: %s: %s: %s\n", (w)->id, __FILE__, __LINE__, #expr,           \
-              gpb_status_name(st_), gpb_last_error());                                                \
-      (w)->errors++;                                                                                  \
-    }                                                                                                 \
+#define W_OK(w, expr)                                                                                                  \
+  do {                                                                                                                 \
+    gpb_status st_ = (expr);                                                                                           \
+    if (st_ != GPB_OK) {                                                                                               \
+      fprintf(stderr, "thread %d: %s:%d: %s: %s: %s\n", (w)->id, __FILE__, __LINE__, #expr, gpb_status_name(st_),      \
+              gpb_last_error());                                                                                       \
+      (w)->errors++;                                                                                                   \
+    }                                                                                                                  \
   } while (0)
 
 // Moves a thread's work from stream *cur to `next`, ordered.

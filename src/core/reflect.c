@@ -173,9 +173,11 @@ static gpb_status reflect(spvc_context ctx, const uint32_t *words, size_t word_c
 
 // SPIRV-Cross assumes valid SPIR-V: fuzzing crashed it with a 6-word module
 // (a valid header, then a truncated instruction). SPIRV-Tools' validator
-// checks the module first, under core SPIR-V rules of any version up to 1.6.
-static gpb_status validate_spirv(const uint32_t *words, size_t word_count, char *err) {
-  spv_context ctx = spvContextCreate(SPV_ENV_UNIVERSAL_1_6);
+// checks the module first, under the rules of the device's Vulkan version
+// (core-valid modules with Vulkan-invalid decorations reached the driver).
+static gpb_status validate_spirv(const uint32_t *words, size_t word_count, uint32_t vulkan_api, char *err) {
+  bool v13 = ((vulkan_api >> 22) & 0x7f) > 1 || ((vulkan_api >> 12) & 0x3ff) >= 3;
+  spv_context ctx = spvContextCreate(v13 ? SPV_ENV_VULKAN_1_3 : SPV_ENV_VULKAN_1_2);
   if (!ctx) {
     gpb_format(err, GPB_MSG_MAX, "SPIRV-Tools context could not be created");
     return GPB_ERROR_OUT_OF_HOST_MEMORY;
@@ -248,15 +250,19 @@ static uint64_t workgroup_bytes(const uint32_t *w, size_t n) {
   return total;
 }
 
-gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const char *entry_point, gpb_kernel_info *out,
-                              char *err) {
+gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const char *entry_point, uint32_t vulkan_api,
+                              gpb_kernel_info *out, char *err) {
   err[0] = '\0';
   if (word_count < 5 || words[0] != SPIRV_MAGIC) {
     gpb_format(err, GPB_MSG_MAX, "not SPIR-V (%zu words, magic 0x%08x, expected 0x%08x)", word_count,
                word_count ? words[0] : 0u, SPIRV_MAGIC);
     return GPB_ERROR_INVALID_SPIRV;
   }
-  gpb_status valid = validate_spirv(words, word_count, err);
+  if (words[4] != 0) { // the schema word is reserved and must be 0 (the validator lets it pass)
+    gpb_format(err, GPB_MSG_MAX, "not SPIR-V: header word 4 (schema) is %u, must be 0", words[4]);
+    return GPB_ERROR_INVALID_SPIRV;
+  }
+  gpb_status valid = validate_spirv(words, word_count, vulkan_api, err);
   if (valid != GPB_OK) return valid;
   spvc_context ctx = NULL;
   if (spvc_context_create(&ctx) != SPVC_SUCCESS) {

@@ -1,0 +1,69 @@
+# Hardening tests (issue 5), included at the end of tests/CMakeLists.txt.
+# Run a group with ctest -R (name) or -L (label): misuse, fuzz, soak, thread.
+# tests/README.md says what each covers and how to run the long modes.
+
+# Kernels a device cannot run (beyond its limits or features), for the
+# misuse catalogue and the fuzz seeds.
+add_library(gpb_hardening_kernels INTERFACE)
+gpb_embed_kernels(TARGET gpb_hardening_kernels SOURCES
+  fuzz/kernels/too_many_invocations.comp fuzz/kernels/too_much_shared.comp fuzz/kernels/uses_int64.comp)
+
+# Misuse catalogue: every public call against bad handles, sizes, ranges
+# and options (the table in tests/README.md).
+gpb_test(test_misuse GPU LABELS misuse)
+target_link_libraries(test_misuse PRIVATE gpb_hardening_kernels)
+target_compile_definitions(test_misuse PRIVATE GPB_TEST_KERNEL_DIR="${CMAKE_CURRENT_BINARY_DIR}/kernels")
+
+# Soak: mixed operations, host RSS and device memory must stay flat. The
+# ctest run is short and without the validation layer (it would dominate);
+# GPB_SOAK_OPS=1000000 runs the long mode.
+gpb_test(test_soak GPU LABELS soak)
+set_tests_properties(test_soak PROPERTIES ENVIRONMENT GPB_TEST_NO_VALIDATION=1)
+
+# 8 threads with their own streams and the shared default stream; the CI
+# runs label `thread` under ThreadSanitizer.
+gpb_test(test_threads8 GPU LABELS thread)
+
+# Fuzz targets (tests/fuzz/). Every build replays the seed corpus through a
+# plain main() driver, so the regression runs with any compiler:
+# fuzz_<target>_corpus.
+set(GPB_FUZZ_TARGETS fuzz_kernel fuzz_api)
+foreach(target ${GPB_FUZZ_TARGETS})
+  add_executable(${target}_corpus fuzz/${target}.c fuzz/corpus_main.c)
+  target_link_libraries(${target}_corpus PRIVATE gpubatch gpb_test_kernels)
+  add_test(NAME ${target}_corpus COMMAND ${target}_corpus ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${target})
+  set_tests_properties(${target}_corpus PROPERTIES LABELS "fuzz;gpu" TIMEOUT 600)
+endforeach()
+
+# libFuzzer builds of the same targets, for fuzzing (clang only):
+#   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DGPB_FUZZ=ON -DGPB_BUILD_LLAMA=OFF
+#   cmake --build build-fuzz -j2 --target fuzz_kernel fuzz_api
+#   LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp GPB_TEST_NO_VALIDATION=1 \
+#     build-fuzz/tests/fuzz_api -jobs=1 -max_total_time=600 /tmp/fuzz_api_work tests/fuzz/corpus/fuzz_api
+# The library gets coverage instrumentation (fuzzer-no-link) and ASan +
+# UBSan, so that libFuzzer is guided by the library's branches.
+option(GPB_FUZZ "Build the libFuzzer targets in tests/fuzz (needs clang)" OFF)
+if(GPB_FUZZ)
+  if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "GPB_FUZZ=ON needs clang: configure with -DCMAKE_C_COMPILER=clang")
+  endif()
+  set(fuzz_sanitizers address,undefined)
+  target_compile_options(gpubatch PRIVATE -fsanitize=fuzzer-no-link,${fuzz_sanitizers} -fno-omit-frame-pointer
+                                          -fno-sanitize-recover=all)
+  # Every program linking the instrumented library needs the runtimes.
+  target_link_options(gpubatch INTERFACE -fsanitize=fuzzer-no-link,${fuzz_sanitizers})
+  foreach(target ${GPB_FUZZ_TARGETS})
+    add_executable(${target} fuzz/${target}.c)
+    target_link_libraries(${target} PRIVATE gpubatch gpb_test_kernels)
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer,${fuzz_sanitizers} -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=all)
+    target_link_options(${target} PRIVATE -fsanitize=fuzzer,${fuzz_sanitizers})
+    # The corpus once through the libFuzzer binary (its own input handling).
+    add_test(NAME ${target}_libfuzzer_corpus
+             COMMAND ${target} -runs=0 ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${target})
+    set_tests_properties(${target}_libfuzzer_corpus PROPERTIES LABELS "fuzz;gpu" TIMEOUT 600
+                         ENVIRONMENT "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/fuzz/lsan.supp")
+    set_tests_properties(${target}_corpus PROPERTIES
+                         ENVIRONMENT "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/fuzz/lsan.supp")
+  endforeach()
+endif()
