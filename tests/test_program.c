@@ -109,6 +109,10 @@ static void test_capture_refusals_and_lifetime(void) {
   CHECK_STATUS(gpb_stream_copy_to_device(s, host, x, 0, sizeof host), GPB_ERROR_FAILED_PRECONDITION);
   CHECK_MSG(gpb_stream_last_error(s), "capturing");
   CHECK_STATUS(gpb_stream_copy_to_host(s, x, 0, host, sizeof host), GPB_ERROR_FAILED_PRECONDITION);
+  gpb_buffer *sh;
+  CHECK_OK(gpb_buffer_create(dev, sizeof host, GPB_MEMORY_SHARED, &sh));
+  CHECK_STATUS(gpb_stream_copy_to_device(s, host, sh, 0, sizeof host), GPB_ERROR_FAILED_PRECONDITION);
+  CHECK_STATUS(gpb_stream_copy_to_host(s, sh, 0, host, sizeof host), GPB_ERROR_FAILED_PRECONDITION);
   CHECK_STATUS(gpb_stream_sync(s), GPB_ERROR_FAILED_PRECONDITION);
   CHECK_STATUS(gpb_stream_flush(s), GPB_ERROR_FAILED_PRECONDITION);
   CHECK_STATUS(gpb_stream_destroy(s), GPB_ERROR_FAILED_PRECONDITION);

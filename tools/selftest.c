@@ -9,7 +9,6 @@
 #include "cli.h"
 #include "selftest.h"
 
-
 typedef struct selftest_opts {
   uint64_t seed;
   uint32_t programs, ops, streams;

@@ -29,7 +29,7 @@ extern "C" {
 
 typedef struct gpb_kernel gpb_kernel;
 
-#define GPB_MAX_BINDINGS 32        // storage buffers per kernel
+#define GPB_MAX_BINDINGS 32         // storage buffers per kernel
 #define GPB_MAX_BINDING_NUMBER 1024 // binding numbers must be below this
 
 typedef struct gpb_kernel_binding {

@@ -597,6 +597,10 @@ gpb_status gpb_stream_copy_to_device(gpb_stream *s, const void *src, gpb_buffer 
   gpb_status st = check_range(s, "host->device copy", "destination", NULL, 0, dst, dst_offset, bytes);
   if (st != GPB_OK || bytes == 0) return st;
   if (dst->kind == GPB_MEMORY_SHARED) {
+    pthread_mutex_lock(&s->lock);
+    st = refuse_if_capturing(s, "host->device copy");
+    pthread_mutex_unlock(&s->lock);
+    if (st != GPB_OK) return st;
     // Host access: wait for GPU work that reads or writes it, then write directly.
     char err[GPB_MSG_MAX] = "";
     st = gpb_uses_wait(s->device, &dst->uses, GPB_HOST_WRITE, GPB_FLUSH_READBACK, NULL, err);
@@ -647,6 +651,10 @@ gpb_status gpb_stream_copy_to_host(gpb_stream *s, gpb_buffer *src, uint64_t src_
   gpb_status st = check_range(s, "device->host copy", "source", NULL, 0, src, src_offset, bytes);
   if (st != GPB_OK || bytes == 0) return st;
   if (src->kind == GPB_MEMORY_SHARED) {
+    pthread_mutex_lock(&s->lock);
+    st = refuse_if_capturing(s, "device->host copy");
+    pthread_mutex_unlock(&s->lock);
+    if (st != GPB_OK) return st;
     char err[GPB_MSG_MAX] = "";
     st = gpb_uses_wait(s->device, &src->uses, GPB_HOST_READ, GPB_FLUSH_READBACK, NULL, err);
     pthread_mutex_lock(&s->lock);

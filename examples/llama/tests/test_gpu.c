@@ -17,11 +17,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../../tools/asan_pin.h"
 #include "checkpoint.h"
 #include "cpu_forward.h"
 #include "gen.h"
 #include "gpu_forward.h"
-#include "../../../tools/asan_pin.h"
 
 #define MAX_REL_L2 1e-4
 
