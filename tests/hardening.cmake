@@ -38,8 +38,9 @@ endforeach()
 # libFuzzer builds of the same targets, for fuzzing (clang only):
 #   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DGPB_FUZZ=ON -DGPB_BUILD_LLAMA=OFF
 #   cmake --build build-fuzz -j2 --target fuzz_kernel fuzz_api
-#   LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp GPB_TEST_NO_VALIDATION=1 \
+#   LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp:print_suppressions=0 GPB_TEST_NO_VALIDATION=1 \
 #     build-fuzz/tests/fuzz_api -jobs=1 -max_total_time=600 /tmp/fuzz_api_work tests/fuzz/corpus/fuzz_api
+# (tests/README.md: the fuzzing record, and how new corpus entries are kept).
 # The library gets coverage instrumentation (fuzzer-no-link) and ASan +
 # UBSan, so that libFuzzer is guided by the library's branches.
 option(GPB_FUZZ "Build the libFuzzer targets in tests/fuzz (needs clang)" OFF)

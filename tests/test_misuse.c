@@ -7,10 +7,8 @@
 //
 // tests/README.md lists every row, with the rows other tests already cover
 // (test_errors, test_device, test_kernel, test_batching, test_program) and
-// the misuse the library cannot detect. Rows marked "library bug" there
-// fail until the library handles those inputs; at the time of writing two
-// do, both in test_kernels_in_child_process: a huge binding number, and
-// SPIR-V that is valid but not for Vulkan.
+// the misuse the library cannot detect. Rows that were library bugs say so
+// and name the fix; they guard against the bug coming back.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -345,19 +343,20 @@ static void test_kernels_beyond_device_limits(void) {
 //     allocate per binding number: vkCreateDescriptorSetLayout fails with
 //     VK_ERROR_OUT_OF_HOST_MEMORY, which the driver reports as an error
 //     message (and under ASan, malloc of 56 GB aborts). Smaller numbers
-//     succeed at a cost: binding 117440511 took 12.9 GB and 21 s. The
-//     library should refuse binding numbers it cannot bind sensibly
-//     (GPB_ERROR_UNSUPPORTED) before the driver sees them. Library bug:
-//     fails at the time of writing.
+//     succeed at a cost: binding 117440511 took 12.9 GB and 21 s. Must be
+//     refused (GPB_ERROR_UNSUPPORTED) before the driver sees it. Was a
+//     library bug, fixed in 09c94fd (bindings must be below 1024).
 //   - add_one with its Block decorations turned into GLSLShared (found by
 //     fuzz_kernel, tests/fuzz/corpus/fuzz_kernel/found-vulkan-rules-*):
 //     valid SPIR-V in general, invalid for Vulkan
 //     (VUID-StandaloneSpirv-GLSLShared-04669, and a storage buffer without
-//     Block). Must be refused with GPB_ERROR_INVALID_SPIRV. Library bug:
-//     gpb_kernel_create validates for SPV_ENV_UNIVERSAL_1_6, not a Vulkan
-//     environment, so the module reaches the driver; the validation layer
-//     reports it (and VUID-VkComputePipelineCreateInfo-layout-00703), and
-//     such modules crashed lavapipe now and then while fuzzing.
+//     Block). Must be refused with GPB_ERROR_INVALID_SPIRV. Was a library
+//     bug, fixed in c4c2774 (validation under the device's Vulkan rules):
+//     SPIR-V was validated for SPV_ENV_UNIVERSAL_1_6 only, so the module
+//     reached the driver; the validation layer reported it (and
+//     VUID-VkComputePipelineCreateInfo-layout-00703), reflection of such
+//     modules was not deterministic, and they crashed lavapipe now and then
+//     while fuzzing.
 static const uint32_t malformed_spirv[] = {0x07230203, 0x00010500, 0x0002000b, 2, 0, 0x00010001};
 
 // add_one with every `OpDecorate %x Block` turned into GLSLShared.

@@ -254,8 +254,10 @@ gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const ch
                               gpb_kernel_info *out, char *err) {
   err[0] = '\0';
   if (word_count < 5 || words[0] != SPIRV_MAGIC) {
-    gpb_format(err, GPB_MSG_MAX, "not SPIR-V (%zu words, magic 0x%08x, expected 0x%08x)", word_count,
-               word_count ? words[0] : 0u, SPIRV_MAGIC);
+    if (word_count < 5)
+      gpb_format(err, GPB_MSG_MAX, "not SPIR-V: %zu words, shorter than the 5-word header", word_count);
+    else
+      gpb_format(err, GPB_MSG_MAX, "not SPIR-V: magic 0x%08x, expected 0x%08x", words[0], SPIRV_MAGIC);
     return GPB_ERROR_INVALID_SPIRV;
   }
   if (words[4] != 0) { // the schema word is reserved and must be 0 (the validator lets it pass)
