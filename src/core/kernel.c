@@ -95,9 +95,12 @@ gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc, gp
   gpb_status st = gpb_reflect_kernel(words, word_count, entry, device->info.api_version, &k->info, err);
   const uint32_t *wg = k->info.workgroup_size;
   uint64_t invocations = (uint64_t)wg[0] * wg[1] * wg[2];
-  if (st == GPB_OK &&
-      (wg[0] > device->info.max_workgroup_size[0] || wg[1] > device->info.max_workgroup_size[1] ||
-       wg[2] > device->info.max_workgroup_size[2] || invocations > device->info.max_workgroup_invocations)) {
+  if (st == GPB_OK && (wg[0] == 0 || wg[1] == 0 || wg[2] == 0)) {
+    gpb_format(err, sizeof err, "workgroup size %ux%ux%u has a zero dimension", wg[0], wg[1], wg[2]);
+    st = GPB_ERROR_INVALID_SPIRV;
+  } else if (st == GPB_OK &&
+             (wg[0] > device->info.max_workgroup_size[0] || wg[1] > device->info.max_workgroup_size[1] ||
+              wg[2] > device->info.max_workgroup_size[2] || invocations > device->info.max_workgroup_invocations)) {
     gpb_format(err, sizeof err, "workgroup size %ux%ux%u exceeds the device's limits (%ux%ux%u, %u invocations)", wg[0],
                wg[1], wg[2], device->info.max_workgroup_size[0], device->info.max_workgroup_size[1],
                device->info.max_workgroup_size[2], device->info.max_workgroup_invocations);
