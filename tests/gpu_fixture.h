@@ -82,30 +82,29 @@ static inline gpb_status dispatch_spin(gpb_stream *s, gpb_kernel *k, gpb_buffer 
   return gpb_stream_dispatch(s, &d);
 }
 
-// Dispatch helpers: one buffer argument each, [offset, offset + 4n).
-static inline gpb_status dispatch_add_one(gpb_stream *s, gpb_kernel *k, gpb_buffer *x, uint64_t offset, uint32_t n) {
-  add_one_params p = {n};
-  gpb_arg arg = {x, offset, 4ull * n};
+// Dispatch helpers: one buffer argument each, [offset, offset + 4n), one
+// invocation per element in workgroups of 64.
+static inline gpb_status dispatch_one_buffer(gpb_stream *s, gpb_kernel *k, gpb_buffer *buf, uint64_t offset, uint32_t n,
+                                             const void *push, uint32_t push_bytes) {
+  gpb_arg arg = {buf, offset, 4ull * n};
   gpb_dispatch d = {.kernel = k,
                     .groups = {(n + 63) / 64, 1, 1},
                     .args = &arg,
                     .arg_count = 1,
-                    .push_constants = &p,
-                    .push_constant_bytes = sizeof p};
+                    .push_constants = push,
+                    .push_constant_bytes = push_bytes};
   return gpb_stream_dispatch(s, &d);
+}
+
+static inline gpb_status dispatch_add_one(gpb_stream *s, gpb_kernel *k, gpb_buffer *x, uint64_t offset, uint32_t n) {
+  add_one_params p = {n};
+  return dispatch_one_buffer(s, k, x, offset, n, &p, sizeof p);
 }
 
 static inline gpb_status dispatch_fill(gpb_stream *s, gpb_kernel *k, gpb_buffer *out, uint64_t offset, uint32_t n,
                                        uint32_t base) {
   fill_params p = {n, base};
-  gpb_arg arg = {out, offset, 4ull * n};
-  gpb_dispatch d = {.kernel = k,
-                    .groups = {(n + 63) / 64, 1, 1},
-                    .args = &arg,
-                    .arg_count = 1,
-                    .push_constants = &p,
-                    .push_constant_bytes = sizeof p};
-  return gpb_stream_dispatch(s, &d);
+  return dispatch_one_buffer(s, k, out, offset, n, &p, sizeof p);
 }
 
 // y += a * x over n elements; x is a readonly binding.

@@ -355,7 +355,6 @@ static void test_immediate_mode(void) {
   CHECK_OK(gpb_buffer_create(dev, 64, GPB_MEMORY_PRIVATE, &unused));
   CHECK_OK(gpb_buffer_free(unused));
   CHECK_OK(gpb_stream_get_counters(s, &c));
-  CHECK_OK(gpb_stream_get_counters(s, &c));
   CHECK_EQ(c.free_syncs, 1);
   fixture_close(dev);
 }
