@@ -22,7 +22,7 @@
 typedef struct cli_options {
   const char *checkpoint, *tokenizer, *prompt, *prompt_ids, *dump_logits;
   long long steps, threads, device, attention_split, max_batch;
-  bool json, cpu;
+  bool json, cpu, replay, ahead;
   gpb_mode mode;
 } cli_options;
 
@@ -47,14 +47,19 @@ typedef struct decoder {
 static void usage(FILE *f, const char *prog) {
   fprintf(f,
           "usage: %s --checkpoint FILE [--tokenizer FILE] [--prompt TEXT | --prompt-ids 1,2,3]\n"
-          "       [--steps N] [--mode immediate|batched|cpu] [--cpu] [--threads N] [--json]\n"
-          "       [--dump-logits FILE] [--device I] [--attention-split N]\n"
-          "       [--max-batch-dispatches N] [--trace FILE.json]\n"
+          "       [--steps N] [--mode immediate|batched|replay|cpu] [--ahead] [--cpu]\n"
+          "       [--threads N] [--json] [--dump-logits FILE] [--device I]\n"
+          "       [--attention-split N] [--max-batch-dispatches N] [--trace FILE.json]\n"
           "Greedy decoding of a llama2.c checkpoint on gpubatch, token by token: each step\n"
-          "is one chain of dispatches and one 4-byte readback of the token chosen on the\n"
-          "GPU. --steps counts positions, BOS included (0 or more than seq_len: seq_len).\n"
-          "--mode picks the stream mode (default: $GPB_MODE, else batched); --mode cpu or\n"
-          "--cpu decodes with the CPU reference on --threads threads (default 1).\n"
+          "is one chain of dispatches and one readback of the classifier workgroups' best\n"
+          "logits (2 KB at stories15M), whose best is the token. --steps counts positions,\n"
+          "BOS included (0 or more than seq_len: seq_len).\n"
+          "--mode picks the stream mode (default: $GPB_MODE, else batched); replay records\n"
+          "each step shape once as a gpubatch program and replays it (batched stream);\n"
+          "--mode cpu or --cpu decodes with the CPU reference on --threads threads\n"
+          "(default 1).\n"
+          "--ahead (GPU): submit step n+1 before reading step n's token; the GPU takes\n"
+          "step n's argmax as step n+1's token itself, so it never waits for the host.\n"
           "--json prints one JSON object (tokens, tok_per_s, dispatches_per_token,\n"
           "submits_per_token, mode, device, counters) instead of text.\n"
           "--dump-logits writes the float32 logits of every step to FILE; on the GPU that\n"
@@ -84,10 +89,13 @@ static int parse_mode(const char *text, cli_options *o) {
     o->mode = GPB_MODE_IMMEDIATE;
   else if (!strcmp(text, "batched"))
     o->mode = GPB_MODE_BATCHED;
-  else if (!strcmp(text, "cpu"))
+  else if (!strcmp(text, "replay")) {
+    o->mode = GPB_MODE_BATCHED;
+    o->replay = true;
+  } else if (!strcmp(text, "cpu"))
     o->cpu = true;
   else {
-    fprintf(stderr, "llama: --mode expects immediate, batched or cpu, got '%s'\n", text);
+    fprintf(stderr, "llama: --mode expects immediate, batched, replay or cpu, got '%s'\n", text);
     return -1;
   }
   return 0;
@@ -109,6 +117,10 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     }
     if (!strcmp(a, "--cpu")) {
       o->cpu = true;
+      continue;
+    }
+    if (!strcmp(a, "--ahead")) {
+      o->ahead = true;
       continue;
     }
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -204,7 +216,21 @@ static int decoder_step(decoder *d, uint32_t token, uint32_t pos, bool want_logi
     return 0;
   }
   if (llama_gpu_step(d->gpu, token, pos, out_next, err)) return -1;
-  if (want_logits && llama_gpu_read_logits(d->gpu, d->logits, err)) return -1;
+  if (want_logits && llama_gpu_read_logits(d->gpu, pos, d->logits, err)) return -1;
+  *out_logits = d->logits;
+  return 0;
+}
+
+// Ahead (GPU): submits step pos + 1 (its token from the prompt, else the
+// GPU's argmax of step pos), then collects step pos, which finished or runs.
+static int decoder_step_ahead(decoder *d, const decode_run *run, uint32_t steps, uint32_t pos, bool want_logits,
+                              uint32_t *out_next, const float **out_logits, llama_error *err) {
+  if (pos + 1 < steps) {
+    uint32_t token = pos + 1 < (uint32_t)run->prompt_count ? (uint32_t)run->prompt[pos + 1] : LLAMA_GPU_TOKEN_FROM_GPU;
+    if (llama_gpu_submit(d->gpu, token, pos + 1, err)) return -1;
+  }
+  if (llama_gpu_collect(d->gpu, pos, out_next, err)) return -1;
+  if (want_logits && llama_gpu_read_logits(d->gpu, pos, d->logits, err)) return -1;
   *out_logits = d->logits;
   return 0;
 }
@@ -226,11 +252,15 @@ static int run_decode(decoder *d, const cli_options *o, const llama_tokenizer *t
   uint32_t token = (uint32_t)run->prompt[0];
   bool print_text = !o->json;
   if (print_text && !tok) printf("%u", token);
+  bool ahead = d->gpu && o->ahead;
   double start = now_s(), first_done = start;
+  if (ahead && llama_gpu_submit(d->gpu, token, 0, err)) return -1;
   for (uint32_t pos = 0; pos < steps; pos++) {
     uint32_t next;
     const float *logits = NULL;
-    if (decoder_step(d, token, pos, dump != NULL, &next, &logits, err)) return -1;
+    if (ahead ? decoder_step_ahead(d, run, steps, pos, dump != NULL, &next, &logits, err)
+              : decoder_step(d, token, pos, dump != NULL, &next, &logits, err))
+      return -1;
     if (pos == 0) first_done = now_s();
     run->steps_run++;
     if (dump && fwrite(logits, sizeof(float), (size_t)d->vocab, dump) != (size_t)d->vocab)
@@ -256,6 +286,7 @@ static int run_decode(decoder *d, const cli_options *o, const llama_tokenizer *t
 
 static const char *mode_name(const cli_options *o, const decoder *d) {
   if (o->cpu) return "cpu";
+  if (o->replay) return "replay";
   return gpb_stream_mode(llama_gpu_stream(d->gpu)) == GPB_MODE_IMMEDIATE ? "immediate" : "batched";
 }
 
@@ -275,6 +306,7 @@ static void print_json_string(const char *s) {
 
 typedef struct report {
   const char *mode;
+  bool ahead;
   char device[300];
   double tok_per_s, dispatches_per_token, submits_per_token;
   bool has_counters;
@@ -289,9 +321,9 @@ static void print_json(const decode_run *run, const report *r) {
   for (int32_t i = 0; i < run->prompt_count; i++) printf("%s%d", i ? ", " : "", run->prompt[i]);
   printf("], \"steps\": %u, \"stopped_at_bos\": %s, \"tok_per_s\": %.3f, "
          "\"first_step_ms\": %.3f, \"dispatches_per_token\": %.3f, \"submits_per_token\": %.3f, "
-         "\"mode\": \"%s\", \"device\": ",
+         "\"mode\": \"%s\", \"ahead\": %s, \"device\": ",
          run->steps_run, run->stopped_at_bos ? "true" : "false", r->tok_per_s, run->first_step_s * 1e3,
-         r->dispatches_per_token, r->submits_per_token, r->mode);
+         r->dispatches_per_token, r->submits_per_token, r->mode, r->ahead ? "true" : "false");
   print_json_string(r->device);
   printf(", \"validation_messages\": %llu, \"counters\": {", (unsigned long long)r->validation_messages);
   if (r->has_counters)
@@ -302,8 +334,9 @@ static void print_json(const decode_run *run, const report *r) {
 }
 
 static void print_summary(const decode_run *run, const report *r) {
-  printf("%u steps on %s (%s): %.1f tok/s excluding the first step (first: %.2f ms)%s\n", run->steps_run, r->device,
-         r->mode, r->tok_per_s, run->first_step_s * 1e3, run->stopped_at_bos ? ", stopped at BOS" : "");
+  printf("%u steps on %s (%s%s): %.1f tok/s excluding the first step (first: %.2f ms)%s\n", run->steps_run, r->device,
+         r->mode, r->ahead ? ", ahead" : "", r->tok_per_s, run->first_step_s * 1e3,
+         run->stopped_at_bos ? ", stopped at BOS" : "");
   if (!r->has_counters) return;
   printf("dispatches/token %.2f, submits/token %.2f\ncounters:", r->dispatches_per_token, r->submits_per_token);
   for (size_t i = 0; i < gpb_counter_count(); i++)
@@ -321,8 +354,11 @@ static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device
   gpb_device_info info;
   if ((st = gpb_device_query(*out_dev, &info))) return llama_error_gpb(err, st, "device query");
   snprintf(r->device, sizeof r->device, "%s", info.name);
-  llama_gpu_options gopt = {
-      .mode = o->mode, .max_batch_dispatches = (uint32_t)o->max_batch, .attention_split = (uint32_t)o->attention_split};
+  llama_gpu_options gopt = {.mode = o->mode,
+                            .max_batch_dispatches = (uint32_t)o->max_batch,
+                            .attention_split = (uint32_t)o->attention_split,
+                            .replay = o->replay,
+                            .ahead = o->ahead};
   if (llama_gpu_create(*out_dev, ck, &gopt, &d->gpu, err)) return -1;
   if (!(d->logits = malloc((size_t)ck->config.vocab_size * sizeof(float))))
     return llama_error_set(err, "out of memory");
@@ -333,6 +369,7 @@ static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device
 static int finish_report(const cli_options *o, decoder *d, gpb_device *dev, const decode_run *run, report *r,
                          llama_error *err) {
   r->mode = mode_name(o, d);
+  r->ahead = d->gpu && o->ahead;
   r->tok_per_s = run->steps_run > 1 && run->rest_s > 0 ? (run->steps_run - 1) / run->rest_s : 0;
   if (d->gpu) {
     gpb_status st = gpb_stream_get_counters(llama_gpu_stream(d->gpu), &r->counters);

@@ -22,6 +22,7 @@
 #include "gpu_forward.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,16 +51,16 @@ static const uint32_t k_classifier_spirv[] =
 
 // Push-constant blocks; each must match its kernel's size exactly (checked).
 typedef struct attention_params {
-  uint32_t dim, kv_dim, head_size, seq_len, layer, pos, token, first_layer, kv_mul, split_len, slot_stride, ffn_parts;
+  uint32_t dim, kv_dim, head_size, seq_len, layer, first_layer, kv_mul, split_len, slot_stride, ffn_parts, best_count;
 } attention_params;
 typedef struct ffn_params {
-  uint32_t dim, hidden, layer, rows_per_group, n_heads, head_size, kv_dim, kv_mul, seq_len, pos, split_len, slot_stride;
+  uint32_t dim, hidden, layer, rows_per_group, n_heads, head_size, kv_dim, kv_mul, seq_len, split_len, slot_stride;
 } ffn_params;
 typedef struct classifier_params {
   uint32_t dim, vocab, ffn_parts, rows_per_group;
 } classifier_params;
 
-enum { ARGS_ATTENTION = 11, ARGS_FFN = 9, ARGS_CLASSIFIER = 6 };
+enum { ARGS_ATTENTION = 13, ARGS_FFN = 10, ARGS_CLASSIFIER = 8 };
 #define ARGS_PER_LAYER (ARGS_ATTENTION + ARGS_FFN)
 
 struct llama_gpu {
@@ -70,15 +71,27 @@ struct llama_gpu {
   // Weights, all layers per buffer.
   gpb_buffer *emb, *rms_att, *wqkv, *wo, *rms_ffn, *w13, *w2, *rms_final, *wcls, *rope;
   // State: the residual stream at a layer's input (x) and after its
-  // attention (x_mid), q, the attention's slots, the FFN's partial vectors.
-  gpb_buffer *kv, *x, *x_mid, *q, *slots, *ffn_parts, *logits, *best;
+  // attention (x_mid), q, the attention's slots, the FFN's partial vectors,
+  // two steps' logits, the classifier workgroups' bests (for the next
+  // step's token on the GPU), and the step's (pos, token).
+  gpb_buffer *kv, *x, *x_mid, *q, *slots, *ffn_parts, *logits, *best, *step;
+  // The bests again, where the host reads them: best_read (a private
+  // buffer, read back by a copy) or, ahead, best_shared[pos % 2] (mapped).
+  gpb_buffer *best_read, *best_shared[2];
+  bool replay, ahead;
   uint32_t split_len;   // positions per PAST attention workgroup
   uint32_t slot_stride; // attention slots per head: the most splits + 1
   uint32_t ffn_rows, ffn_groups, classifier_groups;
-  // The step, recorded once; only pos, token and the attention grid change.
+  // The step, filled in once; only the attention grid (and, ahead, the
+  // host's copy of the bests) changes between steps.
   gpb_dispatch *dispatches;
   uint32_t dispatch_count;
   gpb_arg *args;
+  gpb_arg *best_out_arg; // the classifier's BestOut argument
+  // Replay: the step captured once per attention grid (past splits) and,
+  // ahead, per best_shared buffer: programs[past * 2 + parity].
+  gpb_program **programs;
+  uint32_t program_count;
   attention_params *attention_pc;
   ffn_params *ffn_pc;
   classifier_params classifier_pc;
@@ -199,9 +212,16 @@ static int create_state(llama_gpu *g, const gpb_device_info *info, llama_error *
       create_buffer(g, info, "x_mid", dim, &g->x_mid, err) || create_buffer(g, info, "q", dim, &g->q, err) ||
       create_buffer(g, info, "attention_slots", slot_floats, &g->slots, err) ||
       create_buffer(g, info, "ffn_parts", (uint64_t)g->ffn_groups * dim, &g->ffn_parts, err) ||
-      create_buffer(g, info, "logits", (uint64_t)c->vocab_size, &g->logits, err) ||
-      create_buffer(g, info, "best", 2ull * g->classifier_groups, &g->best, err))
+      create_buffer(g, info, "logits", 2ull * (uint64_t)c->vocab_size, &g->logits, err) ||
+      create_buffer(g, info, "best", 2ull * g->classifier_groups, &g->best, err) ||
+      create_buffer(g, info, "best_read", 2ull * g->classifier_groups, &g->best_read, err) ||
+      create_buffer(g, info, "step", 4, &g->step, err))
     return -1;
+  for (int i = 0; g->ahead && i < 2; i++) {
+    gpb_status st = gpb_buffer_create(g->device, 2ull * g->classifier_groups * sizeof(uint32_t), GPB_MEMORY_SHARED,
+                                      &g->best_shared[i]);
+    if (st) return llama_error_gpb(err, st, "best_shared");
+  }
   return 0;
 }
 
@@ -235,29 +255,31 @@ static void record_plan(llama_gpu *g) {
                                             head_size,
                                             seq_len,
                                             l,
-                                            0,
-                                            0,
                                             l == 0 ? 1u : 0u,
                                             kv_mul,
                                             g->split_len,
                                             g->slot_stride,
-                                            l == 0 ? 0u : g->ffn_groups};
-    gpb_buffer *attention_args[ARGS_ATTENTION] = {g->x_mid, g->emb, g->ffn_parts, g->rms_att, g->wqkv, g->wo,
-                                                  g->rope,  g->kv,  g->q,         g->x,       g->slots};
+                                            l == 0 ? 0u : g->ffn_groups,
+                                            g->classifier_groups};
+    gpb_buffer *attention_args[ARGS_ATTENTION] = {g->x_mid, g->emb, g->ffn_parts, g->rms_att, g->wqkv, g->wo,  g->rope,
+                                                  g->kv,    g->q,   g->x,         g->slots,   g->step, g->best};
     put_args(a, attention_args, ARGS_ATTENTION);
     set_dispatch(d++, g->attention, heads, a, ARGS_ATTENTION, &g->attention_pc[l], sizeof(attention_params));
     a += ARGS_ATTENTION;
 
-    g->ffn_pc[l] = (ffn_params){dim,    hidden, l,       g->ffn_rows, heads,        head_size,
-                                kv_dim, kv_mul, seq_len, 0,           g->split_len, g->slot_stride};
-    gpb_buffer *ffn_args[ARGS_FFN] = {g->x, g->slots, g->q, g->kv, g->rms_ffn, g->w13, g->w2, g->x_mid, g->ffn_parts};
+    g->ffn_pc[l] = (ffn_params){dim,    hidden, l,       g->ffn_rows,  heads,         head_size,
+                                kv_dim, kv_mul, seq_len, g->split_len, g->slot_stride};
+    gpb_buffer *ffn_args[ARGS_FFN] = {g->x,   g->slots, g->q,     g->kv,        g->rms_ffn,
+                                      g->w13, g->w2,    g->x_mid, g->ffn_parts, g->step};
     put_args(a, ffn_args, ARGS_FFN);
     set_dispatch(d++, g->ffn, g->ffn_groups, a, ARGS_FFN, &g->ffn_pc[l], sizeof(ffn_params));
     a += ARGS_FFN;
   }
   g->classifier_pc = (classifier_params){dim, (uint32_t)c->vocab_size, g->ffn_groups, CLASSIFIER_ROWS};
-  gpb_buffer *classifier_args[ARGS_CLASSIFIER] = {g->x_mid, g->ffn_parts, g->rms_final, g->wcls, g->logits, g->best};
+  gpb_buffer *classifier_args[ARGS_CLASSIFIER] = {g->x_mid,  g->ffn_parts, g->rms_final, g->wcls,
+                                                  g->logits, g->best,      g->step,      g->best_read};
   put_args(a, classifier_args, ARGS_CLASSIFIER);
+  g->best_out_arg = &a[ARGS_CLASSIFIER - 1];
   set_dispatch(d++, g->classifier, g->classifier_groups, a, ARGS_CLASSIFIER, &g->classifier_pc,
                sizeof(classifier_params));
   g->dispatch_count = (uint32_t)(d - g->dispatches);
@@ -325,13 +347,17 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   g->ffn_rows = ffn_rows;
   g->ffn_groups = groups_for((uint32_t)c->hidden_dim, ffn_rows);
   g->classifier_groups = groups_for((uint32_t)c->vocab_size, CLASSIFIER_ROWS);
+  g->replay = options && options->replay;
+  g->ahead = options && options->ahead;
+  g->program_count = g->replay ? 2u * g->slot_stride : 0;
   uint32_t layers = (uint32_t)c->n_layers;
   g->dispatches = calloc(2u * layers + 1, sizeof(gpb_dispatch));
   g->args = calloc((size_t)ARGS_PER_LAYER * layers + ARGS_CLASSIFIER, sizeof(gpb_arg));
   g->attention_pc = calloc(layers, sizeof(attention_params));
   g->ffn_pc = calloc(layers, sizeof(ffn_params));
   g->best_host = calloc(2u * g->classifier_groups, sizeof(uint32_t));
-  if (!g->dispatches || !g->args || !g->attention_pc || !g->ffn_pc || !g->best_host) {
+  g->programs = calloc(g->program_count + 1, sizeof(gpb_program *));
+  if (!g->dispatches || !g->args || !g->attention_pc || !g->ffn_pc || !g->best_host || !g->programs) {
     llama_gpu_destroy(g);
     return llama_error_set(err, "out of memory");
   }
@@ -362,11 +388,15 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
 
 void llama_gpu_destroy(llama_gpu *g) {
   if (!g) return;
-  // Work still pending is finished by gpb_buffer_free/stream destroy.
+  // Programs hold their buffers and kernels: they go first. Work still
+  // pending is finished by gpb_program_destroy, gpb_buffer_free and the
+  // stream's destroy.
+  for (uint32_t i = 0; g->programs && i < g->program_count; i++) gpb_program_destroy(g->programs[i]);
   gpb_stream_destroy(g->stream);
-  gpb_buffer *buffers[] = {g->emb, g->rms_att,   g->wqkv,      g->wo,     g->rms_ffn, g->w13,
-                           g->w2,  g->rms_final, g->rope,      g->kv,     g->x,       g->x_mid,
-                           g->q,   g->slots,     g->ffn_parts, g->logits, g->best};
+  gpb_buffer *buffers[] = {g->emb,  g->rms_att,        g->wqkv,          g->wo,     g->rms_ffn, g->w13,
+                           g->w2,   g->rms_final,      g->rope,          g->kv,     g->x,       g->x_mid,
+                           g->q,    g->slots,          g->ffn_parts,     g->logits, g->best,    g->best_read,
+                           g->step, g->best_shared[0], g->best_shared[1]};
   for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) gpb_buffer_free(buffers[i]);
   if (g->wcls != g->emb) gpb_buffer_free(g->wcls);
   gpb_kernel *kernels[] = {g->attention, g->ffn, g->classifier};
@@ -376,6 +406,7 @@ void llama_gpu_destroy(llama_gpu *g) {
   free(g->attention_pc);
   free(g->ffn_pc);
   free(g->best_host);
+  free(g->programs);
   free(g);
 }
 
@@ -397,40 +428,97 @@ static uint32_t best_token(const llama_gpu *g) {
   return token;
 }
 
-int llama_gpu_step(llama_gpu *g, uint32_t token, uint32_t pos, uint32_t *out_next, llama_error *err) {
-  const llama_config *c = &g->config;
-  if (token >= (uint32_t)c->vocab_size || pos >= (uint32_t)c->seq_len)
-    return llama_error_set(err, "step: token %u or position %u out of range (vocab %d, seq_len %d)", token, pos,
-                           c->vocab_size, c->seq_len);
-  uint32_t attention_groups = past_splits(pos, g->split_len) + 3; // + Q, K, V
-  for (uint32_t l = 0; l < (uint32_t)c->n_layers; l++) {
-    g->attention_pc[l].pos = pos;
-    g->ffn_pc[l].pos = pos;
-    g->dispatches[2 * l].groups[1] = attention_groups; // (heads, role)
-  }
-  g->attention_pc[0].token = token;
+static int step_failed(llama_gpu *g, uint32_t pos, const char *what, gpb_status st, llama_error *err) {
+  return llama_error_set(err, "step at pos %u: %s: %s: %s", pos, what, gpb_status_name(st),
+                         gpb_stream_last_error(g->stream));
+}
+
+// The step's dispatches, recorded afresh (or into a capture).
+static int record_step(llama_gpu *g, uint32_t pos, llama_error *err) {
   for (uint32_t i = 0; i < g->dispatch_count; i++) {
     gpb_status st = gpb_stream_dispatch(g->stream, &g->dispatches[i]);
     if (st) {
-      const char *kind = i + 1 == g->dispatch_count ? "classifier_argmax" : i % 2 == 0 ? "attention" : "ffn";
-      return llama_error_set(err, "step at pos %u: layer %u %s: %s: %s", pos, i / 2, kind, gpb_status_name(st),
-                             gpb_stream_last_error(g->stream));
+      char what[64];
+      if (i + 1 == g->dispatch_count)
+        snprintf(what, sizeof what, "classifier_argmax");
+      else
+        snprintf(what, sizeof what, "layer %u %s", i / 2, i % 2 == 0 ? "attention" : "ffn");
+      return step_failed(g, pos, what, st, err);
     }
   }
-  gpb_status st = gpb_stream_copy_to_host(g->stream, g->best, 0, g->best_host,
-                                          (uint64_t)g->classifier_groups * 2 * sizeof(uint32_t));
-  if (st)
-    return llama_error_set(err, "step at pos %u: reading the token: %s: %s", pos, gpb_status_name(st),
-                           gpb_stream_last_error(g->stream));
+  return 0;
+}
+
+// Replay: the program of this grid and BestOut, captured on first use
+// (before the step's values are written: a capturing stream takes no host
+// copies), then replayed.
+static int replay_step(llama_gpu *g, uint32_t pos, uint32_t past, bool capture_only, llama_error *err) {
+  uint32_t slot = past * 2u + (g->ahead ? pos % 2u : 0u);
+  if (!g->programs[slot]) {
+    gpb_status st = gpb_stream_begin_capture(g->stream);
+    if (st) return step_failed(g, pos, "beginning the capture", st, err);
+    int rc = record_step(g, pos, err);
+    gpb_program *program = NULL;
+    st = gpb_stream_end_capture(g->stream, &program);
+    if (rc) {
+      gpb_program_destroy(program);
+      return -1;
+    }
+    if (st) return step_failed(g, pos, "ending the capture", st, err);
+    g->programs[slot] = program;
+  }
+  if (capture_only) return 0;
+  gpb_status st = gpb_stream_replay(g->stream, g->programs[slot]);
+  return st ? step_failed(g, pos, "replaying the step", st, err) : 0;
+}
+
+int llama_gpu_submit(llama_gpu *g, uint32_t token, uint32_t pos, llama_error *err) {
+  const llama_config *c = &g->config;
+  if ((token >= (uint32_t)c->vocab_size && !(token == LLAMA_GPU_TOKEN_FROM_GPU && pos > 0)) ||
+      pos >= (uint32_t)c->seq_len)
+    return llama_error_set(err, "step: token %u or position %u out of range (vocab %d, seq_len %d)", token, pos,
+                           c->vocab_size, c->seq_len);
+  uint32_t past = past_splits(pos, g->split_len);
+  uint32_t attention_groups = past + 3; // + Q, K, V
+  for (uint32_t l = 0; l < (uint32_t)c->n_layers; l++)
+    g->dispatches[2 * l].groups[1] = attention_groups; // (heads, role)
+  g->best_out_arg->buffer = g->ahead ? g->best_shared[pos % 2u] : g->best_read;
+  if (g->replay && replay_step(g, pos, past, true, err)) return -1;
+  uint32_t values[2] = {pos, token};
+  gpb_status st = gpb_stream_copy_to_device(g->stream, values, g->step, 0, sizeof values);
+  if (st) return step_failed(g, pos, "writing the step's position and token", st, err);
+  if (g->replay ? replay_step(g, pos, past, false, err) : record_step(g, pos, err)) return -1;
+  if (g->ahead && (st = gpb_stream_flush(g->stream))) return step_failed(g, pos, "submitting", st, err);
+  return 0;
+}
+
+int llama_gpu_collect(llama_gpu *g, uint32_t pos, uint32_t *out_next, llama_error *err) {
+  uint64_t bytes = (uint64_t)g->classifier_groups * 2 * sizeof(uint32_t);
+  gpb_status st;
+  if (g->ahead) {
+    void *mapped = NULL;
+    st = gpb_buffer_map(g->best_shared[pos % 2u], GPB_HOST_READ, &mapped);
+    if (st == GPB_OK) memcpy(g->best_host, mapped, (size_t)bytes);
+  } else {
+    st = gpb_stream_copy_to_host(g->stream, g->best_read, 0, g->best_host, bytes);
+  }
+  if (st) return step_failed(g, pos, "reading the token", st, err);
   uint32_t next = best_token(g);
-  if (next >= (uint32_t)c->vocab_size)
+  if (next >= (uint32_t)g->config.vocab_size)
     return llama_error_set(err, "step at pos %u: the GPU argmax found no logit that is a number", pos);
   *out_next = next;
   return 0;
 }
 
-int llama_gpu_read_logits(llama_gpu *g, float *out, llama_error *err) {
-  gpb_status st = gpb_stream_copy_to_host(g->stream, g->logits, 0, out, (uint64_t)g->config.vocab_size * sizeof(float));
+int llama_gpu_step(llama_gpu *g, uint32_t token, uint32_t pos, uint32_t *out_next, llama_error *err) {
+  if (token == LLAMA_GPU_TOKEN_FROM_GPU)
+    return llama_error_set(err, "step at pos %u: llama_gpu_step needs the token", pos);
+  return llama_gpu_submit(g, token, pos, err) || llama_gpu_collect(g, pos, out_next, err) ? -1 : 0;
+}
+
+int llama_gpu_read_logits(llama_gpu *g, uint32_t pos, float *out, llama_error *err) {
+  uint64_t vocab_bytes = (uint64_t)g->config.vocab_size * sizeof(float);
+  gpb_status st = gpb_stream_copy_to_host(g->stream, g->logits, (pos % 2u) * vocab_bytes, out, vocab_bytes);
   if (st)
     return llama_error_set(err, "reading the logits: %s: %s", gpb_status_name(st), gpb_stream_last_error(g->stream));
   return 0;

@@ -6,12 +6,15 @@
 // uploaded once through the stream's staging path. The KV cache and
 // activations are device buffers too.
 //
-// One step is 2 dispatches per layer plus 1, each depending on the one
-// before (see gpu_forward.c for the list), then one readback of the
+// One step is an 8-byte write of (pos, token) to a step buffer (inline in
+// the command stream), 2 dispatches per layer plus 1, each depending on the
+// one before (see gpu_forward.c for the list), then one readback of the
 // classifier workgroups' best logits (8 bytes each: 2 KB at stories15M),
 // whose argmax is the token: the only host<->device traffic of a step. In
 // BATCHED mode that is one submit per token (unless max_batch_dispatches
-// splits it); in IMMEDIATE mode one per command.
+// splits it); in IMMEDIATE mode one per command. Nothing that changes
+// between steps is a push constant, so a step can be captured once and
+// replayed (options.replay).
 //
 // Limits (checked, with a message): dim, hidden and head size multiples of
 // 4, dim <= 4096, head size <= 256, n_heads x (attention splits + 1) <=
@@ -46,19 +49,40 @@ typedef struct llama_gpu_options {
   // FFN workgroup leaves one partial vector of w2's output, which every
   // workgroup of the next kernel adds up.
   uint32_t rows_per_group;
+  // Replay: capture each step shape (attention grid) once as a gpb_program
+  // and replay it, instead of recording the step's dispatches every step.
+  bool replay;
+  // Ahead: the caller submits step pos + 1 (llama_gpu_submit with
+  // LLAMA_GPU_TOKEN_FROM_GPU) before it collects step pos's token, so the
+  // GPU runs the next step while the host reads the last one. Each step is
+  // then its own submit, and the bests are read from mapped shared memory.
+  bool ahead;
 } llama_gpu_options;
 
 int llama_gpu_create(gpb_device *device, const llama_checkpoint *checkpoint, const llama_gpu_options *options,
                      llama_gpu **out, llama_error *err);
 void llama_gpu_destroy(llama_gpu *gpu);
 
-// Runs `token` at `pos` (every earlier position already run) and returns
-// the greedy next token (argmax of the logits, computed on the GPU).
+// A step's token is the greedy argmax of the previous step's logits, which
+// the GPU also finds itself: llama_gpu_submit takes it from there when
+// given this instead of a token id.
+#define LLAMA_GPU_TOKEN_FROM_GPU 0xffffffffu
+
+// Records the step of `token` at `pos` (every earlier position already
+// submitted): writes (pos, token) to the step buffer, then records the
+// dispatches or replays the captured step; ahead, submits it. `token` may
+// be LLAMA_GPU_TOKEN_FROM_GPU for pos > 0.
+int llama_gpu_submit(llama_gpu *gpu, uint32_t token, uint32_t pos, llama_error *err);
+// Waits for step `pos` (the last one submitted, or ahead the one before
+// it) and returns its greedy next token (argmax of the logits: best per
+// classifier workgroup on the GPU, the best of those on the host).
+int llama_gpu_collect(llama_gpu *gpu, uint32_t pos, uint32_t *out_next, llama_error *err);
+// submit + collect, for one step at a time.
 int llama_gpu_step(llama_gpu *gpu, uint32_t token, uint32_t pos, uint32_t *out_next, llama_error *err);
 
-// Copies the last step's vocab_size logits to `out`: one more readback
-// (and, in batched mode, one more wait), so only for checking and dumps.
-int llama_gpu_read_logits(llama_gpu *gpu, float *out, llama_error *err);
+// Copies step pos's vocab_size logits to `out` (the decoder keeps the last
+// two steps'): one more readback and wait, so only for checking and dumps.
+int llama_gpu_read_logits(llama_gpu *gpu, uint32_t pos, float *out, llama_error *err);
 
 gpb_stream *llama_gpu_stream(llama_gpu *gpu);
 uint32_t llama_gpu_dispatches_per_step(const llama_gpu *gpu);

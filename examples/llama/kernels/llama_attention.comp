@@ -40,6 +40,10 @@ layout(std430, set = 0, binding = 8) writeonly buffer Q { float q_out[]; }; // d
 layout(std430, set = 0, binding = 9) writeonly buffer XOut { vec4 x_out[]; }; // x, for the FFN's residual
 // [head][slot] (m, l), then from y_base: [head][slot][dim] y.
 layout(std430, set = 0, binding = 10) writeonly buffer Slots { float slots[]; };
+layout(std430, set = 0, binding = 11) readonly buffer Step { uint pos; uint token; } step; // see llama_common.glsl
+// The previous step's classifier workgroups' best (value bits, index), for
+// a step whose token the GPU chooses (step.token == NO_TOKEN).
+layout(std430, set = 0, binding = 12) readonly buffer PrevBest { uvec2 prev_best[]; };
 
 layout(push_constant) uniform Params {
   uint dim;
@@ -47,13 +51,12 @@ layout(push_constant) uniform Params {
   uint head_size;
   uint seq_len;
   uint layer;
-  uint pos;
-  uint token;
-  uint first_layer; // 1: x is the embedding row of `token`, no FFN partials
+  uint first_layer; // 1: x is the embedding row of the step's token, no FFN partials
   uint kv_mul;      // n_heads / n_kv_heads
   uint split_len;   // positions per PAST workgroup, 1..WG
   uint slot_stride; // slots per head in `slots`
   uint ffn_parts;   // partial vectors the previous layer's FFN left
+  uint best_count;  // entries of prev_best
 } pc;
 
 #define ROLE_PAST 0u
@@ -77,8 +80,9 @@ layout(push_constant) uniform Params {
 shared vec4 head_vec[MAX_HS4]; // q_h (PAST) or v (V), then PAST's attention output
 shared float key_parts[WG];    // [position][part] of the scores' dot products
 shared float scores[WG];
+shared uint token_of[WG]; // step_token's per-subgroup winners
 
-uint g_role, g_row0, g_n4, g_h;
+uint g_role, g_row0, g_n4, g_h, g_pos;
 vec2 g_rope[PAIR_PAIRS]; // RoPE (cos, sin) of this subgroup's first pairs
 
 vec4 pair_weight(uint pair, uint row, uint j) { return wqkv[(g_row0 + 2u * pair + row) * g_n4 + j]; }
@@ -87,7 +91,7 @@ uint cache_at(uint which, uint t) { // float index of (k or v, position t) of th
   return ((pc.layer * 2u + which) * pc.seq_len + t) * pc.kv_dim + (g_h / pc.kv_mul) * pc.head_size;
 }
 
-vec2 rope_of(uint pair) { return rope[pc.pos * (pc.head_size / 2u) + pair]; }
+vec2 rope_of(uint pair) { return rope[g_pos * (pc.head_size / 2u) + pair]; }
 
 void finish_pair(uint k, uint pair, float a, float b) {
   if (g_role != ROLE_V) { // RoPE on q and k
@@ -106,7 +110,7 @@ void finish_pair(uint k, uint pair, float a, float b) {
     q_out[g_h * pc.head_size + i] = a;
     q_out[g_h * pc.head_size + i + 1u] = b;
   } else if (g_role != ROLE_PAST) {
-    uint at = cache_at(g_role == ROLE_K ? 0u : 1u, pc.pos) + i;
+    uint at = cache_at(g_role == ROLE_K ? 0u : 1u, g_pos) + i;
     kv[at / 4u][at % 4u] = a;
     kv[at / 4u][at % 4u + 1u] = b;
   }
@@ -114,10 +118,10 @@ void finish_pair(uint k, uint pair, float a, float b) {
 
 // Stores this invocation's part of x = base + FFN partials (see
 // store_part); sum_parts_rms finishes it after a barrier.
-void gather_input(uint n4) {
+void gather_input(uint n4, uint token) {
   uint parts = vec_parts(n4), part = vec_part(n4);
   for (uint j = vec_first(n4); part < parts && j < n4; j += WG) {
-    vec4 v = part != 0u ? vec4(0.0) : pc.first_layer != 0u ? emb[pc.token * n4 + j] : base[j];
+    vec4 v = part != 0u ? vec4(0.0) : pc.first_layer != 0u ? emb[token * n4 + j] : base[j];
     for (uint g0 = part; g0 < pc.ffn_parts; g0 += PART_BATCH * parts) {
       vec4 p[PART_BATCH];
       [[unroll]] for (uint k = 0u; k < PART_BATCH; k++) {
@@ -166,11 +170,50 @@ void project_out(uint slot, vec4 ahead0[O_PREFETCH], vec4 ahead1[O_PREFETCH]) {
   }
 }
 
+// The token of a first layer: the step's, or (NO_TOKEN) the argmax of the
+// previous step's logits from its classifier workgroups' bests, with the
+// host's rules (gpu_forward.c, best_token): NaN never wins, ties go to the
+// lowest index. Uses key_parts before anything else does.
+uint step_token() {
+  uint token = step.token;
+  if (token != NO_TOKEN || pc.first_layer == 0u) return token;
+  float v = NEG_INF;
+  uint i = NO_TOKEN;
+  for (uint k = gl_LocalInvocationIndex; k < pc.best_count; k += WG) {
+    uvec2 b = prev_best[k];
+    float bv = uintBitsToFloat(b.x);
+    if (b.y != NO_TOKEN && !isnan(bv) && (i == NO_TOKEN || bv > v)) { // k ascends: ties keep the earlier
+      v = bv;
+      i = b.y;
+    }
+  }
+  float m = subgroupMax(v);
+  i = subgroupMin(v == m ? i : NO_TOKEN);
+  if (subgroupElect()) {
+    key_parts[gl_SubgroupID] = m;
+    token_of[gl_SubgroupID] = i;
+  }
+  barrier();
+  v = NEG_INF;
+  i = NO_TOKEN;
+  for (uint k = 0u; k < gl_NumSubgroups; k++) {
+    float kv = key_parts[k];
+    uint ki = token_of[k];
+    if (ki != NO_TOKEN && (i == NO_TOKEN || kv > v || (kv == v && ki < i))) {
+      v = kv;
+      i = ki;
+    }
+  }
+  barrier(); // key_parts is reused
+  return i == NO_TOKEN ? 0u : i; // every logit NaN: the host reports it
+}
+
 void main() {
   uint t = gl_LocalInvocationIndex;
+  g_pos = step.pos;
   uint h = gl_WorkGroupID.x, s = gl_WorkGroupID.y;
   uint n4 = pc.dim / 4u, hs = pc.head_size, hs4 = hs / 4u;
-  uint past = (pc.pos + pc.split_len - 1u) / pc.split_len;
+  uint past = (g_pos + pc.split_len - 1u) / pc.split_len;
   g_role = s < past ? ROLE_PAST : ROLE_Q + (s - past);
   g_h = h;
   g_n4 = n4;
@@ -187,7 +230,7 @@ void main() {
   [[unroll]] for (uint k = 0u; k < PAIR_PAIRS; k++)
     g_rope[k] = g_role != ROLE_V && pair_at(k) < hs / 2u ? rope_of(pair_at(k)) : vec2(0.0);
   vec4 gain = t < n4 ? rms_att[pc.layer * n4 + t] : vec4(0.0);
-  gather_input(n4);
+  gather_input(n4, step_token());
 
   bool projects = g_role == ROLE_PAST || g_role == ROLE_V;
   vec4 wo_ahead0[O_PREFETCH], wo_ahead1[O_PREFETCH];
@@ -198,7 +241,7 @@ void main() {
   // PAST: per_pos invocations share each key (position my_pos, vec4
   // key_part + k * per_pos); values: position my_t + k * groups, element my_d.
   uint t0 = s * pc.split_len;
-  uint n = g_role == ROLE_PAST ? min(pc.split_len, pc.pos - t0) : 0u;
+  uint n = g_role == ROLE_PAST ? min(pc.split_len, g_pos - t0) : 0u;
   uint per_pos = max(1u, WG / pc.split_len), my_pos = t / per_pos, key_part = t % per_pos;
   uint key4 = cache_at(0u, t0 + my_pos) / 4u, val4 = cache_at(1u, t0) / 4u;
   uint groups = WG / hs4, my_t = t / hs4, my_d = t % hs4;

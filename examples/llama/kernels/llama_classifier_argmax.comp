@@ -2,11 +2,13 @@
 // The decode step's end, in one dispatch:
 //   x = base + the last FFN's partials; logits = wcls rmsnorm(x, rms_final);
 //   best[workgroup] = (value, index) of the largest of its logits.
-// The host reads the per-workgroup bests back (8 bytes each) and takes the
-// greedy token as their argmax (lowest index on ties, NaN never wins). A
-// grid-wide argmax on the GPU would need the last workgroup to wait for an
-// atomic counter and re-read every partial: a serial tail as long as the
-// host's reduction of a few hundred pairs is short.
+// The host reads the per-workgroup bests back (8 bytes each, from BestOut)
+// and takes the greedy token as their argmax (lowest index on ties, NaN
+// never wins); when the next step is submitted before that (ahead), its
+// attention kernel takes the same argmax from Best itself. A grid-wide
+// argmax here would need the last workgroup to wait for an atomic counter
+// and re-read every partial: a serial tail as long as the reduction of a
+// few hundred pairs is short.
 //
 // The classifier is the largest matrix (vocab x dim, 37 MB at stories15M)
 // and is streamed from memory every step, so each subgroup keeps BATCH
@@ -21,8 +23,14 @@ layout(std430, set = 0, binding = 0) readonly buffer Base { vec4 base[]; };
 layout(std430, set = 0, binding = 1) readonly buffer FfnParts { vec4 ffn_parts[]; }; // [ffn_parts][dim4]
 layout(std430, set = 0, binding = 2) readonly buffer RmsFinal { vec4 rms_final[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Wcls { vec4 wcls[]; }; // [vocab][dim4]
+// Two steps' logits: step pos writes half pos % 2, so the host can read a
+// step's logits while the next one runs.
 layout(std430, set = 0, binding = 4) writeonly buffer Logits { float logits[]; };
 layout(std430, set = 0, binding = 5) writeonly buffer Best { uvec2 best[]; }; // (float bits, index)
+layout(std430, set = 0, binding = 6) readonly buffer Step { uint pos; uint token; } step; // see llama_common.glsl
+// The same bests again, for the host to read (Best is read by the next
+// step's attention kernel when the GPU picks its token).
+layout(std430, set = 0, binding = 7) writeonly buffer BestOut { uvec2 best_out[]; };
 
 layout(push_constant) uniform Params {
   uint dim;
@@ -125,7 +133,7 @@ void main() {
       uint row = row0 + r + lane;
       if (row < pc.vocab) {
         float v = acc[lane];
-        logits[row] = v;
+        logits[(step.pos & 1u) * pc.vocab + row] = v;
         if (v > bv || (bi == NO_INDEX && !isnan(v))) { // rows ascend: ties keep the earlier
           bv = v;
           bi = row;
@@ -151,6 +159,9 @@ void main() {
       }
     }
     subgroup_best(v, i);
-    if (subgroupElect()) best[gl_WorkGroupID.x] = uvec2(floatBitsToUint(v), i);
+    if (subgroupElect()) {
+      best[gl_WorkGroupID.x] = uvec2(floatBitsToUint(v), i);
+      best_out[gl_WorkGroupID.x] = uvec2(floatBitsToUint(v), i);
+    }
   }
 }

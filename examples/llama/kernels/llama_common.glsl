@@ -30,6 +30,16 @@
 #define MAX_DIM4 1024u // dim <= 4096, checked by the host
 #endif
 
+// "No token": in Step.token, the GPU picks the token (see below); as an
+// index, none.
+#define NO_TOKEN 0xffffffffu
+
+// The step's position and token, written by the host before each step (a
+// captured step replays unchanged, so nothing that changes per step is a
+// push constant). token == NO_TOKEN: the argmax of the previous step's
+// logits, which the GPU takes from that step's classifier workgroups.
+// (Declared by each kernel that reads it, at its own binding.)
+
 // -infinity, spelled so that compilers do not warn about 1/0.
 #define NEG_INF uintBitsToFloat(0xff800000u)
 

@@ -28,6 +28,7 @@ layout(std430, set = 0, binding = 5) readonly buffer W13 { vec4 w13[]; }; // [la
 layout(std430, set = 0, binding = 6) readonly buffer W2 { vec4 w2[]; };   // [layer][dim][hidden4]
 layout(std430, set = 0, binding = 7) writeonly buffer XOut { vec4 x_out[]; };
 layout(std430, set = 0, binding = 8) writeonly buffer Parts { float parts_out[]; }; // [workgroup][dim]
+layout(std430, set = 0, binding = 9) readonly buffer Step { uint pos; uint token; } step; // see llama_common.glsl
 
 layout(push_constant) uniform Params {
   uint dim;
@@ -39,7 +40,6 @@ layout(push_constant) uniform Params {
   uint kv_dim;
   uint kv_mul;
   uint seq_len;
-  uint pos;
   uint split_len;
   uint slot_stride;
 } pc;
@@ -79,7 +79,7 @@ void slot_weights(uint past) {
   uint hs = pc.head_size, count = past + 1u, lane = gl_SubgroupInvocationID;
   for (uint h = gl_SubgroupID; h < pc.n_heads; h += gl_NumSubgroups) {
     float m0 = lane < past ? slot_m(h, lane) : NEG_INF, l0 = lane < past ? slot_l(h, lane) : 0.0;
-    uint k_at = (pc.layer * 2u * pc.seq_len + pc.pos) * pc.kv_dim + (h / pc.kv_mul) * hs;
+    uint k_at = (pc.layer * 2u * pc.seq_len + step.pos) * pc.kv_dim + (h / pc.kv_mul) * hs;
     float d = 0.0;
     for (uint i = lane; i < hs; i += gl_SubgroupSize) d += q[h * hs + i] * kv[k_at + i];
     float score = subgroupAdd(d) / sqrt(float(hs));
@@ -134,7 +134,7 @@ void main() {
 
   // x = x_in + weighted slots, parts of the (head, slot) list per element.
   // The first SLOT_BATCH slots are loaded before their weights are known.
-  uint past = (pc.pos + pc.split_len - 1u) / pc.split_len, count = past + 1u;
+  uint past = (step.pos + pc.split_len - 1u) / pc.split_len, count = past + 1u;
   uint items = pc.n_heads * count;
   uint y_base4 = ((pc.n_heads * pc.slot_stride * 2u + 3u) & ~3u) / 4u;
   uint parts = vec_parts(n4), part = vec_part(n4), j0 = vec_first(n4);

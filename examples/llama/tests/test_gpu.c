@@ -1,13 +1,16 @@
 // test_gpu.c: the GPU decoder against the CPU reference, step by step.
 //
-//   llama_test_gpu [shape options as llama-gen] --mode batched|immediate
-//                  --steps N --seed S [--std X] --file F [--attention-split N]
-//                  [--rows-per-group N]
+//   llama_test_gpu [shape options as llama-gen] --mode batched|immediate|replay
+//                  [--ahead] --steps N --seed S [--std X] --file F
+//                  [--attention-split N] [--rows-per-group N]
 //
 // Writes a random checkpoint to F, then decodes greedily on the default
 // device. At every step the GPU's logits must be within relative L2 1e-4
 // of the CPU reference fed the same token, and the GPU's argmax must be the
-// CPU's argmax. Also checks the dispatch count, that decoding did not
+// CPU's argmax. --ahead submits step n + 1, whose token the GPU takes from
+// step n's logits itself, before it reads step n: a GPU argmax that differs
+// from the host's shows as wrong logits at step n + 1. Also checks the
+// dispatch count (and replays), that decoding did not
 // collapse to one token, and that the validation layer (GPB_VALIDATION=1)
 // reported nothing.
 #define _POSIX_C_SOURCE 200809L
@@ -28,6 +31,7 @@
 typedef struct test_args {
   llama_config config;
   gpb_mode mode;
+  bool replay, ahead;
   uint32_t steps, attention_split, rows_per_group;
   unsigned long long seed;
   float std;
@@ -47,6 +51,10 @@ static int parse(int argc, char **argv, test_args *t) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
     if (!strcmp(a, "--separate-classifier")) {
       t->config.shared_classifier = false;
+      continue;
+    }
+    if (!strcmp(a, "--ahead")) {
+      t->ahead = true;
       continue;
     }
     i++;
@@ -79,9 +87,10 @@ static int parse(int argc, char **argv, test_args *t) {
       t->rows_per_group = (uint32_t)n;
     else if (!strcmp(a, "--file"))
       t->file = v;
-    else if (!strcmp(a, "--mode"))
+    else if (!strcmp(a, "--mode")) {
       t->mode = !strcmp(v, "immediate") ? GPB_MODE_IMMEDIATE : GPB_MODE_BATCHED;
-    else {
+      t->replay = !strcmp(v, "replay");
+    } else {
       fprintf(stderr, "unknown option %s\n", a);
       return -1;
     }
@@ -128,16 +137,24 @@ static int decode_and_compare(const test_args *t, llama_gpu *gpu, llama_cpu *cpu
   uint32_t token = LLAMA_BOS, distinct = 0;
   char *seen = calloc((size_t)vocab, 1);
   printf("tokens:");
+  if (t->ahead && llama_gpu_submit(gpu, token, 0, &err)) {
+    fprintf(stderr, "\nFAIL: %s\n", err.msg);
+    free(seen);
+    return failures + 1;
+  }
   for (uint32_t pos = 0; pos < t->steps; pos++) {
     uint32_t next;
     double t0 = now_s();
-    if (llama_gpu_step(gpu, token, pos, &next, &err)) {
+    int rc = t->ahead ? (pos + 1 < t->steps && llama_gpu_submit(gpu, LLAMA_GPU_TOKEN_FROM_GPU, pos + 1, &err)) ||
+                            llama_gpu_collect(gpu, pos, &next, &err)
+                      : llama_gpu_step(gpu, token, pos, &next, &err);
+    if (rc) {
       fprintf(stderr, "\nFAIL: %s\n", err.msg);
       free(seen);
       return failures + 1;
     }
     gpu_time += now_s() - t0;
-    if (llama_gpu_read_logits(gpu, gpu_logits, &err)) {
+    if (llama_gpu_read_logits(gpu, pos, gpu_logits, &err)) {
       fprintf(stderr, "\nFAIL: %s\n", err.msg);
       free(seen);
       return failures + 1;
@@ -173,15 +190,20 @@ static int check_counters(const test_args *t, llama_gpu *gpu, uint32_t per_step)
     fprintf(stderr, "FAIL: counters: %s\n", gpb_last_error());
     return 1;
   }
-  printf("counters: dispatches %llu, submits %llu, barriers %llu, gpu_to_cpu %llu\n", (unsigned long long)c.dispatches,
-         (unsigned long long)c.submits, (unsigned long long)c.barriers, (unsigned long long)c.gpu_to_cpu);
+  printf("counters: dispatches %llu, submits %llu, barriers %llu, gpu_to_cpu %llu, replays %llu\n",
+         (unsigned long long)c.dispatches, (unsigned long long)c.submits, (unsigned long long)c.barriers,
+         (unsigned long long)c.gpu_to_cpu, (unsigned long long)c.replays);
   int failures = 0;
   if (c.dispatches != (uint64_t)per_step * t->steps) {
     fprintf(stderr, "FAIL: %llu dispatches, expected %u per step\n", (unsigned long long)c.dispatches, per_step);
     failures++;
   }
-  // Batched: one submit per readback (token + logits); immediate: at least
-  // one per dispatch.
+  if (c.replays != (t->replay ? t->steps : 0)) {
+    fprintf(stderr, "FAIL: %llu replays in %u steps\n", (unsigned long long)c.replays, t->steps);
+    failures++;
+  }
+  // Batched: one submit per readback (token + logits; ahead: step + logits);
+  // immediate: at least one per dispatch.
   if (t->mode == GPB_MODE_BATCHED ? c.submits > 2ull * t->steps : c.submits < c.dispatches) {
     fprintf(stderr, "FAIL: %llu submits for %u steps in %s mode\n", (unsigned long long)c.submits, t->steps,
             t->mode == GPB_MODE_BATCHED ? "batched" : "immediate");
@@ -215,8 +237,11 @@ int main(int argc, char **argv) {
     failures++;
     goto done;
   }
-  llama_gpu_options options = {
-      .mode = t.mode, .attention_split = t.attention_split, .rows_per_group = t.rows_per_group};
+  llama_gpu_options options = {.mode = t.mode,
+                               .attention_split = t.attention_split,
+                               .rows_per_group = t.rows_per_group,
+                               .replay = t.replay,
+                               .ahead = t.ahead};
   double t0 = now_s();
   if (!gpu_logits || llama_gpu_create(dev, &ck, &options, &gpu, &err) || llama_cpu_create(&ck, 2, &cpu, &err)) {
     fprintf(stderr, "FAIL: %s\n", gpu_logits ? err.msg : "out of memory");
