@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine: the llama decode comparison at the stories15M shape
-# (gpubatch immediate and batched, PyTorch eager and CUDA graph, the CPU
-# reference on 16 threads), one checkpoint, 256 steps. Usage:
+# (gpubatch immediate, batched and replay, each also --ahead; PyTorch eager
+# and CUDA graph; the CPU reference on 16 threads), one checkpoint, 256
+# steps, three runs per gpubatch row; then Chrome traces of 64 steps of
+# batched and of replay --ahead. Usage:
 #   bash scripts/gpu-llama.sh build-gpu [OUTDIR]
 set -u -o pipefail
 build=${1:-build-gpu}
@@ -13,10 +15,15 @@ ckpt=/tmp/stories15M-random.bin
 run() { echo "## $*"; "$@"; }
 {
   for rep in 1 2 3; do
-    run "$build/gpubatch" llama --checkpoint "$ckpt" --steps 256 --mode immediate --json
-    run "$build/gpubatch" llama --checkpoint "$ckpt" --steps 256 --mode batched --json
-    GPB_WAIT_SPIN_US=0 run "$build/gpubatch" llama --checkpoint "$ckpt" --steps 256 --mode batched --json
+    for mode in immediate batched replay; do
+      run "$build/gpubatch" llama --checkpoint "$ckpt" --steps 256 --mode $mode --json
+      run "$build/gpubatch" llama --checkpoint "$ckpt" --steps 256 --mode $mode --ahead --json
+    done
+  done
+  for args in "--mode batched" "--mode replay --ahead"; do
+    name=$(echo "$args" | tr -d ' -')
+    run "$build/gpubatch" llama --checkpoint "$ckpt" --steps 64 $args --trace "$out/llama-trace-$name.json" --json
   done
   run "$build/gpubatch" llama --checkpoint "$ckpt" --steps 256 --mode cpu --threads 16 --json
   run python3 bench/peers/torch_llama.py --checkpoint "$ckpt" --steps 256 --check-ids
-} 2>&1 | tee "$out/llama.txt" | cut -c1-600
+} 2>&1 | tee "$out/llama.txt" | cut -c1-300
