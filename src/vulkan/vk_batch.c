@@ -123,9 +123,6 @@ gpb_status gpb_vk_batch_begin(gpb_be_device *d, gpb_be_batch *b, char *err) {
   r = VK_CALL(d, GPB_VK_BEGIN_COMMAND_BUFFER, d->vk.vkBeginCommandBuffer(b->cmd, &info));
   if (r != VK_SUCCESS) return gpb_vk_status(r, "vkBeginCommandBuffer", err);
   b->bound = VK_NULL_HANDLE;
-  // Stream order with the batches before this one on the queue (see
-  // order_by_barrier; gpb_vk_batch_submit waits on the timeline otherwise).
-  if (d->order_by_barrier) gpb_vk_cmd_barrier(b);
   return GPB_OK;
 }
 
@@ -213,18 +210,12 @@ gpb_status gpb_vk_batch_submit(gpb_be_device *d, gpb_be_batch *b, gpb_be_timelin
   VkResult r = VK_CALL(d, GPB_VK_END_COMMAND_BUFFER, d->vk.vkEndCommandBuffer(b->cmd));
   if (r != VK_SUCCESS) return gpb_vk_status(r, "vkEndCommandBuffer", err);
 
-  // Wait for other streams and, unless the batch begins with a barrier
-  // (gpb_vk_batch_begin), for this timeline's previous batch (stream order).
-  // A barrier orders the batch after every earlier submission to the queue
-  // (Vulkan's submission order); signal operations on one queue also
-  // happen in submission order, so the timeline still only grows. On the
-  // NVIDIA driver the wait costs ~20 us of GPU idle time per batch (H100,
-  // BENCHMARKS.md); a barrier ~2.
+  // Wait for this timeline's previous batch (stream order) and other streams.
   VkSemaphore sems[MAX_WAITS + 1];
   uint64_t values[MAX_WAITS + 1];
   VkPipelineStageFlags stages[MAX_WAITS + 1];
   uint32_t n = 0;
-  if (signal > 1 && !d->order_by_barrier) {
+  if (signal > 1) {
     sems[n] = t->semaphore;
     values[n++] = signal - 1;
   }

@@ -343,8 +343,6 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   d->wait_spin_ns = info->type == GPB_DEVICE_CPU ? 0 : 1000 * 1000;
   const char *spin = getenv("GPB_WAIT_SPIN_US");
   if (spin && *spin) d->wait_spin_ns = strtoull(spin, NULL, 10) * 1000;
-  const char *order = getenv("GPB_SUBMIT_ORDER");
-  d->order_by_barrier = !(order && strcmp(order, "semaphore") == 0);
   VkPipelineCacheCreateInfo cinfo = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
   r = d->vk.vkCreatePipelineCache(d->device, &cinfo, NULL, &d->pipeline_cache);
   if (r != VK_SUCCESS) return gpb_vk_status(r, "vkCreatePipelineCache", err);

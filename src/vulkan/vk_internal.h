@@ -29,11 +29,6 @@ struct gpb_be_device {
   pthread_mutex_t queue_locks[GPB_VK_MAX_QUEUES]; // VkQueue is externally synchronized
   VkPipelineCache pipeline_cache;
   uint64_t wait_spin_ns; // poll a timeline this long before blocking on it
-  // How a stream's batch is ordered after its previous one (same queue):
-  // true, by a global barrier at the start of its command buffer (barriers
-  // reach back over earlier submissions to the queue); false, by waiting on
-  // the stream's timeline for the previous value. GPB_SUBMIT_ORDER.
-  bool order_by_barrier;
   float timestamp_period_ns;
   uint32_t timestamp_valid_bits; // of the queue family; 0: no timestamps
 
