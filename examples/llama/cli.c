@@ -21,7 +21,7 @@
 
 typedef struct cli_options {
   const char *checkpoint, *tokenizer, *prompt, *prompt_ids, *dump_logits;
-  long long steps, threads, device, attention_split, max_batch;
+  long long steps, threads, device, attention_split, max_batch, ffn_rows, classifier_rows;
   bool json, cpu, replay, ahead;
   gpb_mode mode;
 } cli_options;
@@ -49,7 +49,8 @@ static void usage(FILE *f, const char *prog) {
           "usage: %s --checkpoint FILE [--tokenizer FILE] [--prompt TEXT | --prompt-ids 1,2,3]\n"
           "       [--steps N] [--mode immediate|batched|replay|cpu] [--ahead] [--cpu]\n"
           "       [--threads N] [--json] [--dump-logits FILE] [--device I]\n"
-          "       [--attention-split N] [--max-batch-dispatches N] [--trace FILE.json]\n"
+          "       [--attention-split N] [--ffn-rows N] [--classifier-rows N]\n"
+          "       [--max-batch-dispatches N] [--trace FILE.json]\n"
           "Greedy decoding of a llama2.c checkpoint on gpubatch, token by token: each step\n"
           "is one chain of dispatches and one readback of the classifier workgroups' best\n"
           "logits (2 KB at stories15M), whose best is the token. --steps counts positions,\n"
@@ -66,7 +67,9 @@ static void usage(FILE *f, const char *prog) {
           "adds one readback of the logits per step (and its submit and wait), so the\n"
           "timings and counters of such a run are not those of plain decoding.\n"
           "tok_per_s excludes the first step (pipeline creation and first-touch costs).\n"
-          "--attention-split N: positions per attention workgroup (1..256, default 32).\n"
+          "--attention-split N: positions per attention workgroup (1..256, default 64).\n"
+          "--ffn-rows N, --classifier-rows N: hidden rows per FFN workgroup (default 16)\n"
+          "and vocabulary rows per classifier workgroup (default 128), multiples of 4.\n"
           "--max-batch-dispatches N: the stream submits after N dispatches (default: the\n"
           "library's), so a step can start on the GPU while the rest is recorded.\n",
           prog);
@@ -149,6 +152,10 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       bad = parse_int(a, v, 0, 1 << 20, &o->device);
     else if (!strcmp(a, "--attention-split"))
       bad = parse_int(a, v, 1, 256, &o->attention_split);
+    else if (!strcmp(a, "--ffn-rows"))
+      bad = parse_int(a, v, 4, 256, &o->ffn_rows);
+    else if (!strcmp(a, "--classifier-rows"))
+      bad = parse_int(a, v, 4, 4096, &o->classifier_rows);
     else if (!strcmp(a, "--max-batch-dispatches"))
       bad = parse_int(a, v, 1, UINT32_MAX, &o->max_batch);
     else if (!strcmp(a, "--mode"))
@@ -357,6 +364,8 @@ static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device
   llama_gpu_options gopt = {.mode = o->mode,
                             .max_batch_dispatches = (uint32_t)o->max_batch,
                             .attention_split = (uint32_t)o->attention_split,
+                            .rows_per_group = (uint32_t)o->ffn_rows,
+                            .classifier_rows = (uint32_t)o->classifier_rows,
                             .replay = o->replay,
                             .ahead = o->ahead};
   if (llama_gpu_create(*out_dev, ck, &gopt, &d->gpu, err)) return -1;

@@ -40,11 +40,12 @@ static const uint32_t k_classifier_spirv[] =
 
 // Kernel geometry and limits, as in the GLSL sources.
 #define WORKGROUP_SIZE 256u
-#define MAX_DIM 4096u            // MAX_DIM4 in llama_common.glsl
-#define MAX_HEAD_SIZE 256u       // MAX_HS4 in llama_attention.comp
-#define MAX_SLOTS 1024u          // n_heads * slot_stride, llama_ffn.comp
-#define DEFAULT_FFN_ROWS 16u     // hidden rows per FFN workgroup
-#define CLASSIFIER_ROWS 128u     // vocabulary rows per classifier workgroup (a multiple of its BATCH, 4)
+#define MAX_DIM 4096u                // MAX_DIM4 in llama_common.glsl
+#define MAX_HEAD_SIZE 256u           // MAX_HS4 in llama_attention.comp
+#define MAX_SLOTS 1024u              // n_heads * slot_stride, llama_ffn.comp
+#define DEFAULT_FFN_ROWS 16u         // hidden rows per FFN workgroup
+#define DEFAULT_CLASSIFIER_ROWS 128u // vocabulary rows per classifier workgroup (a multiple of its BATCH, 4)
+#define MAX_CLASSIFIER_ROWS 4096u
 #define DEFAULT_SPLIT 64u        // positions per attention workgroup
 #define MAX_SPLIT WORKGROUP_SIZE // one position per invocation
 #define NO_INDEX 0xffffffffu
@@ -81,7 +82,7 @@ struct llama_gpu {
   bool replay, ahead;
   uint32_t split_len;   // positions per PAST attention workgroup
   uint32_t slot_stride; // attention slots per head: the most splits + 1
-  uint32_t ffn_rows, ffn_groups, classifier_groups;
+  uint32_t ffn_rows, ffn_groups, classifier_rows, classifier_groups;
   // The step, filled in once; only the attention grid (and, ahead, the
   // host's copy of the bests) changes between steps.
   gpb_dispatch *dispatches;
@@ -275,7 +276,7 @@ static void record_plan(llama_gpu *g) {
     set_dispatch(d++, g->ffn, g->ffn_groups, a, ARGS_FFN, &g->ffn_pc[l], sizeof(ffn_params));
     a += ARGS_FFN;
   }
-  g->classifier_pc = (classifier_params){dim, (uint32_t)c->vocab_size, g->ffn_groups, CLASSIFIER_ROWS};
+  g->classifier_pc = (classifier_params){dim, (uint32_t)c->vocab_size, g->ffn_groups, g->classifier_rows};
   gpb_buffer *classifier_args[ARGS_CLASSIFIER] = {g->x_mid,  g->ffn_parts, g->rms_final, g->wcls,
                                                   g->logits, g->best,      g->step,      g->best_read};
   put_args(a, classifier_args, ARGS_CLASSIFIER);
@@ -287,7 +288,7 @@ static void record_plan(llama_gpu *g) {
 
 // What the kernels cannot handle, checked before any allocation.
 static int check_limits(const llama_config *c, const gpb_device_info *info, uint32_t split_len, uint32_t ffn_rows,
-                        llama_error *err) {
+                        uint32_t classifier_rows, llama_error *err) {
   uint32_t head_size = llama_head_size(c);
   if (c->dim % 4 != 0 || c->hidden_dim % 4 != 0 || head_size % 4 != 0)
     return llama_error_set(err, "dim %d, hidden %d and head size %u must be multiples of 4 (the kernels read vec4)",
@@ -298,6 +299,9 @@ static int check_limits(const llama_config *c, const gpb_device_info *info, uint
     return llama_error_set(err, "head size %u exceeds the attention kernel's %u", head_size, MAX_HEAD_SIZE);
   if (ffn_rows == 0 || ffn_rows > WORKGROUP_SIZE || ffn_rows % 4 != 0)
     return llama_error_set(err, "FFN rows per workgroup %u must be a multiple of 4 in 4..%u", ffn_rows, WORKGROUP_SIZE);
+  if (classifier_rows == 0 || classifier_rows > MAX_CLASSIFIER_ROWS || classifier_rows % 4 != 0)
+    return llama_error_set(err, "classifier rows per workgroup %u must be a multiple of 4 in 4..%u", classifier_rows,
+                           MAX_CLASSIFIER_ROWS);
   if (split_len == 0 || split_len > MAX_SPLIT)
     return llama_error_set(err, "attention split %u is outside 1..%u", split_len, MAX_SPLIT);
   uint32_t slot_stride = past_splits((uint32_t)c->seq_len - 1, split_len) + 1;
@@ -306,7 +310,7 @@ static int check_limits(const llama_config *c, const gpb_device_info *info, uint
                            "%d heads x %u attention slots (seq_len %d in splits of %u) exceed the FFN kernel's %u; "
                            "use a longer split",
                            c->n_heads, slot_stride, c->seq_len, split_len, MAX_SLOTS);
-  uint32_t most_groups = groups_for((uint32_t)c->vocab_size, CLASSIFIER_ROWS);
+  uint32_t most_groups = groups_for((uint32_t)c->vocab_size, classifier_rows);
   uint32_t ffn_groups = groups_for((uint32_t)c->hidden_dim, ffn_rows);
   if (ffn_groups > most_groups) most_groups = ffn_groups;
   if ((uint32_t)c->n_heads > most_groups) most_groups = (uint32_t)c->n_heads;
@@ -333,10 +337,11 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   const llama_config *c = &ck->config;
   uint32_t split_len = options && options->attention_split ? options->attention_split : default_split(c);
   uint32_t ffn_rows = options && options->rows_per_group ? options->rows_per_group : DEFAULT_FFN_ROWS;
+  uint32_t classifier_rows = options && options->classifier_rows ? options->classifier_rows : DEFAULT_CLASSIFIER_ROWS;
   gpb_device_info info;
   gpb_status st = gpb_device_query(device, &info);
   if (st) return llama_error_gpb(err, st, "querying the device");
-  if (check_limits(c, &info, split_len, ffn_rows, err)) return -1;
+  if (check_limits(c, &info, split_len, ffn_rows, classifier_rows, err)) return -1;
 
   llama_gpu *g = calloc(1, sizeof *g);
   if (!g) return llama_error_set(err, "out of memory");
@@ -346,7 +351,8 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   g->slot_stride = past_splits((uint32_t)c->seq_len - 1, split_len) + 1;
   g->ffn_rows = ffn_rows;
   g->ffn_groups = groups_for((uint32_t)c->hidden_dim, ffn_rows);
-  g->classifier_groups = groups_for((uint32_t)c->vocab_size, CLASSIFIER_ROWS);
+  g->classifier_rows = classifier_rows;
+  g->classifier_groups = groups_for((uint32_t)c->vocab_size, classifier_rows);
   g->replay = options && options->replay;
   g->ahead = options && options->ahead;
   g->program_count = g->replay ? 2u * g->slot_stride : 0;

@@ -49,6 +49,9 @@ typedef struct llama_gpu_options {
   // FFN workgroup leaves one partial vector of w2's output, which every
   // workgroup of the next kernel adds up.
   uint32_t rows_per_group;
+  // Vocabulary rows per classifier workgroup, a multiple of 4 in 4..4096;
+  // 0 means 128 (250 workgroups at stories15M).
+  uint32_t classifier_rows;
   // Replay: capture each step shape (attention grid) once as a gpb_program
   // and replay it, instead of recording the step's dispatches every step.
   bool replay;
