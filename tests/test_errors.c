@@ -302,7 +302,7 @@ static void test_validation_layer_is_live(void) {
   gpb_device *dev = NULL;
   CHECK_OK(gpb_device_open_default(&opts, &dev));
   if (!dev) return;
-  gpb_be_device *d = dev->impl;
+  gpb_be_device *d = gpb_device_obj_of(dev)->impl;
   VkBufferCreateInfo info = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
                              .size = 0,
                              .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT}; // size 0 is invalid usage

@@ -103,7 +103,7 @@ static void inject_once(gpb_vk_site site, uint64_t nth, VkResult result) {
   outcome o = {GPB_OK, "", NULL};
   gpb_stream *s = NULL;
   workload(dev, &s, &o);
-  bool fired = atomic_load(&dev->impl->fault.armed_site) == -1;
+  bool fired = atomic_load(&gpb_device_obj_of(dev)->impl->fault.armed_site) == -1;
   runs++;
   char where[160];
   snprintf(where, sizeof where, "site %s call %llu result %s", gpb_vk_site_name(site), (unsigned long long)nth,

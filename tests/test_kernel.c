@@ -79,11 +79,12 @@ static void test_pipeline_cache_shares_modules(void) {
   gpb_kernel *a = FIXTURE_KERNEL(dev, add_one);
   gpb_kernel *b = fixture_kernel(dev, "add_one_again", add_one_spirv, sizeof add_one_spirv);
   gpb_kernel *c = FIXTURE_KERNEL(dev, axpy);
-  CHECK(a->pipeline == b->pipeline);
-  CHECK(a->pipeline != c->pipeline);
-  CHECK_EQ(a->pipeline->refs, 2);
+  const gpb_kernel_obj *a_obj = gpb_kernel_obj_of(a), *b_obj = gpb_kernel_obj_of(b), *c_obj = gpb_kernel_obj_of(c);
+  CHECK(a_obj->pipeline == b_obj->pipeline);
+  CHECK(a_obj->pipeline != c_obj->pipeline);
+  CHECK_EQ(a_obj->pipeline->refs, 2);
   CHECK_OK(gpb_kernel_destroy(a));
-  CHECK_EQ(b->pipeline->refs, 1);
+  CHECK_EQ(b_obj->pipeline->refs, 1);
   // The survivor still runs.
   gpb_buffer *x;
   CHECK_OK(gpb_buffer_create(dev, 256, GPB_MEMORY_SHARED, &x));

@@ -752,6 +752,351 @@ static void test_cross_device_misuse(void) {
   ctx_close(&c);
 }
 
+// ---- handles that are not live -------------------------------------------------------
+// Use after free, double free, handles of a closed device and handles of
+// another type are refused with GPB_ERROR_INVALID_HANDLE and a message that
+// names the handle and why (gpubatch/status.h): every handle carries a
+// generation and a type tag (src/core/handle.h), so this is deterministic.
+
+#define FREED "freed, or closed with its device"
+#define DESTROYED "destroyed, or closed with its device"
+
+// A call refused for a handle that is not live: the status, a message naming
+// the handle (`what`) and the reason (`why`), then the device still works.
+#define HANDLE_ROW(c, call, what, why)                                                                                 \
+  do {                                                                                                                 \
+    CHECK_STATUS(call, GPB_ERROR_INVALID_HANDLE);                                                                      \
+    CHECK_MSG(gpb_last_error(), what);                                                                                 \
+    CHECK_MSG(gpb_last_error(), why);                                                                                  \
+    check_usable(c);                                                                                                   \
+    rows++;                                                                                                            \
+  } while (0)
+
+// The same for a call that returns a value: the neutral value, and the
+// reason in gpb_last_error.
+#define HANDLE_VALUE_ROW(c, cond, what, why)                                                                           \
+  do {                                                                                                                 \
+    CHECK(cond);                                                                                                       \
+    CHECK_MSG(gpb_last_error(), what);                                                                                 \
+    CHECK_MSG(gpb_last_error(), why);                                                                                  \
+    check_usable(c);                                                                                                   \
+    rows++;                                                                                                            \
+  } while (0)
+
+static bool all_bytes(const uint8_t *p, size_t n, uint8_t v) {
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] != v) return false;
+  }
+  return true;
+}
+
+// Buffers used after gpb_buffer_free, in every call that takes a buffer.
+static void test_freed_buffers(void) {
+  ctx c;
+  if (!ctx_open(&c)) return;
+  gpb_buffer *gone = NULL, *gone_shared = NULL;
+  CHECK_OK(gpb_buffer_create(c.dev, 4 * N, GPB_MEMORY_PRIVATE, &gone));
+  CHECK_OK(gpb_buffer_create(c.dev, 4 * N, GPB_MEMORY_SHARED, &gone_shared));
+  CHECK_OK(dispatch_add_one(c.s, c.add, gone, 0, N)); // pending work: the free waits for it
+  CHECK_OK(gpb_buffer_free(gone));
+  CHECK_OK(gpb_buffer_free(gone_shared));
+  CHECK_OK(gpb_stream_reset_counters(c.s));
+  uint32_t checks_before = c.checks;
+  uint32_t host[N] = {0};
+  uint8_t canary[64];
+  memset(canary, 0xa5, sizeof canary);
+  HANDLE_ROW(&c, gpb_buffer_free(gone), "gpb_buffer_free: buffer handle 0x", FREED); // double free
+  HANDLE_ROW(&c, gpb_buffer_free(gone_shared), "buffer handle", FREED);
+  void *p = &c;
+  HANDLE_ROW(&c, gpb_buffer_map(gone_shared, GPB_HOST_READ, &p), "gpb_buffer_map: buffer handle", FREED);
+  CHECK(p == NULL);
+  HANDLE_VALUE_ROW(&c, gpb_buffer_size(gone) == 0, "gpb_buffer_size: buffer handle", FREED);
+  HANDLE_VALUE_ROW(&c, gpb_buffer_kind(gone_shared) == GPB_MEMORY_PRIVATE, "gpb_buffer_kind", FREED);
+  HANDLE_VALUE_ROW(&c, gpb_buffer_device(gone) == NULL, "gpb_buffer_device", FREED);
+  HANDLE_ROW(&c, gpb_stream_copy_to_device(c.s, host, gone, 0, 16), "destination: buffer handle", FREED);
+  CHECK_MSG(gpb_stream_last_error(c.s), "buffer handle"); // on the stream too
+  HANDLE_ROW(&c, gpb_stream_copy_to_device(c.s2, host, gone_shared, 0, 16), "destination: buffer handle", FREED);
+  HANDLE_ROW(&c, gpb_stream_copy_to_device(c.s, host, gone, 0, 0), "destination: buffer handle", FREED); // 0 bytes
+  HANDLE_ROW(&c, gpb_stream_copy_to_host(c.s, gone, 0, canary, 16), "source: buffer handle", FREED);
+  HANDLE_ROW(&c, gpb_stream_copy_to_host(c.s2, gone_shared, 0, canary, 16), "source: buffer handle", FREED);
+  CHECK(all_bytes(canary, sizeof canary, 0xa5));
+  HANDLE_ROW(&c, gpb_stream_copy_buffer(c.s, gone, 0, c.x, 0, 16), "source: buffer handle", FREED);
+  HANDLE_ROW(&c, gpb_stream_copy_buffer(c.s, c.x, 0, gone, 0, 16), "destination: buffer handle", FREED);
+  HANDLE_ROW(&c, dispatch_add_one(c.s, c.add, gone, 0, N), "'add_one': argument 0 (binding 0): buffer handle", FREED);
+  HANDLE_ROW(&c, dispatch_axpy(c.s, c.axpy, c.x, 0, gone, 0, N, 1), "'axpy': argument 1", FREED);
+  HANDLE_ROW(&c, dispatch_axpy(c.s, c.axpy, gone_shared, 0, c.work, 0, N, 1), "'axpy': argument 0", FREED);
+  // Refused dispatches were not counted (nor recorded).
+  gpb_counters counters;
+  CHECK_OK(gpb_stream_get_counters(c.s, &counters));
+  CHECK_EQ(counters.dispatches, c.checks - checks_before);
+  // While a stream captures: refused, the capture goes on and replays.
+  gpb_stream *cap = NULL;
+  gpb_buffer *b = NULL;
+  CHECK_OK(gpb_stream_create(c.dev, NULL, &cap));
+  CHECK_OK(gpb_buffer_create(c.dev, 4 * N, GPB_MEMORY_PRIVATE, &b));
+  CHECK_OK(gpb_stream_copy_to_device(cap, host, b, 0, sizeof host));
+  CHECK_OK(gpb_stream_begin_capture(cap));
+  HANDLE_ROW(&c, dispatch_add_one(cap, c.add, gone, 0, N), "argument 0 (binding 0): buffer handle", FREED);
+  HANDLE_ROW(&c, gpb_stream_copy_buffer(cap, gone, 0, b, 0, 16), "source: buffer handle", FREED);
+  CHECK_OK(dispatch_add_one(cap, c.add, b, 0, N));
+  gpb_program *prog = NULL;
+  CHECK_OK(gpb_stream_end_capture(cap, &prog));
+  CHECK_EQ(gpb_program_dispatch_count(prog), 1);
+  CHECK_OK(gpb_stream_replay(cap, prog));
+  CHECK_OK(gpb_stream_copy_to_host(cap, b, 0, host, sizeof host));
+  for (uint32_t i = 0; i < N; i++) CHECK_EQ(host[i], 1);
+  CHECK_OK(gpb_program_destroy(prog));
+  CHECK_OK(gpb_buffer_free(b));
+  CHECK_OK(gpb_stream_destroy(cap));
+  ctx_close(&c);
+}
+
+// A stale handle whose slot a new object took: the generation differs, so
+// the old handle reaches neither the new object nor anything else.
+static void test_stale_handle_of_reused_slot(void) {
+  ctx c;
+  if (!ctx_open(&c)) return;
+  gpb_buffer *old = NULL, *fresh = NULL;
+  CHECK_OK(gpb_buffer_create(c.dev, 4 * N, GPB_MEMORY_SHARED, &old));
+  CHECK_OK(gpb_buffer_free(old));
+  CHECK_OK(gpb_buffer_create(c.dev, 8 * N, GPB_MEMORY_SHARED, &fresh));
+  // The freed slot is the next one given out (src/core/handle.h: the low 32
+  // bits are the slot); without this the row would test nothing.
+  CHECK(fresh != old);
+  CHECK_EQ((uintptr_t)fresh & 0xffffffffu, (uintptr_t)old & 0xffffffffu);
+  uint32_t *p = NULL, host[2 * N];
+  CHECK_OK(gpb_buffer_map(fresh, GPB_HOST_WRITE, (void **)&p));
+  for (uint32_t i = 0; p && i < 2 * N; i++) p[i] = 7 * i;
+  for (uint32_t i = 0; i < 2 * N; i++) host[i] = 0xdead;
+  HANDLE_ROW(&c, gpb_stream_copy_to_device(c.s, host, old, 0, sizeof host / 2), "buffer handle", FREED);
+  HANDLE_ROW(&c, gpb_buffer_free(old), "gpb_buffer_free: buffer handle", FREED);
+  HANDLE_VALUE_ROW(&c, gpb_buffer_size(old) == 0, "buffer handle", FREED);
+  void *q = &c;
+  HANDLE_ROW(&c, gpb_buffer_map(old, GPB_HOST_READ, &q), "buffer handle", FREED);
+  CHECK(q == NULL);
+  // The new buffer was neither freed nor written.
+  CHECK_EQ(gpb_buffer_size(fresh), 8 * N);
+  CHECK_OK(gpb_stream_copy_to_host(c.s, fresh, 0, host, sizeof host));
+  for (uint32_t i = 0; i < 2 * N; i++) CHECK_EQ(host[i], 7 * i);
+  // A kernel takes the slot next: the buffer handles stay refused, the kernel runs.
+  CHECK_OK(gpb_buffer_free(fresh));
+  gpb_kernel *k = FIXTURE_KERNEL(c.dev, add_one);
+  CHECK_EQ((uintptr_t)k & 0xffffffffu, (uintptr_t)old & 0xffffffffu);
+  HANDLE_ROW(&c, gpb_buffer_free(fresh), "buffer handle", FREED);
+  HANDLE_ROW(&c, dispatch_add_one(c.s, k, fresh, 0, N), "argument 0 (binding 0): buffer handle", FREED);
+  CHECK_OK(dispatch_add_one(c.s, k, c.work, 0, N));
+  c.work_value++;
+  CHECK_OK(gpb_kernel_destroy(k));
+  // And a stream after the kernel: the kernel handle is refused.
+  gpb_stream *s = NULL;
+  CHECK_OK(gpb_stream_create(c.dev, NULL, &s));
+  CHECK_EQ((uintptr_t)s & 0xffffffffu, (uintptr_t)old & 0xffffffffu);
+  HANDLE_ROW(&c, dispatch_add_one(s, k, c.work, 0, N), "dispatch: kernel handle", DESTROYED);
+  CHECK_OK(gpb_stream_destroy(s));
+  ctx_close(&c);
+}
+
+// Kernels used after gpb_kernel_destroy.
+static void test_destroyed_kernels(void) {
+  ctx c;
+  if (!ctx_open(&c)) return;
+  gpb_kernel *gone = FIXTURE_KERNEL(c.dev, add_one);
+  gpb_buffer *b = NULL;
+  CHECK_OK(gpb_buffer_create(c.dev, 4 * N, GPB_MEMORY_PRIVATE, &b));
+  CHECK_OK(dispatch_add_one(c.s, gone, b, 0, N)); // pending work: the destroy waits for it
+  CHECK_OK(gpb_kernel_destroy(gone));
+  HANDLE_ROW(&c, gpb_kernel_destroy(gone), "gpb_kernel_destroy: kernel handle", DESTROYED); // twice
+  gpb_kernel_info info;
+  HANDLE_ROW(&c, gpb_kernel_get_info(gone, &info), "gpb_kernel_get_info: kernel handle", DESTROYED);
+  HANDLE_ROW(&c, dispatch_add_one(c.s, gone, c.work, 0, N), "dispatch: kernel handle", DESTROYED);
+  HANDLE_ROW(&c, dispatch_add_one(c.s2, gone, c.work, 0, N), "dispatch: kernel handle", DESTROYED);
+  gpb_stream *cap = NULL;
+  CHECK_OK(gpb_stream_create(c.dev, NULL, &cap));
+  CHECK_OK(gpb_stream_begin_capture(cap));
+  HANDLE_ROW(&c, dispatch_add_one(cap, gone, b, 0, N), "dispatch: kernel handle", DESTROYED);
+  gpb_program *prog = NULL;
+  CHECK_OK(gpb_stream_end_capture(cap, &prog));
+  CHECK_EQ(gpb_program_dispatch_count(prog), 0);
+  CHECK_OK(gpb_program_destroy(prog));
+  CHECK_OK(gpb_stream_destroy(cap));
+  CHECK_OK(gpb_buffer_free(b));
+  ctx_close(&c);
+}
+
+// Streams used after gpb_stream_destroy, in every call that takes a stream.
+static void test_destroyed_streams(void) {
+  ctx c;
+  if (!ctx_open(&c)) return;
+  gpb_stream *gone = NULL, *cap = NULL;
+  uint32_t host[N] = {0};
+  uint8_t canary[64];
+  memset(canary, 0xa5, sizeof canary);
+  CHECK_OK(gpb_stream_create(c.dev, NULL, &gone));
+  CHECK_OK(gpb_stream_copy_to_device(gone, host, c.work, 0, 16));
+  CHECK_OK(gpb_stream_wait_stream(c.s, gone));
+  CHECK_OK(gpb_stream_destroy(gone));
+  CHECK_OK(gpb_stream_create(c.dev, NULL, &cap)); // takes the slot: a newer generation
+  CHECK_OK(gpb_stream_begin_capture(cap));
+  CHECK_OK(dispatch_add_one(cap, c.add, c.work, 0, N));
+  gpb_program *prog = NULL;
+  CHECK_OK(gpb_stream_end_capture(cap, &prog));
+  HANDLE_ROW(&c, gpb_stream_destroy(gone), "gpb_stream_destroy: stream handle", DESTROYED); // twice
+  HANDLE_ROW(&c, dispatch_add_one(gone, c.add, c.work, 0, N), "gpb_stream_dispatch: stream handle", DESTROYED);
+  HANDLE_ROW(&c, gpb_stream_copy_to_device(gone, host, c.x, 0, 16), "stream handle", DESTROYED);
+  HANDLE_ROW(&c, gpb_stream_copy_to_host(gone, c.x, 0, canary, 16), "stream handle", DESTROYED);
+  CHECK(all_bytes(canary, sizeof canary, 0xa5));
+  HANDLE_ROW(&c, gpb_stream_copy_buffer(gone, c.work, 0, c.x, 0, 16), "stream handle", DESTROYED);
+  HANDLE_ROW(&c, gpb_stream_flush(gone), "gpb_stream_flush: stream handle", DESTROYED);
+  HANDLE_ROW(&c, gpb_stream_sync(gone), "gpb_stream_sync: stream handle", DESTROYED);
+  HANDLE_ROW(&c, gpb_stream_wait_stream(gone, c.s), "gpb_stream_wait_stream: stream handle", DESTROYED);
+  HANDLE_ROW(&c, gpb_stream_wait_stream(c.s2, gone), "waiting on another stream: stream handle", DESTROYED);
+  gpb_counters counters;
+  HANDLE_ROW(&c, gpb_stream_get_counters(gone, &counters), "stream handle", DESTROYED);
+  HANDLE_ROW(&c, gpb_stream_reset_counters(gone), "stream handle", DESTROYED);
+  HANDLE_ROW(&c, gpb_stream_begin_capture(gone), "stream handle", DESTROYED);
+  gpb_program *p = (gpb_program *)&c;
+  HANDLE_ROW(&c, gpb_stream_end_capture(gone, &p), "stream handle", DESTROYED);
+  CHECK(p == NULL);
+  HANDLE_ROW(&c, gpb_stream_replay(gone, prog), "gpb_stream_replay: stream handle", DESTROYED);
+  HANDLE_VALUE_ROW(&c, gpb_stream_device(gone) == NULL, "gpb_stream_device: stream handle", DESTROYED);
+  HANDLE_VALUE_ROW(&c, gpb_stream_mode(gone) == GPB_MODE_DEFAULT, "gpb_stream_mode", DESTROYED);
+  HANDLE_VALUE_ROW(&c, strcmp(gpb_stream_last_error(gone), "") == 0, "gpb_stream_last_error", DESTROYED);
+  // The program (and the stream that took the slot) still work.
+  CHECK_OK(gpb_stream_wait_stream(cap, c.s));
+  CHECK_OK(gpb_stream_replay(cap, prog));
+  c.work_value++;
+  CHECK_OK(gpb_stream_wait_stream(c.s, cap));
+  CHECK_OK(gpb_program_destroy(prog));
+  CHECK_OK(gpb_stream_destroy(cap));
+  ctx_close(&c);
+}
+
+// Programs used after gpb_program_destroy.
+static void test_destroyed_programs(void) {
+  ctx c;
+  if (!ctx_open(&c)) return;
+  gpb_stream *cap = NULL;
+  gpb_buffer *b = NULL;
+  uint32_t host[N] = {0};
+  CHECK_OK(gpb_stream_create(c.dev, NULL, &cap));
+  CHECK_OK(gpb_buffer_create(c.dev, 4 * N, GPB_MEMORY_PRIVATE, &b));
+  CHECK_OK(gpb_stream_copy_to_device(cap, host, b, 0, sizeof host));
+  CHECK_OK(gpb_stream_begin_capture(cap));
+  CHECK_OK(dispatch_add_one(cap, c.add, b, 0, N));
+  gpb_program *gone = NULL;
+  CHECK_OK(gpb_stream_end_capture(cap, &gone));
+  CHECK_OK(gpb_stream_replay(cap, gone));
+  CHECK_OK(gpb_program_destroy(gone)); // waits for the replay
+  HANDLE_ROW(&c, gpb_stream_replay(cap, gone), "replay: program handle", DESTROYED);
+  CHECK_MSG(gpb_stream_last_error(cap), "program handle");
+  HANDLE_ROW(&c, gpb_stream_replay(c.s, gone), "replay: program handle", DESTROYED);
+  HANDLE_ROW(&c, gpb_program_destroy(gone), "gpb_program_destroy: program handle", DESTROYED); // twice
+  HANDLE_VALUE_ROW(&c, gpb_program_dispatch_count(gone) == 0, "gpb_program_dispatch_count", DESTROYED);
+  // One replay ran; the buffer is free to go now.
+  CHECK_OK(gpb_stream_copy_to_host(cap, b, 0, host, sizeof host));
+  for (uint32_t i = 0; i < N; i++) CHECK_EQ(host[i], 1);
+  CHECK_OK(gpb_buffer_free(b));
+  CHECK_OK(gpb_stream_destroy(cap));
+  ctx_close(&c);
+}
+
+// A closed device, and the handles of everything it released.
+static void test_closed_device_handles(void) {
+  ctx c;
+  if (!ctx_open(&c)) return;
+  gpb_device *gone = fixture_open();
+  if (!gone) {
+    ctx_close(&c);
+    return;
+  }
+  gpb_buffer *gone_buf = NULL;
+  gpb_stream *gone_stream = NULL, *gone_default = gpb_device_default_stream(gone);
+  gpb_kernel *gone_kernel = FIXTURE_KERNEL(gone, add_one);
+  CHECK_OK(gpb_buffer_create(gone, 4 * N, GPB_MEMORY_SHARED, &gone_buf));
+  CHECK_OK(gpb_stream_create(gone, NULL, &gone_stream));
+  CHECK_OK(gpb_stream_begin_capture(gone_stream));
+  CHECK_OK(dispatch_add_one(gone_stream, gone_kernel, gone_buf, 0, N));
+  gpb_program *gone_prog = NULL;
+  CHECK_OK(gpb_stream_end_capture(gone_stream, &gone_prog));
+  fixture_close(gone);
+  HANDLE_ROW(&c, gpb_device_close(gone), "gpb_device_close: device handle", "closed"); // twice
+  HANDLE_ROW(&c, gpb_device_sync(gone), "gpb_device_sync: device handle", "closed");
+  gpb_device_info info;
+  HANDLE_ROW(&c, gpb_device_query(gone, &info), "gpb_device_query: device handle", "closed");
+  HANDLE_VALUE_ROW(&c, gpb_device_default_stream(gone) == NULL, "gpb_device_default_stream", "closed");
+  HANDLE_VALUE_ROW(&c, gpb_device_validation_message_count(gone) == 0, "device handle", "closed");
+  HANDLE_VALUE_ROW(&c, strcmp(gpb_device_last_error(gone), "") == 0, "gpb_device_last_error", "closed");
+  gpb_buffer *b = (gpb_buffer *)&c;
+  HANDLE_ROW(&c, gpb_buffer_create(gone, 16, GPB_MEMORY_PRIVATE, &b), "gpb_buffer_create: device handle", "closed");
+  CHECK(b == NULL);
+  gpb_kernel *k = (gpb_kernel *)&c;
+  gpb_kernel_desc desc = {.name = "add_one", .spirv = add_one_spirv, .spirv_bytes = sizeof add_one_spirv};
+  HANDLE_ROW(&c, gpb_kernel_create(gone, &desc, &k), "gpb_kernel_create: device handle", "closed");
+  CHECK(k == NULL);
+  char spv[512];
+  kernel_path(spv, sizeof spv, "add_one.spv");
+  HANDLE_ROW(&c, gpb_kernel_create_from_file(gone, spv, NULL, NULL, &k), "device handle", "closed");
+  gpb_stream *s = (gpb_stream *)&c;
+  HANDLE_ROW(&c, gpb_stream_create(gone, NULL, &s), "gpb_stream_create: device handle", "closed");
+  CHECK(s == NULL);
+  // Everything the device held was released with it.
+  HANDLE_ROW(&c, gpb_buffer_free(gone_buf), "buffer handle", FREED);
+  HANDLE_ROW(&c, gpb_buffer_map(gone_buf, GPB_HOST_READ, (void **)&b), "buffer handle", FREED);
+  HANDLE_ROW(&c, gpb_kernel_destroy(gone_kernel), "kernel handle", DESTROYED);
+  HANDLE_ROW(&c, gpb_stream_destroy(gone_stream), "stream handle", DESTROYED);
+  HANDLE_ROW(&c, gpb_stream_flush(gone_default), "stream handle", DESTROYED);
+  HANDLE_ROW(&c, gpb_program_destroy(gone_prog), "program handle", DESTROYED);
+  HANDLE_ROW(&c, gpb_stream_replay(c.s, gone_prog), "program handle", DESTROYED);
+  HANDLE_ROW(&c, dispatch_add_one(c.s, gone_kernel, c.work, 0, N), "dispatch: kernel handle", DESTROYED);
+  uint8_t canary[16];
+  memset(canary, 0xa5, sizeof canary);
+  HANDLE_ROW(&c, gpb_stream_copy_to_host(c.s, gone_buf, 0, canary, 16), "source: buffer handle", FREED);
+  CHECK(all_bytes(canary, sizeof canary, 0xa5));
+  ctx_close(&c);
+}
+
+// A handle of another type cast to this one, and values that are no handle.
+static void test_handles_of_another_type(void) {
+  ctx c;
+  if (!ctx_open(&c)) return;
+  uint8_t canary[16];
+  memset(canary, 0xa5, sizeof canary);
+  gpb_stream *cap = NULL;
+  CHECK_OK(gpb_stream_create(c.dev, NULL, &cap));
+  CHECK_OK(gpb_stream_begin_capture(cap));
+  gpb_program *prog = NULL;
+  CHECK_OK(gpb_stream_end_capture(cap, &prog));
+  // Frees and destroys of the wrong type free nothing (check_usable uses them all).
+  HANDLE_ROW(&c, gpb_buffer_free((gpb_buffer *)c.add), "buffer handle", "it is a kernel handle");
+  HANDLE_ROW(&c, gpb_buffer_free((gpb_buffer *)prog), "buffer handle", "it is a program handle");
+  HANDLE_ROW(&c, gpb_kernel_destroy((gpb_kernel *)c.x), "kernel handle", "it is a buffer handle");
+  HANDLE_ROW(&c, gpb_stream_destroy((gpb_stream *)c.dev), "stream handle", "it is a device handle");
+  HANDLE_ROW(&c, gpb_device_close((gpb_device *)c.s2), "device handle", "it is a stream handle");
+  HANDLE_ROW(&c, gpb_program_destroy((gpb_program *)c.sh), "program handle", "it is a buffer handle");
+  // Arguments of the wrong type.
+  HANDLE_ROW(&c, gpb_stream_copy_to_host(c.s, (gpb_buffer *)c.s2, 0, canary, 16), "source: buffer handle",
+             "it is a stream handle");
+  HANDLE_ROW(&c, dispatch_add_one(c.s, (gpb_kernel *)c.work, c.work, 0, N), "dispatch: kernel handle",
+             "it is a buffer handle");
+  HANDLE_ROW(&c, dispatch_add_one(c.s, c.add, (gpb_buffer *)c.add, 0, N), "argument 0 (binding 0): buffer handle",
+             "it is a kernel handle");
+  HANDLE_ROW(&c, gpb_stream_replay(c.s, (gpb_program *)c.add), "program handle", "it is a kernel handle");
+  HANDLE_ROW(&c, gpb_stream_flush((gpb_stream *)c.x), "stream handle", "it is a buffer handle");
+  HANDLE_ROW(&c, gpb_stream_wait_stream(c.s, (gpb_stream *)prog), "stream handle", "it is a program handle");
+  gpb_buffer *b = NULL;
+  HANDLE_ROW(&c, gpb_buffer_create((gpb_device *)c.s, 16, GPB_MEMORY_PRIVATE, &b), "device handle",
+             "it is a stream handle");
+  // No handle at all: an address, a made-up value, a slot never given out.
+  HANDLE_ROW(&c, gpb_buffer_free((gpb_buffer *)&c), "buffer handle", "not a handle gpubatch gave out");
+  HANDLE_ROW(&c, gpb_stream_sync((gpb_stream *)(uintptr_t)0xdeadbeef), "stream handle", "not a handle");
+  HANDLE_ROW(&c, gpb_buffer_free((gpb_buffer *)((uintptr_t)c.x + 0x1000000)), "buffer handle", "not a handle");
+  HANDLE_VALUE_ROW(&c, gpb_buffer_size((gpb_buffer *)c.add) == 0, "buffer handle", "it is a kernel handle");
+  CHECK(all_bytes(canary, sizeof canary, 0xa5));
+  CHECK_OK(gpb_program_destroy(prog));
+  CHECK_OK(gpb_stream_destroy(cap));
+  ctx_close(&c);
+}
+
 int main(int argc, char **argv) {
   // The child-process row first: it forks before any device (and its
   // driver threads) exists in this process.
@@ -767,7 +1112,14 @@ int main(int argc, char **argv) {
                                     TEST(test_sync_and_counter_misuse),
                                     TEST(test_program_misuse),
                                     TEST(test_close_while_capturing),
-                                    TEST(test_cross_device_misuse)};
+                                    TEST(test_cross_device_misuse),
+                                    TEST(test_freed_buffers),
+                                    TEST(test_stale_handle_of_reused_slot),
+                                    TEST(test_destroyed_kernels),
+                                    TEST(test_destroyed_streams),
+                                    TEST(test_destroyed_programs),
+                                    TEST(test_closed_device_handles),
+                                    TEST(test_handles_of_another_type)};
   int result = RUN_TESTS(tests);
   printf("%d misuse rows checked\n", rows);
   return result;

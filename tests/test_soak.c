@@ -110,16 +110,17 @@ static uint32_t batch_list_length(const gpb_batch *b) {
   return n;
 }
 
-static footprint measure(gpb_device *dev) {
+static footprint measure(gpb_device *device) {
   footprint f = {0};
+  gpb_device_obj *dev = gpb_device_obj_of(device);
   pthread_mutex_lock(&dev->lock);
-  for (const gpb_buffer *b = dev->buffers; b; b = b->next) f.buffers++, f.buffer_bytes += b->size;
-  for (const gpb_kernel *k = dev->kernels; k; k = k->next) f.kernels++;
+  for (const gpb_buffer_obj *b = dev->buffers; b; b = b->next) f.buffers++, f.buffer_bytes += b->size;
+  for (const gpb_kernel_obj *k = dev->kernels; k; k = k->next) f.kernels++;
   for (const gpb_pipeline_entry *p = dev->pipelines; p; p = p->next) f.pipelines++;
-  for (const gpb_program *p = dev->programs; p; p = p->next) f.programs++;
+  for (const gpb_program_obj *p = dev->programs; p; p = p->next) f.programs++;
   f.streams = dev->stream_count;
   for (uint32_t i = 0; i < dev->stream_count; i++) {
-    gpb_stream *s = dev->streams[i];
+    gpb_stream_obj *s = dev->streams[i];
     pthread_mutex_lock(&s->lock);
     f.staging_buffers += s->staging.count;
     f.staging_bytes += s->staging.total_bytes;

@@ -41,6 +41,17 @@ typedef struct worker {
     }                                                                                                                  \
   } while (0)
 
+// `expr` is refused: its handle is no longer live.
+#define W_INVALID_HANDLE(w, expr)                                                                                      \
+  do {                                                                                                                 \
+    gpb_status st_ = (expr);                                                                                           \
+    if (st_ != GPB_ERROR_INVALID_HANDLE) {                                                                             \
+      fprintf(stderr, "thread %d: %s:%d: %s: %s, expected GPB_ERROR_INVALID_HANDLE\n", (w)->id, __FILE__, __LINE__,    \
+              #expr, gpb_status_name(st_));                                                                            \
+      (w)->errors++;                                                                                                   \
+    }                                                                                                                  \
+  } while (0)
+
 // Moves a thread's work from stream *cur to `next`, ordered.
 static void switch_stream(worker *w, gpb_stream **cur, gpb_stream *next) {
   if (*cur == next) return;
@@ -91,6 +102,7 @@ static void program_round(worker *w, int round) {
   W_OK(w, gpb_stream_copy_to_host(cur, x, 0, host, sizeof host));
   expect_words(w, host, want, "program buffer", round);
   W_OK(w, gpb_program_destroy(p));
+  W_INVALID_HANDLE(w, gpb_stream_replay(w->own, p));
   W_OK(w, gpb_buffer_free(x));
 }
 
@@ -141,6 +153,10 @@ static void *work(void *arg) {
     if (r % 5 == w->id % 5) device_sync(w);
     if (r % 2 == 0) W_OK(w, gpb_stream_flush(cur));
     W_OK(w, gpb_buffer_free(b)); // pending work may use it: free waits
+    // Freed handles stay refused while other threads create objects in the
+    // freed slots (the handle table, under TSan).
+    W_INVALID_HANDLE(w, gpb_buffer_free(b));
+    W_INVALID_HANDLE(w, dispatch_add_one(cur, c->add, b, 0, N));
     W_OK(w, gpb_stream_copy_to_host(cur, a, 0, host, sizeof host));
     expect_words(w, host, want, "buffer", r);
     if (kind == GPB_MEMORY_SHARED) {
@@ -172,6 +188,7 @@ static void *work(void *arg) {
         w->dispatches++;
       }
       W_OK(w, gpb_kernel_destroy(k)); // waits for the dispatch
+      W_INVALID_HANDLE(w, dispatch_add_one(w->own, k, x, 0, N));
       W_OK(w, gpb_buffer_free(x));
     }
     if (r % 6 == 5) program_round(w, r);

@@ -13,6 +13,11 @@
 // Lifetime: gpb_buffer_free releases it. If GPU work that is still pending or
 // running uses the buffer, free first submits that work and waits for it
 // (counted as free_syncs); a buffer no unfinished work uses is freed at once.
+// Closing its device frees it too. After that, every call given the handle
+// (as a buffer argument of a copy or dispatch too) returns
+// GPB_ERROR_INVALID_HANDLE, a second free included, even once a new buffer
+// took its place (gpubatch/status.h). A pointer from gpb_buffer_map is not
+// checked: using it after the free is the caller's error.
 // Thread safety: any thread may create, map or free buffers; freeing a buffer
 // while another thread still records work that uses it is the caller's error.
 #ifndef GPUBATCH_BUFFER_H
@@ -48,6 +53,7 @@ gpb_status gpb_buffer_create(gpb_device *device, uint64_t size, gpb_memory_kind 
 // device is lost, and the stream's error is returned.
 gpb_status gpb_buffer_free(gpb_buffer *buffer);
 
+// 0, GPB_MEMORY_PRIVATE and NULL for NULL or a handle that is not live.
 uint64_t gpb_buffer_size(const gpb_buffer *buffer);
 gpb_memory_kind gpb_buffer_kind(const gpb_buffer *buffer);
 gpb_device *gpb_buffer_device(const gpb_buffer *buffer);

@@ -6,9 +6,12 @@
 //
 // Ownership and lifetime: gpb_device_open creates it, gpb_device_close
 // flushes every stream, waits for the GPU, and frees what is left (streams,
-// kernels and buffers still alive are released with it; their handles become
-// invalid). Thread safety: every function here may be called from any thread;
-// closing a device while other threads still use it is the caller's error.
+// kernels, buffers and programs still alive are released with it). From then
+// on every call given the device's handle, or a handle of anything it
+// released, returns GPB_ERROR_INVALID_HANDLE (gpubatch/status.h), a second
+// close included. Thread safety: every function here may be called from any
+// thread; closing a device while other threads still use it is the caller's
+// error.
 #ifndef GPUBATCH_DEVICE_H
 #define GPUBATCH_DEVICE_H
 
@@ -100,25 +103,29 @@ gpb_status gpb_device_open_default(const gpb_device_options *options, gpb_device
 
 // Flushes and waits every stream of the device, then releases it and
 // everything created on it. Returns the first error met while draining, but
-// releases the device in any case. NULL is accepted and does nothing.
+// releases the device in any case. NULL is accepted and does nothing; a
+// device closed already gets GPB_ERROR_INVALID_HANDLE.
 gpb_status gpb_device_close(gpb_device *device);
 
 // Flushes every stream of the device and waits for all of its GPU work.
 gpb_status gpb_device_sync(gpb_device *device);
 
 // The stream every device has; lives as long as the device. Never NULL for a
-// valid device.
+// live device; NULL for NULL or a handle that is not live.
 gpb_stream *gpb_device_default_stream(gpb_device *device);
 
 // Fills `out_info` for an open device.
 gpb_status gpb_device_query(const gpb_device *device, gpb_device_info *out_info);
 
 // Number of validation messages (warnings and errors) seen so far on this
-// device; always 0 when validation is off. Tests fail on any.
+// device; always 0 when validation is off (and for a handle that is not
+// live). Tests fail on any.
 uint64_t gpb_device_validation_message_count(const gpb_device *device);
 
 // Message of the last failing call made on this device or on a buffer or
-// kernel of it; "" if none. Valid until the next failing call on the device.
+// kernel of it; "" if none (or the handle is not live). Valid until the next
+// failing call on the device (from any thread; gpb_last_error holds each
+// thread's own).
 const char *gpb_device_last_error(const gpb_device *device);
 
 #ifdef __cplusplus

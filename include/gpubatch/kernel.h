@@ -11,8 +11,10 @@
 // Identical SPIR-V and entry point loaded twice on a device share one
 // pipeline (the device's pipeline cache).
 //
-// Lifetime: gpb_kernel_destroy releases it; work already recorded keeps the
-// pipeline alive until it has run. Thread safety: a kernel may be dispatched
+// Lifetime: gpb_kernel_destroy releases it (closing its device does too);
+// work already recorded keeps the pipeline alive until it has run. After
+// that, every call given the handle (as a dispatch's kernel too) returns
+// GPB_ERROR_INVALID_HANDLE, a second destroy included (gpubatch/status.h). Thread safety: a kernel may be dispatched
 // from several streams and threads at once.
 #ifndef GPUBATCH_KERNEL_H
 #define GPUBATCH_KERNEL_H

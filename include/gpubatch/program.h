@@ -28,7 +28,10 @@
 //
 // Lifetime: buffers and kernels a program uses cannot be freed while the
 // program exists (freeing them returns GPB_ERROR_FAILED_PRECONDITION).
-// gpb_program_destroy waits for replays still pending or running. A program
+// gpb_program_destroy waits for replays still pending or running; closing
+// the device destroys its programs too. After that, every call given the
+// handle returns GPB_ERROR_INVALID_HANDLE, a second destroy included
+// (gpubatch/status.h). A program
 // may be replayed on any stream of its device, several times in one batch.
 // Thread safety: like streams; a program may be replayed from several
 // threads (each replay locks its stream).
@@ -50,7 +53,7 @@ gpb_status gpb_stream_end_capture(gpb_stream *stream, gpb_program **out_program)
 gpb_status gpb_stream_replay(gpb_stream *stream, gpb_program *program);
 // NULL is accepted and does nothing.
 gpb_status gpb_program_destroy(gpb_program *program);
-// Dispatches in the program.
+// Dispatches in the program; 0 for NULL or a handle that is not live.
 uint32_t gpb_program_dispatch_count(const gpb_program *program);
 
 #ifdef __cplusplus

@@ -9,6 +9,24 @@
 //   - in a per-thread slot (gpb_last_error), which also covers calls that
 //     have no object yet (gpb_device_open, enumeration).
 // The library never aborts, exits or prints.
+//
+// Handles: a gpb_device *, gpb_buffer *, gpb_kernel *, gpb_stream * or
+// gpb_program * is an opaque value, not an address; never dereference it.
+// Every call checks each handle it is given. A handle that is not live gets
+// GPB_ERROR_INVALID_HANDLE and a message naming it and why ("buffer handle
+// 0x... is not a live buffer: freed, or closed with its device"):
+//   - its object was freed, destroyed or closed: use after free, double
+//     free, double destroy, double close (a handle value is never reused,
+//     even once a new object takes the old one's place);
+//   - its device was closed (that releases every object of the device);
+//   - it is a handle of another type cast to this one, or not a handle.
+// NULL keeps GPB_ERROR_INVALID_ARGUMENT, and the *_free/*_destroy/*_close
+// calls still accept NULL and do nothing. Calls that return a value instead
+// of a status return their neutral value (0, NULL, "") and leave the message
+// in gpb_last_error. Detection is deterministic for calls made after the
+// handle's end (in one thread, or ordered between threads); a call that races
+// with the free of the same handle on another thread is still the caller's
+// error.
 #ifndef GPUBATCH_STATUS_H
 #define GPUBATCH_STATUS_H
 
@@ -30,6 +48,7 @@ typedef enum gpb_status {
   GPB_ERROR_FAILED_PRECONDITION,  // the stream already failed; the message holds the first cause
   GPB_ERROR_IO,                   // reading a file failed
   GPB_ERROR_VULKAN,               // any other Vulkan failure
+  GPB_ERROR_INVALID_HANDLE,       // a handle that is not live: see "Handles" above
 } gpb_status;
 
 // Stable, upper-case name of a status ("GPB_ERROR_DEVICE_LOST"); never NULL.

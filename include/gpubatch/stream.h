@@ -30,6 +30,14 @@
 // which names the kernels of the failing batch. Bad arguments are refused
 // before anything is recorded and leave the stream usable.
 //
+// Lifetime: gpb_stream_destroy releases a stream, closing its device releases
+// all of them; after that every call given the handle (as a waiter or a
+// signaler too) returns GPB_ERROR_INVALID_HANDLE, a second destroy included
+// (gpubatch/status.h). The kernel and every buffer of a dispatch or copy must
+// be live handles of the stream's device: one that is not live is refused
+// with GPB_ERROR_INVALID_HANDLE, one of another device with
+// GPB_ERROR_INVALID_ARGUMENT, before anything is recorded.
+//
 // Thread safety: each stream has its own lock; distinct streams on distinct
 // threads never wait for each other on the host except to submit to a shared
 // VkQueue. One stream used from several threads is safe (calls serialize).
@@ -111,6 +119,7 @@ gpb_status gpb_stream_create(gpb_device *device, const gpb_stream_options *optio
 // nothing.
 gpb_status gpb_stream_destroy(gpb_stream *stream);
 
+// NULL, GPB_MODE_DEFAULT and "" for NULL or a handle that is not live.
 gpb_device *gpb_stream_device(const gpb_stream *stream);
 gpb_mode gpb_stream_mode(const gpb_stream *stream);
 
@@ -146,7 +155,8 @@ gpb_status gpb_stream_get_counters(gpb_stream *stream, gpb_counters *out_counter
 gpb_status gpb_stream_reset_counters(gpb_stream *stream);
 
 // Message of the last failing call on this stream (or its sticky error);
-// "" if none.
+// "" if none. A failing call from another thread may overwrite it; each
+// thread's own last message is in gpb_last_error.
 const char *gpb_stream_last_error(gpb_stream *stream);
 
 #ifdef __cplusplus

@@ -74,6 +74,8 @@ gpb_status gpb_device_default_index(uint32_t *out_index) {
   return GPB_OK;
 }
 
+static gpb_status device_release(gpb_device_obj *dev);
+
 static gpb_mode mode_from_env(void) {
   const char *env = getenv("GPB_MODE");
   if (env && strcmp(env, "immediate") == 0) return GPB_MODE_IMMEDIATE;
@@ -87,7 +89,7 @@ gpb_status gpb_device_open(uint32_t index, const gpb_device_options *options, gp
   const char *val = getenv("GPB_VALIDATION");
   if (val && strcmp(val, "1") == 0) opts.validation = true;
 
-  gpb_device *dev = calloc(1, sizeof *dev);
+  gpb_device_obj *dev = calloc(1, sizeof *dev);
   if (!dev) return gpb_fail(NULL, GPB_ERROR_OUT_OF_HOST_MEMORY, "device %u: out of host memory", index);
   dev->be = gpb_active_backend;
   dev->default_mode = mode_from_env();
@@ -117,10 +119,16 @@ gpb_status gpb_device_open(uint32_t index, const gpb_device_options *options, gp
   if (st != GPB_OK) {
     char msg[GPB_MSG_MAX];
     gpb_format(msg, sizeof msg, "%s", gpb_last_error());
-    gpb_device_close(dev);
+    device_release(dev);
     return gpb_fail_msg(NULL, st, msg);
   }
-  *out_device = dev;
+  uintptr_t handle;
+  if (gpb_handle_create(GPB_HANDLE_DEVICE, dev, &handle) != GPB_OK) {
+    device_release(dev);
+    return gpb_fail(NULL, GPB_ERROR_OUT_OF_HOST_MEMORY, "device %u: no handle left (out of host memory)", index);
+  }
+  dev->handle = (gpb_device *)handle;
+  *out_device = dev->handle;
   return GPB_OK;
 }
 
@@ -133,80 +141,108 @@ gpb_status gpb_device_open_default(const gpb_device_options *options, gpb_device
   return gpb_device_open(index, options, out_device);
 }
 
-gpb_stream *gpb_device_find_stream_locked(gpb_device *device, uint64_t stream_id) {
-  for (uint32_t i = 0; i < device->stream_count; i++) {
-    if (device->streams[i]->id == stream_id) return device->streams[i];
+gpb_stream_obj *gpb_device_find_stream_locked(gpb_device_obj *dev, uint64_t stream_id) {
+  for (uint32_t i = 0; i < dev->stream_count; i++) {
+    if (dev->streams[i]->id == stream_id) return dev->streams[i];
   }
   return NULL;
 }
 
 gpb_status gpb_device_sync(gpb_device *device) {
-  if (!device) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_device_sync: device is NULL");
-  gpb_status first = GPB_OK;
-  pthread_mutex_lock(&device->lock);
-  for (uint32_t i = 0; i < device->stream_count; i++) {
-    gpb_status st = gpb_stream_sync(device->streams[i]);
-    if (st != GPB_OK && first == GPB_OK) {
-      first = st;
-      gpb_format(device->last_error, sizeof device->last_error, "%s", gpb_last_error());
-    }
-  }
-  pthread_mutex_unlock(&device->lock);
-  if (first != GPB_OK) return gpb_fail_msg(NULL, first, device->last_error);
-  return GPB_OK;
-}
-
-gpb_status gpb_device_close(gpb_device *device) {
-  if (!device) return GPB_OK;
-  gpb_status first = GPB_OK;
+  gpb_device_obj *dev;
+  gpb_status first = gpb_device_resolve(device, "gpb_device_sync", &dev);
+  if (first != GPB_OK) return first;
   char first_msg[GPB_MSG_MAX] = "";
-  // Drain every stream; keep going after an error so nothing leaks.
-  pthread_mutex_lock(&device->lock);
-  for (uint32_t i = 0; i < device->stream_count; i++) {
-    gpb_status st = gpb_stream_sync(device->streams[i]);
+  pthread_mutex_lock(&dev->lock);
+  for (uint32_t i = 0; i < dev->stream_count; i++) {
+    gpb_status st = gpb_stream_sync_internal(dev->streams[i]);
     if (st != GPB_OK && first == GPB_OK) {
       first = st;
       gpb_format(first_msg, sizeof first_msg, "%s", gpb_last_error());
     }
   }
-  pthread_mutex_unlock(&device->lock);
+  pthread_mutex_unlock(&dev->lock);
+  if (first != GPB_OK) return gpb_fail_msg(dev->last_error, first, first_msg);
+  return GPB_OK;
+}
+
+gpb_status gpb_device_close(gpb_device *device) {
+  if (!device) return GPB_OK;
+  gpb_device_obj *dev;
+  gpb_status st = gpb_device_resolve(device, "gpb_device_close", &dev);
+  if (st != GPB_OK) return st;
+  return device_release(dev);
+}
+
+// Closes the device and releases everything on it, with their handles (the
+// device's first: from here on every call with it is refused).
+static gpb_status device_release(gpb_device_obj *dev) {
+  gpb_handle_destroy((uintptr_t)dev->handle);
+  gpb_status first = GPB_OK;
+  char first_msg[GPB_MSG_MAX] = "";
+  // Drain every stream; keep going after an error so nothing leaks.
+  pthread_mutex_lock(&dev->lock);
+  for (uint32_t i = 0; i < dev->stream_count; i++) {
+    gpb_status st = gpb_stream_sync_internal(dev->streams[i]);
+    if (st != GPB_OK && first == GPB_OK) {
+      first = st;
+      gpb_format(first_msg, sizeof first_msg, "%s", gpb_last_error());
+    }
+  }
+  pthread_mutex_unlock(&dev->lock);
   char err[GPB_MSG_MAX] = "";
-  if (device->be->device_wait_idle(device->impl, err) != GPB_OK && first == GPB_OK) {
+  if (dev->be->device_wait_idle(dev->impl, err) != GPB_OK && first == GPB_OK) {
     first = GPB_ERROR_DEVICE_LOST;
-    gpb_format(first_msg, sizeof first_msg, "closing device '%s': %s", device->info.name, err);
+    gpb_format(first_msg, sizeof first_msg, "closing device '%s': %s", dev->info.name, err);
   }
   // Everything has finished (or the device is lost): release bottom-up.
-  pthread_mutex_lock(&device->lock);
-  while (device->stream_count > 0) {
-    gpb_stream *s = device->streams[--device->stream_count];
+  pthread_mutex_lock(&dev->lock);
+  while (dev->stream_count > 0) {
+    gpb_stream_obj *s = dev->streams[--dev->stream_count];
     gpb_stream_release(s, err); // the device already went idle above
   }
-  while (device->programs) gpb_program_release_locked(device->programs);
-  while (device->kernels) gpb_kernel_release_locked(device->kernels);
-  while (device->buffers) gpb_buffer_release_locked(device->buffers);
-  pthread_mutex_unlock(&device->lock);
-  free(device->streams);
-  device->be->device_close(device->impl);
-  if (device->trace && gpb_trace_close(device->trace, err) != GPB_OK && first == GPB_OK) {
+  while (dev->programs) gpb_program_release_locked(dev->programs);
+  while (dev->kernels) gpb_kernel_release_locked(dev->kernels);
+  while (dev->buffers) gpb_buffer_release_locked(dev->buffers);
+  pthread_mutex_unlock(&dev->lock);
+  free(dev->streams);
+  dev->be->device_close(dev->impl);
+  if (dev->trace && gpb_trace_close(dev->trace, err) != GPB_OK && first == GPB_OK) {
     first = GPB_ERROR_IO;
     gpb_format(first_msg, sizeof first_msg, "closing device: %s", err);
   }
-  pthread_mutex_destroy(&device->lock);
-  free(device);
+  pthread_mutex_destroy(&dev->lock);
+  free(dev);
   if (first != GPB_OK) return gpb_fail_msg(NULL, first, first_msg);
   return GPB_OK;
 }
 
-gpb_stream *gpb_device_default_stream(gpb_device *device) { return device ? device->default_stream : NULL; }
+// The calls below return a value: a handle that is not live gives the neutral
+// value, with the reason in gpb_last_error (NULL leaves no message).
+
+gpb_stream *gpb_device_default_stream(gpb_device *device) {
+  gpb_device_obj *dev;
+  if (!device || gpb_device_resolve(device, "gpb_device_default_stream", &dev) != GPB_OK) return NULL;
+  return dev->default_stream->handle;
+}
 
 gpb_status gpb_device_query(const gpb_device *device, gpb_device_info *out_info) {
-  if (!device || !out_info) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_device_query: NULL argument");
-  *out_info = device->info;
+  gpb_device_obj *dev;
+  gpb_status st = gpb_device_resolve(device, "gpb_device_query", &dev);
+  if (st != GPB_OK) return st;
+  if (!out_info) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_device_query: out_info is NULL");
+  *out_info = dev->info;
   return GPB_OK;
 }
 
 uint64_t gpb_device_validation_message_count(const gpb_device *device) {
-  return device ? device->be->validation_messages(device->impl) : 0;
+  gpb_device_obj *dev;
+  if (!device || gpb_device_resolve(device, "gpb_device_validation_message_count", &dev) != GPB_OK) return 0;
+  return dev->be->validation_messages(dev->impl);
 }
 
-const char *gpb_device_last_error(const gpb_device *device) { return device ? device->last_error : ""; }
+const char *gpb_device_last_error(const gpb_device *device) {
+  gpb_device_obj *dev;
+  if (!device || gpb_device_resolve(device, "gpb_device_last_error", &dev) != GPB_OK) return "";
+  return dev->last_error;
+}

@@ -2,6 +2,9 @@
 //
 // A failing call formats one message, stores it in the calling thread's slot
 // (gpb_last_error) and, when there is one, in the object's own buffer.
+// Another thread's failing call may overwrite an object's buffer at any
+// time: code that needs the message of a call it just made reads
+// gpb_last_error(), never the object's buffer.
 #ifndef GPB_CORE_ERROR_H
 #define GPB_CORE_ERROR_H
 

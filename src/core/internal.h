@@ -1,5 +1,13 @@
 // Internal: the core's objects behind the public handles.
 //
+// Each public handle type has an object type here (gpb_buffer ->
+// gpb_buffer_obj, ...). The public structs (struct gpb_buffer, ...) are never
+// defined: a handle is an encoded value (core/handle.h), and the compiler
+// refuses to mix a handle with an object pointer. Public functions resolve
+// every handle they are given at the boundary, into locals of the _obj
+// types; internal code passes only _obj pointers, and an object keeps its own
+// handle (`handle`) for the calls that return it.
+//
 // Lock order (never take an earlier one while holding a later one):
 //   device->lock  ->  stream->lock  ->  resource uses lock (buffer, kernel)
 // The backend takes its own queue locks innermost.
@@ -12,11 +20,18 @@
 
 #include "core/backend.h"
 #include "core/error.h"
+#include "core/handle.h"
 #include "core/hazard.h"
 #include "core/staging.h"
 #include "core/trace.h"
 #include "gpubatch/gpubatch.h"
 #include "gpubatch/program.h"
+
+typedef struct gpb_device_obj gpb_device_obj;
+typedef struct gpb_buffer_obj gpb_buffer_obj;
+typedef struct gpb_kernel_obj gpb_kernel_obj;
+typedef struct gpb_stream_obj gpb_stream_obj;
+typedef struct gpb_program_obj gpb_program_obj;
 
 // What unfinished GPU work uses a buffer or kernel, per stream: the serial of
 // the last batch that read it and of the last that wrote it. A serial larger
@@ -52,19 +67,20 @@ typedef enum gpb_flush_reason {
   GPB_FLUSH_WAIT,
 } gpb_flush_reason;
 
-gpb_status gpb_uses_wait(gpb_device *device, gpb_uses *uses, gpb_host_access access, gpb_flush_reason reason,
+gpb_status gpb_uses_wait(gpb_device_obj *device, gpb_uses *uses, gpb_host_access access, gpb_flush_reason reason,
                          bool *out_waited, char *err_msg);
 
-struct gpb_buffer {
-  gpb_device *device;
+struct gpb_buffer_obj {
+  gpb_buffer *handle;
+  gpb_device_obj *device;
   gpb_be_buffer *impl;
   uint8_t *mapped; // SHARED only
   uint64_t size;
   uint64_t id; // unique in the process; keys the hazard tracker
   gpb_memory_kind kind;
   gpb_uses uses;
-  atomic_uint program_refs; // programs that use it: it cannot be freed
-  gpb_buffer *prev, *next;  // device->buffers
+  atomic_uint program_refs;    // programs that use it: it cannot be freed
+  gpb_buffer_obj *prev, *next; // device->buffers
 };
 
 // A pipeline shared by every kernel handle of the same SPIR-V and entry.
@@ -78,13 +94,14 @@ typedef struct gpb_pipeline_entry {
   struct gpb_pipeline_entry *next;
 } gpb_pipeline_entry;
 
-struct gpb_kernel {
-  gpb_device *device;
+struct gpb_kernel_obj {
+  gpb_kernel *handle;
+  gpb_device_obj *device;
   gpb_pipeline_entry *pipeline;
   gpb_kernel_info info;
   gpb_uses uses;
-  atomic_uint program_refs; // programs that use it: it cannot be destroyed
-  gpb_kernel *prev, *next;  // device->kernels
+  atomic_uint program_refs;    // programs that use it: it cannot be destroyed
+  gpb_kernel_obj *prev, *next; // device->kernels
 };
 
 // Kernels of a batch or program, for error messages: the first few distinct
@@ -116,28 +133,30 @@ typedef struct gpb_batch {
 
 // A buffer or kernel a program records; the program holds it (program_refs).
 typedef struct gpb_program_ref {
-  gpb_buffer *buffer; // one of the two is set
-  gpb_kernel *kernel;
+  gpb_buffer_obj *buffer; // one of the two is set
+  gpb_kernel_obj *kernel;
   bool write;
 } gpb_program_ref;
 
-struct gpb_program {
-  gpb_device *device;
+struct gpb_program_obj {
+  gpb_program *handle;
+  gpb_device_obj *device;
   gpb_be_batch *impl;
-  gpb_stream *capturing_on;   // set while being captured
-  gpb_hazard_tracker hazards; // barriers between the program's own commands
+  gpb_stream_obj *capturing_on; // set while being captured
+  gpb_hazard_tracker hazards;   // barriers between the program's own commands
   uint32_t commands, dispatches;
   gpb_access *accesses; // every access of every command: a replay's footprint
   uint32_t access_count, access_cap;
   gpb_program_ref *refs;
   uint32_t ref_count, ref_cap;
   gpb_kernel_names names;
-  gpb_uses uses;            // replays not finished yet
-  gpb_program *prev, *next; // device->programs
+  gpb_uses uses;                // replays not finished yet
+  gpb_program_obj *prev, *next; // device->programs
 };
 
-struct gpb_stream {
-  gpb_device *device;
+struct gpb_stream_obj {
+  gpb_stream *handle;
+  gpb_device_obj *device;
   uint64_t id;
   bool is_default;
   pthread_mutex_t lock;
@@ -167,7 +186,7 @@ struct gpb_stream {
   gpb_hazard_tracker hazards;
   bool last_was_command; // a command since the last barrier: a barrier may be needed
   gpb_staging_pool staging;
-  gpb_program *capture; // the program being captured, or NULL
+  gpb_program_obj *capture; // the program being captured, or NULL
 
   gpb_be_buffer *readback;
   uint8_t *readback_mapped;
@@ -180,7 +199,8 @@ struct gpb_stream {
   char label[32]; // "stream 3" or "default stream"
 };
 
-struct gpb_device {
+struct gpb_device_obj {
+  gpb_device *handle;
   const gpb_backend *be;
   gpb_be_device *impl;
   gpb_device_info info;
@@ -190,12 +210,12 @@ struct gpb_device {
   gpb_mode default_mode;
 
   pthread_mutex_t lock; // streams, buffers, kernels, pipelines, last_error
-  gpb_stream *default_stream;
-  gpb_stream **streams;
+  gpb_stream_obj *default_stream;
+  gpb_stream_obj **streams;
   uint32_t stream_count, stream_cap;
-  gpb_buffer *buffers;
-  gpb_kernel *kernels;
-  gpb_program *programs;
+  gpb_buffer_obj *buffers;
+  gpb_kernel_obj *kernels;
+  gpb_program_obj *programs;
   gpb_pipeline_entry *pipelines;
   gpb_trace *trace; // NULL unless tracing
   char last_error[GPB_MSG_MAX];
@@ -209,27 +229,73 @@ struct gpb_device {
 uint64_t gpb_next_id(void);
 
 // Stream internals used by device.c and buffer.c (stream lock NOT held).
-gpb_status gpb_stream_create_internal(gpb_device *device, const gpb_stream_options *options, bool is_default,
-                                      gpb_stream **out_stream);
+gpb_status gpb_stream_create_internal(gpb_device_obj *device, const gpb_stream_options *options, bool is_default,
+                                      gpb_stream_obj **out_stream);
 // After it is synced; returns the device's error if it could not go idle
 // (the stream is released in any case).
-gpb_status gpb_stream_release(gpb_stream *stream, char *err);
+gpb_status gpb_stream_release(gpb_stream_obj *stream, char *err);
+// gpb_stream_sync on an object: for device-wide syncs and destroy.
+gpb_status gpb_stream_sync_internal(gpb_stream_obj *stream);
 // With the stream lock held: submit pending work for `reason`, and/or wait
 // until `serial` completed.
-gpb_status gpb_stream_flush_locked(gpb_stream *stream, gpb_flush_reason reason);
-gpb_status gpb_stream_wait_serial_locked(gpb_stream *stream, uint64_t serial);
-gpb_stream *gpb_device_find_stream_locked(gpb_device *device, uint64_t stream_id);
-void gpb_kernel_release_locked(gpb_kernel *kernel);    // device lock held
-void gpb_buffer_release_locked(gpb_buffer *buffer);    // device lock held
-void gpb_program_release_locked(gpb_program *program); // device lock held
+gpb_status gpb_stream_flush_locked(gpb_stream_obj *stream, gpb_flush_reason reason);
+gpb_status gpb_stream_wait_serial_locked(gpb_stream_obj *stream, uint64_t serial);
+gpb_stream_obj *gpb_device_find_stream_locked(gpb_device_obj *device, uint64_t stream_id);
+void gpb_kernel_release_locked(gpb_kernel_obj *kernel);    // device lock held
+void gpb_buffer_release_locked(gpb_buffer_obj *buffer);    // device lock held
+void gpb_program_release_locked(gpb_program_obj *program); // device lock held
 void gpb_kernel_names_add(gpb_kernel_names *names, const char *name);
 
 // Capture (program.c), stream lock held: opens one command of the program
 // being captured (a barrier first where it conflicts with the program's
 // earlier commands) and records what it uses.
-gpb_status gpb_capture_command(gpb_stream *stream, const gpb_access *accesses, size_t count);
-gpb_status gpb_capture_use(gpb_program *program, gpb_buffer *buffer, gpb_kernel *kernel, bool write);
+gpb_status gpb_capture_command(gpb_stream_obj *stream, const gpb_access *accesses, size_t count);
+gpb_status gpb_capture_use(gpb_program_obj *program, gpb_buffer_obj *buffer, gpb_kernel_obj *kernel, bool write);
 // Records a replay of `program` (not empty) into the pending batch; stream lock held.
-gpb_status gpb_stream_replay_locked(gpb_stream *stream, gpb_program *program);
+gpb_status gpb_stream_replay_locked(gpb_stream_obj *stream, gpb_program_obj *program);
+
+// ---- handles ------------------------------------------------------------
+// gpb_X_obj_of: the object behind a live handle, else NULL (for calls that
+// return a value). gpb_X_resolve: the same for calls that return a status:
+// a handle that is not live fails the call (gpb_handle_fail: NULL is
+// GPB_ERROR_INVALID_ARGUMENT, anything else GPB_ERROR_INVALID_HANDLE), with
+// `op` (the public function) in the message.
+
+static inline gpb_device_obj *gpb_device_obj_of(const gpb_device *handle) {
+  return gpb_handle_lookup((uintptr_t)handle, GPB_HANDLE_DEVICE);
+}
+static inline gpb_buffer_obj *gpb_buffer_obj_of(const gpb_buffer *handle) {
+  return gpb_handle_lookup((uintptr_t)handle, GPB_HANDLE_BUFFER);
+}
+static inline gpb_kernel_obj *gpb_kernel_obj_of(const gpb_kernel *handle) {
+  return gpb_handle_lookup((uintptr_t)handle, GPB_HANDLE_KERNEL);
+}
+static inline gpb_stream_obj *gpb_stream_obj_of(const gpb_stream *handle) {
+  return gpb_handle_lookup((uintptr_t)handle, GPB_HANDLE_STREAM);
+}
+static inline gpb_program_obj *gpb_program_obj_of(const gpb_program *handle) {
+  return gpb_handle_lookup((uintptr_t)handle, GPB_HANDLE_PROGRAM);
+}
+
+static inline gpb_status gpb_device_resolve(const gpb_device *handle, const char *op, gpb_device_obj **out) {
+  *out = gpb_device_obj_of(handle);
+  return *out ? GPB_OK : gpb_handle_fail(NULL, op, GPB_HANDLE_DEVICE, (uintptr_t)handle);
+}
+static inline gpb_status gpb_buffer_resolve(const gpb_buffer *handle, const char *op, gpb_buffer_obj **out) {
+  *out = gpb_buffer_obj_of(handle);
+  return *out ? GPB_OK : gpb_handle_fail(NULL, op, GPB_HANDLE_BUFFER, (uintptr_t)handle);
+}
+static inline gpb_status gpb_kernel_resolve(const gpb_kernel *handle, const char *op, gpb_kernel_obj **out) {
+  *out = gpb_kernel_obj_of(handle);
+  return *out ? GPB_OK : gpb_handle_fail(NULL, op, GPB_HANDLE_KERNEL, (uintptr_t)handle);
+}
+static inline gpb_status gpb_stream_resolve(const gpb_stream *handle, const char *op, gpb_stream_obj **out) {
+  *out = gpb_stream_obj_of(handle);
+  return *out ? GPB_OK : gpb_handle_fail(NULL, op, GPB_HANDLE_STREAM, (uintptr_t)handle);
+}
+static inline gpb_status gpb_program_resolve(const gpb_program *handle, const char *op, gpb_program_obj **out) {
+  *out = gpb_program_obj_of(handle);
+  return *out ? GPB_OK : gpb_handle_fail(NULL, op, GPB_HANDLE_PROGRAM, (uintptr_t)handle);
+}
 
 #endif

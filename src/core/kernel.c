@@ -18,8 +18,8 @@ static uint64_t fnv1a(const void *data, size_t n, uint64_t h) {
 
 // Finds or creates the device's pipeline for these words and entry point.
 // Device lock held.
-static gpb_status pipeline_get_locked(gpb_device *dev, uint32_t *words, size_t word_count, const gpb_kernel_info *info,
-                                      gpb_pipeline_entry **out, char *err) {
+static gpb_status pipeline_get_locked(gpb_device_obj *dev, uint32_t *words, size_t word_count,
+                                      const gpb_kernel_info *info, gpb_pipeline_entry **out, char *err) {
   uint64_t hash =
       fnv1a(info->entry_point, strlen(info->entry_point), fnv1a(words, word_count * 4, 0xcbf29ce484222325ull));
   for (gpb_pipeline_entry *e = dev->pipelines; e; e = e->next) {
@@ -54,7 +54,7 @@ static gpb_status pipeline_get_locked(gpb_device *dev, uint32_t *words, size_t w
   return GPB_OK;
 }
 
-static void pipeline_put_locked(gpb_device *dev, gpb_pipeline_entry *entry) {
+static void pipeline_put_locked(gpb_device_obj *dev, gpb_pipeline_entry *entry) {
   if (--entry->refs > 0) return;
   for (gpb_pipeline_entry **link = &dev->pipelines; *link; link = &(*link)->next) {
     if (*link == entry) {
@@ -70,70 +70,82 @@ static void pipeline_put_locked(gpb_device *dev, gpb_pipeline_entry *entry) {
 gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc, gpb_kernel **out_kernel) {
   if (!out_kernel) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_create: out_kernel is NULL");
   *out_kernel = NULL;
-  if (!device || !desc) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_create: NULL device or desc");
+  gpb_device_obj *dev;
+  gpb_status st = gpb_device_resolve(device, "gpb_kernel_create", &dev);
+  if (st != GPB_OK) return st;
+  if (!desc) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_create: desc is NULL");
   const char *entry = desc->entry_point ? desc->entry_point : "main";
   const char *name = desc->name ? desc->name : entry;
   if (!desc->spirv || desc->spirv_bytes == 0 || desc->spirv_bytes % 4 != 0) {
-    return gpb_fail(device->last_error, GPB_ERROR_INVALID_SPIRV,
+    return gpb_fail(dev->last_error, GPB_ERROR_INVALID_SPIRV,
                     "kernel '%s': SPIR-V must be a non-empty multiple of 4 bytes (got %zu)", name, desc->spirv_bytes);
   }
   if (strlen(entry) >= sizeof(((gpb_kernel_info *)0)->entry_point)) {
-    return gpb_fail(device->last_error, GPB_ERROR_INVALID_ARGUMENT, "kernel '%s': entry point name too long", name);
+    return gpb_fail(dev->last_error, GPB_ERROR_INVALID_ARGUMENT, "kernel '%s': entry point name too long", name);
   }
   size_t word_count = desc->spirv_bytes / 4;
   uint32_t *words = malloc(desc->spirv_bytes); // aligned copy; the cache keeps it
-  gpb_kernel *k = calloc(1, sizeof *k);
+  gpb_kernel_obj *k = calloc(1, sizeof *k);
   if (!words || !k) {
     free(words);
     free(k);
-    return gpb_fail(device->last_error, GPB_ERROR_OUT_OF_HOST_MEMORY, "kernel '%s': out of host memory", name);
+    return gpb_fail(dev->last_error, GPB_ERROR_OUT_OF_HOST_MEMORY, "kernel '%s': out of host memory", name);
   }
   memcpy(words, desc->spirv, desc->spirv_bytes);
   gpb_format(k->info.name, sizeof k->info.name, "%s", name);
   gpb_format(k->info.entry_point, sizeof k->info.entry_point, "%s", entry);
   char err[GPB_MSG_MAX] = "";
-  gpb_status st = gpb_reflect_kernel(words, word_count, entry, device->info.api_version, &k->info, err);
+  st = gpb_reflect_kernel(words, word_count, entry, dev->info.api_version, &k->info, err);
   const uint32_t *wg = k->info.workgroup_size;
   uint64_t invocations = (uint64_t)wg[0] * wg[1] * wg[2];
   if (st == GPB_OK && (wg[0] == 0 || wg[1] == 0 || wg[2] == 0)) {
     gpb_format(err, sizeof err, "workgroup size %ux%ux%u has a zero dimension", wg[0], wg[1], wg[2]);
     st = GPB_ERROR_INVALID_SPIRV;
   } else if (st == GPB_OK &&
-             (wg[0] > device->info.max_workgroup_size[0] || wg[1] > device->info.max_workgroup_size[1] ||
-              wg[2] > device->info.max_workgroup_size[2] || invocations > device->info.max_workgroup_invocations)) {
+             (wg[0] > dev->info.max_workgroup_size[0] || wg[1] > dev->info.max_workgroup_size[1] ||
+              wg[2] > dev->info.max_workgroup_size[2] || invocations > dev->info.max_workgroup_invocations)) {
     gpb_format(err, sizeof err, "workgroup size %ux%ux%u exceeds the device's limits (%ux%ux%u, %u invocations)", wg[0],
-               wg[1], wg[2], device->info.max_workgroup_size[0], device->info.max_workgroup_size[1],
-               device->info.max_workgroup_size[2], device->info.max_workgroup_invocations);
+               wg[1], wg[2], dev->info.max_workgroup_size[0], dev->info.max_workgroup_size[1],
+               dev->info.max_workgroup_size[2], dev->info.max_workgroup_invocations);
     st = GPB_ERROR_UNSUPPORTED;
-  } else if (st == GPB_OK && k->info.shared_memory_bytes > device->info.max_shared_memory_bytes) {
+  } else if (st == GPB_OK && k->info.shared_memory_bytes > dev->info.max_shared_memory_bytes) {
     gpb_format(err, sizeof err, "%llu bytes of shared memory; the device allows %u per workgroup",
-               (unsigned long long)k->info.shared_memory_bytes, device->info.max_shared_memory_bytes);
+               (unsigned long long)k->info.shared_memory_bytes, dev->info.max_shared_memory_bytes);
     st = GPB_ERROR_UNSUPPORTED;
-  } else if (st == GPB_OK && k->info.push_constant_bytes > device->info.max_push_constant_bytes) {
+  } else if (st == GPB_OK && k->info.push_constant_bytes > dev->info.max_push_constant_bytes) {
     gpb_format(err, sizeof err, "%u push-constant bytes; the device allows %u", k->info.push_constant_bytes,
-               device->info.max_push_constant_bytes);
+               dev->info.max_push_constant_bytes);
     st = GPB_ERROR_UNSUPPORTED;
   }
   if (st != GPB_OK) {
     free(words);
     free(k);
-    return gpb_fail(device->last_error, st, "kernel '%s': %s", name, err);
+    return gpb_fail(dev->last_error, st, "kernel '%s': %s", name, err);
   }
-  pthread_mutex_lock(&device->lock);
-  st = pipeline_get_locked(device, words, word_count, &k->info, &k->pipeline, err);
-  if (st == GPB_OK) {
-    k->device = device;
-    gpb_uses_init(&k->uses);
-    k->next = device->kernels;
-    if (device->kernels) device->kernels->prev = k;
-    device->kernels = k;
-  }
-  pthread_mutex_unlock(&device->lock);
-  if (st != GPB_OK) {
+  uintptr_t handle;
+  if (gpb_handle_create(GPB_HANDLE_KERNEL, k, &handle) != GPB_OK) {
+    free(words);
     free(k);
-    return gpb_fail(device->last_error, st, "kernel '%s': creating pipeline: %s", name, err);
+    return gpb_fail(dev->last_error, GPB_ERROR_OUT_OF_HOST_MEMORY, "kernel '%s': no handle left (out of host memory)",
+                    name);
   }
-  *out_kernel = k;
+  k->handle = (gpb_kernel *)handle;
+  pthread_mutex_lock(&dev->lock);
+  st = pipeline_get_locked(dev, words, word_count, &k->info, &k->pipeline, err);
+  if (st == GPB_OK) {
+    k->device = dev;
+    gpb_uses_init(&k->uses);
+    k->next = dev->kernels;
+    if (dev->kernels) dev->kernels->prev = k;
+    dev->kernels = k;
+  }
+  pthread_mutex_unlock(&dev->lock);
+  if (st != GPB_OK) {
+    gpb_handle_destroy(handle);
+    free(k);
+    return gpb_fail(dev->last_error, st, "kernel '%s': creating pipeline: %s", name, err);
+  }
+  *out_kernel = k->handle;
   return GPB_OK;
 }
 
@@ -141,12 +153,14 @@ gpb_status gpb_kernel_create_from_file(gpb_device *device, const char *path, con
                                        gpb_kernel **out_kernel) {
   if (!out_kernel) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_create_from_file: out_kernel is NULL");
   *out_kernel = NULL;
-  if (!device || !path)
-    return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_create_from_file: NULL device or path");
+  gpb_device_obj *dev;
+  gpb_status st = gpb_device_resolve(device, "gpb_kernel_create_from_file", &dev);
+  if (st != GPB_OK) return st;
+  if (!path) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_create_from_file: path is NULL");
   FILE *f = fopen(path, "rb");
   if (!f) {
-    return gpb_fail(device->last_error, errno == ENOENT ? GPB_ERROR_NOT_FOUND : GPB_ERROR_IO, "kernel file '%s': %s",
-                    path, strerror(errno));
+    return gpb_fail(dev->last_error, errno == ENOENT ? GPB_ERROR_NOT_FOUND : GPB_ERROR_IO, "kernel file '%s': %s", path,
+                    strerror(errno));
   }
   void *bytes = NULL;
   long size = -1;
@@ -160,7 +174,7 @@ gpb_status gpb_kernel_create_from_file(gpb_device *device, const char *path, con
   }
   fclose(f);
   if (!bytes) {
-    return gpb_fail(device->last_error, size == 0 ? GPB_ERROR_INVALID_SPIRV : GPB_ERROR_IO,
+    return gpb_fail(dev->last_error, size == 0 ? GPB_ERROR_INVALID_SPIRV : GPB_ERROR_IO,
                     "kernel file '%s': could not be read (%ld bytes)", path, size);
   }
   char base[64];
@@ -172,49 +186,55 @@ gpb_status gpb_kernel_create_from_file(gpb_device *device, const char *path, con
     name = base;
   }
   gpb_kernel_desc desc = {.name = name, .spirv = bytes, .spirv_bytes = (size_t)size, .entry_point = entry_point};
-  gpb_status st = gpb_kernel_create(device, &desc, out_kernel);
+  st = gpb_kernel_create(device, &desc, out_kernel);
   free(bytes);
   return st;
 }
 
-void gpb_kernel_release_locked(gpb_kernel *kernel) {
-  gpb_device *dev = kernel->device;
-  if (kernel->prev)
-    kernel->prev->next = kernel->next;
+void gpb_kernel_release_locked(gpb_kernel_obj *k) {
+  gpb_device_obj *dev = k->device;
+  gpb_handle_destroy((uintptr_t)k->handle);
+  if (k->prev)
+    k->prev->next = k->next;
   else
-    dev->kernels = kernel->next;
-  if (kernel->next) kernel->next->prev = kernel->prev;
-  pipeline_put_locked(dev, kernel->pipeline);
-  gpb_uses_release(&kernel->uses);
-  free(kernel);
+    dev->kernels = k->next;
+  if (k->next) k->next->prev = k->prev;
+  pipeline_put_locked(dev, k->pipeline);
+  gpb_uses_release(&k->uses);
+  free(k);
 }
 
 gpb_status gpb_kernel_destroy(gpb_kernel *kernel) {
   if (!kernel) return GPB_OK;
-  gpb_device *dev = kernel->device;
-  if (atomic_load(&kernel->program_refs) > 0) {
+  gpb_kernel_obj *k;
+  gpb_status st = gpb_kernel_resolve(kernel, "gpb_kernel_destroy", &k);
+  if (st != GPB_OK) return st;
+  gpb_device_obj *dev = k->device;
+  if (atomic_load(&k->program_refs) > 0) {
     return gpb_fail(dev->last_error, GPB_ERROR_FAILED_PRECONDITION,
-                    "destroying kernel '%s', which %u program(s) use: destroy them first", kernel->info.name,
-                    atomic_load(&kernel->program_refs));
+                    "destroying kernel '%s', which %u program(s) use: destroy them first", k->info.name,
+                    atomic_load(&k->program_refs));
   }
   char err[GPB_MSG_MAX] = "";
   // Recorded dispatches still reference the pipeline: let them run first.
-  gpb_status st = gpb_uses_wait(dev, &kernel->uses, GPB_HOST_WRITE, GPB_FLUSH_SYNC, NULL, err);
+  st = gpb_uses_wait(dev, &k->uses, GPB_HOST_WRITE, GPB_FLUSH_SYNC, NULL, err);
   if (st == GPB_ERROR_TIMEOUT) {
-    return gpb_fail(dev->last_error, st, "destroying kernel '%s': %s; the kernel is still alive", kernel->info.name,
-                    err);
+    return gpb_fail(dev->last_error, st, "destroying kernel '%s': %s; the kernel is still alive", k->info.name, err);
   }
+  char what[GPB_MSG_MAX];
+  gpb_format(what, sizeof what, "destroying kernel '%s'", k->info.name);
   pthread_mutex_lock(&dev->lock);
-  if (st != GPB_OK)
-    gpb_format(dev->last_error, sizeof dev->last_error, "destroying kernel '%s': %s", kernel->info.name, err);
-  gpb_kernel_release_locked(kernel);
+  gpb_kernel_release_locked(k);
   pthread_mutex_unlock(&dev->lock);
-  if (st != GPB_OK) return gpb_fail_msg(NULL, st, dev->last_error);
+  if (st != GPB_OK) return gpb_fail(dev->last_error, st, "%s: %s", what, err);
   return GPB_OK;
 }
 
 gpb_status gpb_kernel_get_info(const gpb_kernel *kernel, gpb_kernel_info *out_info) {
-  if (!kernel || !out_info) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_get_info: NULL argument");
-  *out_info = kernel->info;
+  gpb_kernel_obj *k;
+  gpb_status st = gpb_kernel_resolve(kernel, "gpb_kernel_get_info", &k);
+  if (st != GPB_OK) return st;
+  if (!out_info) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_get_info: out_info is NULL");
+  *out_info = k->info;
   return GPB_OK;
 }

@@ -9,8 +9,8 @@
 
 #include "core/internal.h"
 
-gpb_status gpb_capture_command(gpb_stream *s, const gpb_access *acc, size_t n) {
-  gpb_program *p = s->capture;
+gpb_status gpb_capture_command(gpb_stream_obj *s, const gpb_access *acc, size_t n) {
+  gpb_program_obj *p = s->capture;
   if (p->commands > 0 && (s->barrier_policy == GPB_BARRIERS_ALWAYS || gpb_hazard_conflicts(&p->hazards, acc, n))) {
     s->device->be->cmd_barrier(p->impl);
     gpb_hazard_reset(&p->hazards);
@@ -32,7 +32,7 @@ gpb_status gpb_capture_command(gpb_stream *s, const gpb_access *acc, size_t n) {
   return GPB_OK;
 }
 
-gpb_status gpb_capture_use(gpb_program *p, gpb_buffer *buffer, gpb_kernel *kernel, bool write) {
+gpb_status gpb_capture_use(gpb_program_obj *p, gpb_buffer_obj *buffer, gpb_kernel_obj *kernel, bool write) {
   for (uint32_t i = 0; i < p->ref_count; i++) {
     gpb_program_ref *r = &p->refs[i];
     if (r->buffer == buffer && r->kernel == kernel) {
@@ -52,8 +52,9 @@ gpb_status gpb_capture_use(gpb_program *p, gpb_buffer *buffer, gpb_kernel *kerne
   return GPB_OK;
 }
 
-void gpb_program_release_locked(gpb_program *p) {
-  gpb_device *dev = p->device;
+void gpb_program_release_locked(gpb_program_obj *p) {
+  gpb_device_obj *dev = p->device;
+  gpb_handle_destroy((uintptr_t)p->handle);
   if (p->prev)
     p->prev->next = p->next;
   else
@@ -71,16 +72,23 @@ void gpb_program_release_locked(gpb_program *p) {
   free(p);
 }
 
-gpb_status gpb_stream_begin_capture(gpb_stream *s) {
-  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_begin_capture: stream is NULL");
-  gpb_device *dev = s->device;
-  gpb_program *p = calloc(1, sizeof *p);
-  if (!p) return gpb_fail(s->last_error, GPB_ERROR_OUT_OF_HOST_MEMORY, "%s: new program: out of host memory", s->label);
+gpb_status gpb_stream_begin_capture(gpb_stream *stream) {
+  gpb_stream_obj *s;
+  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_begin_capture", &s);
+  if (st != GPB_OK) return st;
+  gpb_device_obj *dev = s->device;
+  gpb_program_obj *p = calloc(1, sizeof *p);
+  uintptr_t handle = 0;
+  if (!p || gpb_handle_create(GPB_HANDLE_PROGRAM, p, &handle) != GPB_OK) {
+    free(p);
+    return gpb_fail(s->last_error, GPB_ERROR_OUT_OF_HOST_MEMORY, "%s: new program: out of host memory", s->label);
+  }
+  p->handle = (gpb_program *)handle;
   p->device = dev;
   gpb_hazard_init(&p->hazards);
   gpb_uses_init(&p->uses);
   char err[GPB_MSG_MAX] = "";
-  gpb_status st = dev->be->program_begin(dev->impl, &p->impl, err);
+  st = dev->be->program_begin(dev->impl, &p->impl, err);
   pthread_mutex_lock(&dev->lock); // programs are listed so closing the device frees them
   p->next = dev->programs;
   if (dev->programs) dev->programs->prev = p;
@@ -105,7 +113,7 @@ gpb_status gpb_stream_begin_capture(gpb_stream *s) {
   pthread_mutex_unlock(&s->lock);
   if (st != GPB_OK) {
     char msg[GPB_MSG_MAX];
-    gpb_format(msg, sizeof msg, "%s", s->last_error);
+    gpb_format(msg, sizeof msg, "%s", gpb_last_error());
     pthread_mutex_lock(&dev->lock);
     gpb_program_release_locked(p);
     pthread_mutex_unlock(&dev->lock);
@@ -114,36 +122,45 @@ gpb_status gpb_stream_begin_capture(gpb_stream *s) {
   return GPB_OK;
 }
 
-gpb_status gpb_stream_end_capture(gpb_stream *s, gpb_program **out_program) {
+gpb_status gpb_stream_end_capture(gpb_stream *stream, gpb_program **out_program) {
   if (!out_program) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_end_capture: out_program is NULL");
   *out_program = NULL;
-  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_end_capture: stream is NULL");
+  gpb_stream_obj *s;
+  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_end_capture", &s);
+  if (st != GPB_OK) return st;
   pthread_mutex_lock(&s->lock);
-  gpb_program *p = s->capture;
+  gpb_program_obj *p = s->capture;
   s->capture = NULL;
   pthread_mutex_unlock(&s->lock);
   if (!p) return gpb_fail(s->last_error, GPB_ERROR_FAILED_PRECONDITION, "%s: not capturing a program", s->label);
   p->capturing_on = NULL;
   gpb_hazard_release(&p->hazards);
   char err[GPB_MSG_MAX] = "";
-  gpb_status st = s->device->be->program_end(s->device->impl, p->impl, err);
+  st = s->device->be->program_end(s->device->impl, p->impl, err);
   if (st != GPB_OK) {
     pthread_mutex_lock(&s->device->lock);
     gpb_program_release_locked(p);
     pthread_mutex_unlock(&s->device->lock);
     return gpb_fail(s->last_error, st, "%s: ending a capture: %s", s->label, err);
   }
-  *out_program = p;
+  *out_program = p->handle;
   return GPB_OK;
 }
 
-gpb_status gpb_stream_replay(gpb_stream *s, gpb_program *p) {
-  if (!s || !p) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_replay: NULL stream or program");
+gpb_status gpb_stream_replay(gpb_stream *stream, gpb_program *program) {
+  gpb_stream_obj *s;
+  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_replay", &s);
+  if (st != GPB_OK) return st;
+  gpb_program_obj *p = gpb_program_obj_of(program);
+  if (!p) {
+    char op[GPB_MSG_MAX];
+    gpb_format(op, sizeof op, "%s: replay", s->label);
+    return gpb_handle_fail(s->last_error, op, GPB_HANDLE_PROGRAM, (uintptr_t)program);
+  }
   if (p->device != s->device) {
     return gpb_fail(s->last_error, GPB_ERROR_INVALID_ARGUMENT, "%s: replay of a program of another device", s->label);
   }
   pthread_mutex_lock(&s->lock);
-  gpb_status st = GPB_OK;
   if (s->sticky != GPB_OK) {
     st = gpb_fail(s->last_error, s->sticky, "%s failed earlier: %s", s->label, s->sticky_msg);
   } else if (s->capture || p->capturing_on) {
@@ -156,14 +173,17 @@ gpb_status gpb_stream_replay(gpb_stream *s, gpb_program *p) {
   return st;
 }
 
-gpb_status gpb_program_destroy(gpb_program *p) {
-  if (!p) return GPB_OK;
-  gpb_device *dev = p->device;
+gpb_status gpb_program_destroy(gpb_program *program) {
+  if (!program) return GPB_OK;
+  gpb_program_obj *p;
+  gpb_status st = gpb_program_resolve(program, "gpb_program_destroy", &p);
+  if (st != GPB_OK) return st;
+  gpb_device_obj *dev = p->device;
   if (p->capturing_on) {
     return gpb_fail(dev->last_error, GPB_ERROR_FAILED_PRECONDITION, "destroying a program still being captured");
   }
   char err[GPB_MSG_MAX] = "";
-  gpb_status st = gpb_uses_wait(dev, &p->uses, GPB_HOST_WRITE, GPB_FLUSH_SYNC, NULL, err);
+  st = gpb_uses_wait(dev, &p->uses, GPB_HOST_WRITE, GPB_FLUSH_SYNC, NULL, err);
   if (st == GPB_ERROR_TIMEOUT) {
     return gpb_fail(dev->last_error, st, "destroying a program: %s; the program is still alive", err);
   }
@@ -173,10 +193,15 @@ gpb_status gpb_program_destroy(gpb_program *p) {
   if (p->uses.count > 0) dev->be->device_wait_idle(dev->impl, idle_err);
   pthread_mutex_lock(&dev->lock);
   gpb_program_release_locked(p);
-  if (st != GPB_OK) gpb_format(dev->last_error, sizeof dev->last_error, "destroying a program: %s", err);
   pthread_mutex_unlock(&dev->lock);
-  if (st != GPB_OK) return gpb_fail_msg(NULL, st, dev->last_error);
+  if (st != GPB_OK) return gpb_fail(dev->last_error, st, "destroying a program: %s", err);
   return GPB_OK;
 }
 
-uint32_t gpb_program_dispatch_count(const gpb_program *p) { return p ? p->dispatches : 0; }
+// A program handle that is not live counts 0, with the reason in
+// gpb_last_error (NULL leaves no message).
+uint32_t gpb_program_dispatch_count(const gpb_program *program) {
+  gpb_program_obj *p;
+  if (!program || gpb_program_resolve(program, "gpb_program_dispatch_count", &p) != GPB_OK) return 0;
+  return p->dispatches;
+}

@@ -1,4 +1,5 @@
 // Status names and the per-thread last-error slot.
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -6,6 +7,11 @@
 #include "core/error.h"
 
 static _Thread_local char thread_last_error[GPB_MSG_MAX];
+
+// Object messages (a stream's or a device's last_error) may be written by
+// failing calls from several threads at once (two threads refused on the
+// default stream); the writes take turns here.
+static pthread_mutex_t object_msg_lock = PTHREAD_MUTEX_INITIALIZER;
 
 const char *gpb_status_name(gpb_status status) {
   switch (status) {
@@ -22,6 +28,7 @@ const char *gpb_status_name(gpb_status status) {
   case GPB_ERROR_FAILED_PRECONDITION: return "GPB_ERROR_FAILED_PRECONDITION";
   case GPB_ERROR_IO: return "GPB_ERROR_IO";
   case GPB_ERROR_VULKAN: return "GPB_ERROR_VULKAN";
+  case GPB_ERROR_INVALID_HANDLE: return "GPB_ERROR_INVALID_HANDLE";
   }
   return "GPB_ERROR_UNKNOWN";
 }
@@ -42,7 +49,9 @@ gpb_status gpb_fail_msg(char *object_msg, gpb_status status, const char *msg) {
     thread_last_error[strnlen(msg, GPB_MSG_MAX - 1)] = '\0';
   }
   if (object_msg && object_msg != msg) {
+    pthread_mutex_lock(&object_msg_lock);
     memmove(object_msg, thread_last_error, strlen(thread_last_error) + 1);
+    pthread_mutex_unlock(&object_msg_lock);
   }
   return status;
 }

@@ -14,9 +14,10 @@
 
 // ---- errors ---------------------------------------------------------------
 
-static gpb_status stream_fail(gpb_stream *s, gpb_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static gpb_status stream_fail(gpb_stream_obj *s, gpb_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static gpb_status stream_fail(gpb_stream *s, gpb_status st, const char *fmt, ...) {
+static gpb_status stream_fail(gpb_stream_obj *s, gpb_status st, const char *fmt, ...) {
   char msg[GPB_MSG_MAX];
   va_list ap;
   va_start(ap, fmt);
@@ -41,7 +42,7 @@ static void describe_batch(const gpb_batch *b, char *out, size_t cap) {
 }
 
 // Makes the stream's error sticky; later calls fail fast with this cause.
-static gpb_status make_sticky(gpb_stream *s, gpb_status st, const char *msg) {
+static gpb_status make_sticky(gpb_stream_obj *s, gpb_status st, const char *msg) {
   if (s->sticky == GPB_OK) {
     s->sticky = st;
     gpb_format(s->sticky_msg, sizeof s->sticky_msg, "%s: %s", s->label, msg);
@@ -49,7 +50,7 @@ static gpb_status make_sticky(gpb_stream *s, gpb_status st, const char *msg) {
   return gpb_fail_msg(s->last_error, st, s->sticky_msg);
 }
 
-static gpb_status check_sticky(gpb_stream *s) {
+static gpb_status check_sticky(gpb_stream_obj *s) {
   if (s->sticky == GPB_OK) return GPB_OK;
   return gpb_fail(s->last_error, s->sticky, "%s failed earlier: %s", s->label, s->sticky_msg);
 }
@@ -58,7 +59,7 @@ static gpb_status check_sticky(gpb_stream *s) {
 
 // Tracing: turns a completed batch's timestamps into GPU events, aligned so
 // that the batch ends when the host saw it complete (see core/trace.h).
-static void trace_gpu_spans(gpb_stream *s, gpb_batch *b) {
+static void trace_gpu_spans(gpb_stream_obj *s, gpb_batch *b) {
   uint64_t ns[GPB_TRACE_TIMESTAMPS];
   char err[GPB_MSG_MAX];
   uint32_t n = b->traced_commands;
@@ -79,7 +80,7 @@ static void trace_gpu_spans(gpb_stream *s, gpb_batch *b) {
 // buffer after signaling the timeline for it, and resetting it at that moment
 // crashed its queue thread under load (seen with `gpubatch selftest` on a
 // loaded 2-core machine; fine with this one batch of slack).
-static void retire_completed(gpb_stream *s) {
+static void retire_completed(gpb_stream_obj *s) {
   if (s->device->trace) { // spans as soon as a batch finished, not when it is recycled
     for (gpb_batch *b = s->inflight_head; b && b->serial <= s->completed_serial; b = b->next) {
       if (b->traced) trace_gpu_spans(s, b);
@@ -96,7 +97,7 @@ static void retire_completed(gpb_stream *s) {
   }
 }
 
-static gpb_status refresh_completed(gpb_stream *s) {
+static gpb_status refresh_completed(gpb_stream_obj *s) {
   if (s->completed_serial == s->submitted_serial) return GPB_OK;
   char err[GPB_MSG_MAX] = "";
   uint64_t value = 0;
@@ -107,7 +108,7 @@ static gpb_status refresh_completed(gpb_stream *s) {
   return GPB_OK;
 }
 
-static gpb_status batch_open(gpb_stream *s, gpb_batch **out) {
+static gpb_status batch_open(gpb_stream_obj *s, gpb_batch **out) {
   if (s->pending) {
     *out = s->pending;
     return GPB_OK;
@@ -159,7 +160,7 @@ static const char *flush_reason_name(gpb_flush_reason reason) {
   return (unsigned)reason < sizeof names / sizeof names[0] ? names[reason] : "?";
 }
 
-static uint64_t *flush_counter(gpb_stream *s, gpb_flush_reason reason) {
+static uint64_t *flush_counter(gpb_stream_obj *s, gpb_flush_reason reason) {
   switch (reason) {
   case GPB_FLUSH_READBACK: return &s->counters.flush_readback;
   case GPB_FLUSH_FREE: return &s->counters.flush_free;
@@ -173,7 +174,7 @@ static uint64_t *flush_counter(gpb_stream *s, gpb_flush_reason reason) {
 }
 
 // Remembers that batch `serial` waits on the timelines in s->waits.
-static void note_waited(gpb_stream *s, uint64_t serial) {
+static void note_waited(gpb_stream_obj *s, uint64_t serial) {
   for (uint32_t i = 0; i < s->wait_count; i++) {
     uint32_t j = 0;
     while (j < s->waited_count && s->waited[j].timeline != s->waits[i].timeline) j++;
@@ -194,7 +195,7 @@ static void note_waited(gpb_stream *s, uint64_t serial) {
   }
 }
 
-gpb_status gpb_stream_flush_locked(gpb_stream *s, gpb_flush_reason reason) {
+gpb_status gpb_stream_flush_locked(gpb_stream_obj *s, gpb_flush_reason reason) {
   gpb_status st = check_sticky(s);
   if (st != GPB_OK || !s->pending) return st;
   gpb_batch *b = s->pending;
@@ -237,11 +238,11 @@ gpb_status gpb_stream_flush_locked(gpb_stream *s, gpb_flush_reason reason) {
 // were submitted are done, or the device says it cannot tell (lost): after a
 // failure the caller may release memory those batches use, which is only
 // valid once they finished. Best effort: errors here change nothing.
-static void drain_submitted(gpb_stream *s, uint64_t serial) {
+static void drain_submitted(gpb_stream_obj *s, uint64_t serial) {
   if (serial > s->submitted_serial) serial = s->submitted_serial;
   if (serial <= s->completed_serial) return;
   char err[GPB_MSG_MAX];
-  gpb_device *dev = s->device;
+  gpb_device_obj *dev = s->device;
   if (dev->be->timeline_wait(dev->impl, s->timeline, serial, dev->wait_timeout_ns, err) != GPB_OK) {
     dev->be->device_wait_idle(dev->impl, err);
     return;
@@ -250,7 +251,7 @@ static void drain_submitted(gpb_stream *s, uint64_t serial) {
   retire_completed(s);
 }
 
-gpb_status gpb_stream_wait_serial_locked(gpb_stream *s, uint64_t serial) {
+gpb_status gpb_stream_wait_serial_locked(gpb_stream_obj *s, uint64_t serial) {
   // Work that was never submitted (a failed stream) cannot be waited for.
   if (serial > s->submitted_serial) serial = s->submitted_serial;
   if (s->sticky != GPB_OK) {
@@ -289,7 +290,7 @@ gpb_status gpb_stream_wait_serial_locked(gpb_stream *s, uint64_t serial) {
 
 // Opens the batch for one command with these accesses, recording a barrier
 // first if the command conflicts with what came since the last one.
-static gpb_status begin_command(gpb_stream *s, const gpb_access *acc, size_t n, gpb_batch **out) {
+static gpb_status begin_command(gpb_stream_obj *s, const gpb_access *acc, size_t n, gpb_batch **out) {
   gpb_batch *b;
   gpb_status st = batch_open(s, &b);
   if (st != GPB_OK) return st;
@@ -314,14 +315,14 @@ static gpb_status begin_command(gpb_stream *s, const gpb_access *acc, size_t n, 
 }
 
 // Tracing: a GPU timestamp after the command just recorded.
-static void trace_command(gpb_stream *s, gpb_batch *b, const char *name) {
+static void trace_command(gpb_stream_obj *s, gpb_batch *b, const char *name) {
   if (!b->traced || b->traced_commands + 1 >= GPB_TRACE_TIMESTAMPS) return;
   b->traced_names[b->traced_commands++] = name;
   s->device->be->cmd_timestamp(b->impl, b->traced_commands);
 }
 
 // After a command: immediate mode submits it; batched mode submits at the cap.
-static gpb_status end_command(gpb_stream *s, gpb_batch *b, const char *name) {
+static gpb_status end_command(gpb_stream_obj *s, gpb_batch *b, const char *name) {
   trace_command(s, b, name);
   b->commands++;
   if (s->mode == GPB_MODE_IMMEDIATE) return gpb_stream_flush_locked(s, GPB_FLUSH_IMMEDIATE);
@@ -339,35 +340,68 @@ void gpb_kernel_names_add(gpb_kernel_names *n, const char *name) {
 }
 
 // Commands that a capturing stream refuses (gpubatch/program.h).
-static gpb_status refuse_if_capturing(gpb_stream *s, const char *op) {
+static gpb_status refuse_if_capturing(gpb_stream_obj *s, const char *op) {
   if (!s->capture) return GPB_OK;
   return stream_fail(s, GPB_ERROR_FAILED_PRECONDITION, "%s: the stream is capturing a program (end the capture first)",
                      op);
 }
 
-// Checks that [offset, offset + bytes) lies in `buf`, of this device. The
-// message is composed only on failure (this runs for every argument of every
-// dispatch): "<op>: <what> ...", where <what> is `what`, or "argument N
-// (binding B)" of kernel `kernel` when `what` is NULL.
-static gpb_status check_range(gpb_stream *s, const char *op, const char *what, const gpb_kernel *kernel, uint32_t arg,
-                              const gpb_buffer *buf, uint64_t offset, uint64_t bytes) {
-  bool ok = buf && buf->device == s->device && offset <= buf->size && bytes <= buf->size - offset;
-  if (ok) return GPB_OK;
-  char name[160];
+// Fails a call on `s` given a handle that is not live (NULL:
+// GPB_ERROR_INVALID_ARGUMENT, else GPB_ERROR_INVALID_HANDLE); `what` names it.
+static gpb_status stream_fail_handle(gpb_stream_obj *s, const char *what, gpb_handle_type type, const void *handle) {
+  char op[GPB_MSG_MAX];
+  gpb_format(op, sizeof op, "%s: %s", s->label, what);
+  return gpb_handle_fail(s->last_error, op, type, (uintptr_t)handle);
+}
+
+// Names a buffer argument in messages: "<op>: <what>", or "<op> '<kernel>':
+// argument N (binding B)" when `what` is NULL.
+static void arg_name(char *out, size_t cap, const char *op, const char *what, const gpb_kernel_obj *kernel,
+                     uint32_t arg) {
   if (what)
-    gpb_format(name, sizeof name, "%s: %s", op, what);
+    gpb_format(out, cap, "%s: %s", op, what);
   else
-    gpb_format(name, sizeof name, "%s '%s': argument %u (binding %u)", op, kernel->info.name, arg,
+    gpb_format(out, cap, "%s '%s': argument %u (binding %u)", op, kernel->info.name, arg,
                kernel->info.bindings[arg].binding);
-  if (!buf) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: buffer is NULL", name);
-  if (buf->device != s->device) {
-    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: buffer belongs to another device", name);
+}
+
+// Resolves a buffer handle given to a call on `s`: it must be live and of
+// the stream's device. The message is composed only on failure (this runs
+// for every argument of every dispatch).
+static gpb_status resolve_buffer(gpb_stream_obj *s, const char *op, const char *what, const gpb_kernel_obj *kernel,
+                                 uint32_t arg, const gpb_buffer *handle, gpb_buffer_obj **out_buf) {
+  gpb_buffer_obj *buf = gpb_buffer_obj_of(handle);
+  *out_buf = NULL;
+  if (buf && buf->device == s->device) {
+    *out_buf = buf;
+    return GPB_OK;
   }
+  char name[160];
+  arg_name(name, sizeof name, op, what, kernel, arg);
+  if (!buf) return stream_fail_handle(s, name, GPB_HANDLE_BUFFER, handle);
+  return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: buffer belongs to another device", name);
+}
+
+// Checks that [offset, offset + bytes) lies in `buf`; names it as arg_name does.
+static gpb_status check_range(gpb_stream_obj *s, const char *op, const char *what, const gpb_kernel_obj *kernel,
+                              uint32_t arg, const gpb_buffer_obj *buf, uint64_t offset, uint64_t bytes) {
+  if (offset <= buf->size && bytes <= buf->size - offset) return GPB_OK;
+  char name[160];
+  arg_name(name, sizeof name, op, what, kernel, arg);
   return stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s: range [%llu, +%llu) is past the end of the %llu-byte buffer", name,
                      (unsigned long long)offset, (unsigned long long)bytes, (unsigned long long)buf->size);
 }
 
-static gpb_status note_buffer_use(gpb_stream *s, gpb_buffer *buf, uint64_t serial, bool write) {
+// A buffer handle and a range of it, for the copies: resolve_buffer, then
+// check_range.
+static gpb_status resolve_range(gpb_stream_obj *s, const char *op, const char *what, const gpb_buffer *handle,
+                                uint64_t offset, uint64_t bytes, gpb_buffer_obj **out_buf) {
+  gpb_status st = resolve_buffer(s, op, what, NULL, 0, handle, out_buf);
+  if (st == GPB_OK) st = check_range(s, op, what, NULL, 0, *out_buf, offset, bytes);
+  return st;
+}
+
+static gpb_status note_buffer_use(gpb_stream_obj *s, gpb_buffer_obj *buf, uint64_t serial, bool write) {
   if (gpb_uses_note(&buf->uses, s->id, serial, write) != GPB_OK) {
     return stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking buffer use: out of host memory");
   }
@@ -375,7 +409,7 @@ static gpb_status note_buffer_use(gpb_stream *s, gpb_buffer *buf, uint64_t seria
 }
 
 // Explains why argument `i` of a dispatch of `k` is refused (not its range).
-static gpb_status arg_fail(gpb_stream *s, const gpb_kernel *k, uint32_t i, uint64_t offset, uint64_t size) {
+static gpb_status arg_fail(gpb_stream_obj *s, const gpb_kernel_obj *k, uint32_t i, uint64_t offset, uint64_t size) {
   const gpb_kernel_binding *bind = &k->info.bindings[i];
   const gpb_device_info *info = &s->device->info;
   char what[160];
@@ -394,10 +428,13 @@ static gpb_status arg_fail(gpb_stream *s, const gpb_kernel *k, uint32_t i, uint6
                      what, (unsigned long long)size, (unsigned long long)info->max_storage_buffer_range);
 }
 
-gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
-  if (!s || !d) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_dispatch: NULL stream or dispatch");
-  gpb_kernel *k = d->kernel;
-  if (!k) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch: kernel is NULL");
+gpb_status gpb_stream_dispatch(gpb_stream *stream, const gpb_dispatch *d) {
+  gpb_stream_obj *s;
+  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_dispatch", &s);
+  if (st != GPB_OK) return st;
+  if (!d) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_dispatch: dispatch is NULL");
+  gpb_kernel_obj *k = gpb_kernel_obj_of(d->kernel);
+  if (!k) return stream_fail_handle(s, "dispatch", GPB_HANDLE_KERNEL, d->kernel);
   const char *name = k->info.name;
   if (k->device != s->device)
     return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch of '%s': kernel belongs to another device", name);
@@ -418,34 +455,36 @@ gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
                        "dispatch of '%s': %u push-constant bytes given, the kernel takes %u", name,
                        d->push_constants ? d->push_constant_bytes : 0, k->info.push_constant_bytes);
   }
+  gpb_buffer_obj *bufs[GPB_MAX_BINDINGS];
   gpb_access acc[GPB_MAX_BINDINGS];
   gpb_be_arg args[GPB_MAX_BINDINGS];
   for (uint32_t i = 0; i < d->arg_count; i++) {
     const gpb_arg *a = &d->args[i];
     const gpb_kernel_binding *bind = &k->info.bindings[i];
+    st = resolve_buffer(s, "dispatch of", NULL, k, i, a->buffer, &bufs[i]);
+    if (st != GPB_OK) return st;
+    gpb_buffer_obj *buf = bufs[i];
     uint64_t size = a->size;
-    if (a->buffer && size == 0 && a->offset < a->buffer->size) size = a->buffer->size - a->offset;
-    gpb_status st = check_range(s, "dispatch of", NULL, k, i, a->buffer, a->offset, size);
+    if (size == 0 && a->offset < buf->size) size = buf->size - a->offset;
+    st = check_range(s, "dispatch of", NULL, k, i, buf, a->offset, size);
     if (st != GPB_OK) return st;
     uint64_t align = s->device->info.min_storage_buffer_offset_alignment;
     if (size == 0 || (align > 1 && a->offset % align != 0) || size < bind->min_size ||
         size > s->device->info.max_storage_buffer_range) {
       return arg_fail(s, k, i, a->offset, size);
     }
-    acc[i] = (gpb_access){
-        .buffer_id = a->buffer->id, .begin = a->offset, .end = a->offset + size, .write = !bind->read_only};
-    args[i] = (gpb_be_arg){.buffer = a->buffer->impl, .offset = a->offset, .size = size};
+    acc[i] = (gpb_access){.buffer_id = buf->id, .begin = a->offset, .end = a->offset + size, .write = !bind->read_only};
+    args[i] = (gpb_be_arg){.buffer = buf->impl, .offset = a->offset, .size = size};
   }
 
   double t0 = s->device->trace ? gpb_trace_now_us() : 0;
   pthread_mutex_lock(&s->lock);
-  gpb_status st = check_sticky(s);
+  st = check_sticky(s);
   if (st == GPB_OK && s->capture) {
-    gpb_program *p = s->capture;
+    gpb_program_obj *p = s->capture;
     st = gpb_capture_command(s, acc, d->arg_count);
     if (st == GPB_OK) st = gpb_capture_use(p, NULL, k, false);
-    for (uint32_t i = 0; st == GPB_OK && i < d->arg_count; i++)
-      st = gpb_capture_use(p, d->args[i].buffer, NULL, acc[i].write);
+    for (uint32_t i = 0; st == GPB_OK && i < d->arg_count; i++) st = gpb_capture_use(p, bufs[i], NULL, acc[i].write);
     if (st == GPB_OK) {
       s->device->be->cmd_dispatch(p->impl, k->pipeline->impl, d->groups, args, d->arg_count, d->push_constants,
                                   d->push_constant_bytes);
@@ -463,9 +502,7 @@ gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
   if (st == GPB_OK && gpb_uses_note(&k->uses, s->id, b->serial, false) != GPB_OK) {
     st = stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking kernel use: out of host memory");
   }
-  for (uint32_t i = 0; st == GPB_OK && i < d->arg_count; i++) {
-    st = note_buffer_use(s, d->args[i].buffer, b->serial, acc[i].write);
-  }
+  for (uint32_t i = 0; st == GPB_OK && i < d->arg_count; i++) st = note_buffer_use(s, bufs[i], b->serial, acc[i].write);
   if (st == GPB_OK) {
     s->device->be->cmd_dispatch(b->impl, k->pipeline->impl, d->groups, args, d->arg_count, d->push_constants,
                                 d->push_constant_bytes);
@@ -480,7 +517,7 @@ gpb_status gpb_stream_dispatch(gpb_stream *s, const gpb_dispatch *d) {
   return st;
 }
 
-gpb_status gpb_stream_replay_locked(gpb_stream *s, gpb_program *p) {
+gpb_status gpb_stream_replay_locked(gpb_stream_obj *s, gpb_program_obj *p) {
   gpb_batch *b = NULL;
   gpb_status st = begin_command(s, p->accesses, p->access_count, &b);
   if (st == GPB_OK && gpb_uses_note(&p->uses, s->id, b->serial, false) != GPB_OK) {
@@ -507,7 +544,7 @@ gpb_status gpb_stream_replay_locked(gpb_stream *s, gpb_program *p) {
 
 // Places `bytes` (<= staging buffer size) in a staging slot of the pending
 // batch, flushing and waiting when the pool is full. Stream lock held.
-static gpb_status staging_acquire(gpb_stream *s, uint64_t bytes, gpb_staging_plan *out) {
+static gpb_status staging_acquire(gpb_stream_obj *s, uint64_t bytes, gpb_staging_plan *out) {
   char err[GPB_MSG_MAX] = "";
   for (;;) {
     gpb_status st = refresh_completed(s);
@@ -554,7 +591,8 @@ static gpb_status staging_acquire(gpb_stream *s, uint64_t bytes, gpb_staging_pla
 
 // Records an upload of host bytes into a private buffer (or one with
 // unfinished GPU uses). Stream lock held.
-static gpb_status upload_locked(gpb_stream *s, const uint8_t *src, gpb_buffer *dst, uint64_t offset, uint64_t bytes) {
+static gpb_status upload_locked(gpb_stream_obj *s, const uint8_t *src, gpb_buffer_obj *dst, uint64_t offset,
+                                uint64_t bytes) {
   gpb_status st = GPB_OK;
   gpb_batch *b;
   if (bytes <= s->inline_upload_max_bytes && bytes % 4 == 0 && offset % 4 == 0) {
@@ -590,25 +628,28 @@ static gpb_status upload_locked(gpb_stream *s, const uint8_t *src, gpb_buffer *d
   return GPB_OK;
 }
 
-gpb_status gpb_stream_copy_to_device(gpb_stream *s, const void *src, gpb_buffer *dst, uint64_t dst_offset,
+gpb_status gpb_stream_copy_to_device(gpb_stream *stream, const void *src, gpb_buffer *dst, uint64_t dst_offset,
                                      uint64_t bytes) {
-  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_copy_to_device: stream is NULL");
+  gpb_stream_obj *s;
+  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_copy_to_device", &s);
+  if (st != GPB_OK) return st;
   if (!src) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "host->device copy: source pointer is NULL");
-  gpb_status st = check_range(s, "host->device copy", "destination", NULL, 0, dst, dst_offset, bytes);
+  gpb_buffer_obj *dst_buf;
+  st = resolve_range(s, "host->device copy", "destination", dst, dst_offset, bytes, &dst_buf);
   if (st != GPB_OK || bytes == 0) return st;
-  if (dst->kind == GPB_MEMORY_SHARED) {
+  if (dst_buf->kind == GPB_MEMORY_SHARED) {
     pthread_mutex_lock(&s->lock);
     st = refuse_if_capturing(s, "host->device copy");
     pthread_mutex_unlock(&s->lock);
     if (st != GPB_OK) return st;
     // Host access: wait for GPU work that reads or writes it, then write directly.
     char err[GPB_MSG_MAX] = "";
-    st = gpb_uses_wait(s->device, &dst->uses, GPB_HOST_WRITE, GPB_FLUSH_READBACK, NULL, err);
+    st = gpb_uses_wait(s->device, &dst_buf->uses, GPB_HOST_WRITE, GPB_FLUSH_READBACK, NULL, err);
     pthread_mutex_lock(&s->lock);
     if (st != GPB_OK) {
       st = stream_fail(s, st, "host->device copy: %s", err);
     } else {
-      memcpy(dst->mapped + dst_offset, src, bytes);
+      memcpy(dst_buf->mapped + dst_offset, src, bytes);
       s->counters.cpu_to_gpu++;
       s->counters.direct_bytes += bytes;
     }
@@ -620,7 +661,7 @@ gpb_status gpb_stream_copy_to_device(gpb_stream *s, const void *src, gpb_buffer 
   if (st == GPB_OK) st = refuse_if_capturing(s, "host->device copy");
   if (st == GPB_OK) {
     s->counters.cpu_to_gpu++;
-    st = upload_locked(s, src, dst, dst_offset, bytes);
+    st = upload_locked(s, src, dst_buf, dst_offset, bytes);
   }
   // Immediate mode waits for every upload, as unbatched runtimes do.
   if (st == GPB_OK && s->mode == GPB_MODE_IMMEDIATE) st = gpb_stream_wait_serial_locked(s, s->submitted_serial);
@@ -628,7 +669,7 @@ gpb_status gpb_stream_copy_to_device(gpb_stream *s, const void *src, gpb_buffer 
   return st;
 }
 
-static gpb_status readback_reserve(gpb_stream *s, uint64_t bytes) {
+static gpb_status readback_reserve(gpb_stream_obj *s, uint64_t bytes) {
   if (s->readback_size >= bytes) return GPB_OK;
   uint64_t size = gpb_staging_buffer_size(&s->staging, bytes);
   char err[GPB_MSG_MAX] = "";
@@ -645,23 +686,27 @@ static gpb_status readback_reserve(gpb_stream *s, uint64_t bytes) {
   return GPB_OK;
 }
 
-gpb_status gpb_stream_copy_to_host(gpb_stream *s, gpb_buffer *src, uint64_t src_offset, void *dst, uint64_t bytes) {
-  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_copy_to_host: stream is NULL");
+gpb_status gpb_stream_copy_to_host(gpb_stream *stream, gpb_buffer *src, uint64_t src_offset, void *dst,
+                                   uint64_t bytes) {
+  gpb_stream_obj *s;
+  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_copy_to_host", &s);
+  if (st != GPB_OK) return st;
   if (!dst) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "device->host copy: destination pointer is NULL");
-  gpb_status st = check_range(s, "device->host copy", "source", NULL, 0, src, src_offset, bytes);
+  gpb_buffer_obj *src_buf;
+  st = resolve_range(s, "device->host copy", "source", src, src_offset, bytes, &src_buf);
   if (st != GPB_OK || bytes == 0) return st;
-  if (src->kind == GPB_MEMORY_SHARED) {
+  if (src_buf->kind == GPB_MEMORY_SHARED) {
     pthread_mutex_lock(&s->lock);
     st = refuse_if_capturing(s, "device->host copy");
     pthread_mutex_unlock(&s->lock);
     if (st != GPB_OK) return st;
     char err[GPB_MSG_MAX] = "";
-    st = gpb_uses_wait(s->device, &src->uses, GPB_HOST_READ, GPB_FLUSH_READBACK, NULL, err);
+    st = gpb_uses_wait(s->device, &src_buf->uses, GPB_HOST_READ, GPB_FLUSH_READBACK, NULL, err);
     pthread_mutex_lock(&s->lock);
     if (st != GPB_OK) {
       st = stream_fail(s, st, "device->host copy: %s", err);
     } else {
-      memcpy(dst, src->mapped + src_offset, bytes);
+      memcpy(dst, src_buf->mapped + src_offset, bytes);
       s->counters.gpu_to_cpu++;
     }
     pthread_mutex_unlock(&s->lock);
@@ -676,11 +721,11 @@ gpb_status gpb_stream_copy_to_host(gpb_stream *s, gpb_buffer *src, uint64_t src_
     if (n > s->staging.buffer_bytes) n = s->staging.buffer_bytes;
     st = readback_reserve(s, n);
     gpb_batch *b;
-    gpb_access acc = {src->id, src_offset + done, src_offset + done + n, false};
+    gpb_access acc = {src_buf->id, src_offset + done, src_offset + done + n, false};
     if (st == GPB_OK) st = begin_command(s, &acc, 1, &b);
-    if (st == GPB_OK) st = note_buffer_use(s, src, b->serial, false);
+    if (st == GPB_OK) st = note_buffer_use(s, src_buf, b->serial, false);
     if (st != GPB_OK) break;
-    s->device->be->cmd_copy(b->impl, src->impl, src_offset + done, s->readback, 0, n);
+    s->device->be->cmd_copy(b->impl, src_buf->impl, src_offset + done, s->readback, 0, n);
     s->counters.blits++;
     trace_command(s, b, "readback");
     b->commands++;
@@ -693,26 +738,29 @@ gpb_status gpb_stream_copy_to_host(gpb_stream *s, gpb_buffer *src, uint64_t src_
   return st;
 }
 
-gpb_status gpb_stream_copy_buffer(gpb_stream *s, gpb_buffer *src, uint64_t src_offset, gpb_buffer *dst,
+gpb_status gpb_stream_copy_buffer(gpb_stream *stream, gpb_buffer *src, uint64_t src_offset, gpb_buffer *dst,
                                   uint64_t dst_offset, uint64_t bytes) {
-  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_copy_buffer: stream is NULL");
-  gpb_status st = check_range(s, "device->device copy", "source", NULL, 0, src, src_offset, bytes);
-  if (st == GPB_OK) st = check_range(s, "device->device copy", "destination", NULL, 0, dst, dst_offset, bytes);
+  gpb_stream_obj *s;
+  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_copy_buffer", &s);
+  if (st != GPB_OK) return st;
+  gpb_buffer_obj *src_buf = NULL, *dst_buf = NULL;
+  st = resolve_range(s, "device->device copy", "source", src, src_offset, bytes, &src_buf);
+  if (st == GPB_OK) st = resolve_range(s, "device->device copy", "destination", dst, dst_offset, bytes, &dst_buf);
   if (st != GPB_OK || bytes == 0) return st;
-  if (src == dst && gpb_ranges_overlap(src_offset, src_offset + bytes, dst_offset, dst_offset + bytes)) {
+  if (src_buf == dst_buf && gpb_ranges_overlap(src_offset, src_offset + bytes, dst_offset, dst_offset + bytes)) {
     return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "device->device copy: source and destination ranges overlap");
   }
-  gpb_access acc[2] = {{src->id, src_offset, src_offset + bytes, false},
-                       {dst->id, dst_offset, dst_offset + bytes, true}};
+  gpb_access acc[2] = {{src_buf->id, src_offset, src_offset + bytes, false},
+                       {dst_buf->id, dst_offset, dst_offset + bytes, true}};
   pthread_mutex_lock(&s->lock);
   st = check_sticky(s);
   if (st == GPB_OK && s->capture) {
-    gpb_program *p = s->capture;
+    gpb_program_obj *p = s->capture;
     st = gpb_capture_command(s, acc, 2);
-    if (st == GPB_OK) st = gpb_capture_use(p, src, NULL, false);
-    if (st == GPB_OK) st = gpb_capture_use(p, dst, NULL, true);
+    if (st == GPB_OK) st = gpb_capture_use(p, src_buf, NULL, false);
+    if (st == GPB_OK) st = gpb_capture_use(p, dst_buf, NULL, true);
     if (st == GPB_OK) {
-      s->device->be->cmd_copy(p->impl, src->impl, src_offset, dst->impl, dst_offset, bytes);
+      s->device->be->cmd_copy(p->impl, src_buf->impl, src_offset, dst_buf->impl, dst_offset, bytes);
       p->commands++;
     } else {
       stream_fail(s, st, "capturing a device->device copy: %s", gpb_last_error());
@@ -722,10 +770,10 @@ gpb_status gpb_stream_copy_buffer(gpb_stream *s, gpb_buffer *src, uint64_t src_o
   }
   gpb_batch *b = NULL;
   if (st == GPB_OK) st = begin_command(s, acc, 2, &b);
-  if (st == GPB_OK) st = note_buffer_use(s, src, b->serial, false);
-  if (st == GPB_OK) st = note_buffer_use(s, dst, b->serial, true);
+  if (st == GPB_OK) st = note_buffer_use(s, src_buf, b->serial, false);
+  if (st == GPB_OK) st = note_buffer_use(s, dst_buf, b->serial, true);
   if (st == GPB_OK) {
-    s->device->be->cmd_copy(b->impl, src->impl, src_offset, dst->impl, dst_offset, bytes);
+    s->device->be->cmd_copy(b->impl, src_buf->impl, src_offset, dst_buf->impl, dst_offset, bytes);
     s->counters.blits++;
     s->counters.gpu_to_gpu++;
     st = end_command(s, b, "copy");
@@ -736,17 +784,18 @@ gpb_status gpb_stream_copy_buffer(gpb_stream *s, gpb_buffer *src, uint64_t src_o
 
 // ---- sync and cross-stream order ------------------------------------------
 
-gpb_status gpb_stream_flush(gpb_stream *s) {
-  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_flush: stream is NULL");
+gpb_status gpb_stream_flush(gpb_stream *stream) {
+  gpb_stream_obj *s;
+  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_flush", &s);
+  if (st != GPB_OK) return st;
   pthread_mutex_lock(&s->lock);
-  gpb_status st = refuse_if_capturing(s, "flush");
+  st = refuse_if_capturing(s, "flush");
   if (st == GPB_OK) st = gpb_stream_flush_locked(s, GPB_FLUSH_SYNC);
   pthread_mutex_unlock(&s->lock);
   return st;
 }
 
-gpb_status gpb_stream_sync(gpb_stream *s) {
-  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_sync: stream is NULL");
+gpb_status gpb_stream_sync_internal(gpb_stream_obj *s) {
   pthread_mutex_lock(&s->lock);
   s->counters.syncs++;
   gpb_status st = refuse_if_capturing(s, "sync");
@@ -756,8 +805,19 @@ gpb_status gpb_stream_sync(gpb_stream *s) {
   return st;
 }
 
-gpb_status gpb_stream_wait_stream(gpb_stream *waiter, gpb_stream *signaler) {
-  if (!waiter || !signaler) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_wait_stream: NULL stream");
+gpb_status gpb_stream_sync(gpb_stream *stream) {
+  gpb_stream_obj *s;
+  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_sync", &s);
+  if (st != GPB_OK) return st;
+  return gpb_stream_sync_internal(s);
+}
+
+gpb_status gpb_stream_wait_stream(gpb_stream *waiter_stream, gpb_stream *signaler_stream) {
+  gpb_stream_obj *waiter;
+  gpb_status st = gpb_stream_resolve(waiter_stream, "gpb_stream_wait_stream", &waiter);
+  if (st != GPB_OK) return st;
+  gpb_stream_obj *signaler = gpb_stream_obj_of(signaler_stream);
+  if (!signaler) return stream_fail_handle(waiter, "waiting on another stream", GPB_HANDLE_STREAM, signaler_stream);
   if (waiter->device != signaler->device) {
     return stream_fail(waiter, GPB_ERROR_INVALID_ARGUMENT, "waiting on %s: it belongs to another device",
                        signaler->label);
@@ -768,7 +828,7 @@ gpb_status gpb_stream_wait_stream(gpb_stream *waiter, gpb_stream *signaler) {
   if (capturing != GPB_OK) return capturing;
   if (waiter == signaler) return GPB_OK; // a stream is already ordered with itself
   pthread_mutex_lock(&signaler->lock);
-  gpb_status st = gpb_stream_flush_locked(signaler, GPB_FLUSH_WAIT);
+  st = gpb_stream_flush_locked(signaler, GPB_FLUSH_WAIT);
   uint64_t value = signaler->submitted_serial;
   bool done = value <= signaler->completed_serial;
   pthread_mutex_unlock(&signaler->lock);
@@ -798,8 +858,8 @@ gpb_status gpb_stream_wait_stream(gpb_stream *waiter, gpb_stream *signaler) {
 
 // ---- lifetime -------------------------------------------------------------
 
-gpb_status gpb_stream_create_internal(gpb_device *dev, const gpb_stream_options *options, bool is_default,
-                                      gpb_stream **out_stream) {
+gpb_status gpb_stream_create_internal(gpb_device_obj *dev, const gpb_stream_options *options, bool is_default,
+                                      gpb_stream_obj **out_stream) {
   gpb_stream_options o = options ? *options : (gpb_stream_options){0};
   if (o.mode == GPB_MODE_DEFAULT) o.mode = dev->default_mode;
   if (o.mode != GPB_MODE_BATCHED && o.mode != GPB_MODE_IMMEDIATE) {
@@ -827,8 +887,13 @@ gpb_status gpb_stream_create_internal(gpb_device *dev, const gpb_stream_options 
                     o.inline_upload_max_bytes);
   }
 
-  gpb_stream *s = calloc(1, sizeof *s);
-  if (!s) return gpb_fail(dev->last_error, GPB_ERROR_OUT_OF_HOST_MEMORY, "new stream: out of host memory");
+  gpb_stream_obj *s = calloc(1, sizeof *s);
+  uintptr_t handle = 0;
+  if (!s || gpb_handle_create(GPB_HANDLE_STREAM, s, &handle) != GPB_OK) {
+    free(s);
+    return gpb_fail(dev->last_error, GPB_ERROR_OUT_OF_HOST_MEMORY, "new stream: out of host memory");
+  }
+  s->handle = (gpb_stream *)handle;
   s->device = dev;
   s->id = gpb_next_id();
   s->is_default = is_default;
@@ -849,7 +914,7 @@ gpb_status gpb_stream_create_internal(gpb_device *dev, const gpb_stream_options 
   gpb_status st = dev->be->timeline_create(dev->impl, queue, &s->timeline, err);
   if (st == GPB_OK && dev->stream_count == dev->stream_cap) {
     uint32_t cap = dev->stream_cap ? dev->stream_cap * 2 : 4;
-    gpb_stream **streams = realloc(dev->streams, cap * sizeof *streams);
+    gpb_stream_obj **streams = realloc(dev->streams, cap * sizeof *streams);
     if (!streams) {
       st = GPB_ERROR_OUT_OF_HOST_MEMORY;
       gpb_format(err, sizeof err, "out of host memory");
@@ -873,11 +938,16 @@ gpb_status gpb_stream_create_internal(gpb_device *dev, const gpb_stream_options 
 gpb_status gpb_stream_create(gpb_device *device, const gpb_stream_options *options, gpb_stream **out_stream) {
   if (!out_stream) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_create: out_stream is NULL");
   *out_stream = NULL;
-  if (!device) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_create: device is NULL");
-  return gpb_stream_create_internal(device, options, false, out_stream);
+  gpb_device_obj *dev;
+  gpb_status st = gpb_device_resolve(device, "gpb_stream_create", &dev);
+  if (st != GPB_OK) return st;
+  gpb_stream_obj *s;
+  st = gpb_stream_create_internal(dev, options, false, &s);
+  if (st == GPB_OK) *out_stream = s->handle;
+  return st;
 }
 
-static void destroy_batch_list(gpb_stream *s, gpb_batch *b) {
+static void destroy_batch_list(gpb_stream_obj *s, gpb_batch *b) {
   while (b) {
     gpb_batch *next = b->next;
     s->device->be->batch_destroy(s->device->impl, b->impl);
@@ -887,8 +957,9 @@ static void destroy_batch_list(gpb_stream *s, gpb_batch *b) {
   }
 }
 
-gpb_status gpb_stream_release(gpb_stream *s, char *err) {
-  gpb_device *dev = s->device;
+gpb_status gpb_stream_release(gpb_stream_obj *s, char *err) {
+  gpb_device_obj *dev = s->device;
+  gpb_handle_destroy((uintptr_t)s->handle);
   // Submitted work may still run (a failed stream), and the last finished
   // batch may still be touched by the driver (see retire_completed): let the
   // device go idle before freeing command buffers and the timeline.
@@ -909,9 +980,12 @@ gpb_status gpb_stream_release(gpb_stream *s, char *err) {
   return idle;
 }
 
-gpb_status gpb_stream_destroy(gpb_stream *s) {
-  if (!s) return GPB_OK;
-  gpb_device *dev = s->device;
+gpb_status gpb_stream_destroy(gpb_stream *stream) {
+  if (!stream) return GPB_OK;
+  gpb_stream_obj *s;
+  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_destroy", &s);
+  if (st != GPB_OK) return st;
+  gpb_device_obj *dev = s->device;
   if (s->is_default) {
     return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
                        "the default stream lives as long as its device and cannot be destroyed");
@@ -921,11 +995,11 @@ gpb_status gpb_stream_destroy(gpb_stream *s) {
   pthread_mutex_unlock(&s->lock);
   if (capturing != GPB_OK) return capturing;
   pthread_mutex_lock(&dev->lock);
-  gpb_status st = gpb_stream_sync(s);
+  st = gpb_stream_sync_internal(s);
   char msg[GPB_MSG_MAX] = "";
-  if (st != GPB_OK) gpb_format(msg, sizeof msg, "%s", s->last_error);
+  if (st != GPB_OK) gpb_format(msg, sizeof msg, "%s", gpb_last_error());
   for (uint32_t i = 0; i < dev->stream_count; i++) {
-    gpb_stream *other = dev->streams[i];
+    gpb_stream_obj *other = dev->streams[i];
     if (other == s) {
       dev->streams[i--] = dev->streams[--dev->stream_count];
       continue;
@@ -946,7 +1020,7 @@ gpb_status gpb_stream_destroy(gpb_stream *s) {
     }
     if (waited > other->completed_serial && gpb_stream_wait_serial_locked(other, waited) != GPB_OK && st == GPB_OK) {
       st = other->sticky != GPB_OK ? other->sticky : GPB_ERROR_DEVICE_LOST;
-      gpb_format(msg, sizeof msg, "%s", other->last_error);
+      gpb_format(msg, sizeof msg, "%s", gpb_last_error());
     }
     pthread_mutex_unlock(&other->lock);
   }
@@ -961,23 +1035,44 @@ gpb_status gpb_stream_destroy(gpb_stream *s) {
   return GPB_OK;
 }
 
-gpb_device *gpb_stream_device(const gpb_stream *s) { return s ? s->device : NULL; }
-gpb_mode gpb_stream_mode(const gpb_stream *s) { return s ? s->mode : GPB_MODE_DEFAULT; }
+// The getters return a neutral value for a handle that is not live, with the
+// reason in gpb_last_error (NULL leaves no message).
 
-gpb_status gpb_stream_get_counters(gpb_stream *s, gpb_counters *out) {
-  if (!s || !out) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_get_counters: NULL argument");
+gpb_device *gpb_stream_device(const gpb_stream *stream) {
+  gpb_stream_obj *s;
+  if (!stream || gpb_stream_resolve(stream, "gpb_stream_device", &s) != GPB_OK) return NULL;
+  return s->device->handle;
+}
+
+gpb_mode gpb_stream_mode(const gpb_stream *stream) {
+  gpb_stream_obj *s;
+  if (!stream || gpb_stream_resolve(stream, "gpb_stream_mode", &s) != GPB_OK) return GPB_MODE_DEFAULT;
+  return s->mode;
+}
+
+const char *gpb_stream_last_error(gpb_stream *stream) {
+  gpb_stream_obj *s;
+  if (!stream || gpb_stream_resolve(stream, "gpb_stream_last_error", &s) != GPB_OK) return "";
+  return s->last_error;
+}
+
+gpb_status gpb_stream_get_counters(gpb_stream *stream, gpb_counters *out) {
+  gpb_stream_obj *s;
+  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_get_counters", &s);
+  if (st != GPB_OK) return st;
+  if (!out) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_get_counters: out_counters is NULL");
   pthread_mutex_lock(&s->lock);
   *out = s->counters;
   pthread_mutex_unlock(&s->lock);
   return GPB_OK;
 }
 
-gpb_status gpb_stream_reset_counters(gpb_stream *s) {
-  if (!s) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_stream_reset_counters: stream is NULL");
+gpb_status gpb_stream_reset_counters(gpb_stream *stream) {
+  gpb_stream_obj *s;
+  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_reset_counters", &s);
+  if (st != GPB_OK) return st;
   pthread_mutex_lock(&s->lock);
   memset(&s->counters, 0, sizeof s->counters);
   pthread_mutex_unlock(&s->lock);
   return GPB_OK;
 }
-
-const char *gpb_stream_last_error(gpb_stream *s) { return s ? s->last_error : ""; }

@@ -11,16 +11,16 @@ const char *gpb_vk_result_name(VkResult r) {
     NAME(VK_SUCCESS)
     NAME(VK_NOT_READY)
     NAME(VK_TIMEOUT)
-    NAME(VK_INCOMPLETE) NAME(VK_ERROR_OUT_OF_HOST_MEMORY) NAME(VK_ERROR_OUT_OF_DEVICE_MEMORY)
-        NAME(VK_ERROR_INITIALIZATION_FAILED) NAME(VK_ERROR_DEVICE_LOST) NAME(VK_ERROR_MEMORY_MAP_FAILED)
-            NAME(VK_ERROR_LAYER_NOT_PRESENT) NAME(VK_ERROR_EXTENSION_NOT_PRESENT) NAME(VK_ERROR_FEATURE_NOT_PRESENT)
-                NAME(VK_ERROR_INCOMPATIBLE_DRIVER) NAME(VK_ERROR_TOO_MANY_OBJECTS) NAME(VK_ERROR_FORMAT_NOT_SUPPORTED)
-                    NAME(VK_ERROR_FRAGMENTED_POOL) NAME(VK_ERROR_UNKNOWN) NAME(VK_ERROR_OUT_OF_POOL_MEMORY)
-                        NAME(VK_ERROR_INVALID_EXTERNAL_HANDLE) NAME(VK_ERROR_FRAGMENTATION)
-                            NAME(VK_ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS) NAME(VK_PIPELINE_COMPILE_REQUIRED)
-                                NAME(VK_ERROR_INVALID_SHADER_NV)
+    NAME(VK_INCOMPLETE)
+    NAME(VK_ERROR_OUT_OF_HOST_MEMORY) NAME(VK_ERROR_OUT_OF_DEVICE_MEMORY) NAME(VK_ERROR_INITIALIZATION_FAILED)
+        NAME(VK_ERROR_DEVICE_LOST) NAME(VK_ERROR_MEMORY_MAP_FAILED) NAME(VK_ERROR_LAYER_NOT_PRESENT)
+            NAME(VK_ERROR_EXTENSION_NOT_PRESENT) NAME(VK_ERROR_FEATURE_NOT_PRESENT) NAME(VK_ERROR_INCOMPATIBLE_DRIVER)
+                NAME(VK_ERROR_TOO_MANY_OBJECTS) NAME(VK_ERROR_FORMAT_NOT_SUPPORTED) NAME(VK_ERROR_FRAGMENTED_POOL)
+                    NAME(VK_ERROR_UNKNOWN) NAME(VK_ERROR_OUT_OF_POOL_MEMORY) NAME(VK_ERROR_INVALID_EXTERNAL_HANDLE)
+                        NAME(VK_ERROR_FRAGMENTATION) NAME(VK_ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS)
+                            NAME(VK_PIPELINE_COMPILE_REQUIRED) NAME(VK_ERROR_INVALID_SHADER_NV)
 #undef NAME
-                                    default : return "VK_ERROR_(unnamed)";
+                                default : return "VK_ERROR_(unnamed)";
   }
 }
 
@@ -65,18 +65,25 @@ bool gpb_vk_fault_fire(gpb_vk_fault *f, gpb_vk_site site) {
   return true;
 }
 
+// Test hooks: a device handle that is not live is ignored (0 calls).
 void gpb_vk_fault_arm(gpb_device *device, gpb_vk_site site, uint64_t nth, VkResult result) {
-  gpb_vk_fault *f = &device->impl->fault;
+  gpb_device_obj *dev = gpb_device_obj_of(device);
+  if (!dev) return;
+  gpb_vk_fault *f = &dev->impl->fault;
   atomic_store(&f->armed_site, -1);
   f->result = result;
   atomic_store(&f->countdown, nth ? nth : 1);
   atomic_store(&f->armed_site, (int)site);
 }
 
-void gpb_vk_fault_disarm(gpb_device *device) { atomic_store(&device->impl->fault.armed_site, -1); }
+void gpb_vk_fault_disarm(gpb_device *device) {
+  gpb_device_obj *dev = gpb_device_obj_of(device);
+  if (dev) atomic_store(&dev->impl->fault.armed_site, -1);
+}
 
 uint64_t gpb_vk_fault_calls(gpb_device *device, gpb_vk_site site) {
-  return atomic_load(&device->impl->fault.calls[site]);
+  gpb_device_obj *dev = gpb_device_obj_of(device);
+  return dev ? atomic_load(&dev->impl->fault.calls[site]) : 0;
 }
 
 const char *gpb_vk_site_name(gpb_vk_site site) {
