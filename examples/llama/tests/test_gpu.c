@@ -39,6 +39,7 @@ typedef struct test_args {
 } test_args;
 
 static int parse(int argc, char **argv, test_args *t) {
+  *t = (test_args){0};
   t->config = llama_gen_stories15m();
   t->mode = GPB_MODE_BATCHED;
   t->steps = 8;
