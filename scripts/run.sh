@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The main job: install, build, list the devices, then decode a stories15M-
 # shaped llama2.c checkpoint (random weights, generated once into build/) in
-# immediate and in batched mode on the default device (a GPU if there is one,
-# else lavapipe) and print them side by side. GPB_LLAMA_STEPS sets the number
-# of decode steps (default 64).
+# immediate, batched and replay mode and batched ahead, on the default device
+# (a GPU if there is one, else lavapipe), and print them side by side.
+# GPB_LLAMA_STEPS sets the number of decode steps (default 64).
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -17,20 +17,34 @@ if [ ! -f "$ckpt" ]; then
   mv "$ckpt.tmp" "$ckpt"
 fi
 steps=${GPB_LLAMA_STEPS:-64}
-for mode in immediate batched; do
-  echo "decoding $steps steps in $mode mode..."
-  ./build/gpubatch llama --checkpoint "$ckpt" --steps "$steps" --mode "$mode" --json >"build/llama-$mode.json"
+# immediate: one submit per dispatch; batched: one per token; replay: the
+# step captured once per shape and replayed; batched-ahead: the next step is
+# submitted before the host reads this one's token.
+names="immediate batched replay batched-ahead"
+args_of() {
+  case $1 in
+    batched-ahead) echo "--mode batched --ahead" ;;
+    *) echo "--mode $1" ;;
+  esac
+}
+for name in $names; do
+  echo "decoding $steps steps: $name ($(args_of $name))..."
+  ./build/gpubatch llama --checkpoint "$ckpt" --steps "$steps" $(args_of $name) --json >"build/llama-$name.json"
 done
 field() { grep -o "\"$2\": [0-9.]*" "build/llama-$1.json" | head -1 | awk '{print $2}'; }
 tokens() { grep -o '"tokens": \[[^]]*\]' "build/llama-$1.json"; }
 echo
-printf '%-24s %14s %14s\n' "stories15M, $steps steps" immediate batched
+printf '%-22s' "stories15M, $steps steps"
+for name in $names; do printf ' %14s' "$name"; done
+echo
 for f in tok_per_s dispatches_per_token submits_per_token; do
-  printf '%-24s %14s %14s\n' "$f" "$(field immediate $f)" "$(field batched $f)"
+  printf '%-22s' "$f"
+  for name in $names; do printf ' %14s' "$(field "$name" $f)"; done
+  echo
 done
-same=no
-[ "$(tokens immediate)" = "$(tokens batched)" ] && same=yes
-echo "same tokens in both modes: $same"
-awk -v a="$(field immediate tok_per_s)" -v b="$(field batched tok_per_s)" \
-  'BEGIN { if (a > 0) printf "batched speed-up: %.2fx\n", b / a }'
-echo "(full JSON with counters: build/llama-immediate.json, build/llama-batched.json)"
+same=yes
+for name in $names; do [ "$(tokens "$name")" = "$(tokens immediate)" ] || same=no; done
+echo "same tokens in every mode: $same"
+awk -v a="$(field immediate tok_per_s)" -v b="$(field batched tok_per_s)" -v c="$(field batched-ahead tok_per_s)" \
+  'BEGIN { if (a > 0) printf "batched / immediate: %.2fx; batched-ahead / immediate: %.2fx\n", b / a, c / a }'
+echo "(full JSON with counters: build/llama-<mode>.json)"
