@@ -88,6 +88,7 @@ static int parse_int(const char *flag, const char *text, long long min, long lon
 }
 
 static int parse_mode(const char *text, cli_options *o) {
+  o->replay = false; // the last --mode wins
   if (!strcmp(text, "immediate"))
     o->mode = GPB_MODE_IMMEDIATE;
   else if (!strcmp(text, "batched"))

@@ -504,7 +504,10 @@ int llama_gpu_collect(llama_gpu *g, uint32_t pos, uint32_t *out_next, llama_erro
   if (g->ahead) {
     void *mapped = NULL;
     st = gpb_buffer_map(g->best_shared[pos % 2u], GPB_HOST_READ, &mapped);
-    if (st == GPB_OK) memcpy(g->best_host, mapped, (size_t)bytes);
+    if (st)
+      return llama_error_set(err, "step at pos %u: reading the token: %s: %s", pos, gpb_status_name(st),
+                             gpb_last_error());
+    memcpy(g->best_host, mapped, (size_t)bytes);
   } else {
     st = gpb_stream_copy_to_host(g->stream, g->best_read, 0, g->best_host, bytes);
   }
