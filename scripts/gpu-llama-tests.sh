@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine: the llama decoder against the CPU reference (the
+# ctest llama_gpu_* cases: every mode, ahead too, several shapes) with the
+# validation layer on, plus 64 steps of stories15M in replay --ahead.
+#   bash scripts/gpu-llama-tests.sh build-gpu [OUTDIR]
+set -u -o pipefail
+build=${1:-build-gpu}
+out=${2:-${OUT:-/tmp/gpb-out}}
+mkdir -p "$out"
+source .gpu/gpu-env.sh >/dev/null 2>&1
+t="$PWD/$build/examples/llama/llama_test_gpu"
+gqa="--dim 64 --hidden 160 --layers 2 --heads 4 --kv-heads 2 --vocab 512 --seq-len 64"
+cd /tmp
+failed=0
+check() {
+  local name=$1
+  shift
+  if GPB_VALIDATION=1 "$t" "$@" --file "/tmp/$name.bin" >"$out/$name.log" 2>&1; then echo "PASS $name"; else
+    echo "FAIL $name"
+    tail -5 "$out/$name.log"
+    failed=1
+  fi
+}
+for cls in "" --separate-classifier; do
+  for mode in batched immediate replay "batched --ahead" "replay --ahead" "immediate --ahead"; do
+    check "gqa${cls}-${mode// /}" $gqa $cls --mode $mode --steps 64 --seed 7 --std 0.2
+  done
+done
+check splits $gqa --mode replay --ahead --steps 64 --seed 11 --std 0.2 --attention-split 5
+check rows32 --dim 80 --hidden 196 --layers 2 --heads 5 --kv-heads 1 --vocab 777 --seq-len 48 --separate-classifier \
+  --mode replay --steps 48 --seed 7 --std 0.2 --rows-per-group 32
+check mqa_odd --dim 96 --hidden 196 --layers 3 --heads 6 --kv-heads 1 --vocab 777 --seq-len 40 --separate-classifier \
+  --mode batched --ahead --steps 40 --seed 3 --std 0.2
+check long_head --dim 128 --hidden 160 --layers 2 --heads 1 --kv-heads 1 --vocab 512 --seq-len 64 --mode replay \
+  --ahead --steps 64 --seed 5 --std 0.2 --attention-split 128
+check stories15m --shape stories15M --mode replay --ahead --steps 64 --seed 5
+check stories15m-batched --shape stories15M --mode batched --steps 64 --seed 5
+exit $failed
