@@ -27,7 +27,8 @@
 // Under AddressSanitizer or ThreadSanitizer, RSS measures the sanitizer
 // (ASan's quarantine alone holds up to 256 MiB of freed memory): it is
 // reported, not checked; LeakSanitizer checks for leaks there instead.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// GPB_LIBRARY_SANITIZED: only the library is (the GPB_FUZZ build).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(GPB_LIBRARY_SANITIZED)
 #define RSS_CHECKED 0
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)

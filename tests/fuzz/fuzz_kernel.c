@@ -5,8 +5,8 @@
 // documented set, clear *out_kernel and leave a message on failure. A
 // kernel that is accepted must have a sane reflected interface, must be
 // shared with a second load of the same bytes (pipeline cache) and must be
-// destroyable. Accepted kernels are never dispatched: arbitrary code could
-// write anywhere on a CPU device.
+// destroyable, once: its handle is refused afterwards. Accepted kernels are
+// never dispatched: arbitrary code could write anywhere on a CPU device.
 #include "fuzz_common.h"
 
 static gpb_device *dev;
@@ -75,6 +75,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FUZZ_CHECK(same_interface(&info, &info2));
   FUZZ_CHECK(gpb_kernel_destroy(k) == GPB_OK);
   FUZZ_CHECK(gpb_kernel_destroy(again) == GPB_OK);
+  // Both handles are dead now: refused, never a second release.
+  FUZZ_CHECK(gpb_kernel_destroy(k) == GPB_ERROR_INVALID_HANDLE);
+  FUZZ_CHECK(gpb_kernel_get_info(again, &info2) == GPB_ERROR_INVALID_HANDLE);
   fuzz_check_validation(dev, &validation_seen);
   return 0;
 }

@@ -122,7 +122,10 @@ def kernel_seeds(kernel_dir):
 # Op codes and argument encodings of fuzz_api.c (LLVMFuzzerTestOneInput).
 CREATE, FREE, UPLOAD, READBACK, COPY, ADD, FILL, AXPY, SYNC, MAP, WAIT, SCREATE, SDESTROY, COUNTERS = (
     0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15)
-NULL_BUF, FOREIGN_BUF = 240, 248
+CAPTURE, REPLAY, PDESTROY, NOT_LIVE = 16, 17, 18, 19
+NULL_BUF, FOREIGN_BUF, STALE_BUF = 240, 248, 232
+# Commands inside a capture (op_capture): the op's own bytes without its code.
+CAP_ADD, CAP_FILL, CAP_AXPY, CAP_COPY, CAP_REFUSED = 0, 2, 3, 4, 6
 
 
 def u16(v):
@@ -231,6 +234,43 @@ def counters(stream, reset=False):
     return [COUNTERS, stream | (0x80 if reset else 0)]
 
 
+def stale(which=0):
+    """A buffer argument (pick_buffer) that is no longer live: `which` picks one."""
+    return [STALE_BUF, which]
+
+
+def arg_stale(which=0):
+    return stale(which) + [1, 0, 1]
+
+
+def capture(prog, stream, commands):
+    """Captures `commands` (each [CAP_*] + the op's bytes after its code) into program slot `prog`."""
+    assert 1 <= len(commands) <= 6
+    return [CAPTURE, prog, stream, len(commands) - 1] + sum(commands, [])
+
+
+def cap(code, op_bytes):
+    return [code] + op_bytes[1:]
+
+
+def refused(sel, buf=0):  # sel % 8: flush, sync, wait, begin_capture, destroy, replay, upload, readback
+    return [CAP_REFUSED, sel, buf]
+
+
+def replay(prog, stream, stale_which=None):
+    if stale_which is None:
+        return [REPLAY, prog, stream]
+    return [REPLAY, prog | 0x80, stream, stale_which]
+
+
+def program_destroy(prog):
+    return [PDESTROY, prog]
+
+
+def not_live(case, which=0, stream=0):  # op_not_live: case 0..39
+    return [NOT_LIVE, case, which, stream]
+
+
 def api_seeds():
     s = {}
     s["basic"] = create(0, 64) + upload(0, 0, off(0), nbytes(256)) + add_one(0, arg(0), 64) + readback(0, 0, off(0), nbytes(256))
@@ -280,6 +320,41 @@ def api_seeds():
                        + copy(0, 0, 0, off(0), off(0), nbytes(0)) + upload(0, 0, off_past(1), nbytes(0)))
     s["overlap_copy"] = create(0, 64) + fill(0, arg(0), 64) + copy(0, 0, 0, off(0), off(4), nbytes(64)) + copy(0, 0, 0, off(0), off(128), nbytes(128)) + readback(0, 0, off(0), to_end())
     s["all_slots"] = sum((create(i, 16 * (i + 1), i % 2 == 1) for i in range(8)), []) + sum((fill(0, arg(i), 16) for i in range(8)), []) + sum((free(i) for i in range(0, 8, 2)), [])
+    # Programs: captures, replays on every stream, refusals, held buffers.
+    s["program_replay"] = (create(0, 64) + upload(0, 0, off(0), nbytes(256)) + stream_create(1) + stream_create(2, a=0)
+                           + capture(0, 0, [cap(CAP_ADD, add_one(0, arg(0), 64)), cap(CAP_ADD, add_one(0, arg(0, 1), 32))])
+                           + replay(0, 0) + replay(0, 1) + replay(0, 2) + counters(1) + counters(2)
+                           + readback(0, 0, off(0), to_end()))
+    s["program_axpy_copy"] = (create(0, 128) + create(1, 128) + fill(0, arg(0), 128) + fill(0, arg(1), 128)
+                              + capture(1, 1, [cap(CAP_AXPY, axpy(0, arg(0), arg(1), 128, 3)),
+                                               cap(CAP_COPY, copy(0, 1, 0, off(0), off(256), nbytes(256))),
+                                               cap(CAP_FILL, fill(0, arg(1, 2), 16))])
+                              + replay(1, 0) + readback(0, 0, off(0), to_end()) + replay(1, 0) + readback(0, 1, off(0), to_end()))
+    s["program_holds_buffers"] = (create(0, 64) + create(1, 16, True) + capture(0, 0, [cap(CAP_ADD, add_one(0, arg(0), 64))])
+                                  + free(0) + create(0, 16) + free(1) + replay(0, 0) + program_destroy(0) + free(0)
+                                  + create(0, 16) + readback(0, 0, off(0), to_end()))
+    s["program_refusals"] = (create(0, 16, True) + create(1, 16) + stream_create(1)
+                             + capture(0, 1, [refused(k, k % 2) for k in range(6)])
+                             + capture(1, 0, [refused(6, 0), refused(7, 1), refused(6, NULL_BUF), refused(4), refused(5 + 8)])
+                             + replay(0, 0) + replay(1, 1) + replay(1, 2) + readback(0, 1, off(0), to_end()))
+    s["program_bad_commands"] = (create(0, 64) + capture(0, 0, [cap(CAP_ADD, add_one(0, arg(0), 64, corrupt=c)) for c in (0, 6, 8, 12, 13)]
+                                                         + [cap(CAP_COPY, copy(0, 0, 0, off(0), off(4), nbytes(64)))])
+                                 + capture(1, 0, [cap(CAP_ADD, add_one(0, arg_stale(1))), cap(CAP_COPY, copy(0, 0, FOREIGN_BUF, off(0), off(0), nbytes(4)))])
+                                 + replay(0, 0) + replay(1, 0) + readback(0, 0, off(0), to_end()))
+    # Handles that are no longer live, in every call family.
+    s["freed_buffer_args"] = (create(0, 64) + create(1, 64, True) + fill(0, arg(1), 64) + free(1) + free(0) + create(2, 16)
+                              + [UPLOAD, 0] + stale(0) + off(0) + nbytes(4) + [0]
+                              + [READBACK, 0] + stale(1) + off(0) + nbytes(4) + [0]
+                              + [COPY, 0, 2] + stale(0) + off(0) + off(0) + nbytes(4)
+                              + add_one(0, arg_stale(0)) + axpy(0, arg(2), arg_stale(1)) + [MAP] + stale(0) + [1]
+                              + readback(0, 2, off(0), to_end()))
+    s["not_live_calls"] = (create(0, 64) + free(0) + stream_create(1) + stream_destroy(1) + create(3, 16)
+                           + capture(0, 0, [cap(CAP_FILL, fill(0, arg(3), 1))]) + program_destroy(0)
+                           + capture(1, 0, [cap(CAP_FILL, fill(0, arg(3), 4))])
+                           + sum((not_live(c, c % 5) for c in range(40)), []) + replay(1, 0) + readback(0, 3, off(0), to_end()))
+    s["stale_program_replay"] = (create(0, 16) + capture(0, 0, [cap(CAP_ADD, add_one(0, arg(0), 4))]) + replay(0, 0)
+                                 + program_destroy(0) + replay(0, 0, stale_which=0) + replay(0, 0) + replay(0, 0, stale_which=1)
+                                 + replay(0, 0, stale_which=2) + not_live(26, 0) + not_live(27, 1))
     return s
 
 
