@@ -86,6 +86,10 @@ static void test_status_names_and_counters(void) {
   CHECK(strcmp(gpb_status_name(GPB_OK), "GPB_OK") == 0);
   CHECK(strcmp(gpb_status_name(GPB_ERROR_DEVICE_LOST), "GPB_ERROR_DEVICE_LOST") == 0);
   CHECK(strcmp(gpb_status_name((gpb_status)999), "GPB_ERROR_UNKNOWN") == 0);
+  // Added at the end of the enum: the earlier values keep their numbers.
+  CHECK_EQ(GPB_ERROR_VULKAN, 12);
+  CHECK_EQ(GPB_ERROR_INVALID_HANDLE, 13);
+  CHECK(strcmp(gpb_status_name(GPB_ERROR_INVALID_HANDLE), "GPB_ERROR_INVALID_HANDLE") == 0);
   const char *seed_names[] = {"dispatches", "flushes",    "syncs",   "blits",         "gpu_to_cpu", "cpu_to_gpu",
                               "gpu_to_gpu", "free_syncs", "submits", "staging_bytes", "barriers",   "barriers_elided"};
   for (size_t n = 0; n < sizeof seed_names / sizeof seed_names[0]; n++) {
