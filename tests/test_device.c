@@ -1,5 +1,6 @@
 // Device enumeration, the default device, and several open devices.
 #include "gpu_fixture.h"
+#include "vulkan/vk_internal.h"
 
 static void test_enumerate_and_default(void) {
   uint32_t count = 0;
@@ -66,6 +67,19 @@ static void test_two_devices_at_once(void) {
   fixture_close(b);
 }
 
+// The NVIDIA driver 580 refuses the 29th vkCreateInstance of a process, so
+// devices share one instance per validation setting: many opens and closes,
+// with and without validation, create at most two.
+static void test_many_opens_share_instances(void) {
+  for (int i = 0; i < 40; i++) {
+    gpb_device_options opts = {.validation = i % 2 == 0 && getenv("GPB_TEST_NO_VALIDATION") == NULL};
+    gpb_device *dev = NULL;
+    CHECK_OK(gpb_device_open_default(&opts, &dev));
+    CHECK_OK(gpb_device_close(dev));
+  }
+  CHECK(gpb_vk_instances_created() <= 2);
+}
+
 static void test_default_mode_from_env(void) {
   setenv("GPB_MODE", "immediate", 1);
   gpb_device *dev = fixture_open();
@@ -106,8 +120,8 @@ static void test_status_names_and_counters(void) {
 }
 
 int main(int argc, char **argv) {
-  static const test_case tests[] = {TEST(test_enumerate_and_default), TEST(test_env_override),
-                                    TEST(test_two_devices_at_once), TEST(test_default_mode_from_env),
-                                    TEST(test_status_names_and_counters)};
+  static const test_case tests[] = {TEST(test_enumerate_and_default),     TEST(test_env_override),
+                                    TEST(test_two_devices_at_once),       TEST(test_default_mode_from_env),
+                                    TEST(test_status_names_and_counters), TEST(test_many_opens_share_instances)};
   return RUN_TESTS(tests);
 }

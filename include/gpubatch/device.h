@@ -1,8 +1,14 @@
 // gpubatch/device.h: finding, opening and closing a GPU.
 //
-// A gpb_device is one opened Vulkan physical device: its own VkInstance,
-// VkDevice, the queues its streams submit to, its pipeline cache and its
-// default stream. Several devices may be open at once, the same index too.
+// A gpb_device is one opened Vulkan physical device: its own VkDevice, the
+// queues its streams submit to, its pipeline cache and its default stream.
+// Several devices may be open at once, the same index too. All devices of a
+// process share one VkInstance per validation setting, created by the first
+// open and kept until the process exits (the NVIDIA driver 580 fails the
+// 29th vkCreateInstance of a process, so an instance per open would stop
+// working after 28 opens). Devices with validation on share its messages:
+// a validation message about one of them also counts on the others open at
+// that moment.
 //
 // Ownership and lifetime: gpb_device_open creates it, gpb_device_close
 // flushes every stream, waits for the GPU, and frees what is left (streams,
@@ -118,7 +124,8 @@ gpb_stream *gpb_device_default_stream(gpb_device *device);
 gpb_status gpb_device_query(const gpb_device *device, gpb_device_info *out_info);
 
 // Number of validation messages (warnings and errors) seen so far on this
-// device; always 0 when validation is off (and for a handle that is not
+// device (and, see above, on other devices open with validation at the same
+// time); always 0 when validation is off (and for a handle that is not
 // live). Tests fail on any.
 uint64_t gpb_device_validation_message_count(const gpb_device *device);
 

@@ -46,6 +46,19 @@ static void load_instance_functions(VkInstance instance) {
   pthread_mutex_unlock(&instance_functions_lock);
 }
 
+// Warnings and errors of every type, counted on `d` (on_debug_message).
+static VkDebugUtilsMessengerCreateInfoEXT messenger_info(gpb_be_device *d) {
+  return (VkDebugUtilsMessengerCreateInfoEXT){.sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+                                              .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                                                                 VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+                                              .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                                                             VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                                                             VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+                                              .pfnUserCallback = on_debug_message,
+                                              .pUserData = d};
+}
+
+// `d` receives the messages of vkCreateInstance itself (validation only).
 static gpb_status create_instance(bool validation, gpb_be_device *d, VkInstance *out, char *err) {
   gpb_status st = gpb_vk_load(err);
   if (st != GPB_OK) return st;
@@ -68,14 +81,7 @@ static gpb_status create_instance(bool validation, gpb_be_device *d, VkInstance 
   VkValidationFeaturesEXT features = {.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
                                       .enabledValidationFeatureCount = 1,
                                       .pEnabledValidationFeatures = enables};
-  VkDebugUtilsMessengerCreateInfoEXT messenger = {.sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
-                                                  .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
-                                                                     VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
-                                                  .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
-                                                                 VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
-                                                                 VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
-                                                  .pfnUserCallback = on_debug_message,
-                                                  .pUserData = d};
+  VkDebugUtilsMessengerCreateInfoEXT messenger = messenger_info(d);
   VkInstanceCreateInfo info = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app};
   if (validation) {
     if (!has_instance_layer(VALIDATION_LAYER)) {
@@ -91,21 +97,59 @@ static gpb_status create_instance(bool validation, gpb_be_device *d, VkInstance 
     info.ppEnabledExtensionNames = exts;
   }
   VkResult r = vkCreateInstance(&info, NULL, out);
-  if (r != VK_SUCCESS) return gpb_vk_status(r, "vkCreateInstance", err);
+  if (r != VK_SUCCESS) {
+    *out = VK_NULL_HANDLE;
+    return gpb_vk_status(r, "vkCreateInstance", err);
+  }
   load_instance_functions(*out);
-  if (validation) {
-    PFN_vkCreateDebugUtilsMessengerEXT create =
-        (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(*out, "vkCreateDebugUtilsMessengerEXT");
-    d->destroy_messenger =
-        (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(*out, "vkDestroyDebugUtilsMessengerEXT");
-    messenger.pNext = NULL;
-    r = create ? create(*out, &messenger, NULL, &d->messenger) : VK_ERROR_EXTENSION_NOT_PRESENT;
-    if (r != VK_SUCCESS) {
-      vkDestroyInstance(*out, NULL);
-      return gpb_vk_status(r, "vkCreateDebugUtilsMessengerEXT", err);
-    }
+  return GPB_OK;
+}
+
+// The device's own messenger on a validation instance: messages about its
+// objects are counted on it (and any other device's on the same instance).
+static gpb_status create_messenger(VkInstance instance, gpb_be_device *d, char *err) {
+  VkDebugUtilsMessengerCreateInfoEXT messenger = messenger_info(d);
+  PFN_vkCreateDebugUtilsMessengerEXT create =
+      (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(instance, "vkCreateDebugUtilsMessengerEXT");
+  d->destroy_messenger =
+      (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(instance, "vkDestroyDebugUtilsMessengerEXT");
+  VkResult r = create ? create(instance, &messenger, NULL, &d->messenger) : VK_ERROR_EXTENSION_NOT_PRESENT;
+  if (r != VK_SUCCESS) {
+    d->messenger = VK_NULL_HANDLE;
+    return gpb_vk_status(r, "vkCreateDebugUtilsMessengerEXT", err);
   }
   return GPB_OK;
+}
+
+// One VkInstance per process and validation setting, created on first use
+// and kept until the process exits; devices and the enumeration share it.
+// Reason: with the NVIDIA driver 580.159.04 the 29th vkCreateInstance of a
+// process fails (VK_ERROR_INCOMPATIBLE_DRIVER; the loader cannot get the
+// driver's vkCreateInstance any more), even when every earlier instance was
+// destroyed, so a program that opens and closes devices would stop opening
+// them. A failed creation is not kept: the next open tries again.
+static pthread_mutex_t shared_instances_lock = PTHREAD_MUTEX_INITIALIZER;
+static VkInstance shared_instances[2]; // [validation]
+static uint32_t instances_created;     // for tests (vk_fault.h)
+
+uint32_t gpb_vk_instances_created(void) {
+  pthread_mutex_lock(&shared_instances_lock);
+  uint32_t n = instances_created;
+  pthread_mutex_unlock(&shared_instances_lock);
+  return n;
+}
+
+static gpb_status acquire_instance(bool validation, gpb_be_device *d, VkInstance *out, char *err) {
+  pthread_mutex_lock(&shared_instances_lock);
+  gpb_status st = GPB_OK;
+  if (!shared_instances[validation]) {
+    st = create_instance(validation, d, &shared_instances[validation], err);
+    if (st == GPB_OK) instances_created++;
+  }
+  *out = shared_instances[validation];
+  pthread_mutex_unlock(&shared_instances_lock);
+  if (st == GPB_OK && validation) st = create_messenger(*out, d, err);
+  return st;
 }
 
 // ---- enumeration (once per process) -----------------------------------------
@@ -209,7 +253,7 @@ static void describe(VkPhysicalDevice pd, uint32_t index, gpb_device_info *info)
 static void enumerate_once(void) {
   gpb_be_device scratch = {0};
   VkInstance instance;
-  enum_status = create_instance(false, &scratch, &instance, enum_error);
+  enum_status = acquire_instance(false, &scratch, &instance, enum_error);
   if (enum_status != GPB_OK) return;
   VkPhysicalDevice pds[MAX_DEVICES];
   uint32_t n = MAX_DEVICES;
@@ -220,7 +264,6 @@ static void enumerate_once(void) {
     enum_count = n;
     for (uint32_t i = 0; i < n; i++) describe(pds[i], i, &enum_infos[i]);
   }
-  vkDestroyInstance(instance, NULL);
 }
 
 static gpb_status vk_device_count(uint32_t *out, char *err) {
@@ -260,8 +303,7 @@ static void vk_device_close(gpb_be_device *d) {
   }
   for (uint32_t i = 0; i < d->queue_count; i++) pthread_mutex_destroy(&d->queue_locks[i]);
   if (d->messenger && d->destroy_messenger) d->destroy_messenger(d->instance, d->messenger, NULL);
-  if (d->instance) vkDestroyInstance(d->instance, NULL);
-  free(d);
+  free(d); // the instance stays (acquire_instance)
 }
 
 static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info *info, char *err) {
@@ -359,7 +401,7 @@ static gpb_status vk_device_open(uint32_t index, const gpb_device_options *optio
   atomic_store(&d->fault.armed_site, -1);
   d->on_message = options->on_message;
   d->on_message_user = options->on_message_user;
-  gpb_status st = create_instance(options->validation, d, &d->instance, err);
+  gpb_status st = acquire_instance(options->validation, d, &d->instance, err);
   if (st == GPB_OK) st = open_device(d, index, info, err);
   if (st != GPB_OK) {
     vk_device_close(d);

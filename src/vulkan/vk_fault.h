@@ -56,5 +56,8 @@ void gpb_vk_fault_disarm(gpb_device *device);
 // Calls made at `site` on `device` so far.
 uint64_t gpb_vk_fault_calls(gpb_device *device, gpb_vk_site site);
 const char *gpb_vk_site_name(gpb_vk_site site);
+// VkInstances this process created so far (at most one per validation
+// setting: vk_device.c, acquire_instance).
+uint32_t gpb_vk_instances_created(void);
 
 #endif
