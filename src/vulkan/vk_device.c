@@ -147,8 +147,10 @@ static gpb_status acquire_instance(bool validation, gpb_be_device *d, VkInstance
     if (st == GPB_OK) instances_created++;
   }
   *out = shared_instances[validation];
-  pthread_mutex_unlock(&shared_instances_lock);
+  // Messengers are made and destroyed under the lock too: the validation
+  // layer keeps them in the shared instance.
   if (st == GPB_OK && validation) st = create_messenger(*out, d, err);
+  pthread_mutex_unlock(&shared_instances_lock);
   return st;
 }
 
@@ -302,7 +304,11 @@ static void vk_device_close(gpb_be_device *d) {
     d->vk.vkDestroyDevice(d->device, NULL);
   }
   for (uint32_t i = 0; i < d->queue_count; i++) pthread_mutex_destroy(&d->queue_locks[i]);
-  if (d->messenger && d->destroy_messenger) d->destroy_messenger(d->instance, d->messenger, NULL);
+  if (d->messenger && d->destroy_messenger) {
+    pthread_mutex_lock(&shared_instances_lock);
+    d->destroy_messenger(d->instance, d->messenger, NULL);
+    pthread_mutex_unlock(&shared_instances_lock);
+  }
   free(d); // the instance stays (acquire_instance)
 }
 
