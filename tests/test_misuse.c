@@ -247,26 +247,34 @@ static const uint32_t uses_int64_spirv[] =
 #include "uses_int64.inc"
     ;
 
-// The add_one module with its storage buffer at binding `binding`.
-static uint32_t *add_one_with_binding(uint32_t binding, size_t *out_bytes) {
-  enum { OP_DECORATE = 71, DECORATION_BINDING = 33, HEADER_WORDS = 5 };
+// A copy of add_one in which every `OpDecorate %x <decoration> ...` of
+// `count` words gets `value` at its word `at` (the test fails if none does).
+static uint32_t *add_one_patched_decoration(uint32_t decoration, uint32_t count, uint32_t at, uint32_t value,
+                                            size_t *out_bytes) {
+  enum { OP_DECORATE = 71, HEADER_WORDS = 5 };
   uint32_t *words = malloc(sizeof add_one_spirv);
   if (!words) return NULL;
   memcpy(words, add_one_spirv, sizeof add_one_spirv);
   size_t n = sizeof add_one_spirv / 4;
   bool patched = false;
   for (size_t i = HEADER_WORDS; i < n;) {
-    uint32_t count = words[i] >> 16;
-    if (count == 0) break;
-    if ((words[i] & 0xffff) == OP_DECORATE && count == 4 && words[i + 2] == DECORATION_BINDING) {
-      words[i + 3] = binding;
+    uint32_t words_here = words[i] >> 16;
+    if (words_here == 0) break;
+    if ((words[i] & 0xffff) == OP_DECORATE && words_here == count && words[i + 2] == decoration) {
+      words[i + at] = value;
       patched = true;
     }
-    i += count;
+    i += words_here;
   }
   CHECK(patched);
   *out_bytes = sizeof add_one_spirv;
   return words;
+}
+
+// The add_one module with its storage buffer at binding `binding`.
+static uint32_t *add_one_with_binding(uint32_t binding, size_t *out_bytes) {
+  enum { DECORATION_BINDING = 33 };
+  return add_one_patched_decoration(DECORATION_BINDING, 4, 3, binding, out_bytes);
 }
 
 // Valid SPIR-V the device cannot run must be refused with
@@ -361,24 +369,8 @@ static const uint32_t malformed_spirv[] = {0x07230203, 0x00010500, 0x0002000b, 2
 
 // add_one with every `OpDecorate %x Block` turned into GLSLShared.
 static uint32_t *add_one_without_block(size_t *out_bytes) {
-  enum { OP_DECORATE = 71, DECORATION_BLOCK = 2, DECORATION_GLSL_SHARED = 8, HEADER_WORDS = 5 };
-  uint32_t *words = malloc(sizeof add_one_spirv);
-  if (!words) return NULL;
-  memcpy(words, add_one_spirv, sizeof add_one_spirv);
-  size_t n = sizeof add_one_spirv / 4;
-  bool patched = false;
-  for (size_t i = HEADER_WORDS; i < n;) {
-    uint32_t count = words[i] >> 16;
-    if (count == 0) break;
-    if ((words[i] & 0xffff) == OP_DECORATE && count == 3 && words[i + 2] == DECORATION_BLOCK) {
-      words[i + 2] = DECORATION_GLSL_SHARED;
-      patched = true;
-    }
-    i += count;
-  }
-  CHECK(patched);
-  *out_bytes = sizeof add_one_spirv;
-  return words;
+  enum { DECORATION_BLOCK = 2, DECORATION_GLSL_SHARED = 8 };
+  return add_one_patched_decoration(DECORATION_BLOCK, 3, 2, DECORATION_GLSL_SHARED, out_bytes);
 }
 
 static gpb_status create_in_child(const char *name, const uint32_t *words, size_t bytes) {
