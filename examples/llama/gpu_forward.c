@@ -457,10 +457,10 @@ static int record_step(llama_gpu *g, uint32_t pos, llama_error *err) {
 
 // Replay: the program of this grid and BestOut, captured on first use
 // (before the step's values are written: a capturing stream takes no host
-// copies), then replayed.
-static int replay_step(llama_gpu *g, uint32_t pos, uint32_t past, bool capture_only, llama_error *err) {
-  uint32_t slot = past * 2u + (g->ahead ? pos % 2u : 0u);
-  if (!g->programs[slot]) {
+// copies).
+static int step_program(llama_gpu *g, uint32_t pos, uint32_t past, gpb_program **out, llama_error *err) {
+  gpb_program **slot = &g->programs[past * 2u + (g->ahead ? pos % 2u : 0u)];
+  if (!*slot) {
     gpb_status st = gpb_stream_begin_capture(g->stream);
     if (st) return step_failed(g, pos, "beginning the capture", st, err);
     int rc = record_step(g, pos, err);
@@ -471,11 +471,10 @@ static int replay_step(llama_gpu *g, uint32_t pos, uint32_t past, bool capture_o
       return -1;
     }
     if (st) return step_failed(g, pos, "ending the capture", st, err);
-    g->programs[slot] = program;
+    *slot = program;
   }
-  if (capture_only) return 0;
-  gpb_status st = gpb_stream_replay(g->stream, g->programs[slot]);
-  return st ? step_failed(g, pos, "replaying the step", st, err) : 0;
+  *out = *slot;
+  return 0;
 }
 
 int llama_gpu_submit(llama_gpu *g, uint32_t token, uint32_t pos, llama_error *err) {
@@ -489,11 +488,16 @@ int llama_gpu_submit(llama_gpu *g, uint32_t token, uint32_t pos, llama_error *er
   for (uint32_t l = 0; l < (uint32_t)c->n_layers; l++)
     g->dispatches[2 * l].groups[1] = attention_groups; // (heads, role)
   g->best_out_arg->buffer = g->ahead ? g->best_shared[pos % 2u] : g->best_read;
-  if (g->replay && replay_step(g, pos, past, true, err)) return -1;
+  gpb_program *program = NULL;
+  if (g->replay && step_program(g, pos, past, &program, err)) return -1;
   uint32_t values[2] = {pos, token};
   gpb_status st = gpb_stream_copy_to_device(g->stream, values, g->step, 0, sizeof values);
   if (st) return step_failed(g, pos, "writing the step's position and token", st, err);
-  if (g->replay ? replay_step(g, pos, past, false, err) : record_step(g, pos, err)) return -1;
+  if (!program) {
+    if (record_step(g, pos, err)) return -1;
+  } else if ((st = gpb_stream_replay(g->stream, program))) {
+    return step_failed(g, pos, "replaying the step", st, err);
+  }
   if (g->ahead && (st = gpb_stream_flush(g->stream))) return step_failed(g, pos, "submitting", st, err);
   return 0;
 }
