@@ -13,7 +13,8 @@
 // The classifier is the largest matrix (vocab x dim, 37 MB at stories15M)
 // and is streamed from memory every step, so each subgroup keeps BATCH
 // rows' loads in flight at once (its first BATCH rows are loaded before x
-// is ready), and a workgroup takes rows_per_group rows.
+// is ready, each later BATCH while the one before is summed), and a
+// workgroup takes rows_per_group rows.
 #extension GL_GOOGLE_include_directive : require
 #include "llama_common.glsl"
 
@@ -111,11 +112,15 @@ void main() {
   barrier();
 
   // Rows: each subgroup takes BATCH at a time; its lanes keep their best.
+  // The next BATCH rows' loads go out before this batch's sums.
   float bv = NEG_INF;
   uint bi = NO_INDEX;
-  for (uint r = r_first; r < pc.rows_per_group; r += gl_NumSubgroups * BATCH) {
-    uvec4 at = row_offsets(row0 + r, n4);
-    if (r != r_first) load_rows(at, n4, true, w0, w1, w2, w3);
+  uint stride = gl_NumSubgroups * BATCH;
+  uvec4 at = row_offsets(row0 + r_first, n4);
+  for (uint r = r_first; r < pc.rows_per_group; r += stride) {
+    uvec4 at_next = row_offsets(row0 + r + stride, n4);
+    vec4 n0[ROW_PREFETCH], n1[ROW_PREFETCH], n2[ROW_PREFETCH], n3[ROW_PREFETCH];
+    load_rows(at_next, n4, r + stride < pc.rows_per_group, n0, n1, n2, n3);
     vec4 acc = vec4(0.0);
     [[unroll]] for (uint k = 0u; k < ROW_PREFETCH; k++) {
       uint j = lane + k * gl_SubgroupSize;
@@ -140,6 +145,11 @@ void main() {
         }
       }
     }
+    w0 = n0;
+    w1 = n1;
+    w2 = n2;
+    w3 = n3;
+    at = at_next;
   }
   subgroup_best(bv, bi);
   if (subgroupElect()) {
