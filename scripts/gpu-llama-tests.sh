@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine: the llama decoder against the CPU reference (the
-# ctest llama_gpu_* cases: every mode, ahead too, several shapes) with the
+# ctest llama_gpu_* cases: every mode, ahead and record-ahead too, several shapes) with the
 # validation layer on, plus 64 steps of stories15M in replay --ahead.
 #   bash scripts/gpu-llama-tests.sh build-gpu [OUTDIR]
 set -u -o pipefail
@@ -22,7 +22,8 @@ check() {
   fi
 }
 for cls in "" --separate-classifier; do
-  for mode in batched immediate replay "batched --ahead" "replay --ahead" "immediate --ahead"; do
+  for mode in batched immediate replay "batched --ahead" "replay --ahead" "immediate --ahead" \
+    "batched --record-ahead" "replay --record-ahead"; do
     check "gqa${cls}-${mode// /}" $gqa $cls --mode $mode --steps 64 --seed 7 --std 0.2
   done
 done
@@ -35,4 +36,5 @@ check long_head --dim 128 --hidden 160 --layers 2 --heads 1 --kv-heads 1 --vocab
   --ahead --steps 64 --seed 5 --std 0.2 --attention-split 128
 check stories15m --shape stories15M --mode replay --ahead --steps 64 --seed 5
 check stories15m-batched --shape stories15M --mode batched --steps 64 --seed 5
+check stories15m-record-ahead --shape stories15M --mode batched --record-ahead --steps 64 --seed 5
 exit $failed

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine: the llama decode comparison at the stories15M shape
-# (gpubatch immediate, batched and replay, each also --ahead; PyTorch eager
-# and CUDA graph; the CPU reference on 16 threads), one checkpoint, 256
-# steps, three runs per gpubatch row; then Chrome traces of 64 steps of
-# batched and of replay --ahead. Usage:
+# (gpubatch immediate, batched and replay, each also --ahead, and batched and
+# replay --record-ahead; PyTorch eager and CUDA graph; the CPU reference on
+# 16 threads), one checkpoint, 256 steps, three runs per gpubatch row; then
+# Chrome traces of 64 steps of batched, replay --ahead and batched
+# --record-ahead. Usage:
 #   bash scripts/gpu-llama.sh build-gpu [OUTDIR]
 set -u -o pipefail
 build=${1:-build-gpu}
@@ -18,9 +19,11 @@ run() { echo "## $*"; "$@"; }
     for mode in immediate batched replay; do
       run "$build/gpubatch" llama --checkpoint "$ckpt" --steps 256 --mode $mode --json
       run "$build/gpubatch" llama --checkpoint "$ckpt" --steps 256 --mode $mode --ahead --json
+      [ $mode = immediate ] ||
+        run "$build/gpubatch" llama --checkpoint "$ckpt" --steps 256 --mode $mode --record-ahead --json
     done
   done
-  for args in "--mode batched" "--mode replay --ahead"; do
+  for args in "--mode batched" "--mode replay --ahead" "--mode batched --record-ahead"; do
     name=$(echo "$args" | tr -d ' -')
     run "$build/gpubatch" llama --checkpoint "$ckpt" --steps 64 $args --trace "$out/llama-trace-$name.json" --json
   done

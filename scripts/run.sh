@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: install, build, list the devices, then decode a stories15M-
 # shaped llama2.c checkpoint (random weights, generated once into build/) in
-# immediate, batched and replay mode and batched ahead, on the default device
+# immediate, batched and replay mode, batched record-ahead and batched ahead,
+# on the default device
 # (a GPU if there is one, else lavapipe), and print them side by side.
 # GPB_LLAMA_STEPS sets the number of decode steps (default 64).
 set -eu
@@ -18,11 +19,14 @@ if [ ! -f "$ckpt" ]; then
 fi
 steps=${GPB_LLAMA_STEPS:-64}
 # immediate: one submit per dispatch; batched: one per token; replay: the
-# step captured once per shape and replayed; batched-ahead: the next step is
-# submitted before the host reads this one's token.
-names="immediate batched replay batched-ahead"
+# step captured once per shape and replayed; record-ahead: batched, the next
+# step recorded while the GPU runs this one, submitted once the host read
+# this one's token; batched-ahead: the next step is submitted before the
+# host reads this one's token (the GPU picks it).
+names="immediate batched replay record-ahead batched-ahead"
 args_of() {
   case $1 in
+    record-ahead) echo "--mode batched --record-ahead" ;;
     batched-ahead) echo "--mode batched --ahead" ;;
     *) echo "--mode $1" ;;
   esac
@@ -45,6 +49,6 @@ done
 same=yes
 for name in $names; do [ "$(tokens "$name")" = "$(tokens immediate)" ] || same=no; done
 echo "same tokens in every mode: $same"
-awk -v a="$(field immediate tok_per_s)" -v b="$(field batched tok_per_s)" -v c="$(field batched-ahead tok_per_s)" \
-  'BEGIN { if (a > 0) printf "batched / immediate: %.2fx; batched-ahead / immediate: %.2fx\n", b / a, c / a }'
+awk -v a="$(field immediate tok_per_s)" -v b="$(field batched tok_per_s)" -v r="$(field record-ahead tok_per_s)" \
+  -v c="$(field batched-ahead tok_per_s)" 'BEGIN { if (a > 0) printf "batched / immediate: %.2fx; record-ahead: %.2fx; batched-ahead: %.2fx\n", b / a, r / a, c / a }'
 echo "(full JSON with counters: build/llama-<mode>.json)"

@@ -22,7 +22,7 @@
 typedef struct cli_options {
   const char *checkpoint, *tokenizer, *prompt, *prompt_ids, *dump_logits;
   long long steps, threads, device, attention_split, max_batch, ffn_rows, classifier_rows;
-  bool json, cpu, replay, ahead;
+  bool json, cpu, replay, ahead, record_ahead;
   gpb_mode mode;
 } cli_options;
 
@@ -47,7 +47,8 @@ typedef struct decoder {
 static void usage(FILE *f, const char *prog) {
   fprintf(f,
           "usage: %s --checkpoint FILE [--tokenizer FILE] [--prompt TEXT | --prompt-ids 1,2,3]\n"
-          "       [--steps N] [--mode immediate|batched|replay|cpu] [--ahead] [--cpu]\n"
+          "       [--steps N] [--mode immediate|batched|replay|cpu] [--ahead | --record-ahead]\n"
+          "       [--cpu]\n"
           "       [--threads N] [--json] [--dump-logits FILE] [--device I]\n"
           "       [--attention-split N] [--ffn-rows N] [--classifier-rows N]\n"
           "       [--max-batch-dispatches N] [--trace FILE.json]\n"
@@ -61,6 +62,9 @@ static void usage(FILE *f, const char *prog) {
           "(default 1).\n"
           "--ahead (GPU): submit step n+1 before reading step n's token; the GPU takes\n"
           "step n's argmax as step n+1's token itself, so it never waits for the host.\n"
+          "--record-ahead (GPU): the host picks every token, as a sampler does, but\n"
+          "records step n+1 while the GPU runs step n, then writes its token into the\n"
+          "step's mapped values and submits it.\n"
           "--json prints one JSON object (tokens, tok_per_s, dispatches_per_token,\n"
           "submits_per_token, mode, device, counters) instead of text.\n"
           "--dump-logits writes the float32 logits of every step to FILE; on the GPU that\n"
@@ -125,6 +129,10 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     }
     if (!strcmp(a, "--ahead")) {
       o->ahead = true;
+      continue;
+    }
+    if (!strcmp(a, "--record-ahead")) {
+      o->record_ahead = true;
       continue;
     }
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -243,6 +251,23 @@ static int decoder_step_ahead(decoder *d, const decode_run *run, uint32_t steps,
   return 0;
 }
 
+// Record-ahead (GPU): records step pos + 1 while step pos runs, collects step
+// pos, then commits step pos + 1 with its token (the prompt's, else the
+// argmax just read; after BOS, where decoding stops, it stays uncommitted).
+// Logits are read after the commit: reading them flushes the stream.
+static int decoder_step_record_ahead(decoder *d, const decode_run *run, uint32_t steps, uint32_t pos, bool want_logits,
+                                     uint32_t *out_next, const float **out_logits, llama_error *err) {
+  bool more = pos + 1 < steps;
+  if (more && llama_gpu_prepare(d->gpu, pos + 1, err)) return -1;
+  if (llama_gpu_collect(d->gpu, pos, out_next, err)) return -1;
+  bool in_prompt = pos + 1 < (uint32_t)run->prompt_count;
+  uint32_t token = in_prompt ? (uint32_t)run->prompt[pos + 1] : *out_next;
+  if (more && (in_prompt || token != LLAMA_BOS) && llama_gpu_commit(d->gpu, token, pos + 1, err)) return -1;
+  if (want_logits && llama_gpu_read_logits(d->gpu, pos, d->logits, err)) return -1;
+  *out_logits = d->logits;
+  return 0;
+}
+
 static void print_piece(const llama_tokenizer *tok, uint32_t prev, uint32_t token) {
   if (!tok) {
     printf(" %u", token);
@@ -260,15 +285,16 @@ static int run_decode(decoder *d, const cli_options *o, const llama_tokenizer *t
   uint32_t token = (uint32_t)run->prompt[0];
   bool print_text = !o->json;
   if (print_text && !tok) printf("%u", token);
-  bool ahead = d->gpu && o->ahead;
+  bool ahead = d->gpu && o->ahead, record_ahead = d->gpu && o->record_ahead;
   double start = now_s(), first_done = start;
-  if (ahead && llama_gpu_submit(d->gpu, token, 0, err)) return -1;
+  if ((ahead || record_ahead) && llama_gpu_submit(d->gpu, token, 0, err)) return -1;
   for (uint32_t pos = 0; pos < steps; pos++) {
     uint32_t next;
     const float *logits = NULL;
-    if (ahead ? decoder_step_ahead(d, run, steps, pos, dump != NULL, &next, &logits, err)
-              : decoder_step(d, token, pos, dump != NULL, &next, &logits, err))
-      return -1;
+    int rc = ahead          ? decoder_step_ahead(d, run, steps, pos, dump != NULL, &next, &logits, err)
+             : record_ahead ? decoder_step_record_ahead(d, run, steps, pos, dump != NULL, &next, &logits, err)
+                            : decoder_step(d, token, pos, dump != NULL, &next, &logits, err);
+    if (rc) return -1;
     if (pos == 0) first_done = now_s();
     run->steps_run++;
     if (dump && fwrite(logits, sizeof(float), (size_t)d->vocab, dump) != (size_t)d->vocab)
@@ -314,7 +340,7 @@ static void print_json_string(const char *s) {
 
 typedef struct report {
   const char *mode;
-  bool ahead;
+  bool ahead, record_ahead;
   char device[300];
   double tok_per_s, dispatches_per_token, submits_per_token;
   bool has_counters;
@@ -329,9 +355,10 @@ static void print_json(const decode_run *run, const report *r) {
   for (int32_t i = 0; i < run->prompt_count; i++) printf("%s%d", i ? ", " : "", run->prompt[i]);
   printf("], \"steps\": %u, \"stopped_at_bos\": %s, \"tok_per_s\": %.3f, "
          "\"first_step_ms\": %.3f, \"dispatches_per_token\": %.3f, \"submits_per_token\": %.3f, "
-         "\"mode\": \"%s\", \"ahead\": %s, \"device\": ",
+         "\"mode\": \"%s\", \"ahead\": %s, \"record_ahead\": %s, \"device\": ",
          run->steps_run, run->stopped_at_bos ? "true" : "false", r->tok_per_s, run->first_step_s * 1e3,
-         r->dispatches_per_token, r->submits_per_token, r->mode, r->ahead ? "true" : "false");
+         r->dispatches_per_token, r->submits_per_token, r->mode, r->ahead ? "true" : "false",
+         r->record_ahead ? "true" : "false");
   print_json_string(r->device);
   printf(", \"validation_messages\": %llu, \"counters\": {", (unsigned long long)r->validation_messages);
   if (r->has_counters)
@@ -343,8 +370,11 @@ static void print_json(const decode_run *run, const report *r) {
 
 static void print_summary(const decode_run *run, const report *r) {
   printf("%u steps on %s (%s%s): %.1f tok/s excluding the first step (first: %.2f ms)%s\n", run->steps_run, r->device,
-         r->mode, r->ahead ? ", ahead" : "", r->tok_per_s, run->first_step_s * 1e3,
-         run->stopped_at_bos ? ", stopped at BOS" : "");
+         r->mode,
+         r->ahead          ? ", ahead"
+         : r->record_ahead ? ", record-ahead"
+                           : "",
+         r->tok_per_s, run->first_step_s * 1e3, run->stopped_at_bos ? ", stopped at BOS" : "");
   if (!r->has_counters) return;
   printf("dispatches/token %.2f, submits/token %.2f\ncounters:", r->dispatches_per_token, r->submits_per_token);
   for (size_t i = 0; i < gpb_counter_count(); i++)
@@ -368,7 +398,8 @@ static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device
                             .rows_per_group = (uint32_t)o->ffn_rows,
                             .classifier_rows = (uint32_t)o->classifier_rows,
                             .replay = o->replay,
-                            .ahead = o->ahead};
+                            .ahead = o->ahead,
+                            .record_ahead = o->record_ahead};
   if (llama_gpu_create(*out_dev, ck, &gopt, &d->gpu, err)) return -1;
   if (!(d->logits = malloc((size_t)ck->config.vocab_size * sizeof(float))))
     return llama_error_set(err, "out of memory");
@@ -380,6 +411,7 @@ static int finish_report(const cli_options *o, decoder *d, gpb_device *dev, cons
                          llama_error *err) {
   r->mode = mode_name(o, d);
   r->ahead = d->gpu && o->ahead;
+  r->record_ahead = d->gpu && o->record_ahead;
   r->tok_per_s = run->steps_run > 1 && run->rest_s > 0 ? (run->steps_run - 1) / run->rest_s : 0;
   if (d->gpu) {
     gpb_status st = gpb_stream_get_counters(llama_gpu_stream(d->gpu), &r->counters);

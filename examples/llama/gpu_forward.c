@@ -77,9 +77,16 @@ struct llama_gpu {
   // step's token on the GPU), and the step's (pos, token).
   gpb_buffer *kv, *x, *x_mid, *q, *slots, *ffn_parts, *logits, *best, *step;
   // The bests again, where the host reads them: best_read (a private
-  // buffer, read back by a copy) or, ahead, best_shared[pos % 2] (mapped).
+  // buffer, read back by a copy) or, ahead and record-ahead,
+  // best_shared[pos % 2] (mapped).
   gpb_buffer *best_read, *best_shared[2];
-  bool replay, ahead;
+  // Record-ahead: each step's (pos, token), written by the host through the
+  // mapped step_shared[pos % 2] and copied into `step` by the step's first
+  // command; prepared = the prepared step's pos + 1 (0: none).
+  gpb_buffer *step_shared[2];
+  uint32_t *step_mapped[2];
+  uint32_t prepared;
+  bool replay, ahead, record_ahead;
   uint32_t split_len;   // positions per PAST attention workgroup
   uint32_t slot_stride; // attention slots per head: the most splits + 1
   uint32_t ffn_rows, ffn_groups, classifier_rows, classifier_groups;
@@ -218,10 +225,14 @@ static int create_state(llama_gpu *g, const gpb_device_info *info, llama_error *
       create_buffer(g, info, "best_read", 2ull * g->classifier_groups, &g->best_read, err) ||
       create_buffer(g, info, "step", 4, &g->step, err))
     return -1;
-  for (int i = 0; g->ahead && i < 2; i++) {
+  for (int i = 0; (g->ahead || g->record_ahead) && i < 2; i++) {
     gpb_status st = gpb_buffer_create(g->device, 2ull * g->classifier_groups * sizeof(uint32_t), GPB_MEMORY_SHARED,
                                       &g->best_shared[i]);
     if (st) return llama_error_gpb(err, st, "best_shared");
+  }
+  for (int i = 0; g->record_ahead && i < 2; i++) {
+    gpb_status st = gpb_buffer_create(g->device, 2 * sizeof(uint32_t), GPB_MEMORY_SHARED, &g->step_shared[i]);
+    if (st) return llama_error_gpb(err, st, "step_shared");
   }
   return 0;
 }
@@ -355,6 +366,11 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   g->classifier_groups = groups_for((uint32_t)c->vocab_size, classifier_rows);
   g->replay = options && options->replay;
   g->ahead = options && options->ahead;
+  g->record_ahead = options && options->record_ahead;
+  if (g->ahead && g->record_ahead) {
+    llama_gpu_destroy(g);
+    return llama_error_set(err, "ahead and record-ahead exclude each other (the GPU or the host picks the token)");
+  }
   g->program_count = g->replay ? 2u * g->slot_stride : 0;
   uint32_t layers = (uint32_t)c->n_layers;
   g->dispatches = calloc(2u * layers + 1, sizeof(gpb_dispatch));
@@ -372,6 +388,12 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   if ((st = gpb_stream_create(device, &stream_options, &g->stream))) {
     llama_gpu_destroy(g);
     return llama_error_gpb(err, st, "creating the decoder's stream");
+  }
+  // A prepared step must not be submitted before its token is written:
+  // immediate mode submits every command, a dispatch cap may split a step.
+  if (g->record_ahead && (gpb_stream_mode(g->stream) != GPB_MODE_BATCHED || stream_options.max_batch_dispatches)) {
+    llama_gpu_destroy(g);
+    return llama_error_set(err, "record-ahead needs a batched stream without a dispatch cap");
   }
   if (create_kernel(g, "llama_attention", k_attention_spirv, sizeof k_attention_spirv, sizeof(attention_params),
                     &g->attention, err) ||
@@ -399,11 +421,13 @@ void llama_gpu_destroy(llama_gpu *g) {
   // stream's destroy.
   for (uint32_t i = 0; g->programs && i < g->program_count; i++) gpb_program_destroy(g->programs[i]);
   gpb_stream_destroy(g->stream);
-  gpb_buffer *buffers[] = {g->emb,  g->rms_att,        g->wqkv,          g->wo,     g->rms_ffn, g->w13,
-                           g->w2,   g->rms_final,      g->rope,          g->kv,     g->x,       g->x_mid,
-                           g->q,    g->slots,          g->ffn_parts,     g->logits, g->best,    g->best_read,
-                           g->step, g->best_shared[0], g->best_shared[1]};
-  for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) gpb_buffer_free(buffers[i]);
+  gpb_buffer *weights[] = {g->emb, g->rms_att, g->wqkv, g->wo, g->rms_ffn, g->w13, g->w2, g->rms_final, g->rope};
+  gpb_buffer *state[] = {g->kv,        g->x,    g->x_mid, g->q,      g->slots,
+                         g->ffn_parts, g->best, g->step,  g->logits, g->best_read};
+  gpb_buffer *mapped[] = {g->best_shared[0], g->best_shared[1], g->step_shared[0], g->step_shared[1]};
+  for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) gpb_buffer_free(weights[i]);
+  for (size_t i = 0; i < sizeof state / sizeof state[0]; i++) gpb_buffer_free(state[i]);
+  for (size_t i = 0; i < sizeof mapped / sizeof mapped[0]; i++) gpb_buffer_free(mapped[i]);
   if (g->wcls != g->emb) gpb_buffer_free(g->wcls);
   gpb_kernel *kernels[] = {g->attention, g->ffn, g->classifier};
   for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) gpb_kernel_destroy(kernels[i]);
@@ -459,7 +483,7 @@ static int record_step(llama_gpu *g, uint32_t pos, llama_error *err) {
 // (before the step's values are written: a capturing stream takes no host
 // copies).
 static int step_program(llama_gpu *g, uint32_t pos, uint32_t past, gpb_program **out, llama_error *err) {
-  gpb_program **slot = &g->programs[past * 2u + (g->ahead ? pos % 2u : 0u)];
+  gpb_program **slot = &g->programs[past * 2u + (g->ahead || g->record_ahead ? pos % 2u : 0u)];
   if (!*slot) {
     gpb_status st = gpb_stream_begin_capture(g->stream);
     if (st) return step_failed(g, pos, "beginning the capture", st, err);
@@ -477,35 +501,84 @@ static int step_program(llama_gpu *g, uint32_t pos, uint32_t past, gpb_program *
   return 0;
 }
 
-int llama_gpu_submit(llama_gpu *g, uint32_t token, uint32_t pos, llama_error *err) {
+static int check_step(const llama_gpu *g, uint32_t token, uint32_t pos, llama_error *err) {
   const llama_config *c = &g->config;
-  if ((token >= (uint32_t)c->vocab_size && !(token == LLAMA_GPU_TOKEN_FROM_GPU && pos > 0)) ||
-      pos >= (uint32_t)c->seq_len)
+  bool gpu_token = token == LLAMA_GPU_TOKEN_FROM_GPU && pos > 0;
+  if ((token >= (uint32_t)c->vocab_size && !gpu_token) || pos >= (uint32_t)c->seq_len)
     return llama_error_set(err, "step: token %u or position %u out of range (vocab %d, seq_len %d)", token, pos,
                            c->vocab_size, c->seq_len);
+  return 0;
+}
+
+// Records the step at `pos`: its values (pos, token) first, then its
+// dispatches afresh or its captured program (captured before the values
+// are written: a capturing stream takes no host copies). The values go
+// inline into the command stream, or, record-ahead, through the mapped
+// step_shared[pos % 2] (written now; llama_gpu_commit may rewrite the token
+// until the step is submitted), which the step's first command copies.
+static int record_or_replay(llama_gpu *g, uint32_t token, uint32_t pos, llama_error *err) {
   uint32_t past = past_splits(pos, g->split_len);
   uint32_t attention_groups = past + 3; // + Q, K, V
-  for (uint32_t l = 0; l < (uint32_t)c->n_layers; l++)
+  for (uint32_t l = 0; l < (uint32_t)g->config.n_layers; l++)
     g->dispatches[2 * l].groups[1] = attention_groups; // (heads, role)
-  g->best_out_arg->buffer = g->ahead ? g->best_shared[pos % 2u] : g->best_read;
+  g->best_out_arg->buffer = g->ahead || g->record_ahead ? g->best_shared[pos % 2u] : g->best_read;
   gpb_program *program = NULL;
   if (g->replay && step_program(g, pos, past, &program, err)) return -1;
   uint32_t values[2] = {pos, token};
-  gpb_status st = gpb_stream_copy_to_device(g->stream, values, g->step, 0, sizeof values);
-  if (st) return step_failed(g, pos, "writing the step's position and token", st, err);
-  if (!program) {
-    if (record_step(g, pos, err)) return -1;
-  } else if ((st = gpb_stream_replay(g->stream, program))) {
-    return step_failed(g, pos, "replaying the step", st, err);
+  gpb_status st;
+  if (g->record_ahead) {
+    void *mapped = NULL;
+    st = gpb_buffer_map(g->step_shared[pos % 2u], GPB_HOST_WRITE, &mapped); // the step two before is done
+    if (st)
+      return llama_error_set(err, "step at pos %u: mapping its values: %s: %s", pos, gpb_status_name(st),
+                             gpb_last_error());
+    memcpy(mapped, values, sizeof values);
+    g->step_mapped[pos % 2u] = mapped;
+    st = gpb_stream_copy_buffer(g->stream, g->step_shared[pos % 2u], 0, g->step, 0, sizeof values);
+  } else {
+    st = gpb_stream_copy_to_device(g->stream, values, g->step, 0, sizeof values);
   }
+  if (st) return step_failed(g, pos, "writing the step's position and token", st, err);
+  if (!program) return record_step(g, pos, err);
+  if ((st = gpb_stream_replay(g->stream, program))) return step_failed(g, pos, "replaying the step", st, err);
+  return 0;
+}
+
+int llama_gpu_submit(llama_gpu *g, uint32_t token, uint32_t pos, llama_error *err) {
+  if (g->record_ahead)
+    return check_step(g, token, pos, err) || llama_gpu_prepare(g, pos, err) || llama_gpu_commit(g, token, pos, err) ? -1
+                                                                                                                    : 0;
+  if (check_step(g, token, pos, err) || record_or_replay(g, token, pos, err)) return -1;
+  gpb_status st;
   if (g->ahead && (st = gpb_stream_flush(g->stream))) return step_failed(g, pos, "submitting", st, err);
+  return 0;
+}
+
+int llama_gpu_prepare(llama_gpu *g, uint32_t pos, llama_error *err) {
+  if (!g->record_ahead) return llama_error_set(err, "step at pos %u: prepare needs the record-ahead option", pos);
+  if (g->prepared)
+    return llama_error_set(err, "step at pos %u: the step at pos %u is prepared and not committed", pos,
+                           g->prepared - 1);
+  if (check_step(g, 0, pos, err) || record_or_replay(g, 0, pos, err)) return -1;
+  g->prepared = pos + 1;
+  return 0;
+}
+
+int llama_gpu_commit(llama_gpu *g, uint32_t token, uint32_t pos, llama_error *err) {
+  if (!g->record_ahead || g->prepared != pos + 1)
+    return llama_error_set(err, "step at pos %u: not prepared (llama_gpu_prepare first)", pos);
+  if (check_step(g, token, pos, err)) return -1;
+  memcpy(&g->step_mapped[pos % 2u][1], &token, sizeof token); // before the submit, which makes it visible
+  g->prepared = 0;
+  gpb_status st = gpb_stream_flush(g->stream);
+  if (st) return step_failed(g, pos, "submitting", st, err);
   return 0;
 }
 
 int llama_gpu_collect(llama_gpu *g, uint32_t pos, uint32_t *out_next, llama_error *err) {
   uint64_t bytes = (uint64_t)g->classifier_groups * 2 * sizeof(uint32_t);
   gpb_status st;
-  if (g->ahead) {
+  if (g->ahead || g->record_ahead) {
     void *mapped = NULL;
     st = gpb_buffer_map(g->best_shared[pos % 2u], GPB_HOST_READ, &mapped);
     if (st)

@@ -60,6 +60,12 @@ typedef struct llama_gpu_options {
   // GPU runs the next step while the host reads the last one. Each step is
   // then its own submit, and the bests are read from mapped shared memory.
   bool ahead;
+  // Record-ahead: the host picks every token (as a sampler does), but the
+  // caller records step pos + 1 (llama_gpu_prepare) before it collects step
+  // pos's token, then gives that token (llama_gpu_commit), which is written
+  // into the prepared step's mapped values and submitted. The recording
+  // overlaps the GPU's work on step pos. Excludes `ahead`.
+  bool record_ahead;
 } llama_gpu_options;
 
 int llama_gpu_create(gpb_device *device, const llama_checkpoint *checkpoint, const llama_gpu_options *options,
@@ -76,6 +82,16 @@ void llama_gpu_destroy(llama_gpu *gpu);
 // dispatches or replays the captured step; ahead, submits it. `token` may
 // be LLAMA_GPU_TOKEN_FROM_GPU for pos > 0.
 int llama_gpu_submit(llama_gpu *gpu, uint32_t token, uint32_t pos, llama_error *err);
+// Record-ahead only. prepare records the step at `pos` with its token still
+// open (every earlier position submitted; at most one step prepared), and
+// does not submit it; commit sets its token and submits it. Between the two,
+// the caller may collect the previous step, but nothing that makes the
+// stream submit (a logits readback, a sync) or the prepared step would run
+// with a placeholder token. A prepared step never committed runs with token
+// 0 when the stream is next synced: harmless, and its result is not read.
+// llama_gpu_submit is prepare + commit.
+int llama_gpu_prepare(llama_gpu *gpu, uint32_t pos, llama_error *err);
+int llama_gpu_commit(llama_gpu *gpu, uint32_t token, uint32_t pos, llama_error *err);
 // Waits for step `pos` (the last one submitted, or ahead the one before
 // it) and returns its greedy next token (argmax of the logits: best per
 // classifier workgroup on the GPU, the best of those on the host).

@@ -1,7 +1,7 @@
 // test_gpu.c: the GPU decoder against the CPU reference, step by step.
 //
 //   llama_test_gpu [shape options as llama-gen] --mode batched|immediate|replay
-//                  [--ahead] --steps N --seed S [--std X] --file F
+//                  [--ahead | --record-ahead] --steps N --seed S [--std X] --file F
 //                  [--attention-split N] [--rows-per-group N]
 //
 // Writes a random checkpoint to F, then decodes greedily on the default
@@ -9,7 +9,10 @@
 // of the CPU reference fed the same token, and the GPU's argmax must be the
 // CPU's argmax. --ahead submits step n + 1, whose token the GPU takes from
 // step n's logits itself, before it reads step n: a GPU argmax that differs
-// from the host's shows as wrong logits at step n + 1. Also checks the
+// from the host's shows as wrong logits at step n + 1. --record-ahead
+// records step n + 1 before it reads step n, and commits it with the token
+// read (and checks that prepare and commit refuse to be called out of
+// turn). Also checks the
 // dispatch count (and replays), that decoding did not
 // collapse to one token, and that the validation layer (GPB_VALIDATION=1)
 // reported nothing.
@@ -31,7 +34,7 @@
 typedef struct test_args {
   llama_config config;
   gpb_mode mode;
-  bool replay, ahead;
+  bool replay, ahead, record_ahead;
   uint32_t steps, attention_split, rows_per_group;
   unsigned long long seed;
   float std;
@@ -56,6 +59,10 @@ static int parse(int argc, char **argv, test_args *t) {
     }
     if (!strcmp(a, "--ahead")) {
       t->ahead = true;
+      continue;
+    }
+    if (!strcmp(a, "--record-ahead")) {
+      t->record_ahead = true;
       continue;
     }
     i++;
@@ -130,6 +137,19 @@ static double top2_gap(const float *v, int32_t n) {
   return (double)first - (double)second;
 }
 
+// Record-ahead: prepares step pos + 1, collects step pos, commits pos + 1
+// with the token read; once, a second prepare in between must be refused.
+static int record_ahead_step(llama_gpu *gpu, uint32_t pos, bool more, uint32_t *next, int *failures, llama_error *err) {
+  if (more && llama_gpu_prepare(gpu, pos + 1, err)) return -1;
+  llama_error ignored;
+  if (more && pos == 0 && !llama_gpu_prepare(gpu, pos + 2, &ignored)) {
+    fprintf(stderr, "FAIL: a second prepare before the commit was accepted\n");
+    (*failures)++;
+  }
+  if (llama_gpu_collect(gpu, pos, next, err)) return -1;
+  return more && llama_gpu_commit(gpu, *next, pos + 1, err) ? -1 : 0;
+}
+
 static int decode_and_compare(const test_args *t, llama_gpu *gpu, llama_cpu *cpu, int32_t vocab, float *gpu_logits,
                               uint32_t *out_distinct) {
   int failures = 0;
@@ -138,7 +158,11 @@ static int decode_and_compare(const test_args *t, llama_gpu *gpu, llama_cpu *cpu
   uint32_t token = LLAMA_BOS, distinct = 0;
   char *seen = calloc((size_t)vocab, 1);
   printf("tokens:");
-  if (t->ahead && llama_gpu_submit(gpu, token, 0, &err)) {
+  if (t->record_ahead && !llama_gpu_commit(gpu, token, 0, &err)) {
+    fprintf(stderr, "FAIL: a commit with nothing prepared was accepted\n");
+    failures++;
+  }
+  if ((t->ahead || t->record_ahead) && llama_gpu_submit(gpu, token, 0, &err)) {
     fprintf(stderr, "\nFAIL: %s\n", err.msg);
     free(seen);
     return failures + 1;
@@ -146,9 +170,11 @@ static int decode_and_compare(const test_args *t, llama_gpu *gpu, llama_cpu *cpu
   for (uint32_t pos = 0; pos < t->steps; pos++) {
     uint32_t next;
     double t0 = now_s();
-    int rc = t->ahead ? (pos + 1 < t->steps && llama_gpu_submit(gpu, LLAMA_GPU_TOKEN_FROM_GPU, pos + 1, &err)) ||
+    bool more = pos + 1 < t->steps;
+    int rc = t->ahead ? (more && llama_gpu_submit(gpu, LLAMA_GPU_TOKEN_FROM_GPU, pos + 1, &err)) ||
                             llama_gpu_collect(gpu, pos, &next, &err)
-                      : llama_gpu_step(gpu, token, pos, &next, &err);
+             : t->record_ahead ? record_ahead_step(gpu, pos, more, &next, &failures, &err)
+                               : llama_gpu_step(gpu, token, pos, &next, &err);
     if (rc) {
       fprintf(stderr, "\nFAIL: %s\n", err.msg);
       free(seen);
@@ -242,7 +268,8 @@ int main(int argc, char **argv) {
                                .attention_split = t.attention_split,
                                .rows_per_group = t.rows_per_group,
                                .replay = t.replay,
-                               .ahead = t.ahead};
+                               .ahead = t.ahead,
+                               .record_ahead = t.record_ahead};
   double t0 = now_s();
   if (!gpu_logits || llama_gpu_create(dev, &ck, &options, &gpu, &err) || llama_cpu_create(&ck, 2, &cpu, &err)) {
     fprintf(stderr, "FAIL: %s\n", gpu_logits ? err.msg : "out of memory");
