@@ -4,20 +4,19 @@
 // into it, preceded by a barrier when the hazard tracker finds a conflict.
 // flush_locked submits it with the next serial on the stream's timeline;
 // wait_serial_locked waits for a serial on the host. In-flight batches are
-// recycled once the timeline passes their serial.
+// recycled once the timeline passes their serial. The copies are in
+// stream_copy.c; what the two files share, in stream_internal.h.
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/internal.h"
+#include "core/stream_internal.h"
 
 // ---- errors ---------------------------------------------------------------
 
-static gpb_status stream_fail(gpb_stream_obj *s, gpb_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static gpb_status stream_fail(gpb_stream_obj *s, gpb_status st, const char *fmt, ...) {
+gpb_status gpb_stream_fail(gpb_stream_obj *s, gpb_status st, const char *fmt, ...) {
   char msg[GPB_MSG_MAX];
   va_list ap;
   va_start(ap, fmt);
@@ -50,7 +49,7 @@ static gpb_status make_sticky(gpb_stream_obj *s, gpb_status st, const char *msg)
   return gpb_fail_msg(s->last_error, st, s->sticky_msg);
 }
 
-static gpb_status check_sticky(gpb_stream_obj *s) {
+gpb_status gpb_stream_check_sticky(gpb_stream_obj *s) {
   if (s->sticky == GPB_OK) return GPB_OK;
   return gpb_fail(s->last_error, s->sticky, "%s failed earlier: %s", s->label, s->sticky_msg);
 }
@@ -97,7 +96,7 @@ static void retire_completed(gpb_stream_obj *s) {
   }
 }
 
-static gpb_status refresh_completed(gpb_stream_obj *s) {
+gpb_status gpb_stream_refresh_completed(gpb_stream_obj *s) {
   if (s->completed_serial == s->submitted_serial) return GPB_OK;
   char err[GPB_MSG_MAX] = "";
   uint64_t value = 0;
@@ -113,7 +112,7 @@ static gpb_status batch_open(gpb_stream_obj *s, gpb_batch **out) {
     *out = s->pending;
     return GPB_OK;
   }
-  gpb_status st = refresh_completed(s);
+  gpb_status st = gpb_stream_refresh_completed(s);
   if (st == GPB_OK && !s->free_batches && s->inflight_count >= GPB_MAX_INFLIGHT_BATCHES && s->inflight_head->next) {
     st = gpb_stream_wait_serial_locked(s, s->inflight_head->next->serial); // frees the oldest (see retire_completed)
   }
@@ -124,18 +123,18 @@ static gpb_status batch_open(gpb_stream_obj *s, gpb_batch **out) {
     s->free_batches = b->next;
   } else {
     b = calloc(1, sizeof *b);
-    if (!b) return stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "new batch: out of host memory");
+    if (!b) return gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "new batch: out of host memory");
     st = s->device->be->batch_create(s->device->impl, &b->impl, err);
     if (st != GPB_OK) {
       free(b);
-      return stream_fail(s, st, "creating a command buffer: %s", err);
+      return gpb_stream_fail(s, st, "creating a command buffer: %s", err);
     }
   }
   st = s->device->be->batch_begin(s->device->impl, b->impl, err);
   if (st != GPB_OK) {
     b->next = s->free_batches;
     s->free_batches = b;
-    return stream_fail(s, st, "beginning a command buffer: %s", err);
+    return gpb_stream_fail(s, st, "beginning a command buffer: %s", err);
   }
   b->serial = s->submitted_serial + 1;
   b->dispatches = b->commands = 0;
@@ -196,7 +195,7 @@ static void note_waited(gpb_stream_obj *s, uint64_t serial) {
 }
 
 gpb_status gpb_stream_flush_locked(gpb_stream_obj *s, gpb_flush_reason reason) {
-  gpb_status st = check_sticky(s);
+  gpb_status st = gpb_stream_check_sticky(s);
   if (st != GPB_OK || !s->pending) return st;
   gpb_batch *b = s->pending;
   s->pending = NULL;
@@ -256,9 +255,9 @@ gpb_status gpb_stream_wait_serial_locked(gpb_stream_obj *s, uint64_t serial) {
   if (serial > s->submitted_serial) serial = s->submitted_serial;
   if (s->sticky != GPB_OK) {
     drain_submitted(s, serial);
-    return check_sticky(s);
+    return gpb_stream_check_sticky(s);
   }
-  gpb_status st = serial > s->completed_serial ? refresh_completed(s) : GPB_OK;
+  gpb_status st = serial > s->completed_serial ? gpb_stream_refresh_completed(s) : GPB_OK;
   if (st == GPB_OK && serial > s->completed_serial) {
     char err[GPB_MSG_MAX] = "";
     s->counters.waits++;
@@ -276,7 +275,7 @@ gpb_status gpb_stream_wait_serial_locked(gpb_stream_obj *s, uint64_t serial) {
       // Blame the oldest batch that had not finished.
       char what[400] = "work";
       if (s->inflight_head) describe_batch(s->inflight_head, what, sizeof what);
-      if (st == GPB_ERROR_TIMEOUT) return stream_fail(s, st, "waiting for %s: %s", what, err);
+      if (st == GPB_ERROR_TIMEOUT) return gpb_stream_fail(s, st, "waiting for %s: %s", what, err);
       char msg[GPB_MSG_MAX];
       gpb_format(msg, sizeof msg, "%s failed while running: %s", what, err);
       st = make_sticky(s, st, msg);
@@ -290,7 +289,7 @@ gpb_status gpb_stream_wait_serial_locked(gpb_stream_obj *s, uint64_t serial) {
 
 // Opens the batch for one command with these accesses, recording a barrier
 // first if the command conflicts with what came since the last one.
-static gpb_status begin_command(gpb_stream_obj *s, const gpb_access *acc, size_t n, gpb_batch **out) {
+gpb_status gpb_stream_begin_command(gpb_stream_obj *s, const gpb_access *acc, size_t n, gpb_batch **out) {
   gpb_batch *b;
   gpb_status st = batch_open(s, &b);
   if (st != GPB_OK) return st;
@@ -308,22 +307,22 @@ static gpb_status begin_command(gpb_stream_obj *s, const gpb_access *acc, size_t
     // The tracker forgot what came before: a barrier keeps the next command safe.
     s->device->be->cmd_barrier(b->impl);
     s->counters.barriers++;
-    return stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "hazard tracking: out of host memory");
+    return gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "hazard tracking: out of host memory");
   }
   *out = b;
   return GPB_OK;
 }
 
 // Tracing: a GPU timestamp after the command just recorded.
-static void trace_command(gpb_stream_obj *s, gpb_batch *b, const char *name) {
+void gpb_stream_trace_command(gpb_stream_obj *s, gpb_batch *b, const char *name) {
   if (!b->traced || b->traced_commands + 1 >= GPB_TRACE_TIMESTAMPS) return;
   b->traced_names[b->traced_commands++] = name;
   s->device->be->cmd_timestamp(b->impl, b->traced_commands);
 }
 
 // After a command: immediate mode submits it; batched mode submits at the cap.
-static gpb_status end_command(gpb_stream_obj *s, gpb_batch *b, const char *name) {
-  trace_command(s, b, name);
+gpb_status gpb_stream_end_command(gpb_stream_obj *s, gpb_batch *b, const char *name) {
+  gpb_stream_trace_command(s, b, name);
   b->commands++;
   if (s->mode == GPB_MODE_IMMEDIATE) return gpb_stream_flush_locked(s, GPB_FLUSH_IMMEDIATE);
   if (b->dispatches >= s->max_batch_dispatches) return gpb_stream_flush_locked(s, GPB_FLUSH_CAP);
@@ -340,10 +339,10 @@ void gpb_kernel_names_add(gpb_kernel_names *n, const char *name) {
 }
 
 // Commands that a capturing stream refuses (gpubatch/program.h).
-static gpb_status refuse_if_capturing(gpb_stream_obj *s, const char *op) {
+gpb_status gpb_stream_refuse_if_capturing(gpb_stream_obj *s, const char *op) {
   if (!s->capture) return GPB_OK;
-  return stream_fail(s, GPB_ERROR_FAILED_PRECONDITION, "%s: the stream is capturing a program (end the capture first)",
-                     op);
+  return gpb_stream_fail(s, GPB_ERROR_FAILED_PRECONDITION,
+                         "%s: the stream is capturing a program (end the capture first)", op);
 }
 
 // Fails a call on `s` given a handle that is not live (NULL:
@@ -379,7 +378,7 @@ static gpb_status resolve_buffer(gpb_stream_obj *s, const char *op, const char *
   char name[160];
   arg_name(name, sizeof name, op, what, kernel, arg);
   if (!buf) return stream_fail_handle(s, name, GPB_HANDLE_BUFFER, handle);
-  return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: buffer belongs to another device", name);
+  return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: buffer belongs to another device", name);
 }
 
 // Checks that [offset, offset + bytes) lies in `buf`; names it as arg_name does.
@@ -388,22 +387,22 @@ static gpb_status check_range(gpb_stream_obj *s, const char *op, const char *wha
   if (offset <= buf->size && bytes <= buf->size - offset) return GPB_OK;
   char name[160];
   arg_name(name, sizeof name, op, what, kernel, arg);
-  return stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s: range [%llu, +%llu) is past the end of the %llu-byte buffer", name,
-                     (unsigned long long)offset, (unsigned long long)bytes, (unsigned long long)buf->size);
+  return gpb_stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s: range [%llu, +%llu) is past the end of the %llu-byte buffer",
+                         name, (unsigned long long)offset, (unsigned long long)bytes, (unsigned long long)buf->size);
 }
 
 // A buffer handle and a range of it, for the copies: resolve_buffer, then
 // check_range.
-static gpb_status resolve_range(gpb_stream_obj *s, const char *op, const char *what, const gpb_buffer *handle,
-                                uint64_t offset, uint64_t bytes, gpb_buffer_obj **out_buf) {
+gpb_status gpb_stream_resolve_range(gpb_stream_obj *s, const char *op, const char *what, const gpb_buffer *handle,
+                                    uint64_t offset, uint64_t bytes, gpb_buffer_obj **out_buf) {
   gpb_status st = resolve_buffer(s, op, what, NULL, 0, handle, out_buf);
   if (st == GPB_OK) st = check_range(s, op, what, NULL, 0, *out_buf, offset, bytes);
   return st;
 }
 
-static gpb_status note_buffer_use(gpb_stream_obj *s, gpb_buffer_obj *buf, uint64_t serial, bool write) {
+gpb_status gpb_stream_note_use(gpb_stream_obj *s, gpb_buffer_obj *buf, uint64_t serial, bool write) {
   if (gpb_uses_note(&buf->uses, s->id, serial, write) != GPB_OK) {
-    return stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking buffer use: out of host memory");
+    return gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking buffer use: out of host memory");
   }
   return GPB_OK;
 }
@@ -414,18 +413,18 @@ static gpb_status arg_fail(gpb_stream_obj *s, const gpb_kernel_obj *k, uint32_t 
   const gpb_device_info *info = &s->device->info;
   char what[160];
   gpb_format(what, sizeof what, "dispatch of '%s': argument %u (binding %u)", k->info.name, i, bind->binding);
-  if (size == 0) return stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s is empty", what);
+  if (size == 0) return gpb_stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s is empty", what);
   if (offset % info->min_storage_buffer_offset_alignment != 0) {
-    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
-                       "%s offset %llu is not a multiple of the device's %llu-byte storage alignment", what,
-                       (unsigned long long)offset, (unsigned long long)info->min_storage_buffer_offset_alignment);
+    return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
+                           "%s offset %llu is not a multiple of the device's %llu-byte storage alignment", what,
+                           (unsigned long long)offset, (unsigned long long)info->min_storage_buffer_offset_alignment);
   }
   if (size < bind->min_size) {
-    return stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s has %llu bytes, the kernel's block needs at least %llu", what,
-                       (unsigned long long)size, (unsigned long long)bind->min_size);
+    return gpb_stream_fail(s, GPB_ERROR_OUT_OF_RANGE, "%s has %llu bytes, the kernel's block needs at least %llu", what,
+                           (unsigned long long)size, (unsigned long long)bind->min_size);
   }
-  return stream_fail(s, GPB_ERROR_UNSUPPORTED, "%s has %llu bytes, more than the device's %llu-byte storage range",
-                     what, (unsigned long long)size, (unsigned long long)info->max_storage_buffer_range);
+  return gpb_stream_fail(s, GPB_ERROR_UNSUPPORTED, "%s has %llu bytes, more than the device's %llu-byte storage range",
+                         what, (unsigned long long)size, (unsigned long long)info->max_storage_buffer_range);
 }
 
 gpb_status gpb_stream_dispatch(gpb_stream *stream, const gpb_dispatch *d) {
@@ -437,23 +436,23 @@ gpb_status gpb_stream_dispatch(gpb_stream *stream, const gpb_dispatch *d) {
   if (!k) return stream_fail_handle(s, "dispatch", GPB_HANDLE_KERNEL, d->kernel);
   const char *name = k->info.name;
   if (k->device != s->device)
-    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch of '%s': kernel belongs to another device", name);
+    return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch of '%s': kernel belongs to another device", name);
   for (int i = 0; i < 3; i++) {
     if (d->groups[i] == 0 || d->groups[i] > s->device->info.max_workgroup_count[i]) {
-      return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
-                         "dispatch of '%s': workgroup count %u in dimension %d is outside [1, %u]", name, d->groups[i],
-                         i, s->device->info.max_workgroup_count[i]);
+      return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
+                             "dispatch of '%s': workgroup count %u in dimension %d is outside [1, %u]", name,
+                             d->groups[i], i, s->device->info.max_workgroup_count[i]);
     }
   }
   if (d->arg_count != k->info.binding_count || (d->arg_count > 0 && !d->args)) {
-    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
-                       "dispatch of '%s': %u buffer arguments given, the kernel has %u bindings", name,
-                       d->args ? d->arg_count : 0, k->info.binding_count);
+    return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
+                           "dispatch of '%s': %u buffer arguments given, the kernel has %u bindings", name,
+                           d->args ? d->arg_count : 0, k->info.binding_count);
   }
   if (d->push_constant_bytes != k->info.push_constant_bytes || (d->push_constant_bytes > 0 && !d->push_constants)) {
-    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
-                       "dispatch of '%s': %u push-constant bytes given, the kernel takes %u", name,
-                       d->push_constants ? d->push_constant_bytes : 0, k->info.push_constant_bytes);
+    return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
+                           "dispatch of '%s': %u push-constant bytes given, the kernel takes %u", name,
+                           d->push_constants ? d->push_constant_bytes : 0, k->info.push_constant_bytes);
   }
   gpb_buffer_obj *bufs[GPB_MAX_BINDINGS];
   gpb_access acc[GPB_MAX_BINDINGS];
@@ -479,7 +478,7 @@ gpb_status gpb_stream_dispatch(gpb_stream *stream, const gpb_dispatch *d) {
 
   double t0 = s->device->trace ? gpb_trace_now_us() : 0;
   pthread_mutex_lock(&s->lock);
-  st = check_sticky(s);
+  st = gpb_stream_check_sticky(s);
   if (st == GPB_OK && s->capture) {
     gpb_program_obj *p = s->capture;
     st = gpb_capture_command(s, acc, d->arg_count);
@@ -492,24 +491,25 @@ gpb_status gpb_stream_dispatch(gpb_stream *stream, const gpb_dispatch *d) {
       p->dispatches++;
       gpb_kernel_names_add(&p->names, name);
     } else {
-      stream_fail(s, st, "capturing a dispatch of '%s': %s", name, gpb_last_error());
+      gpb_stream_fail(s, st, "capturing a dispatch of '%s': %s", name, gpb_last_error());
     }
     pthread_mutex_unlock(&s->lock);
     return st;
   }
   gpb_batch *b = NULL;
-  if (st == GPB_OK) st = begin_command(s, acc, d->arg_count, &b);
+  if (st == GPB_OK) st = gpb_stream_begin_command(s, acc, d->arg_count, &b);
   if (st == GPB_OK && gpb_uses_note(&k->uses, s->id, b->serial, false) != GPB_OK) {
-    st = stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking kernel use: out of host memory");
+    st = gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking kernel use: out of host memory");
   }
-  for (uint32_t i = 0; st == GPB_OK && i < d->arg_count; i++) st = note_buffer_use(s, bufs[i], b->serial, acc[i].write);
+  for (uint32_t i = 0; st == GPB_OK && i < d->arg_count; i++)
+    st = gpb_stream_note_use(s, bufs[i], b->serial, acc[i].write);
   if (st == GPB_OK) {
     s->device->be->cmd_dispatch(b->impl, k->pipeline->impl, d->groups, args, d->arg_count, d->push_constants,
                                 d->push_constant_bytes);
     b->dispatches++;
     gpb_kernel_names_add(&b->names, name);
     s->counters.dispatches++;
-    st = end_command(s, b, name);
+    st = gpb_stream_end_command(s, b, name);
   }
   pthread_mutex_unlock(&s->lock);
   if (s->device->trace)
@@ -519,16 +519,16 @@ gpb_status gpb_stream_dispatch(gpb_stream *stream, const gpb_dispatch *d) {
 
 gpb_status gpb_stream_replay_locked(gpb_stream_obj *s, gpb_program_obj *p) {
   gpb_batch *b = NULL;
-  gpb_status st = begin_command(s, p->accesses, p->access_count, &b);
+  gpb_status st = gpb_stream_begin_command(s, p->accesses, p->access_count, &b);
   if (st == GPB_OK && gpb_uses_note(&p->uses, s->id, b->serial, false) != GPB_OK) {
-    st = stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking program use: out of host memory");
+    st = gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking program use: out of host memory");
   }
   for (uint32_t i = 0; st == GPB_OK && i < p->ref_count; i++) {
     const gpb_program_ref *r = &p->refs[i];
     if (r->buffer)
-      st = note_buffer_use(s, r->buffer, b->serial, r->write);
+      st = gpb_stream_note_use(s, r->buffer, b->serial, r->write);
     else if (gpb_uses_note(&r->kernel->uses, s->id, b->serial, false) != GPB_OK) {
-      st = stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking kernel use: out of host memory");
+      st = gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking kernel use: out of host memory");
     }
   }
   if (st != GPB_OK) return st;
@@ -537,249 +537,7 @@ gpb_status gpb_stream_replay_locked(gpb_stream_obj *s, gpb_program_obj *p) {
   s->counters.dispatches += p->dispatches;
   for (uint32_t i = 0; i < p->names.count; i++) gpb_kernel_names_add(&b->names, p->names.first[i]);
   gpb_kernel_names_add(&b->names, p->names.last);
-  return end_command(s, b, "replay");
-}
-
-// ---- copies ---------------------------------------------------------------
-
-// Places `bytes` (<= staging buffer size) in a staging slot of the pending
-// batch, flushing and waiting when the pool is full. Stream lock held.
-static gpb_status staging_acquire(gpb_stream_obj *s, uint64_t bytes, gpb_staging_plan *out) {
-  char err[GPB_MSG_MAX] = "";
-  for (;;) {
-    gpb_status st = refresh_completed(s);
-    if (st != GPB_OK) return st;
-    uint64_t pending_serial = s->submitted_serial + 1;
-    gpb_staging_plan plan = gpb_staging_plan_upload(&s->staging, bytes, pending_serial, s->completed_serial);
-    switch (plan.action) {
-    case GPB_STAGING_USE: *out = plan; return GPB_OK;
-    case GPB_STAGING_CREATE: {
-      gpb_staging_pool *pool = &s->staging;
-      gpb_staging_slot *slots = realloc(pool->slots, (pool->count + 1) * sizeof *slots);
-      if (!slots) return stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "staging pool: out of host memory");
-      pool->slots = slots;
-      gpb_staging_slot *slot = &slots[pool->count];
-      *slot = (gpb_staging_slot){.size = plan.size};
-      void *mapped = NULL;
-      st = s->device->be->buffer_create(s->device->impl, plan.size, GPB_BE_MEMORY_UPLOAD,
-                                        (gpb_be_buffer **)&slot->memory, &mapped, err);
-      if (st != GPB_OK)
-        return stream_fail(s, st, "creating a %llu-byte staging buffer: %s", (unsigned long long)plan.size, err);
-      slot->mapped = mapped;
-      pool->total_bytes += plan.size;
-      out->action = GPB_STAGING_USE;
-      out->slot = pool->count++;
-      out->offset = 0;
-      return GPB_OK;
-    }
-    case GPB_STAGING_DROP:
-      s->device->be->buffer_destroy(s->device->impl, s->staging.slots[plan.slot].memory);
-      gpb_staging_remove(&s->staging, plan.slot);
-      break;
-    case GPB_STAGING_WAIT:
-      if (plan.serial > s->submitted_serial) {
-        st = gpb_stream_flush_locked(s, GPB_FLUSH_STAGING);
-        if (st != GPB_OK) return st;
-      }
-      s->counters.staging_waits++;
-      st = gpb_stream_wait_serial_locked(s, plan.serial);
-      if (st != GPB_OK) return st;
-      break;
-    }
-  }
-}
-
-// Records an upload of host bytes into a private buffer (or one with
-// unfinished GPU uses). Stream lock held.
-static gpb_status upload_locked(gpb_stream_obj *s, const uint8_t *src, gpb_buffer_obj *dst, uint64_t offset,
-                                uint64_t bytes) {
-  gpb_status st = GPB_OK;
-  gpb_batch *b;
-  if (bytes <= s->inline_upload_max_bytes && bytes % 4 == 0 && offset % 4 == 0) {
-    gpb_access acc = {dst->id, offset, offset + bytes, true};
-    st = begin_command(s, &acc, 1, &b);
-    if (st == GPB_OK) st = note_buffer_use(s, dst, b->serial, true);
-    if (st != GPB_OK) return st;
-    s->device->be->cmd_update(b->impl, dst->impl, offset, src, bytes);
-    s->counters.blits++;
-    s->counters.inline_bytes += bytes;
-    return end_command(s, b, "upload (inline)");
-  }
-  for (uint64_t done = 0; done < bytes;) {
-    uint64_t n = bytes - done;
-    if (n > s->staging.buffer_bytes) n = s->staging.buffer_bytes;
-    gpb_staging_plan plan = {0};
-    st = staging_acquire(s, n, &plan);
-    if (st != GPB_OK) return st;
-    gpb_staging_slot *slot = &s->staging.slots[plan.slot];
-    memcpy(slot->mapped + plan.offset, src + done, n);
-    gpb_access acc = {dst->id, offset + done, offset + done + n, true};
-    st = begin_command(s, &acc, 1, &b);
-    if (st == GPB_OK) st = note_buffer_use(s, dst, b->serial, true);
-    if (st != GPB_OK) return st;
-    s->device->be->cmd_copy(b->impl, slot->memory, plan.offset, dst->impl, offset + done, n);
-    gpb_staging_commit(&s->staging, plan.slot, plan.offset, n, b->serial);
-    s->counters.blits++;
-    s->counters.staging_bytes += n;
-    st = end_command(s, b, "upload (staged)");
-    if (st != GPB_OK) return st;
-    done += n;
-  }
-  return GPB_OK;
-}
-
-gpb_status gpb_stream_copy_to_device(gpb_stream *stream, const void *src, gpb_buffer *dst, uint64_t dst_offset,
-                                     uint64_t bytes) {
-  gpb_stream_obj *s;
-  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_copy_to_device", &s);
-  if (st != GPB_OK) return st;
-  if (!src) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "host->device copy: source pointer is NULL");
-  gpb_buffer_obj *dst_buf;
-  st = resolve_range(s, "host->device copy", "destination", dst, dst_offset, bytes, &dst_buf);
-  if (st != GPB_OK || bytes == 0) return st;
-  if (dst_buf->kind == GPB_MEMORY_SHARED) {
-    pthread_mutex_lock(&s->lock);
-    st = refuse_if_capturing(s, "host->device copy");
-    pthread_mutex_unlock(&s->lock);
-    if (st != GPB_OK) return st;
-    // Host access: wait for GPU work that reads or writes it, then write directly.
-    char err[GPB_MSG_MAX] = "";
-    st = gpb_uses_wait(s->device, &dst_buf->uses, GPB_HOST_WRITE, GPB_FLUSH_READBACK, NULL, err);
-    pthread_mutex_lock(&s->lock);
-    if (st != GPB_OK) {
-      st = stream_fail(s, st, "host->device copy: %s", err);
-    } else {
-      memcpy(dst_buf->mapped + dst_offset, src, bytes);
-      s->counters.cpu_to_gpu++;
-      s->counters.direct_bytes += bytes;
-    }
-    pthread_mutex_unlock(&s->lock);
-    return st;
-  }
-  pthread_mutex_lock(&s->lock);
-  st = check_sticky(s);
-  if (st == GPB_OK) st = refuse_if_capturing(s, "host->device copy");
-  if (st == GPB_OK) {
-    s->counters.cpu_to_gpu++;
-    st = upload_locked(s, src, dst_buf, dst_offset, bytes);
-  }
-  // Immediate mode waits for every upload, as unbatched runtimes do.
-  if (st == GPB_OK && s->mode == GPB_MODE_IMMEDIATE) st = gpb_stream_wait_serial_locked(s, s->submitted_serial);
-  pthread_mutex_unlock(&s->lock);
-  return st;
-}
-
-static gpb_status readback_reserve(gpb_stream_obj *s, uint64_t bytes) {
-  if (s->readback_size >= bytes) return GPB_OK;
-  uint64_t size = gpb_staging_buffer_size(&s->staging, bytes);
-  char err[GPB_MSG_MAX] = "";
-  if (s->readback) s->device->be->buffer_destroy(s->device->impl, s->readback); // never in use here
-  s->readback = NULL;
-  s->readback_size = 0;
-  void *mapped = NULL;
-  gpb_status st =
-      s->device->be->buffer_create(s->device->impl, size, GPB_BE_MEMORY_READBACK, &s->readback, &mapped, err);
-  if (st != GPB_OK)
-    return stream_fail(s, st, "creating a %llu-byte readback buffer: %s", (unsigned long long)size, err);
-  s->readback_mapped = mapped;
-  s->readback_size = size;
-  return GPB_OK;
-}
-
-gpb_status gpb_stream_copy_to_host(gpb_stream *stream, gpb_buffer *src, uint64_t src_offset, void *dst,
-                                   uint64_t bytes) {
-  gpb_stream_obj *s;
-  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_copy_to_host", &s);
-  if (st != GPB_OK) return st;
-  if (!dst) return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "device->host copy: destination pointer is NULL");
-  gpb_buffer_obj *src_buf;
-  st = resolve_range(s, "device->host copy", "source", src, src_offset, bytes, &src_buf);
-  if (st != GPB_OK || bytes == 0) return st;
-  if (src_buf->kind == GPB_MEMORY_SHARED) {
-    pthread_mutex_lock(&s->lock);
-    st = refuse_if_capturing(s, "device->host copy");
-    pthread_mutex_unlock(&s->lock);
-    if (st != GPB_OK) return st;
-    char err[GPB_MSG_MAX] = "";
-    st = gpb_uses_wait(s->device, &src_buf->uses, GPB_HOST_READ, GPB_FLUSH_READBACK, NULL, err);
-    pthread_mutex_lock(&s->lock);
-    if (st != GPB_OK) {
-      st = stream_fail(s, st, "device->host copy: %s", err);
-    } else {
-      memcpy(dst, src_buf->mapped + src_offset, bytes);
-      s->counters.gpu_to_cpu++;
-    }
-    pthread_mutex_unlock(&s->lock);
-    return st;
-  }
-  pthread_mutex_lock(&s->lock);
-  st = check_sticky(s);
-  if (st == GPB_OK) st = refuse_if_capturing(s, "device->host copy");
-  if (st == GPB_OK) s->counters.gpu_to_cpu++;
-  for (uint64_t done = 0; st == GPB_OK && done < bytes;) {
-    uint64_t n = bytes - done;
-    if (n > s->staging.buffer_bytes) n = s->staging.buffer_bytes;
-    st = readback_reserve(s, n);
-    gpb_batch *b;
-    gpb_access acc = {src_buf->id, src_offset + done, src_offset + done + n, false};
-    if (st == GPB_OK) st = begin_command(s, &acc, 1, &b);
-    if (st == GPB_OK) st = note_buffer_use(s, src_buf, b->serial, false);
-    if (st != GPB_OK) break;
-    s->device->be->cmd_copy(b->impl, src_buf->impl, src_offset + done, s->readback, 0, n);
-    s->counters.blits++;
-    trace_command(s, b, "readback");
-    b->commands++;
-    st = gpb_stream_flush_locked(s, GPB_FLUSH_READBACK);
-    if (st == GPB_OK) st = gpb_stream_wait_serial_locked(s, s->submitted_serial);
-    if (st == GPB_OK) memcpy((uint8_t *)dst + done, s->readback_mapped, n);
-    done += n;
-  }
-  pthread_mutex_unlock(&s->lock);
-  return st;
-}
-
-gpb_status gpb_stream_copy_buffer(gpb_stream *stream, gpb_buffer *src, uint64_t src_offset, gpb_buffer *dst,
-                                  uint64_t dst_offset, uint64_t bytes) {
-  gpb_stream_obj *s;
-  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_copy_buffer", &s);
-  if (st != GPB_OK) return st;
-  gpb_buffer_obj *src_buf = NULL, *dst_buf = NULL;
-  st = resolve_range(s, "device->device copy", "source", src, src_offset, bytes, &src_buf);
-  if (st == GPB_OK) st = resolve_range(s, "device->device copy", "destination", dst, dst_offset, bytes, &dst_buf);
-  if (st != GPB_OK || bytes == 0) return st;
-  if (src_buf == dst_buf && gpb_ranges_overlap(src_offset, src_offset + bytes, dst_offset, dst_offset + bytes)) {
-    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "device->device copy: source and destination ranges overlap");
-  }
-  gpb_access acc[2] = {{src_buf->id, src_offset, src_offset + bytes, false},
-                       {dst_buf->id, dst_offset, dst_offset + bytes, true}};
-  pthread_mutex_lock(&s->lock);
-  st = check_sticky(s);
-  if (st == GPB_OK && s->capture) {
-    gpb_program_obj *p = s->capture;
-    st = gpb_capture_command(s, acc, 2);
-    if (st == GPB_OK) st = gpb_capture_use(p, src_buf, NULL, false);
-    if (st == GPB_OK) st = gpb_capture_use(p, dst_buf, NULL, true);
-    if (st == GPB_OK) {
-      s->device->be->cmd_copy(p->impl, src_buf->impl, src_offset, dst_buf->impl, dst_offset, bytes);
-      p->commands++;
-    } else {
-      stream_fail(s, st, "capturing a device->device copy: %s", gpb_last_error());
-    }
-    pthread_mutex_unlock(&s->lock);
-    return st;
-  }
-  gpb_batch *b = NULL;
-  if (st == GPB_OK) st = begin_command(s, acc, 2, &b);
-  if (st == GPB_OK) st = note_buffer_use(s, src_buf, b->serial, false);
-  if (st == GPB_OK) st = note_buffer_use(s, dst_buf, b->serial, true);
-  if (st == GPB_OK) {
-    s->device->be->cmd_copy(b->impl, src_buf->impl, src_offset, dst_buf->impl, dst_offset, bytes);
-    s->counters.blits++;
-    s->counters.gpu_to_gpu++;
-    st = end_command(s, b, "copy");
-  }
-  pthread_mutex_unlock(&s->lock);
-  return st;
+  return gpb_stream_end_command(s, b, "replay");
 }
 
 // ---- sync and cross-stream order ------------------------------------------
@@ -789,7 +547,7 @@ gpb_status gpb_stream_flush(gpb_stream *stream) {
   gpb_status st = gpb_stream_resolve(stream, "gpb_stream_flush", &s);
   if (st != GPB_OK) return st;
   pthread_mutex_lock(&s->lock);
-  st = refuse_if_capturing(s, "flush");
+  st = gpb_stream_refuse_if_capturing(s, "flush");
   if (st == GPB_OK) st = gpb_stream_flush_locked(s, GPB_FLUSH_SYNC);
   pthread_mutex_unlock(&s->lock);
   return st;
@@ -798,7 +556,7 @@ gpb_status gpb_stream_flush(gpb_stream *stream) {
 gpb_status gpb_stream_sync_internal(gpb_stream_obj *s) {
   pthread_mutex_lock(&s->lock);
   s->counters.syncs++;
-  gpb_status st = refuse_if_capturing(s, "sync");
+  gpb_status st = gpb_stream_refuse_if_capturing(s, "sync");
   if (st == GPB_OK) st = gpb_stream_flush_locked(s, GPB_FLUSH_SYNC);
   if (st == GPB_OK) st = gpb_stream_wait_serial_locked(s, s->submitted_serial);
   pthread_mutex_unlock(&s->lock);
@@ -819,11 +577,11 @@ gpb_status gpb_stream_wait_stream(gpb_stream *waiter_stream, gpb_stream *signale
   gpb_stream_obj *signaler = gpb_stream_obj_of(signaler_stream);
   if (!signaler) return stream_fail_handle(waiter, "waiting on another stream", GPB_HANDLE_STREAM, signaler_stream);
   if (waiter->device != signaler->device) {
-    return stream_fail(waiter, GPB_ERROR_INVALID_ARGUMENT, "waiting on %s: it belongs to another device",
-                       signaler->label);
+    return gpb_stream_fail(waiter, GPB_ERROR_INVALID_ARGUMENT, "waiting on %s: it belongs to another device",
+                           signaler->label);
   }
   pthread_mutex_lock(&waiter->lock);
-  gpb_status capturing = refuse_if_capturing(waiter, "waiting on another stream");
+  gpb_status capturing = gpb_stream_refuse_if_capturing(waiter, "waiting on another stream");
   pthread_mutex_unlock(&waiter->lock);
   if (capturing != GPB_OK) return capturing;
   if (waiter == signaler) return GPB_OK; // a stream is already ordered with itself
@@ -832,10 +590,10 @@ gpb_status gpb_stream_wait_stream(gpb_stream *waiter_stream, gpb_stream *signale
   uint64_t value = signaler->submitted_serial;
   bool done = value <= signaler->completed_serial;
   pthread_mutex_unlock(&signaler->lock);
-  if (st != GPB_OK) return stream_fail(waiter, st, "waiting on %s: %s", signaler->label, gpb_last_error());
+  if (st != GPB_OK) return gpb_stream_fail(waiter, st, "waiting on %s: %s", signaler->label, gpb_last_error());
   if (done) return GPB_OK;
   pthread_mutex_lock(&waiter->lock);
-  st = check_sticky(waiter);
+  st = gpb_stream_check_sticky(waiter);
   uint32_t i = 0;
   while (st == GPB_OK && i < waiter->wait_count && waiter->waits[i].timeline != signaler->timeline) i++;
   if (st == GPB_OK && i == waiter->wait_count) {
@@ -843,7 +601,8 @@ gpb_status gpb_stream_wait_stream(gpb_stream *waiter_stream, gpb_stream *signale
       uint32_t cap = waiter->wait_cap ? waiter->wait_cap * 2 : 4;
       gpb_be_wait *w = realloc(waiter->waits, cap * sizeof *w);
       if (!w)
-        st = stream_fail(waiter, GPB_ERROR_OUT_OF_HOST_MEMORY, "waiting on %s: out of host memory", signaler->label);
+        st =
+            gpb_stream_fail(waiter, GPB_ERROR_OUT_OF_HOST_MEMORY, "waiting on %s: out of host memory", signaler->label);
       else {
         waiter->waits = w;
         waiter->wait_cap = cap;
@@ -987,11 +746,11 @@ gpb_status gpb_stream_destroy(gpb_stream *stream) {
   if (st != GPB_OK) return st;
   gpb_device_obj *dev = s->device;
   if (s->is_default) {
-    return stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
-                       "the default stream lives as long as its device and cannot be destroyed");
+    return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
+                           "the default stream lives as long as its device and cannot be destroyed");
   }
   pthread_mutex_lock(&s->lock);
-  gpb_status capturing = refuse_if_capturing(s, "destroying the stream");
+  gpb_status capturing = gpb_stream_refuse_if_capturing(s, "destroying the stream");
   pthread_mutex_unlock(&s->lock);
   if (capturing != GPB_OK) return capturing;
   pthread_mutex_lock(&dev->lock);

@@ -1,0 +1,251 @@
+// Stream copies: host->device (inline, staged, or straight into a shared
+// buffer), device->host (through the stream's readback buffer, or straight
+// from a shared one) and device->device. See gpubatch/stream.h.
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "core/stream_internal.h"
+
+// ---- copies ---------------------------------------------------------------
+
+// Places `bytes` (<= staging buffer size) in a staging slot of the pending
+// batch, flushing and waiting when the pool is full. Stream lock held.
+static gpb_status staging_acquire(gpb_stream_obj *s, uint64_t bytes, gpb_staging_plan *out) {
+  char err[GPB_MSG_MAX] = "";
+  for (;;) {
+    gpb_status st = gpb_stream_refresh_completed(s);
+    if (st != GPB_OK) return st;
+    uint64_t pending_serial = s->submitted_serial + 1;
+    gpb_staging_plan plan = gpb_staging_plan_upload(&s->staging, bytes, pending_serial, s->completed_serial);
+    switch (plan.action) {
+    case GPB_STAGING_USE: *out = plan; return GPB_OK;
+    case GPB_STAGING_CREATE: {
+      gpb_staging_pool *pool = &s->staging;
+      gpb_staging_slot *slots = realloc(pool->slots, (pool->count + 1) * sizeof *slots);
+      if (!slots) return gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "staging pool: out of host memory");
+      pool->slots = slots;
+      gpb_staging_slot *slot = &slots[pool->count];
+      *slot = (gpb_staging_slot){.size = plan.size};
+      void *mapped = NULL;
+      st = s->device->be->buffer_create(s->device->impl, plan.size, GPB_BE_MEMORY_UPLOAD,
+                                        (gpb_be_buffer **)&slot->memory, &mapped, err);
+      if (st != GPB_OK)
+        return gpb_stream_fail(s, st, "creating a %llu-byte staging buffer: %s", (unsigned long long)plan.size, err);
+      slot->mapped = mapped;
+      pool->total_bytes += plan.size;
+      out->action = GPB_STAGING_USE;
+      out->slot = pool->count++;
+      out->offset = 0;
+      return GPB_OK;
+    }
+    case GPB_STAGING_DROP:
+      s->device->be->buffer_destroy(s->device->impl, s->staging.slots[plan.slot].memory);
+      gpb_staging_remove(&s->staging, plan.slot);
+      break;
+    case GPB_STAGING_WAIT:
+      if (plan.serial > s->submitted_serial) {
+        st = gpb_stream_flush_locked(s, GPB_FLUSH_STAGING);
+        if (st != GPB_OK) return st;
+      }
+      s->counters.staging_waits++;
+      st = gpb_stream_wait_serial_locked(s, plan.serial);
+      if (st != GPB_OK) return st;
+      break;
+    }
+  }
+}
+
+// Records an upload of host bytes into a private buffer (or one with
+// unfinished GPU uses). Stream lock held.
+static gpb_status upload_locked(gpb_stream_obj *s, const uint8_t *src, gpb_buffer_obj *dst, uint64_t offset,
+                                uint64_t bytes) {
+  gpb_status st = GPB_OK;
+  gpb_batch *b;
+  if (bytes <= s->inline_upload_max_bytes && bytes % 4 == 0 && offset % 4 == 0) {
+    gpb_access acc = {dst->id, offset, offset + bytes, true};
+    st = gpb_stream_begin_command(s, &acc, 1, &b);
+    if (st == GPB_OK) st = gpb_stream_note_use(s, dst, b->serial, true);
+    if (st != GPB_OK) return st;
+    s->device->be->cmd_update(b->impl, dst->impl, offset, src, bytes);
+    s->counters.blits++;
+    s->counters.inline_bytes += bytes;
+    return gpb_stream_end_command(s, b, "upload (inline)");
+  }
+  for (uint64_t done = 0; done < bytes;) {
+    uint64_t n = bytes - done;
+    if (n > s->staging.buffer_bytes) n = s->staging.buffer_bytes;
+    gpb_staging_plan plan = {0};
+    st = staging_acquire(s, n, &plan);
+    if (st != GPB_OK) return st;
+    gpb_staging_slot *slot = &s->staging.slots[plan.slot];
+    memcpy(slot->mapped + plan.offset, src + done, n);
+    gpb_access acc = {dst->id, offset + done, offset + done + n, true};
+    st = gpb_stream_begin_command(s, &acc, 1, &b);
+    if (st == GPB_OK) st = gpb_stream_note_use(s, dst, b->serial, true);
+    if (st != GPB_OK) return st;
+    s->device->be->cmd_copy(b->impl, slot->memory, plan.offset, dst->impl, offset + done, n);
+    gpb_staging_commit(&s->staging, plan.slot, plan.offset, n, b->serial);
+    s->counters.blits++;
+    s->counters.staging_bytes += n;
+    st = gpb_stream_end_command(s, b, "upload (staged)");
+    if (st != GPB_OK) return st;
+    done += n;
+  }
+  return GPB_OK;
+}
+
+gpb_status gpb_stream_copy_to_device(gpb_stream *stream, const void *src, gpb_buffer *dst, uint64_t dst_offset,
+                                     uint64_t bytes) {
+  gpb_stream_obj *s;
+  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_copy_to_device", &s);
+  if (st != GPB_OK) return st;
+  if (!src) return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "host->device copy: source pointer is NULL");
+  gpb_buffer_obj *dst_buf;
+  st = gpb_stream_resolve_range(s, "host->device copy", "destination", dst, dst_offset, bytes, &dst_buf);
+  if (st != GPB_OK || bytes == 0) return st;
+  if (dst_buf->kind == GPB_MEMORY_SHARED) {
+    pthread_mutex_lock(&s->lock);
+    st = gpb_stream_refuse_if_capturing(s, "host->device copy");
+    pthread_mutex_unlock(&s->lock);
+    if (st != GPB_OK) return st;
+    // Host access: wait for GPU work that reads or writes it, then write directly.
+    char err[GPB_MSG_MAX] = "";
+    st = gpb_uses_wait(s->device, &dst_buf->uses, GPB_HOST_WRITE, GPB_FLUSH_READBACK, NULL, err);
+    pthread_mutex_lock(&s->lock);
+    if (st != GPB_OK) {
+      st = gpb_stream_fail(s, st, "host->device copy: %s", err);
+    } else {
+      memcpy(dst_buf->mapped + dst_offset, src, bytes);
+      s->counters.cpu_to_gpu++;
+      s->counters.direct_bytes += bytes;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return st;
+  }
+  pthread_mutex_lock(&s->lock);
+  st = gpb_stream_check_sticky(s);
+  if (st == GPB_OK) st = gpb_stream_refuse_if_capturing(s, "host->device copy");
+  if (st == GPB_OK) {
+    s->counters.cpu_to_gpu++;
+    st = upload_locked(s, src, dst_buf, dst_offset, bytes);
+  }
+  // Immediate mode waits for every upload, as unbatched runtimes do.
+  if (st == GPB_OK && s->mode == GPB_MODE_IMMEDIATE) st = gpb_stream_wait_serial_locked(s, s->submitted_serial);
+  pthread_mutex_unlock(&s->lock);
+  return st;
+}
+
+static gpb_status readback_reserve(gpb_stream_obj *s, uint64_t bytes) {
+  if (s->readback_size >= bytes) return GPB_OK;
+  uint64_t size = gpb_staging_buffer_size(&s->staging, bytes);
+  char err[GPB_MSG_MAX] = "";
+  if (s->readback) s->device->be->buffer_destroy(s->device->impl, s->readback); // never in use here
+  s->readback = NULL;
+  s->readback_size = 0;
+  void *mapped = NULL;
+  gpb_status st =
+      s->device->be->buffer_create(s->device->impl, size, GPB_BE_MEMORY_READBACK, &s->readback, &mapped, err);
+  if (st != GPB_OK)
+    return gpb_stream_fail(s, st, "creating a %llu-byte readback buffer: %s", (unsigned long long)size, err);
+  s->readback_mapped = mapped;
+  s->readback_size = size;
+  return GPB_OK;
+}
+
+gpb_status gpb_stream_copy_to_host(gpb_stream *stream, gpb_buffer *src, uint64_t src_offset, void *dst,
+                                   uint64_t bytes) {
+  gpb_stream_obj *s;
+  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_copy_to_host", &s);
+  if (st != GPB_OK) return st;
+  if (!dst) return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "device->host copy: destination pointer is NULL");
+  gpb_buffer_obj *src_buf;
+  st = gpb_stream_resolve_range(s, "device->host copy", "source", src, src_offset, bytes, &src_buf);
+  if (st != GPB_OK || bytes == 0) return st;
+  if (src_buf->kind == GPB_MEMORY_SHARED) {
+    pthread_mutex_lock(&s->lock);
+    st = gpb_stream_refuse_if_capturing(s, "device->host copy");
+    pthread_mutex_unlock(&s->lock);
+    if (st != GPB_OK) return st;
+    char err[GPB_MSG_MAX] = "";
+    st = gpb_uses_wait(s->device, &src_buf->uses, GPB_HOST_READ, GPB_FLUSH_READBACK, NULL, err);
+    pthread_mutex_lock(&s->lock);
+    if (st != GPB_OK) {
+      st = gpb_stream_fail(s, st, "device->host copy: %s", err);
+    } else {
+      memcpy(dst, src_buf->mapped + src_offset, bytes);
+      s->counters.gpu_to_cpu++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return st;
+  }
+  pthread_mutex_lock(&s->lock);
+  st = gpb_stream_check_sticky(s);
+  if (st == GPB_OK) st = gpb_stream_refuse_if_capturing(s, "device->host copy");
+  if (st == GPB_OK) s->counters.gpu_to_cpu++;
+  for (uint64_t done = 0; st == GPB_OK && done < bytes;) {
+    uint64_t n = bytes - done;
+    if (n > s->staging.buffer_bytes) n = s->staging.buffer_bytes;
+    st = readback_reserve(s, n);
+    gpb_batch *b;
+    gpb_access acc = {src_buf->id, src_offset + done, src_offset + done + n, false};
+    if (st == GPB_OK) st = gpb_stream_begin_command(s, &acc, 1, &b);
+    if (st == GPB_OK) st = gpb_stream_note_use(s, src_buf, b->serial, false);
+    if (st != GPB_OK) break;
+    s->device->be->cmd_copy(b->impl, src_buf->impl, src_offset + done, s->readback, 0, n);
+    s->counters.blits++;
+    gpb_stream_trace_command(s, b, "readback");
+    b->commands++;
+    st = gpb_stream_flush_locked(s, GPB_FLUSH_READBACK);
+    if (st == GPB_OK) st = gpb_stream_wait_serial_locked(s, s->submitted_serial);
+    if (st == GPB_OK) memcpy((uint8_t *)dst + done, s->readback_mapped, n);
+    done += n;
+  }
+  pthread_mutex_unlock(&s->lock);
+  return st;
+}
+
+gpb_status gpb_stream_copy_buffer(gpb_stream *stream, gpb_buffer *src, uint64_t src_offset, gpb_buffer *dst,
+                                  uint64_t dst_offset, uint64_t bytes) {
+  gpb_stream_obj *s;
+  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_copy_buffer", &s);
+  if (st != GPB_OK) return st;
+  gpb_buffer_obj *src_buf = NULL, *dst_buf = NULL;
+  st = gpb_stream_resolve_range(s, "device->device copy", "source", src, src_offset, bytes, &src_buf);
+  if (st == GPB_OK)
+    st = gpb_stream_resolve_range(s, "device->device copy", "destination", dst, dst_offset, bytes, &dst_buf);
+  if (st != GPB_OK || bytes == 0) return st;
+  if (src_buf == dst_buf && gpb_ranges_overlap(src_offset, src_offset + bytes, dst_offset, dst_offset + bytes)) {
+    return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "device->device copy: source and destination ranges overlap");
+  }
+  gpb_access acc[2] = {{src_buf->id, src_offset, src_offset + bytes, false},
+                       {dst_buf->id, dst_offset, dst_offset + bytes, true}};
+  pthread_mutex_lock(&s->lock);
+  st = gpb_stream_check_sticky(s);
+  if (st == GPB_OK && s->capture) {
+    gpb_program_obj *p = s->capture;
+    st = gpb_capture_command(s, acc, 2);
+    if (st == GPB_OK) st = gpb_capture_use(p, src_buf, NULL, false);
+    if (st == GPB_OK) st = gpb_capture_use(p, dst_buf, NULL, true);
+    if (st == GPB_OK) {
+      s->device->be->cmd_copy(p->impl, src_buf->impl, src_offset, dst_buf->impl, dst_offset, bytes);
+      p->commands++;
+    } else {
+      gpb_stream_fail(s, st, "capturing a device->device copy: %s", gpb_last_error());
+    }
+    pthread_mutex_unlock(&s->lock);
+    return st;
+  }
+  gpb_batch *b = NULL;
+  if (st == GPB_OK) st = gpb_stream_begin_command(s, acc, 2, &b);
+  if (st == GPB_OK) st = gpb_stream_note_use(s, src_buf, b->serial, false);
+  if (st == GPB_OK) st = gpb_stream_note_use(s, dst_buf, b->serial, true);
+  if (st == GPB_OK) {
+    s->device->be->cmd_copy(b->impl, src_buf->impl, src_offset, dst_buf->impl, dst_offset, bytes);
+    s->counters.blits++;
+    s->counters.gpu_to_gpu++;
+    st = gpb_stream_end_command(s, b, "copy");
+  }
+  pthread_mutex_unlock(&s->lock);
+  return st;
+}
