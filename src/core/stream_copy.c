@@ -95,6 +95,33 @@ static gpb_status upload_locked(gpb_stream_obj *s, const uint8_t *src, gpb_buffe
   return GPB_OK;
 }
 
+// A copy to or from a SHARED buffer is a host access, as gpb_buffer_map: it
+// waits for the GPU work that conflicts with `access`, then copies
+// directly. Refused while the stream captures.
+static gpb_status copy_shared(gpb_stream_obj *s, const char *op, gpb_buffer_obj *buf, gpb_host_access access, void *to,
+                              const void *from, uint64_t bytes) {
+  pthread_mutex_lock(&s->lock);
+  gpb_status st = gpb_stream_refuse_if_capturing(s, op);
+  pthread_mutex_unlock(&s->lock);
+  if (st != GPB_OK) return st;
+  char err[GPB_MSG_MAX] = "";
+  st = gpb_uses_wait(s->device, &buf->uses, access, GPB_FLUSH_READBACK, NULL, err);
+  pthread_mutex_lock(&s->lock);
+  if (st != GPB_OK) {
+    st = gpb_stream_fail(s, st, "%s: %s", op, err);
+  } else {
+    memcpy(to, from, bytes);
+    if (access == GPB_HOST_WRITE) {
+      s->counters.cpu_to_gpu++;
+      s->counters.direct_bytes += bytes;
+    } else {
+      s->counters.gpu_to_cpu++;
+    }
+  }
+  pthread_mutex_unlock(&s->lock);
+  return st;
+}
+
 gpb_status gpb_stream_copy_to_device(gpb_stream *stream, const void *src, gpb_buffer *dst, uint64_t dst_offset,
                                      uint64_t bytes) {
   gpb_stream_obj *s;
@@ -104,25 +131,8 @@ gpb_status gpb_stream_copy_to_device(gpb_stream *stream, const void *src, gpb_bu
   gpb_buffer_obj *dst_buf;
   st = gpb_stream_resolve_range(s, "host->device copy", "destination", dst, dst_offset, bytes, &dst_buf);
   if (st != GPB_OK || bytes == 0) return st;
-  if (dst_buf->kind == GPB_MEMORY_SHARED) {
-    pthread_mutex_lock(&s->lock);
-    st = gpb_stream_refuse_if_capturing(s, "host->device copy");
-    pthread_mutex_unlock(&s->lock);
-    if (st != GPB_OK) return st;
-    // Host access: wait for GPU work that reads or writes it, then write directly.
-    char err[GPB_MSG_MAX] = "";
-    st = gpb_uses_wait(s->device, &dst_buf->uses, GPB_HOST_WRITE, GPB_FLUSH_READBACK, NULL, err);
-    pthread_mutex_lock(&s->lock);
-    if (st != GPB_OK) {
-      st = gpb_stream_fail(s, st, "host->device copy: %s", err);
-    } else {
-      memcpy(dst_buf->mapped + dst_offset, src, bytes);
-      s->counters.cpu_to_gpu++;
-      s->counters.direct_bytes += bytes;
-    }
-    pthread_mutex_unlock(&s->lock);
-    return st;
-  }
+  if (dst_buf->kind == GPB_MEMORY_SHARED)
+    return copy_shared(s, "host->device copy", dst_buf, GPB_HOST_WRITE, dst_buf->mapped + dst_offset, src, bytes);
   pthread_mutex_lock(&s->lock);
   st = gpb_stream_check_sticky(s);
   if (st == GPB_OK) st = gpb_stream_refuse_if_capturing(s, "host->device copy");
@@ -162,23 +172,8 @@ gpb_status gpb_stream_copy_to_host(gpb_stream *stream, gpb_buffer *src, uint64_t
   gpb_buffer_obj *src_buf;
   st = gpb_stream_resolve_range(s, "device->host copy", "source", src, src_offset, bytes, &src_buf);
   if (st != GPB_OK || bytes == 0) return st;
-  if (src_buf->kind == GPB_MEMORY_SHARED) {
-    pthread_mutex_lock(&s->lock);
-    st = gpb_stream_refuse_if_capturing(s, "device->host copy");
-    pthread_mutex_unlock(&s->lock);
-    if (st != GPB_OK) return st;
-    char err[GPB_MSG_MAX] = "";
-    st = gpb_uses_wait(s->device, &src_buf->uses, GPB_HOST_READ, GPB_FLUSH_READBACK, NULL, err);
-    pthread_mutex_lock(&s->lock);
-    if (st != GPB_OK) {
-      st = gpb_stream_fail(s, st, "device->host copy: %s", err);
-    } else {
-      memcpy(dst, src_buf->mapped + src_offset, bytes);
-      s->counters.gpu_to_cpu++;
-    }
-    pthread_mutex_unlock(&s->lock);
-    return st;
-  }
+  if (src_buf->kind == GPB_MEMORY_SHARED)
+    return copy_shared(s, "device->host copy", src_buf, GPB_HOST_READ, dst, src_buf->mapped + src_offset, bytes);
   pthread_mutex_lock(&s->lock);
   st = gpb_stream_check_sticky(s);
   if (st == GPB_OK) st = gpb_stream_refuse_if_capturing(s, "device->host copy");
