@@ -558,9 +558,10 @@ static int record_or_replay(llama_gpu *g, uint32_t token, uint32_t pos, llama_er
 }
 
 int llama_gpu_submit(llama_gpu *g, uint32_t token, uint32_t pos, llama_error *err) {
-  if (g->record_ahead)
-    return check_step(g, token, pos, err) || llama_gpu_prepare(g, pos, err) || llama_gpu_commit(g, token, pos, err) ? -1
-                                                                                                                    : 0;
+  if (g->record_ahead) {
+    if (check_step(g, token, pos, err) || llama_gpu_prepare(g, pos, err)) return -1;
+    return llama_gpu_commit(g, token, pos, err);
+  }
   if (check_step(g, token, pos, err) || record_or_replay(g, token, pos, err)) return -1;
   gpb_status st;
   if (g->ahead && (st = gpb_stream_flush(g->stream))) return step_failed(g, pos, "submitting", st, err);
