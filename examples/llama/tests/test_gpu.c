@@ -12,10 +12,9 @@
 // from the host's shows as wrong logits at step n + 1. --record-ahead
 // records step n + 1 before it reads step n, and commits it with the token
 // read (and checks that prepare and commit refuse to be called out of
-// turn). Also checks the
-// dispatch count (and replays), that decoding did not
-// collapse to one token, and that the validation layer (GPB_VALIDATION=1)
-// reported nothing.
+// turn). Also checks the dispatch count (and replays), that decoding did
+// not collapse to one token, and that the validation layer
+// (GPB_VALIDATION=1) reported nothing.
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
