@@ -355,6 +355,8 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   gpb_status st = gpb_device_query(device, &info);
   if (st) return llama_error_gpb(err, st, "querying the device");
   if (check_limits(c, &info, split_len, ffn_rows, classifier_rows, err)) return -1;
+  if (options && options->ahead && options->record_ahead)
+    return llama_error_set(err, "ahead and record-ahead exclude each other (the GPU or the host picks the token)");
 
   llama_gpu *g = calloc(1, sizeof *g);
   if (!g) return llama_error_set(err, "out of memory");
@@ -369,19 +371,16 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   g->replay = options && options->replay;
   g->ahead = options && options->ahead;
   g->record_ahead = options && options->record_ahead;
-  if (g->ahead && g->record_ahead) {
-    llama_gpu_destroy(g);
-    return llama_error_set(err, "ahead and record-ahead exclude each other (the GPU or the host picks the token)");
-  }
   g->program_count = g->replay ? 2u * g->slot_stride : 0;
   uint32_t layers = (uint32_t)c->n_layers;
   g->dispatches = calloc(2u * layers + 1, sizeof(gpb_dispatch));
+  g->step_args = calloc(2u * layers + 1, sizeof(gpb_arg *));
   g->args = calloc((size_t)ARGS_PER_LAYER * layers + ARGS_CLASSIFIER, sizeof(gpb_arg));
   g->attention_pc = calloc(layers, sizeof(attention_params));
   g->ffn_pc = calloc(layers, sizeof(ffn_params));
   g->best_host = calloc(2u * g->classifier_groups, sizeof(uint32_t));
   g->programs = calloc(g->program_count + 1, sizeof(gpb_program *));
-  if (!g->dispatches || !g->args || !g->attention_pc || !g->ffn_pc || !g->best_host || !g->programs) {
+  if (!g->dispatches || !g->step_args || !g->args || !g->attention_pc || !g->ffn_pc || !g->best_host || !g->programs) {
     llama_gpu_destroy(g);
     return llama_error_set(err, "out of memory");
   }
@@ -407,11 +406,6 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
     return -1;
   }
   record_plan(g);
-  g->step_args = calloc(g->dispatch_count, sizeof *g->step_args);
-  if (!g->step_args) {
-    llama_gpu_destroy(g);
-    return llama_error_set(err, "out of memory");
-  }
   uint32_t n = 0; // one Step argument per dispatch
   for (uint32_t i = 0; i < ARGS_PER_LAYER * (uint32_t)c->n_layers + ARGS_CLASSIFIER && n < g->dispatch_count; i++)
     if (g->args[i].buffer == g->step) g->step_args[n++] = &g->args[i];
