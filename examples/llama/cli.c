@@ -237,12 +237,15 @@ static int decoder_step(decoder *d, uint32_t token, uint32_t pos, bool want_logi
   return 0;
 }
 
+// Whether the token after pos is still the prompt's (prompt[pos + 1]).
+static bool prompt_continues(const decode_run *run, uint32_t pos) { return pos + 1 < (uint32_t)run->prompt_count; }
+
 // Ahead (GPU): submits step pos + 1 (its token from the prompt, else the
 // GPU's argmax of step pos), then collects step pos, which finished or runs.
 static int decoder_step_ahead(decoder *d, const decode_run *run, uint32_t steps, uint32_t pos, bool want_logits,
                               uint32_t *out_next, const float **out_logits, llama_error *err) {
   if (pos + 1 < steps) {
-    uint32_t token = pos + 1 < (uint32_t)run->prompt_count ? (uint32_t)run->prompt[pos + 1] : LLAMA_GPU_TOKEN_FROM_GPU;
+    uint32_t token = prompt_continues(run, pos) ? (uint32_t)run->prompt[pos + 1] : LLAMA_GPU_TOKEN_FROM_GPU;
     if (llama_gpu_submit(d->gpu, token, pos + 1, err)) return -1;
   }
   if (llama_gpu_collect(d->gpu, pos, out_next, err)) return -1;
@@ -260,7 +263,7 @@ static int decoder_step_record_ahead(decoder *d, const decode_run *run, uint32_t
   bool more = pos + 1 < steps;
   if (more && llama_gpu_prepare(d->gpu, pos + 1, err)) return -1;
   if (llama_gpu_collect(d->gpu, pos, out_next, err)) return -1;
-  bool in_prompt = pos + 1 < (uint32_t)run->prompt_count;
+  bool in_prompt = prompt_continues(run, pos);
   uint32_t token = in_prompt ? (uint32_t)run->prompt[pos + 1] : *out_next;
   if (more && (in_prompt || token != LLAMA_BOS) && llama_gpu_commit(d->gpu, token, pos + 1, err)) return -1;
   if (want_logits && llama_gpu_read_logits(d->gpu, pos, d->logits, err)) return -1;
@@ -299,7 +302,7 @@ static int run_decode(decoder *d, const cli_options *o, const llama_tokenizer *t
     run->steps_run++;
     if (dump && fwrite(logits, sizeof(float), (size_t)d->vocab, dump) != (size_t)d->vocab)
       return llama_error_set(err, "writing --dump-logits failed: %s", strerror(errno));
-    if (pos + 1 < (uint32_t)run->prompt_count) {
+    if (prompt_continues(run, pos)) {
       next = (uint32_t)run->prompt[pos + 1]; // still reading the prompt
     } else {
       if (next == LLAMA_BOS) {

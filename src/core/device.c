@@ -148,21 +148,30 @@ gpb_stream_obj *gpb_device_find_stream_locked(gpb_device_obj *dev, uint64_t stre
   return NULL;
 }
 
-gpb_status gpb_device_sync(gpb_device *device) {
-  gpb_device_obj *dev;
-  gpb_status first = gpb_device_resolve(device, "gpb_device_sync", &dev);
-  if (first != GPB_OK) return first;
-  char first_msg[GPB_MSG_MAX] = "";
+// Drains every stream of the device, all of them even after a failure (so
+// nothing is left running); returns the first failure, its message in
+// first_msg.
+static gpb_status sync_streams(gpb_device_obj *dev, char first_msg[GPB_MSG_MAX]) {
+  gpb_status first = GPB_OK;
   pthread_mutex_lock(&dev->lock);
   for (uint32_t i = 0; i < dev->stream_count; i++) {
     gpb_status st = gpb_stream_sync_internal(dev->streams[i]);
     if (st != GPB_OK && first == GPB_OK) {
       first = st;
-      gpb_format(first_msg, sizeof first_msg, "%s", gpb_last_error());
+      gpb_format(first_msg, GPB_MSG_MAX, "%s", gpb_last_error());
     }
   }
   pthread_mutex_unlock(&dev->lock);
-  if (first != GPB_OK) return gpb_fail_msg(dev->last_error, first, first_msg);
+  return first;
+}
+
+gpb_status gpb_device_sync(gpb_device *device) {
+  gpb_device_obj *dev;
+  gpb_status st = gpb_device_resolve(device, "gpb_device_sync", &dev);
+  if (st != GPB_OK) return st;
+  char first_msg[GPB_MSG_MAX] = "";
+  st = sync_streams(dev, first_msg);
+  if (st != GPB_OK) return gpb_fail_msg(dev->last_error, st, first_msg);
   return GPB_OK;
 }
 
@@ -178,18 +187,8 @@ gpb_status gpb_device_close(gpb_device *device) {
 // device's first: from here on every call with it is refused).
 static gpb_status device_release(gpb_device_obj *dev) {
   gpb_handle_destroy((uintptr_t)dev->handle);
-  gpb_status first = GPB_OK;
   char first_msg[GPB_MSG_MAX] = "";
-  // Drain every stream; keep going after an error so nothing leaks.
-  pthread_mutex_lock(&dev->lock);
-  for (uint32_t i = 0; i < dev->stream_count; i++) {
-    gpb_status st = gpb_stream_sync_internal(dev->streams[i]);
-    if (st != GPB_OK && first == GPB_OK) {
-      first = st;
-      gpb_format(first_msg, sizeof first_msg, "%s", gpb_last_error());
-    }
-  }
-  pthread_mutex_unlock(&dev->lock);
+  gpb_status first = sync_streams(dev, first_msg); // keeps going after an error, so nothing leaks
   char err[GPB_MSG_MAX] = "";
   if (dev->be->device_wait_idle(dev->impl, err) != GPB_OK && first == GPB_OK) {
     first = GPB_ERROR_DEVICE_LOST;
