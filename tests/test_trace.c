@@ -3,7 +3,9 @@
 // span per command, timed by GPU timestamps.
 #include <unistd.h>
 
+#include "core/internal.h"
 #include "gpu_fixture.h"
+#include "vulkan/vk_internal.h"
 
 static char *read_file(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -56,6 +58,61 @@ static void test_trace_file(void) {
   unlink(path);
 }
 
+// An immediate stream submits each dispatch alone, and the host sees several
+// of those batches complete at once; with calibrated timestamps their GPU
+// spans still follow each other in submission order, never overlapping
+// (aligning each batch to the moment the host saw it complete stacked them
+// on top of each other).
+static void test_trace_batches_in_gpu_order(void) {
+  enum { N = 12 };
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/gpb_trace_order_%d.json", (int)getpid());
+  gpb_device_options opts = {.validation = true, .on_message = fixture_on_message, .trace_path = path};
+  gpb_device *dev = NULL;
+  CHECK_OK(gpb_device_open_default(&opts, &dev));
+  if (!dev) return;
+  bool calibrated = gpb_device_obj_of(dev)->impl->calibrated_timestamps;
+  gpb_stream_options so = {.mode = GPB_MODE_IMMEDIATE};
+  gpb_stream *s = NULL;
+  CHECK_OK(gpb_stream_create(dev, &so, &s));
+  gpb_kernel *k = FIXTURE_KERNEL(dev, add_one);
+  gpb_buffer *x;
+  CHECK_OK(gpb_buffer_create(dev, 1024, GPB_MEMORY_PRIVATE, &x));
+  uint32_t host[256] = {0};
+  CHECK_OK(gpb_stream_copy_to_device(s, host, x, 0, sizeof host));
+  for (int i = 0; i < N; i++) CHECK_OK(dispatch_add_one(s, k, x, 0, 256));
+  CHECK_OK(gpb_stream_copy_to_host(s, x, 0, host, sizeof host));
+  CHECK_EQ(host[3], N);
+  CHECK_OK(gpb_device_close(dev));
+  char *text = read_file(path);
+  CHECK(text != NULL);
+  if (!text) return;
+  // One line per event: {"ph": "X", ..., "ts": T, "dur": D, "cat": "gpu", "name": "add_one", "args": {"batch": B, ...
+  double start[N], end[N];
+  unsigned long long batch[N];
+  int spans = 0;
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    const char *ts = strstr(line, "\"ts\": "), *b = strstr(line, "\"batch\": ");
+    if (!strstr(line, "\"cat\": \"gpu\", \"name\": \"add_one\"") || !ts || !b || spans == N) continue;
+    double t = 0, d = 0;
+    if (sscanf(ts, "\"ts\": %lf, \"dur\": %lf", &t, &d) != 2 || sscanf(b, "\"batch\": %llu", &batch[spans]) != 1)
+      continue;
+    start[spans] = t;
+    end[spans++] = t + d;
+  }
+  CHECK_EQ(spans, N);
+  if (!calibrated) {
+    fprintf(stderr, "  (the device has no calibrated timestamps: order not checked)\n");
+  } else {
+    for (int i = 1; i < spans; i++) {
+      CHECK(batch[i] > batch[i - 1]);
+      CHECK(start[i] >= end[i - 1] - 0.001); // the trace's microseconds have three decimals
+    }
+  }
+  free(text);
+  unlink(path);
+}
+
 static void test_unwritable_trace_path(void) {
   gpb_device_options opts = {.trace_path = "/nonexistent-dir/trace.json"};
   gpb_device *dev = NULL;
@@ -65,6 +122,7 @@ static void test_unwritable_trace_path(void) {
 }
 
 int main(int argc, char **argv) {
-  static const test_case tests[] = {TEST(test_trace_file), TEST(test_unwritable_trace_path)};
+  static const test_case tests[] = {TEST(test_trace_file), TEST(test_trace_batches_in_gpu_order),
+                                    TEST(test_unwritable_trace_path)};
   return RUN_TESTS(tests);
 }

@@ -98,6 +98,10 @@ typedef struct gpb_backend {
   void (*cmd_timestamp)(gpb_be_batch *batch, uint32_t index);
   gpb_status (*batch_timestamps_read)(gpb_be_device *device, gpb_be_batch *batch, uint32_t count, uint64_t *out_ns,
                                       char *err);
+  // The device clock of batch_timestamps_read and the host's CLOCK_MONOTONIC,
+  // both in nanoseconds, read at one moment (optional: NULL, or
+  // GPB_ERROR_UNSUPPORTED where the device cannot correlate them).
+  gpb_status (*timestamp_calibrate)(gpb_be_device *device, uint64_t *out_gpu_ns, uint64_t *out_host_ns, char *err);
   // Closes the batch (adding a barrier that makes device writes visible to
   // host reads) and submits it: it waits for `waits`, and the order of
   // `timeline`'s own previous value, and signals `timeline` to `signal`.

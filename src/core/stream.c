@@ -56,14 +56,19 @@ gpb_status gpb_stream_check_sticky(gpb_stream_obj *s) {
 
 // ---- batches --------------------------------------------------------------
 
-// Tracing: turns a completed batch's timestamps into GPU events, aligned so
-// that the batch ends when the host saw it complete (see core/trace.h).
+// Tracing: turns a completed batch's timestamps into GPU events on the host
+// clock (see core/trace.h): through a calibrated pair of clock readings, else
+// by taking the batch's end as the moment the host saw it complete.
 static void trace_gpu_spans(gpb_stream_obj *s, gpb_batch *b) {
   uint64_t ns[GPB_TRACE_TIMESTAMPS];
   char err[GPB_MSG_MAX];
   uint32_t n = b->traced_commands;
-  if (n == 0 || s->device->be->batch_timestamps_read(s->device->impl, b->impl, n + 1, ns, err) != GPB_OK) return;
-  double offset = gpb_trace_now_us() - (double)ns[n] / 1e3;
+  const gpb_backend *be = s->device->be;
+  if (n == 0 || be->batch_timestamps_read(s->device->impl, b->impl, n + 1, ns, err) != GPB_OK) return;
+  uint64_t gpu_ns = 0, host_ns = 0;
+  double offset = be->timestamp_calibrate && be->timestamp_calibrate(s->device->impl, &gpu_ns, &host_ns, err) == GPB_OK
+                      ? ((double)host_ns - (double)gpu_ns) / 1e3
+                      : gpb_trace_now_us() - (double)ns[n] / 1e3;
   for (uint32_t i = 0; i < n; i++) {
     char args[64];
     gpb_format(args, sizeof args, "\"batch\": %llu, \"command\": %u", (unsigned long long)b->serial, i);

@@ -2,10 +2,14 @@
 // open its JSON), one per device when tracing is on (GPB_TRACE=<file> or
 // gpb_device_options.trace_path). Host events (recording, submits with their
 // flush reason, waits, copies) are timed with the host clock; GPU events are
-// the spans between per-command timestamps, placed on the host timeline by
-// aligning each batch's last timestamp with the moment the host saw the
-// batch complete (an upper bound: GPU spans may appear slightly late, their
-// lengths are exact). The file is written when the device closes.
+// the spans between per-command timestamps, placed on the host timeline
+// through the device's calibrated timestamps (the GPU clock and the host's
+// CLOCK_MONOTONIC read together when each batch's spans are written), so
+// gaps and order between batches are the GPU's own. Without calibration
+// each batch's last timestamp is aligned with the moment the host saw it
+// complete (an upper bound: spans may appear late, and batches seen complete
+// together overlap; their lengths are exact). The file is written when the
+// device closes.
 // Thread-safe.
 #ifndef GPB_CORE_TRACE_H
 #define GPB_CORE_TRACE_H

@@ -274,6 +274,12 @@ void gpb_vk_cmd_timestamp(gpb_be_batch *b, uint32_t index) {
   }
 }
 
+// Device timestamp ticks to nanoseconds.
+static uint64_t ticks_to_ns(const gpb_be_device *d, uint64_t ticks) {
+  uint64_t mask = d->timestamp_valid_bits >= 64 ? UINT64_MAX : (1ull << d->timestamp_valid_bits) - 1;
+  return (uint64_t)((double)(ticks & mask) * d->timestamp_period_ns);
+}
+
 gpb_status gpb_vk_batch_timestamps_read(gpb_be_device *d, gpb_be_batch *b, uint32_t count, uint64_t *out_ns,
                                         char *err) {
   if (!b->queries || count == 0) return GPB_OK;
@@ -282,7 +288,22 @@ gpb_status gpb_vk_batch_timestamps_read(gpb_be_device *d, gpb_be_batch *b, uint3
                        d->vk.vkGetQueryPoolResults(d->device, b->queries, 0, count, count * sizeof(uint64_t), out_ns,
                                                    sizeof(uint64_t), VK_QUERY_RESULT_64_BIT));
   if (r != VK_SUCCESS) return gpb_vk_status(r, "vkGetQueryPoolResults", err);
-  uint64_t mask = d->timestamp_valid_bits >= 64 ? UINT64_MAX : (1ull << d->timestamp_valid_bits) - 1;
-  for (uint32_t i = 0; i < count; i++) out_ns[i] = (uint64_t)((double)(out_ns[i] & mask) * d->timestamp_period_ns);
+  for (uint32_t i = 0; i < count; i++) out_ns[i] = ticks_to_ns(d, out_ns[i]);
+  return GPB_OK;
+}
+
+gpb_status gpb_vk_timestamp_calibrate(gpb_be_device *d, uint64_t *out_gpu_ns, uint64_t *out_host_ns, char *err) {
+  if (!d->calibrated_timestamps) {
+    gpb_format(err, GPB_MSG_MAX, "no calibrated timestamps (VK_EXT_calibrated_timestamps with CLOCK_MONOTONIC)");
+    return GPB_ERROR_UNSUPPORTED;
+  }
+  VkCalibratedTimestampInfoEXT infos[2] = {
+      {.sType = VK_STRUCTURE_TYPE_CALIBRATED_TIMESTAMP_INFO_EXT, .timeDomain = VK_TIME_DOMAIN_DEVICE_EXT},
+      {.sType = VK_STRUCTURE_TYPE_CALIBRATED_TIMESTAMP_INFO_EXT, .timeDomain = VK_TIME_DOMAIN_CLOCK_MONOTONIC_EXT}};
+  uint64_t values[2], deviation = 0;
+  VkResult r = d->vk.vkGetCalibratedTimestampsEXT(d->device, 2, infos, values, &deviation);
+  if (r != VK_SUCCESS) return gpb_vk_status(r, "vkGetCalibratedTimestampsEXT", err);
+  *out_gpu_ns = ticks_to_ns(d, values[0]);
+  *out_host_ns = values[1];
   return GPB_OK;
 }

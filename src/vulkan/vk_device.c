@@ -252,6 +252,24 @@ static void describe(VkPhysicalDevice pd, uint32_t index, gpb_device_info *info)
     info->usable = true;
 }
 
+// Whether the device can read its timestamp clock together with the host's
+// CLOCK_MONOTONIC (VK_EXT_calibrated_timestamps).
+static bool has_monotonic_calibration(VkPhysicalDevice pd) {
+  if (!has_device_extension(pd, VK_EXT_CALIBRATED_TIMESTAMPS_EXTENSION_NAME) ||
+      !vkGetPhysicalDeviceCalibrateableTimeDomainsEXT)
+    return false;
+  VkTimeDomainEXT domains[8];
+  uint32_t n = 8;
+  VkResult r = vkGetPhysicalDeviceCalibrateableTimeDomainsEXT(pd, &n, domains);
+  if (r != VK_SUCCESS && r != VK_INCOMPLETE) return false;
+  bool device = false, monotonic = false;
+  for (uint32_t i = 0; i < n; i++) {
+    device = device || domains[i] == VK_TIME_DOMAIN_DEVICE_EXT;
+    monotonic = monotonic || domains[i] == VK_TIME_DOMAIN_CLOCK_MONOTONIC_EXT;
+  }
+  return device && monotonic;
+}
+
 static void enumerate_once(void) {
   gpb_be_device scratch = {0};
   VkInstance instance;
@@ -372,12 +390,17 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   features.features.shaderInt64 = have.features.shaderInt64;
   features.features.shaderFloat64 = have.features.shaderFloat64;
   features.features.shaderInt16 = have.features.shaderInt16;
-  const char *exts[] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
+  const char *exts[2] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
+  uint32_t ext_count = 1;
+  // Trace files place GPU spans on the host clock through calibrated
+  // timestamps where the device has them (core/trace.h).
+  d->calibrated_timestamps = d->timestamp_valid_bits > 0 && has_monotonic_calibration(d->physical);
+  if (d->calibrated_timestamps) exts[ext_count++] = VK_EXT_CALIBRATED_TIMESTAMPS_EXTENSION_NAME;
   VkDeviceCreateInfo dinfo = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
                               .pNext = &features,
                               .queueCreateInfoCount = 1,
                               .pQueueCreateInfos = &qinfo,
-                              .enabledExtensionCount = 1,
+                              .enabledExtensionCount = ext_count,
                               .ppEnabledExtensionNames = exts};
   r = vkCreateDevice(d->physical, &dinfo, NULL, &d->device);
   if (r != VK_SUCCESS) return gpb_vk_status(r, "vkCreateDevice", err);
@@ -460,5 +483,6 @@ const gpb_backend gpb_vulkan_backend = {
     .batch_timestamps_begin = gpb_vk_batch_timestamps_begin,
     .cmd_timestamp = gpb_vk_cmd_timestamp,
     .batch_timestamps_read = gpb_vk_batch_timestamps_read,
+    .timestamp_calibrate = gpb_vk_timestamp_calibrate,
     .batch_submit = gpb_vk_batch_submit,
 };

@@ -31,6 +31,7 @@ struct gpb_be_device {
   uint64_t wait_spin_ns; // poll a timeline this long before blocking on it
   float timestamp_period_ns;
   uint32_t timestamp_valid_bits; // of the queue family; 0: no timestamps
+  bool calibrated_timestamps;    // VK_EXT_calibrated_timestamps with device and CLOCK_MONOTONIC domains
 
   VkDebugUtilsMessengerEXT messenger;
   PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger;
@@ -109,5 +110,6 @@ void gpb_vk_cmd_execute(gpb_be_batch *b, gpb_be_batch *program);
 gpb_status gpb_vk_batch_timestamps_begin(gpb_be_device *d, gpb_be_batch *b, uint32_t capacity, char *err);
 void gpb_vk_cmd_timestamp(gpb_be_batch *b, uint32_t index);
 gpb_status gpb_vk_batch_timestamps_read(gpb_be_device *d, gpb_be_batch *b, uint32_t count, uint64_t *out_ns, char *err);
+gpb_status gpb_vk_timestamp_calibrate(gpb_be_device *d, uint64_t *out_gpu_ns, uint64_t *out_host_ns, char *err);
 gpb_status gpb_vk_batch_submit(gpb_be_device *d, gpb_be_batch *b, gpb_be_timeline *t, uint64_t signal,
                                const gpb_be_wait *waits, uint32_t wait_count, char *err);
