@@ -25,27 +25,41 @@ static int count(const char *text, const char *needle) {
   return n;
 }
 
-static void test_trace_file(void) {
-  char path[64];
-  snprintf(path, sizeof path, "/tmp/gpb_trace_test_%d.json", (int)getpid());
+// Opens a traced device (validation on), runs `n` add_one dispatches between
+// an upload and a readback on the default stream or, `immediate`, on an
+// immediate stream of its own, closes the device and returns the trace's
+// text (NULL on failure; the caller frees it and unlinks `path`).
+// *out_calibrated: whether the device has calibrated timestamps.
+static char *traced_run(const char *path, bool immediate, int n, bool *out_calibrated) {
   gpb_device_options opts = {.validation = true, .on_message = fixture_on_message, .trace_path = path};
   gpb_device *dev = NULL;
   CHECK_OK(gpb_device_open_default(&opts, &dev));
-  if (!dev) return;
+  if (!dev) return NULL;
+  *out_calibrated = gpb_device_obj_of(dev)->impl->calibrated_timestamps;
   gpb_stream *s = gpb_device_default_stream(dev);
+  gpb_stream_options so = {.mode = GPB_MODE_IMMEDIATE};
+  if (immediate) CHECK_OK(gpb_stream_create(dev, &so, &s));
   gpb_kernel *k = FIXTURE_KERNEL(dev, add_one);
   gpb_buffer *x;
   CHECK_OK(gpb_buffer_create(dev, 1024, GPB_MEMORY_PRIVATE, &x));
   uint32_t host[256] = {0};
   CHECK_OK(gpb_stream_copy_to_device(s, host, x, 0, sizeof host));
-  for (int i = 0; i < 5; i++) CHECK_OK(dispatch_add_one(s, k, x, 0, 256));
+  for (int i = 0; i < n; i++) CHECK_OK(dispatch_add_one(s, k, x, 0, 256));
   CHECK_OK(gpb_stream_copy_to_host(s, x, 0, host, sizeof host));
-  CHECK_EQ(host[9], 5);
+  CHECK_EQ(host[9], (uint32_t)n);
   uint64_t messages = gpb_device_validation_message_count(dev);
   CHECK_OK(gpb_device_close(dev));
   CHECK_EQ(messages, 0);
   char *text = read_file(path);
   CHECK(text != NULL);
+  return text;
+}
+
+static void test_trace_file(void) {
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/gpb_trace_test_%d.json", (int)getpid());
+  bool calibrated;
+  char *text = traced_run(path, false, 5, &calibrated);
   if (!text) return;
   CHECK(strstr(text, "\"traceEvents\"") != NULL);
   CHECK(count(text, "\"cat\": \"gpu\", \"name\": \"add_one\"") == 5);    // one GPU span per dispatch
@@ -67,25 +81,8 @@ static void test_trace_batches_in_gpu_order(void) {
   enum { N = 12 };
   char path[64];
   snprintf(path, sizeof path, "/tmp/gpb_trace_order_%d.json", (int)getpid());
-  gpb_device_options opts = {.validation = true, .on_message = fixture_on_message, .trace_path = path};
-  gpb_device *dev = NULL;
-  CHECK_OK(gpb_device_open_default(&opts, &dev));
-  if (!dev) return;
-  bool calibrated = gpb_device_obj_of(dev)->impl->calibrated_timestamps;
-  gpb_stream_options so = {.mode = GPB_MODE_IMMEDIATE};
-  gpb_stream *s = NULL;
-  CHECK_OK(gpb_stream_create(dev, &so, &s));
-  gpb_kernel *k = FIXTURE_KERNEL(dev, add_one);
-  gpb_buffer *x;
-  CHECK_OK(gpb_buffer_create(dev, 1024, GPB_MEMORY_PRIVATE, &x));
-  uint32_t host[256] = {0};
-  CHECK_OK(gpb_stream_copy_to_device(s, host, x, 0, sizeof host));
-  for (int i = 0; i < N; i++) CHECK_OK(dispatch_add_one(s, k, x, 0, 256));
-  CHECK_OK(gpb_stream_copy_to_host(s, x, 0, host, sizeof host));
-  CHECK_EQ(host[3], N);
-  CHECK_OK(gpb_device_close(dev));
-  char *text = read_file(path);
-  CHECK(text != NULL);
+  bool calibrated = false;
+  char *text = traced_run(path, true, N, &calibrated);
   if (!text) return;
   // One line per event: {"ph": "X", ..., "ts": T, "dur": D, "cat": "gpu", "name": "add_one", "args": {"batch": B, ...
   double start[N], end[N];
