@@ -85,8 +85,12 @@ typedef struct gpb_device_options {
   gpb_message_fn on_message; // optional
   void *on_message_user;
   // Write a Chrome trace-event JSON file (open it in Perfetto) of host events
-  // and per-command GPU timestamps when the device closes. Also set by the
-  // environment variable GPB_TRACE=<file>. NULL: no tracing.
+  // and per-command GPU timestamps when the device closes. GPU spans are put
+  // on the host's clock through calibrated timestamps where the device has
+  // them (VK_EXT_calibrated_timestamps); elsewhere each batch is aligned with
+  // the moment the host saw it complete (lengths exact, placement late by
+  // up to the host's wake-up). Also set by the environment variable
+  // GPB_TRACE=<file>. NULL: no tracing.
   const char *trace_path;
 } gpb_device_options;
 
