@@ -45,9 +45,10 @@ layout(push_constant) uniform Params {
 } pc;
 
 // When the w2 splits are loaded: 1 first, 2 after the slots are summed, 0
-// after x is normalized (each earlier start holds registers longer).
+// after x is normalized (each earlier start holds registers longer). 2 was
+// fastest on an H100 (BENCHMARKS.md, compile-time knobs).
 #ifndef AHEAD_W2
-#define AHEAD_W2 0
+#define AHEAD_W2 2
 #endif
 #define MAX_SLOTS 1024u // n_heads * slot_stride, checked by the host
 #define SLOT_BATCH 16u  // slots per invocation loaded at once
