@@ -122,17 +122,40 @@ static gpb_status copy_shared(gpb_stream_obj *s, const char *op, gpb_buffer_obj 
   return st;
 }
 
+// What both host copies begin with (`access`: GPB_HOST_WRITE for
+// host->device, GPB_HOST_READ for device->host): the stream, the host pointer
+// and the buffer's range checked, and a copy that a SHARED buffer allows done
+// right here. *out_buffer is NULL when nothing is left to record (a refusal,
+// zero bytes, or the shared copy done); the status says how it went.
+static gpb_status host_copy_start(gpb_stream *stream, const char *api, gpb_host_access access, void *host_dst,
+                                  const void *host_src, gpb_buffer *buffer, uint64_t offset, uint64_t bytes,
+                                  gpb_stream_obj **out_stream, gpb_buffer_obj **out_buffer) {
+  bool upload = access == GPB_HOST_WRITE;
+  const char *op = upload ? "host->device copy" : "device->host copy";
+  *out_buffer = NULL;
+  gpb_status st = gpb_stream_resolve(stream, api, out_stream);
+  if (st != GPB_OK) return st;
+  gpb_stream_obj *s = *out_stream;
+  if (upload ? !host_src : !host_dst)
+    return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: %s pointer is NULL", op,
+                           upload ? "source" : "destination");
+  gpb_buffer_obj *buf;
+  st = gpb_stream_resolve_range(s, op, upload ? "destination" : "source", buffer, offset, bytes, &buf);
+  if (st != GPB_OK || bytes == 0) return st;
+  if (buf->kind == GPB_MEMORY_SHARED)
+    return upload ? copy_shared(s, op, buf, access, buf->mapped + offset, host_src, bytes)
+                  : copy_shared(s, op, buf, access, host_dst, buf->mapped + offset, bytes);
+  *out_buffer = buf;
+  return GPB_OK;
+}
+
 gpb_status gpb_stream_copy_to_device(gpb_stream *stream, const void *src, gpb_buffer *dst, uint64_t dst_offset,
                                      uint64_t bytes) {
   gpb_stream_obj *s;
-  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_copy_to_device", &s);
-  if (st != GPB_OK) return st;
-  if (!src) return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "host->device copy: source pointer is NULL");
   gpb_buffer_obj *dst_buf;
-  st = gpb_stream_resolve_range(s, "host->device copy", "destination", dst, dst_offset, bytes, &dst_buf);
-  if (st != GPB_OK || bytes == 0) return st;
-  if (dst_buf->kind == GPB_MEMORY_SHARED)
-    return copy_shared(s, "host->device copy", dst_buf, GPB_HOST_WRITE, dst_buf->mapped + dst_offset, src, bytes);
+  gpb_status st = host_copy_start(stream, "gpb_stream_copy_to_device", GPB_HOST_WRITE, NULL, src, dst, dst_offset,
+                                  bytes, &s, &dst_buf);
+  if (!dst_buf) return st;
   pthread_mutex_lock(&s->lock);
   st = gpb_stream_check_sticky(s);
   if (st == GPB_OK) st = gpb_stream_refuse_if_capturing(s, "host->device copy");
@@ -166,14 +189,10 @@ static gpb_status readback_reserve(gpb_stream_obj *s, uint64_t bytes) {
 gpb_status gpb_stream_copy_to_host(gpb_stream *stream, gpb_buffer *src, uint64_t src_offset, void *dst,
                                    uint64_t bytes) {
   gpb_stream_obj *s;
-  gpb_status st = gpb_stream_resolve(stream, "gpb_stream_copy_to_host", &s);
-  if (st != GPB_OK) return st;
-  if (!dst) return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "device->host copy: destination pointer is NULL");
   gpb_buffer_obj *src_buf;
-  st = gpb_stream_resolve_range(s, "device->host copy", "source", src, src_offset, bytes, &src_buf);
-  if (st != GPB_OK || bytes == 0) return st;
-  if (src_buf->kind == GPB_MEMORY_SHARED)
-    return copy_shared(s, "device->host copy", src_buf, GPB_HOST_READ, dst, src_buf->mapped + src_offset, bytes);
+  gpb_status st = host_copy_start(stream, "gpb_stream_copy_to_host", GPB_HOST_READ, dst, NULL, src, src_offset, bytes,
+                                  &s, &src_buf);
+  if (!src_buf) return st;
   pthread_mutex_lock(&s->lock);
   st = gpb_stream_check_sticky(s);
   if (st == GPB_OK) st = gpb_stream_refuse_if_capturing(s, "device->host copy");
