@@ -1,4 +1,6 @@
-# gpb_embed_kernels(TARGET <target> SOURCES <a.comp> ...)
+# gpb_embed_kernels(TARGET <target> [SOURCES <a.comp> ...]
+#                   [VARIANTS <name>:<source.comp>[:<DEF>=<value>,...] ...]
+#                   [DEPENDS <header.glsl> ...])
 #
 # Compiles each GLSL compute shader with glslc at build time into
 # ${CMAKE_CURRENT_BINARY_DIR}/kernels/<name>.spv (loadable with
@@ -9,22 +11,49 @@
 #     ;
 # and adds that folder to <target>'s include path. <target> may be an
 # INTERFACE library, so that several programs share one set of kernels.
+# A SOURCES entry is named after its file; a VARIANTS entry compiles one
+# source under another name with preprocessor definitions (one source, several
+# kernels: "llama_wide_qkv_f16:kernels/llama_wide_matvec.comp:KIND_QKV=1,WEIGHT_F16=1").
+# DEPENDS lists files the sources #include (glslc's includes are invisible to
+# the build), so that editing one rebuilds every kernel.
 find_program(GLSLC glslc REQUIRED)
 
 function(gpb_embed_kernels)
-  cmake_parse_arguments(K "" "TARGET" "SOURCES" ${ARGN})
+  cmake_parse_arguments(K "" "TARGET" "SOURCES;VARIANTS;DEPENDS" ${ARGN})
   set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/kernels)
   file(MAKE_DIRECTORY ${out_dir})
-  set(outputs)
+  set(entries)
   foreach(src ${K_SOURCES})
     get_filename_component(name ${src} NAME_WE)
+    list(APPEND entries "${name}:${src}")
+  endforeach()
+  list(APPEND entries ${K_VARIANTS})
+  set(depends)
+  foreach(dep ${K_DEPENDS})
+    get_filename_component(abs ${dep} ABSOLUTE)
+    list(APPEND depends ${abs})
+  endforeach()
+  set(outputs)
+  foreach(entry ${entries})
+    string(REPLACE ":" ";" parts "${entry}")
+    list(LENGTH parts count)
+    list(GET parts 0 name)
+    list(GET parts 1 src)
+    set(defines)
+    if(count GREATER 2)
+      list(GET parts 2 defs)
+      string(REPLACE "," ";" defs "${defs}")
+      foreach(def ${defs})
+        list(APPEND defines "-D${def}")
+      endforeach()
+    endif()
     get_filename_component(abs ${src} ABSOLUTE)
     add_custom_command(
       OUTPUT ${out_dir}/${name}.spv ${out_dir}/${name}.inc
-      COMMAND ${GLSLC} --target-env=vulkan1.2 -O -Werror -o ${out_dir}/${name}.spv ${abs}
-      COMMAND ${GLSLC} --target-env=vulkan1.2 -O -Werror -mfmt=c -o ${out_dir}/${name}.inc ${abs}
-      DEPENDS ${abs}
-      COMMENT "glslc ${name}.comp"
+      COMMAND ${GLSLC} --target-env=vulkan1.2 -O -Werror ${defines} -o ${out_dir}/${name}.spv ${abs}
+      COMMAND ${GLSLC} --target-env=vulkan1.2 -O -Werror ${defines} -mfmt=c -o ${out_dir}/${name}.inc ${abs}
+      DEPENDS ${abs} ${depends}
+      COMMENT "glslc ${name}"
       VERBATIM)
     list(APPEND outputs ${out_dir}/${name}.spv ${out_dir}/${name}.inc)
   endforeach()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine: the llama decoder against the CPU reference (the
-# ctest llama_gpu_* cases: every mode, ahead and record-ahead too, several shapes) with the
-# validation layer on, plus 64 steps of stories15M in replay --ahead.
+# ctest llama_gpu_* cases: every mode, ahead and record-ahead too, several shapes,
+# both plans, f32 and f16 weights) with the validation layer on, plus 64 steps
+# of stories15M in replay --ahead. PART=fused or PART=wide runs one plan's cases.
 #   bash scripts/gpu-llama-tests.sh build-gpu [OUTDIR]
 set -u -o pipefail
 build=${1:-build-gpu}
@@ -21,20 +22,43 @@ check() {
     failed=1
   fi
 }
-for cls in "" --separate-classifier; do
-  for mode in batched immediate replay "batched --ahead" "replay --ahead" "immediate --ahead" \
-    "batched --record-ahead" "replay --record-ahead"; do
-    check "gqa${cls}-${mode// /}" $gqa $cls --mode $mode --steps 64 --seed 7 --std 0.2
+part=${PART:-all}
+if [ "$part" != wide ]; then
+  for cls in "" --separate-classifier; do
+    for mode in batched immediate replay "batched --ahead" "replay --ahead" "immediate --ahead" \
+      "batched --record-ahead" "replay --record-ahead"; do
+      check "gqa${cls}-${mode// /}" $gqa $cls --mode $mode --steps 64 --seed 7 --std 0.2
+    done
   done
-done
-check splits $gqa --mode replay --ahead --steps 64 --seed 11 --std 0.2 --attention-split 5
-check rows32 --dim 80 --hidden 196 --layers 2 --heads 5 --kv-heads 1 --vocab 777 --seq-len 48 --separate-classifier \
-  --mode replay --steps 48 --seed 7 --std 0.2 --rows-per-group 32
-check mqa_odd --dim 96 --hidden 196 --layers 3 --heads 6 --kv-heads 1 --vocab 777 --seq-len 40 --separate-classifier \
-  --mode batched --ahead --steps 40 --seed 3 --std 0.2
-check long_head --dim 128 --hidden 160 --layers 2 --heads 1 --kv-heads 1 --vocab 512 --seq-len 64 --mode replay \
-  --ahead --steps 64 --seed 5 --std 0.2 --attention-split 128
-check stories15m --shape stories15M --mode replay --ahead --steps 64 --seed 5
-check stories15m-batched --shape stories15M --mode batched --steps 64 --seed 5
-check stories15m-record-ahead --shape stories15M --mode batched --record-ahead --steps 64 --seed 5
+  check splits $gqa --mode replay --ahead --steps 64 --seed 11 --std 0.2 --attention-split 5
+  check rows32 --dim 80 --hidden 196 --layers 2 --heads 5 --kv-heads 1 --vocab 777 --seq-len 48 --separate-classifier \
+    --mode replay --steps 48 --seed 7 --std 0.2 --rows-per-group 32
+  check mqa_odd --dim 96 --hidden 196 --layers 3 --heads 6 --kv-heads 1 --vocab 777 --seq-len 40 --separate-classifier \
+    --mode batched --ahead --steps 40 --seed 3 --std 0.2
+  check long_head --dim 128 --hidden 160 --layers 2 --heads 1 --kv-heads 1 --vocab 512 --seq-len 64 --mode replay \
+    --ahead --steps 64 --seed 5 --std 0.2 --attention-split 128
+  check stories15m --shape stories15M --mode replay --ahead --steps 64 --seed 5
+  check stories15m-batched --shape stories15M --mode batched --steps 64 --seed 5
+  check stories15m-record-ahead --shape stories15M --mode batched --record-ahead --steps 64 --seed 5
+fi
+if [ "$part" != fused ]; then
+  # The wide plan: every mode with both weight types, then the widths of real
+  # models (dims that are no multiple of 64, GQA 7:1 and 8:1) in few layers.
+  for w in f32 f16; do
+    for mode in batched immediate replay "batched --ahead" "replay --ahead" "batched --record-ahead" \
+      "replay --record-ahead"; do
+      check "wide-$w-gqa-${mode// /}" $gqa --separate-classifier --plan wide --weights $w --mode $mode --steps 64 \
+        --seed 7 --std 0.2
+    done
+    check "wide-$w-qwen-narrow" --dim 896 --hidden 4864 --layers 2 --heads 14 --kv-heads 2 --vocab 1000 --seq-len 80 \
+      --separate-classifier --plan wide --weights $w --mode batched --record-ahead --steps 80 --seed 3 --std 0.05 \
+      --attention-split 16
+    check "wide-$w-tinyllama-narrow" --dim 2048 --hidden 5632 --layers 2 --heads 32 --kv-heads 4 --vocab 1000 \
+      --seq-len 64 --separate-classifier --plan wide --weights $w --mode replay --ahead --steps 64 --seed 3 --std 0.05
+    check "fused-$w-qwen-narrow" --dim 896 --hidden 4864 --layers 2 --heads 14 --kv-heads 2 --vocab 1000 \
+      --seq-len 64 --separate-classifier --plan fused --weights $w --mode batched --steps 64 --seed 3 --std 0.05
+  done
+  check wide-stories15m-f16 --shape stories15M --plan wide --weights f16 --mode batched --record-ahead --steps 64 --seed 5
+  check fused-stories15m-f16 --shape stories15M --plan fused --weights f16 --mode replay --ahead --steps 64 --seed 5
+fi
 exit $failed

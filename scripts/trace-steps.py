@@ -2,8 +2,8 @@
 """Per-kernel GPU time of a llama decode trace (gpubatch llama --trace F).
 
 Groups the trace's GPU spans into decode steps (a step ends with its
-classifier) and prints, for each kernel position in the step (attention 0,
-ffn 0, ..., classifier), the median span in µs over the steps, split into
+classifier; either plan) and prints, for each kernel position in the step
+(attention 0, ffn 0, ..., classifier), the median span in µs over the steps, split into
 steps whose first kernel starts a submitted batch and steps that follow the
 previous step inside one batch (two steps per submission). A span is the
 time from the previous timestamp in its batch, so it includes the barrier
@@ -33,7 +33,7 @@ def main():
                     idle.append(e["ts"] - prev_end)
             cur.append((name, e["dur"]))
             prev_end = e["ts"] + e["dur"]
-            if name.startswith("llama_classifier"):
+            if name.startswith(("llama_classifier", "llama_wide_classifier")):
                 steps.append((batch_first, cur))
                 cur = []
             prev_batch = batch

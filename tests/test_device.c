@@ -119,9 +119,64 @@ static void test_status_names_and_counters(void) {
   }
 }
 
+// CPU time of the calling thread: a host wait that polls spends it, one that
+// blocks does not.
+static double thread_cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double wall_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// Waits for spin kernels on a device opened with `spin_us`, with enough work
+// to wait at least 20 ms; returns the waiting thread's CPU time / wall time.
+static double wait_cpu_share(uint32_t spin_us) {
+  gpb_device_options opts = {.validation = getenv("GPB_TEST_NO_VALIDATION") == NULL,
+                             .on_message = fixture_on_message,
+                             .wait_spin_us = spin_us};
+  gpb_device *dev = NULL;
+  CHECK_OK(gpb_device_open_default(&opts, &dev));
+  if (!dev) return -1;
+  gpb_kernel *spin = FIXTURE_KERNEL(dev, spin);
+  gpb_buffer *out = NULL;
+  CHECK_OK(gpb_buffer_create(dev, 64, GPB_MEMORY_PRIVATE, &out));
+  gpb_stream *s = gpb_device_default_stream(dev);
+  double share = -1;
+  for (uint32_t groups = 16; groups <= 1u << 16; groups *= 4) {
+    CHECK_OK(dispatch_spin(s, spin, out, groups, 1));
+    double wall0 = wall_s(), cpu0 = thread_cpu_s();
+    CHECK_OK(gpb_stream_sync(s));
+    double wall = wall_s() - wall0, cpu = thread_cpu_s() - cpu0;
+    if (wall >= 0.02) {
+      share = cpu / wall;
+      break;
+    }
+  }
+  CHECK(share >= 0); // the work took 20 ms or more
+  fixture_close(dev);
+  return share;
+}
+
+static void test_wait_spin_option(void) {
+  unsetenv("GPB_WAIT_SPIN_US");
+  double blocking = wait_cpu_share(UINT32_MAX), polling = wait_cpu_share(10u * 1000 * 1000);
+  printf("waiting thread's CPU share: never polling %.2f, polling up to 10 s %.2f\n", blocking, polling);
+  // A polling thread shares the cores with the device's own threads on a CPU
+  // device (2 cores in CI): a fifth of the wall time is already many
+  // times what a blocked thread spends.
+  CHECK(blocking >= 0 && blocking < 0.1);
+  CHECK(polling > 0.2);
+}
+
 int main(int argc, char **argv) {
   static const test_case tests[] = {TEST(test_enumerate_and_default),     TEST(test_env_override),
                                     TEST(test_two_devices_at_once),       TEST(test_default_mode_from_env),
-                                    TEST(test_status_names_and_counters), TEST(test_many_opens_share_instances)};
+                                    TEST(test_status_names_and_counters), TEST(test_many_opens_share_instances),
+                                    TEST(test_wait_spin_option)};
   return RUN_TESTS(tests);
 }

@@ -19,6 +19,12 @@ so `--check-ids` token lists should match each other and gpubatch's
 `"tokens"`, up to near-ties between the top two logits (random weights
 can leave gaps of ~0.005).
 
+`--dtype fp16` runs the whole model in half precision, as an fp16 model is
+usually run in PyTorch: the weights are cast once at load, activations, the
+KV cache, the RoPE tables and the logits are float16, and only the RMS norm
+is computed in float32 and cast back (as Hugging Face's Llama does). Its
+tokens may differ from float32's where the top two logits are close.
+
   python3 bench/peers/torch_llama.py --checkpoint s15.bin --steps 256 --check-ids
 """
 import argparse
@@ -94,19 +100,25 @@ def rope_table(config):
     return np.cos(angle).astype(np.float32), np.sin(angle).astype(np.float32)
 
 
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+
+
 class Decoder:
-    def __init__(self, config, weights, device):
+    def __init__(self, config, weights, device, dtype=torch.float32):
         self.c = config
         self.device = device
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)
+        # Each tensor goes to the device as float32 and is cast there, so the
+        # peak is the half-precision model plus one float32 tensor; for
+        # float32 the cast is a no-op returning the same tensor.
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device).to(dtype)
         self.w = {k: t(v) for k, v in weights.items() if k != "rope_unused"}
         if config["shared_classifier"]:
             self.w["wcls"] = self.w["token_embedding"]
         cos, sin = rope_table(config)
         self.cos, self.sin = t(cos), t(sin)
         L, S, kv = config["layers"], config["seq_len"], config["kv_dim"]
-        self.k_cache = torch.zeros(L, S, kv, device=device)
-        self.v_cache = torch.zeros(L, S, kv, device=device)
+        self.k_cache = torch.zeros(L, S, kv, device=device, dtype=dtype)
+        self.v_cache = torch.zeros(L, S, kv, device=device, dtype=dtype)
         self.positions = torch.arange(S, device=device)
 
     def reset(self):
@@ -115,7 +127,12 @@ class Decoder:
 
     @staticmethod
     def rmsnorm(x, weight):
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5) * weight
+        # The mean of squares overflows or loses precision in float16, so the
+        # norm runs in float32 and its result is cast back before the weight,
+        # as Hugging Face's LlamaRMSNorm does. For float32 input both casts
+        # return the tensor itself: the same kernels as without them.
+        xf = x.float()
+        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + 1e-5)).to(x.dtype) * weight
 
     def rope(self, v, cos, sin):
         # v: (1, n, head_size), rotated in (even, odd) pairs like run.c.
@@ -146,6 +163,8 @@ class Decoder:
                 values = values.repeat_interleave(heads // kv_heads, dim=1)
             scores = torch.einsum("hd,thd->ht", q[0], keys) / math.sqrt(hs)
             scores = scores.masked_fill(masked, float("-inf"))
+            # On half input PyTorch's softmax kernels accumulate in float32
+            # already, so float16 scores need no cast here.
             att = torch.softmax(scores, dim=-1)
             out = torch.einsum("ht,thd->hd", att, values).reshape(1, -1)
             x = x + F.linear(out, w["wo"][l])
@@ -224,6 +243,8 @@ def main(argv=None):
     p.add_argument("--modes", default="eager,graph", help="comma-separated: eager, graph")
     p.add_argument("--check-ids", action="store_true", help="print the generated token ids")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default="fp32",
+                   help="precision of weights, activations and KV cache (default fp32)")
     args = p.parse_args(argv)
 
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -231,10 +252,11 @@ def main(argv=None):
     config, weights = read_checkpoint(args.checkpoint)
     steps = args.steps if 0 < args.steps <= config["seq_len"] else config["seq_len"]
     device = torch.device(args.device)
-    dec = Decoder(config, weights, device)
+    dec = Decoder(config, weights, device, DTYPES[args.dtype])
     modes = [m for m in args.modes.split(",") if m]
     result = {"steps": steps, "device": torch.cuda.get_device_name(device)
-              if device.type == "cuda" else str(device), "torch": torch.__version__}
+              if device.type == "cuda" else str(device), "torch": torch.__version__,
+              "dtype": args.dtype}
     for mode in modes:
         if mode == "graph" and device.type != "cuda":
             print("graph mode needs CUDA; skipped", file=sys.stderr)

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "half.h"
+#include "input.h"
+
 // Bounds that keep every size computation below far from uint64 overflow
 // (the largest product, layers * dim * dim, stays under 2^50) while
 // accepting every published Llama 2 shape.
@@ -96,8 +99,8 @@ static void map_weights(llama_checkpoint *ck) {
 
 int llama_checkpoint_load(const char *path, llama_checkpoint *out, llama_error *err) {
   memset(out, 0, sizeof *out);
-  FILE *f = fopen(path, "rb");
-  if (!f) return llama_error_set(err, "checkpoint '%s': cannot open: %s", path, strerror(errno));
+  FILE *f = llama_open_input(path, "checkpoint", err);
+  if (!f) return -1;
   int rc = -1;
   float *data = NULL;
   // The file size first, so a short file is reported as such.
@@ -160,4 +163,22 @@ void llama_checkpoint_free(llama_checkpoint *checkpoint) {
   if (!checkpoint) return;
   free(checkpoint->data);
   memset(checkpoint, 0, sizeof *checkpoint);
+}
+
+void llama_checkpoint_round_f16(llama_checkpoint *ck) {
+  const llama_config *c = &ck->config;
+  const llama_weights *w = &ck->w;
+  uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim, layers = (uint64_t)c->n_layers;
+  uint64_t kv_dim = llama_kv_dim(c), vocab = (uint64_t)c->vocab_size;
+  struct {
+    const float *at;
+    uint64_t count;
+  } matrices[] = {{w->token_embedding, vocab * dim}, {w->wq, layers * dim * dim},    {w->wk, layers * kv_dim * dim},
+                  {w->wv, layers * kv_dim * dim},    {w->wo, layers * dim * dim},    {w->w1, layers * hidden * dim},
+                  {w->w2, layers * dim * hidden},    {w->w3, layers * hidden * dim}, {w->wcls, vocab * dim}};
+  size_t count = sizeof matrices / sizeof matrices[0] - (c->shared_classifier ? 1 : 0); // wcls once
+  for (size_t m = 0; m < count; m++) {
+    float *p = ck->data + (matrices[m].at - ck->data);
+    for (uint64_t i = 0; i < matrices[m].count; i++) p[i] = llama_f16_to_f32(llama_f32_to_f16(p[i]));
+  }
 }

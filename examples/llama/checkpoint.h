@@ -75,4 +75,10 @@ int llama_checkpoint_load(const char *path, llama_checkpoint *out, llama_error *
 
 void llama_checkpoint_free(llama_checkpoint *checkpoint);
 
+// Rounds every weight matrix (token embedding, attention and FFN matrices,
+// classifier) to the nearest IEEE half, in place; RMS gains stay float32.
+// The CPU reference then computes with the values the GPU decoder holds
+// with f16 weights (llama_gpu_options.weights).
+void llama_checkpoint_round_f16(llama_checkpoint *checkpoint);
+
 #endif

@@ -21,10 +21,14 @@
 
 typedef struct cli_options {
   const char *checkpoint, *tokenizer, *prompt, *prompt_ids, *dump_logits;
-  long long steps, threads, device, attention_split, max_batch, ffn_rows, classifier_rows;
+  long long steps, threads, device, attention_split, max_batch, ffn_rows, classifier_rows, wide_rows, wait_spin_us;
   bool json, cpu, replay, ahead, record_ahead;
   gpb_mode mode;
+  llama_plan plan;
+  llama_weight_type weights;
 } cli_options;
+
+#define DEFAULT_GPU_SPIN_US 20000u
 
 typedef struct decode_run {
   int32_t *prompt; // BOS first
@@ -48,10 +52,10 @@ static void usage(FILE *f, const char *prog) {
   fprintf(f,
           "usage: %s --checkpoint FILE [--tokenizer FILE] [--prompt TEXT | --prompt-ids 1,2,3]\n"
           "       [--steps N] [--mode immediate|batched|replay|cpu] [--ahead | --record-ahead]\n"
-          "       [--cpu]\n"
+          "       [--cpu] [--plan auto|fused|wide] [--weights f32|f16]\n"
           "       [--threads N] [--json] [--dump-logits FILE] [--device I]\n"
-          "       [--attention-split N] [--ffn-rows N] [--classifier-rows N]\n"
-          "       [--max-batch-dispatches N] [--trace FILE.json]\n"
+          "       [--attention-split N] [--ffn-rows N] [--classifier-rows N] [--wide-rows N]\n"
+          "       [--max-batch-dispatches N] [--wait-spin-us N] [--trace FILE.json]\n"
           "Greedy decoding of a llama2.c checkpoint on gpubatch, token by token: each step\n"
           "is one chain of dispatches and one readback of the classifier workgroups' best\n"
           "logits (2 KB at stories15M), whose best is the token. --steps counts positions,\n"
@@ -65,17 +69,28 @@ static void usage(FILE *f, const char *prog) {
           "--record-ahead (GPU): the host picks every token, as a sampler does, but\n"
           "records step n+1 while the GPU runs step n, then writes its token into the\n"
           "step's mapped values and submits it.\n"
+          "--plan (GPU): fused runs 2 dispatches per layer (for small models, whose step\n"
+          "is bound by its chain of dispatches), wide one per matrix-vector product over\n"
+          "many workgroups (for models whose step is bound by its weights' bytes); auto\n"
+          "(default) picks by the size of a layer's weights.\n"
+          "--weights f16: matrices converted to IEEE half at load (the CPU reference\n"
+          "rounds them the same way); arithmetic stays float32. Default f32.\n"
           "--json prints one JSON object (tokens, tok_per_s, dispatches_per_token,\n"
-          "submits_per_token, mode, device, counters) instead of text.\n"
+          "submits_per_token, mode, plan, weights, device, counters) instead of text.\n"
           "--dump-logits writes the float32 logits of every step to FILE; on the GPU that\n"
           "adds one readback of the logits per step (and its submit and wait), so the\n"
           "timings and counters of such a run are not those of plain decoding.\n"
           "tok_per_s excludes the first step (pipeline creation and first-touch costs).\n"
           "--attention-split N: positions per attention workgroup (1..256, default 64).\n"
           "--ffn-rows N, --classifier-rows N: hidden rows per FFN workgroup (default 16)\n"
-          "and vocabulary rows per classifier workgroup (default 128), multiples of 4.\n"
+          "and vocabulary rows per classifier workgroup (fused: default 128, multiples of\n"
+          "4; wide: default 64, at most 256). --wide-rows N: rows per workgroup of the\n"
+          "wide plan's layer products (even, default 8).\n"
           "--max-batch-dispatches N: the stream submits after N dispatches (default: the\n"
-          "library's), so a step can start on the GPU while the rest is recorded.\n",
+          "library's), so a step can start on the GPU while the rest is recorded.\n"
+          "--wait-spin-us N: how long the host polls for a step before it blocks (default\n"
+          "on GPUs: 20000, longer than a step of the models here, since waking a blocked\n"
+          "thread costs ~100 us there; on CPU devices: the library's, no polling).\n",
           prog);
 }
 
@@ -88,6 +103,32 @@ static int parse_int(const char *flag, const char *text, long long min, long lon
     return -1;
   }
   *out = v;
+  return 0;
+}
+
+static int parse_plan(const char *text, cli_options *o) {
+  if (!strcmp(text, "auto"))
+    o->plan = LLAMA_PLAN_AUTO;
+  else if (!strcmp(text, "fused"))
+    o->plan = LLAMA_PLAN_FUSED;
+  else if (!strcmp(text, "wide"))
+    o->plan = LLAMA_PLAN_WIDE;
+  else {
+    fprintf(stderr, "llama: --plan expects auto, fused or wide, got '%s'\n", text);
+    return -1;
+  }
+  return 0;
+}
+
+static int parse_weights(const char *text, cli_options *o) {
+  if (!strcmp(text, "f32"))
+    o->weights = LLAMA_WEIGHTS_F32;
+  else if (!strcmp(text, "f16"))
+    o->weights = LLAMA_WEIGHTS_F16;
+  else {
+    fprintf(stderr, "llama: --weights expects f32 or f16, got '%s'\n", text);
+    return -1;
+  }
   return 0;
 }
 
@@ -164,7 +205,15 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     else if (!strcmp(a, "--ffn-rows"))
       bad = parse_int(a, v, 4, 256, &o->ffn_rows);
     else if (!strcmp(a, "--classifier-rows"))
-      bad = parse_int(a, v, 4, 4096, &o->classifier_rows);
+      bad = parse_int(a, v, 1, 4096, &o->classifier_rows);
+    else if (!strcmp(a, "--wide-rows"))
+      bad = parse_int(a, v, 2, 256, &o->wide_rows);
+    else if (!strcmp(a, "--plan"))
+      bad = parse_plan(v, o);
+    else if (!strcmp(a, "--weights"))
+      bad = parse_weights(v, o);
+    else if (!strcmp(a, "--wait-spin-us"))
+      bad = parse_int(a, v, 1, UINT32_MAX, &o->wait_spin_us);
     else if (!strcmp(a, "--max-batch-dispatches"))
       bad = parse_int(a, v, 1, UINT32_MAX, &o->max_batch);
     else if (!strcmp(a, "--mode"))
@@ -342,7 +391,7 @@ static void print_json_string(const char *s) {
 }
 
 typedef struct report {
-  const char *mode;
+  const char *mode, *plan, *weights;
   bool ahead, record_ahead;
   char device[300];
   double tok_per_s, dispatches_per_token, submits_per_token;
@@ -358,10 +407,11 @@ static void print_json(const decode_run *run, const report *r) {
   for (int32_t i = 0; i < run->prompt_count; i++) printf("%s%d", i ? ", " : "", run->prompt[i]);
   printf("], \"steps\": %u, \"stopped_at_bos\": %s, \"tok_per_s\": %.3f, "
          "\"first_step_ms\": %.3f, \"dispatches_per_token\": %.3f, \"submits_per_token\": %.3f, "
-         "\"mode\": \"%s\", \"ahead\": %s, \"record_ahead\": %s, \"device\": ",
+         "\"mode\": \"%s\", \"ahead\": %s, \"record_ahead\": %s, \"plan\": \"%s\", \"weights\": \"%s\", "
+         "\"device\": ",
          run->steps_run, run->stopped_at_bos ? "true" : "false", r->tok_per_s, run->first_step_s * 1e3,
          r->dispatches_per_token, r->submits_per_token, r->mode, r->ahead ? "true" : "false",
-         r->record_ahead ? "true" : "false");
+         r->record_ahead ? "true" : "false", r->plan, r->weights);
   print_json_string(r->device);
   printf(", \"validation_messages\": %llu, \"counters\": {", (unsigned long long)r->validation_messages);
   if (r->has_counters)
@@ -372,12 +422,12 @@ static void print_json(const decode_run *run, const report *r) {
 }
 
 static void print_summary(const decode_run *run, const report *r) {
-  printf("%u steps on %s (%s%s): %.1f tok/s excluding the first step (first: %.2f ms)%s\n", run->steps_run, r->device,
-         r->mode,
+  printf("%u steps on %s (%s%s, %s plan, %s weights): %.1f tok/s excluding the first step (first: %.2f ms)%s\n",
+         run->steps_run, r->device, r->mode,
          r->ahead          ? ", ahead"
          : r->record_ahead ? ", record-ahead"
                            : "",
-         r->tok_per_s, run->first_step_s * 1e3, run->stopped_at_bos ? ", stopped at BOS" : "");
+         r->plan, r->weights, r->tok_per_s, run->first_step_s * 1e3, run->stopped_at_bos ? ", stopped at BOS" : "");
   if (!r->has_counters) return;
   printf("dispatches/token %.2f, submits/token %.2f\ncounters:", r->dispatches_per_token, r->submits_per_token);
   for (size_t i = 0; i < gpb_counter_count(); i++)
@@ -389,10 +439,17 @@ static void print_summary(const decode_run *run, const report *r) {
 // Opens the device and builds the GPU decoder; counters start at zero.
 static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device **out_dev, decoder *d, report *r,
                     llama_error *err) {
-  gpb_status st =
-      o->device >= 0 ? gpb_device_open((uint32_t)o->device, NULL, out_dev) : gpb_device_open_default(NULL, out_dev);
-  if (st) return llama_error_gpb(err, st, "opening the device");
+  uint32_t index = (uint32_t)o->device;
+  gpb_status st = o->device >= 0 ? GPB_OK : gpb_device_default_index(&index);
+  if (st) return llama_error_gpb(err, st, "choosing the device");
   gpb_device_info info;
+  if ((st = gpb_device_get_info(index, &info))) return llama_error_gpb(err, st, "describing the device");
+  // A decode step takes 0.1-5 ms on a GPU: the host polls for it rather
+  // than pay a blocked thread's wake-up after each one.
+  gpb_device_options options = {.wait_spin_us = o->wait_spin_us               ? (uint32_t)o->wait_spin_us
+                                                : info.type != GPB_DEVICE_CPU ? DEFAULT_GPU_SPIN_US
+                                                                              : 0};
+  if ((st = gpb_device_open(index, &options, out_dev))) return llama_error_gpb(err, st, "opening the device");
   if ((st = gpb_device_query(*out_dev, &info))) return llama_error_gpb(err, st, "device query");
   snprintf(r->device, sizeof r->device, "%s", info.name);
   llama_gpu_options gopt = {.mode = o->mode,
@@ -400,6 +457,9 @@ static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device
                             .attention_split = (uint32_t)o->attention_split,
                             .rows_per_group = (uint32_t)o->ffn_rows,
                             .classifier_rows = (uint32_t)o->classifier_rows,
+                            .wide_rows = (uint32_t)o->wide_rows,
+                            .plan = o->plan,
+                            .weights = o->weights,
                             .replay = o->replay,
                             .ahead = o->ahead,
                             .record_ahead = o->record_ahead};
@@ -413,6 +473,8 @@ static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device
 static int finish_report(const cli_options *o, decoder *d, gpb_device *dev, const decode_run *run, report *r,
                          llama_error *err) {
   r->mode = mode_name(o, d);
+  r->plan = d->gpu ? llama_plan_name(llama_gpu_plan(d->gpu)) : "cpu";
+  r->weights = llama_weight_type_name(o->weights);
   r->ahead = d->gpu && o->ahead;
   r->record_ahead = d->gpu && o->record_ahead;
   r->tok_per_s = run->steps_run > 1 && run->rest_s > 0 ? (run->steps_run - 1) / run->rest_s : 0;
@@ -443,6 +505,8 @@ int gpb_llama_main(int argc, char **argv) {
   FILE *dump = NULL;
   int rc = 1;
   if (llama_checkpoint_load(o.checkpoint, &ck, &err)) goto done;
+  // The CPU reference computes with the values f16 weights hold on the GPU.
+  if (o.cpu && o.weights == LLAMA_WEIGHTS_F16) llama_checkpoint_round_f16(&ck);
   d.vocab = ck.config.vocab_size;
   if (o.tokenizer && llama_tokenizer_load(o.tokenizer, ck.config.vocab_size, &tok, &err)) goto done;
   if (build_prompt(&o, o.tokenizer ? &tok : NULL, ck.config.vocab_size, &run, &err)) goto done;

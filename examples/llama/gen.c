@@ -1,10 +1,12 @@
 // gen.c: writing synthetic checkpoints and tokenizers.
+#define _POSIX_C_SOURCE 200809L // statvfs
 #include "gen.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "rng.h"
 
@@ -18,6 +20,25 @@ llama_config llama_gen_stories15m(void) {
                     .seq_len = 256,
                     .shared_classifier = true};
   return c;
+}
+
+// Bytes free to an unprivileged writer on the file system that `path`
+// (a file to be created) would be on. -1 when that cannot be told.
+static int free_bytes_for(const char *path, uint64_t *out) {
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else if (slash == path)
+    snprintf(dir, sizeof dir, "/");
+  else if ((size_t)(slash - path) < sizeof dir)
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  else
+    return -1;
+  struct statvfs fs;
+  if (statvfs(dir, &fs) != 0) return -1;
+  *out = (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize;
+  return 0;
 }
 
 // Writes `count` floats drawn as offset + std * N(0,1) (std 0: constant),
@@ -42,6 +63,12 @@ int llama_gen_write_checkpoint(const char *path, const llama_config *c, uint64_t
   // The same validation the reader applies, so we never write a file we
   // would refuse to read.
   if (llama_config_from_header(header, path, &checked, &expected_bytes, err)) return -1;
+  // A legal header can describe petabytes: refuse what the file system
+  // cannot hold before writing any of it.
+  uint64_t room;
+  if (free_bytes_for(path, &room) == 0 && expected_bytes > room)
+    return llama_error_set(err, "'%s' would take %llu bytes; its file system has %llu free", path,
+                           (unsigned long long)expected_bytes, (unsigned long long)room);
   FILE *f = fopen(path, "wb");
   if (!f) return llama_error_set(err, "cannot create '%s': %s", path, strerror(errno));
   llama_rng rng;
@@ -75,6 +102,8 @@ int llama_gen_write_checkpoint(const char *path, const llama_config *c, uint64_t
   if (rc) return llama_error_set(err, "writing '%s' failed: %s", path, strerror(errno));
   return 0;
 }
+
+#define MAX_MISSES 256
 
 // Open-addressing set of pieces, so synthetic words stay unique.
 typedef struct piece_set {
@@ -155,19 +184,37 @@ int llama_gen_write_tokenizer(const char *path, int32_t vocab, uint64_t seed, ll
   }
   llama_rng rng;
   llama_rng_seed(&rng, seed);
-  for (int32_t i = first_word; i < vocab;) {
+  // Joins repeat, or run long, more often as the vocabulary grows (at 2^20
+  // pieces the retries went on for minutes). Once a piece takes MAX_MISSES
+  // tries in a row, or all pieces together take 32 tries per piece, every
+  // remaining piece is "z" and its index: no join holds a digit, so each is
+  // new, and the work stays linear in the vocabulary. (Small vocabularies,
+  // such as the tests' 512 to 2000 pieces, reach neither bound and come out
+  // as they did before the bounds.)
+  uint64_t tries = 0;
+  bool numbered = false;
+  for (int32_t i = first_word, misses = 0; i < vocab;) {
     // Join two earlier non-special pieces; retry on duplicates or length.
     uint32_t span = (uint32_t)(i - 259);
     const char *a = set.pieces[259 + llama_rng_next(&rng) % span];
     const char *b = set.pieces[260 + llama_rng_next(&rng) % (span - 1)];
-    if (strlen(a) + strlen(b) > 12) continue;
-    snprintf(tmp, sizeof tmp, "%s%s", a, b);
+    numbered = numbered || misses >= MAX_MISSES || ++tries > 32ull * (uint64_t)vocab;
+    if (numbered) {
+      snprintf(tmp, sizeof tmp, "z%d", (int)i);
+    } else if (strlen(a) + strlen(b) > 12) {
+      misses++;
+      continue;
+    } else {
+      snprintf(tmp, sizeof tmp, "%s%s", a, b);
+    }
     if (!(set.pieces[i] = copy_string(tmp))) goto oom;
     if (piece_set_insert(&set, (uint32_t)i)) {
       i++;
+      misses = 0;
     } else {
       free(set.pieces[i]);
       set.pieces[i] = NULL;
+      misses++;
     }
   }
   rc = write_tokenizer_file(path, set.pieces, vocab, err);

@@ -19,24 +19,111 @@
 // Recording a dispatch costs host time per argument, so tensors used
 // together share a buffer: wq/wk/wv as one wqkv (per layer: q rows, k rows,
 // v rows), w1/w3 interleaved by row as w13, and one KV cache buffer.
+//
+// That is the FUSED plan, shaped for steps that are bound by their chain of
+// dispatches (stories15M: 61 MB of weights, 13 dispatches). Where the
+// weights' bytes dominate, its few workgroups per layer cannot keep the
+// GPU's memory busy, and the WIDE plan (kernels/llama_wide.glsl) runs each
+// matrix-vector product as its own dispatch over many workgroups:
+//   llama_wide_embed       x = emb[token] (or the GPU's argmax token)
+// per layer:
+//   llama_wide_qkv         rmsnorm, q/k/v, RoPE, k/v into the cache
+//   llama_wide_attention   (head, split of positions): m, l, acc slots
+//   llama_wide_wo          x += wo (slots merged)
+//   llama_wide_w13         rmsnorm, hb = silu(w1 xb) * w3 xb
+//   llama_wide_w2          x += w2 hb
+// then llama_wide_classifier (final rmsnorm, logits, best per workgroup):
+// 5 * n_layers + 2 dispatches. Both plans read float32 weights or IEEE
+// halves (f16: half the bytes; arithmetic stays float32).
+#define _POSIX_C_SOURCE 200809L // sysconf
 #include "gpu_forward.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cpu_forward.h" // llama_rope_table
+#include "half.h"
+#include "thread_pool.h"
 
-static const uint32_t k_attention_spirv[] =
-#include "llama_attention.inc"
+// Kernels that read weights, per weight type: [f32, f16].
+static const uint32_t k_attention_f32[] =
+#include "llama_attention_f32.inc"
     ;
-static const uint32_t k_ffn_spirv[] =
-#include "llama_ffn.inc"
+static const uint32_t k_attention_f16[] =
+#include "llama_attention_f16.inc"
     ;
-static const uint32_t k_classifier_spirv[] =
-#include "llama_classifier_argmax.inc"
+static const uint32_t k_ffn_f32[] =
+#include "llama_ffn_f32.inc"
     ;
+static const uint32_t k_ffn_f16[] =
+#include "llama_ffn_f16.inc"
+    ;
+static const uint32_t k_classifier_f32[] =
+#include "llama_classifier_argmax_f32.inc"
+    ;
+static const uint32_t k_classifier_f16[] =
+#include "llama_classifier_argmax_f16.inc"
+    ;
+static const uint32_t k_wide_attention_spirv[] =
+#include "llama_wide_attention.inc"
+    ;
+static const uint32_t k_wide_embed_f32[] =
+#include "llama_wide_embed_f32.inc"
+    ;
+static const uint32_t k_wide_embed_f16[] =
+#include "llama_wide_embed_f16.inc"
+    ;
+static const uint32_t k_wide_qkv_f32[] =
+#include "llama_wide_qkv_f32.inc"
+    ;
+static const uint32_t k_wide_qkv_f16[] =
+#include "llama_wide_qkv_f16.inc"
+    ;
+static const uint32_t k_wide_wo_f32[] =
+#include "llama_wide_wo_f32.inc"
+    ;
+static const uint32_t k_wide_wo_f16[] =
+#include "llama_wide_wo_f16.inc"
+    ;
+static const uint32_t k_wide_w13_f32[] =
+#include "llama_wide_w13_f32.inc"
+    ;
+static const uint32_t k_wide_w13_f16[] =
+#include "llama_wide_w13_f16.inc"
+    ;
+static const uint32_t k_wide_w2_f32[] =
+#include "llama_wide_w2_f32.inc"
+    ;
+static const uint32_t k_wide_w2_f16[] =
+#include "llama_wide_w2_f16.inc"
+    ;
+static const uint32_t k_wide_classifier_f32[] =
+#include "llama_wide_classifier_f32.inc"
+    ;
+static const uint32_t k_wide_classifier_f16[] =
+#include "llama_wide_classifier_f16.inc"
+    ;
+
+typedef struct spirv_words {
+  const uint32_t *words;
+  size_t bytes;
+} spirv_words;
+#define SPIRV(a)                                                                                                       \
+  { a, sizeof a }
+static const spirv_words k_fused_spirv[2][3] = {{SPIRV(k_attention_f32), SPIRV(k_ffn_f32), SPIRV(k_classifier_f32)},
+                                                {SPIRV(k_attention_f16), SPIRV(k_ffn_f16), SPIRV(k_classifier_f16)}};
+enum { WIDE_EMBED, WIDE_QKV, WIDE_ATTENTION, WIDE_WO, WIDE_W13, WIDE_W2, WIDE_CLASSIFIER, WIDE_KERNELS };
+static const char *const k_wide_names[WIDE_KERNELS] = {"llama_wide_embed",     "llama_wide_qkv", "llama_wide_attention",
+                                                       "llama_wide_wo",        "llama_wide_w13", "llama_wide_w2",
+                                                       "llama_wide_classifier"};
+static const spirv_words k_wide_spirv[2][WIDE_KERNELS] = {
+    {SPIRV(k_wide_embed_f32), SPIRV(k_wide_qkv_f32), SPIRV(k_wide_attention_spirv), SPIRV(k_wide_wo_f32),
+     SPIRV(k_wide_w13_f32), SPIRV(k_wide_w2_f32), SPIRV(k_wide_classifier_f32)},
+    {SPIRV(k_wide_embed_f16), SPIRV(k_wide_qkv_f16), SPIRV(k_wide_attention_spirv), SPIRV(k_wide_wo_f16),
+     SPIRV(k_wide_w13_f16), SPIRV(k_wide_w2_f16), SPIRV(k_wide_classifier_f16)}};
 
 // Kernel geometry and limits, as in the GLSL sources.
 #define WORKGROUP_SIZE 256u
@@ -49,6 +136,12 @@ static const uint32_t k_classifier_spirv[] =
 #define DEFAULT_SPLIT 64u        // positions per attention workgroup
 #define MAX_SPLIT WORKGROUP_SIZE // one position per invocation
 #define NO_INDEX 0xffffffffu
+// The wide plan (kernels/llama_wide.glsl).
+#define WIDE_MAX_COLS 6144u  // MAX_COLS4 * 4: a product's input vector
+#define WIDE_MAX_SLOTS 512u  // n_heads * slot_stride, MAX_SLOTS of its wo kernel
+#define WIDE_DEFAULT_ROWS 8u // rows per workgroup of the layer products (one per NVIDIA subgroup)
+#define WIDE_DEFAULT_CLASSIFIER_ROWS 64u
+#define WIDE_DEFAULT_SPLIT 64u
 
 // Push-constant blocks; each must match its kernel's size exactly (checked).
 typedef struct attention_params {
@@ -60,15 +153,25 @@ typedef struct ffn_params {
 typedef struct classifier_params {
   uint32_t dim, vocab, ffn_parts, rows_per_group;
 } classifier_params;
+typedef struct wide_params {
+  uint32_t rows, cols, layer, rows_per_group, dim, kv_dim, head_size, seq_len, n_heads, kv_mul, split_len, slot_stride,
+      best_count;
+} wide_params;
 
 enum { ARGS_ATTENTION = 13, ARGS_FFN = 10, ARGS_CLASSIFIER = 8 };
 #define ARGS_PER_LAYER (ARGS_ATTENTION + ARGS_FFN)
+// Wide: embed 5, then per layer qkv 7, attention 4, wo 4, w13 4, w2 3, then the classifier 7.
+enum { WIDE_ARGS_EMBED = 5, WIDE_ARGS_PER_LAYER = 22, WIDE_ARGS_CLASSIFIER = 7 };
 
 struct llama_gpu {
   gpb_device *device;
   gpb_stream *stream;
   llama_config config;
+  llama_plan plan;       // FUSED or WIDE
+  bool f16;              // matrices stored as IEEE halves
+  llama_pool *load_pool; // converts f16 weights while they load
   gpb_kernel *attention, *ffn, *classifier;
+  gpb_kernel *wide[WIDE_KERNELS];
   // Weights, all layers per buffer.
   gpb_buffer *emb, *rms_att, *wqkv, *wo, *rms_ffn, *w13, *w2, *rms_final, *wcls, *rope;
   // State: the residual stream at a layer's input (x) and after its
@@ -76,6 +179,8 @@ struct llama_gpu {
   // two steps' logits, the classifier workgroups' bests (for the next
   // step's token on the GPU), and the step's (pos, token).
   gpb_buffer *kv, *x, *x_mid, *q, *slots, *ffn_parts, *logits, *best, *step;
+  gpb_buffer *hb;       // wide: the FFN's hidden vector
+  gpb_buffer *step_dev; // wide: the step's (pos, token), copied by the embedding kernel
   // The bests again, where the host reads them: best_read (a private
   // buffer, read back by a copy) or, ahead and record-ahead,
   // best_shared[pos % 2] (mapped).
@@ -87,15 +192,22 @@ struct llama_gpu {
   gpb_buffer *step_shared[2];
   uint32_t *step_mapped[2];
   gpb_arg **step_args;
+  uint32_t step_arg_count;
   uint32_t prepared;
   bool replay, ahead, record_ahead;
-  uint32_t split_len;   // positions per PAST attention workgroup
-  uint32_t slot_stride; // attention slots per head: the most splits + 1
+  uint32_t split_len;   // positions per attention workgroup (fused: PAST)
+  uint32_t slot_stride; // attention slots per head: the most splits (+ 1 fused)
+  uint32_t wide_rows;   // rows per workgroup of the wide layer products
   uint32_t ffn_rows, ffn_groups, classifier_rows, classifier_groups;
   // The step, filled in once; only the attention grid (and, ahead, the
   // host's copy of the bests) changes between steps.
   gpb_dispatch *dispatches;
   uint32_t dispatch_count;
+  // Per dispatch: its layer (n_layers: none) and kernel name, for errors;
+  // the attention dispatches, whose grid follows the position.
+  uint32_t *dispatch_layer;
+  const char **dispatch_name;
+  uint32_t *attention_dispatch;
   gpb_arg *args;
   gpb_arg *best_out_arg; // the classifier's BestOut argument
   // Replay: the step captured once per attention grid (past splits) and,
@@ -105,7 +217,8 @@ struct llama_gpu {
   attention_params *attention_pc;
   ffn_params *ffn_pc;
   classifier_params classifier_pc;
-  uint32_t *best_host; // (float bits, index) per classifier workgroup
+  wide_params *wide_pc; // per dispatch
+  uint32_t *best_host;  // (float bits, index) per classifier workgroup
 };
 
 static int create_kernel(llama_gpu *g, const char *name, const uint32_t *words, size_t bytes, uint32_t push_bytes,
@@ -121,9 +234,10 @@ static int create_kernel(llama_gpu *g, const char *name, const uint32_t *words, 
   return 0;
 }
 
-static int create_buffer(llama_gpu *g, const gpb_device_info *info, const char *name, uint64_t floats, gpb_buffer **out,
-                         llama_error *err) {
-  uint64_t bytes = floats * sizeof(float);
+// A buffer of `count` elements of `elem_bytes` each.
+static int create_buffer_of(llama_gpu *g, const gpb_device_info *info, const char *name, uint64_t count,
+                            uint32_t elem_bytes, gpb_buffer **out, llama_error *err) {
+  uint64_t bytes = count * elem_bytes;
   if (bytes > info->max_storage_buffer_range)
     return llama_error_set(err,
                            "buffer '%s' needs %llu bytes, more than the device's storage "
@@ -134,12 +248,17 @@ static int create_buffer(llama_gpu *g, const gpb_device_info *info, const char *
   return 0;
 }
 
-static int upload(llama_gpu *g, const gpb_device_info *info, const char *name, const float *data, uint64_t floats,
-                  gpb_buffer **out, llama_error *err) {
-  if (create_buffer(g, info, name, floats, out, err)) return -1;
-  gpb_status st = gpb_stream_copy_to_device(g->stream, data, *out, 0, floats * sizeof(float));
-  if (st) return llama_error_gpb(err, st, name);
-  return 0;
+static int create_buffer(llama_gpu *g, const gpb_device_info *info, const char *name, uint64_t floats, gpb_buffer **out,
+                         llama_error *err) {
+  return create_buffer_of(g, info, name, floats, sizeof(float), out, err);
+}
+
+// A weight matrix's storage: float32, or IEEE half with f16 weights.
+static uint32_t weight_bytes(const llama_gpu *g) { return g->f16 ? 2u : 4u; }
+
+static int create_weights(llama_gpu *g, const gpb_device_info *info, const char *name, uint64_t count, gpb_buffer **out,
+                          llama_error *err) {
+  return create_buffer_of(g, info, name, count, weight_bytes(g), out, err);
 }
 
 static int copy_in(llama_gpu *g, const char *name, const float *data, uint64_t floats, gpb_buffer *dst,
@@ -148,17 +267,62 @@ static int copy_in(llama_gpu *g, const char *name, const float *data, uint64_t f
   return st ? llama_error_gpb(err, st, name) : 0;
 }
 
+typedef struct half_job {
+  const float *src;
+  uint16_t *dst;
+} half_job;
+
+static void to_half(void *ctx, uint32_t begin, uint32_t end) {
+  const half_job *job = ctx;
+  for (uint32_t i = begin; i < end; i++) job->dst[i] = llama_f32_to_f16(job->src[i]);
+}
+
+// Matrix elements into a weight buffer at element `dst_at`, converted to
+// half in pieces of HALF_CHUNK with f16 weights, on the load's threads (the
+// stream copies each piece before the call returns, so one piece of host
+// memory serves all). Converting a 1.1B model on one thread takes seconds,
+// in which the idle GPU lowers its clocks: the first steps then run slowly.
+#define HALF_CHUNK (1u << 24)
+static int copy_weights(llama_gpu *g, const char *name, const float *data, uint64_t count, gpb_buffer *dst,
+                        uint64_t dst_at, llama_error *err) {
+  if (!g->f16) return copy_in(g, name, data, count, dst, dst_at, err);
+  uint16_t *half = malloc((size_t)(count < HALF_CHUNK ? count : HALF_CHUNK) * sizeof(uint16_t));
+  if (!half) return llama_error_set(err, "out of memory converting '%s' to half", name);
+  int rc = 0;
+  for (uint64_t done = 0; rc == 0 && done < count; done += HALF_CHUNK) {
+    uint64_t n = count - done < HALF_CHUNK ? count - done : HALF_CHUNK;
+    half_job job = {data + done, half};
+    llama_pool_run(g->load_pool, (uint32_t)n, to_half, &job);
+    gpb_status st = gpb_stream_copy_to_device(g->stream, half, dst, (dst_at + done) * 2, n * 2);
+    if (st) rc = llama_error_gpb(err, st, name);
+  }
+  free(half);
+  return rc;
+}
+
+static int upload(llama_gpu *g, const gpb_device_info *info, const char *name, const float *data, uint64_t floats,
+                  gpb_buffer **out, llama_error *err) {
+  if (create_buffer(g, info, name, floats, out, err)) return -1;
+  return copy_in(g, name, data, floats, *out, 0, err);
+}
+
+static int upload_matrix(llama_gpu *g, const gpb_device_info *info, const char *name, const float *data, uint64_t count,
+                         gpb_buffer **out, llama_error *err) {
+  if (create_weights(g, info, name, count, out, err)) return -1;
+  return copy_weights(g, name, data, count, *out, 0, err);
+}
+
 // wqkv[l] = wq[l] rows, wk[l] rows, wv[l] rows: three copies per layer.
 static int upload_wqkv(llama_gpu *g, const llama_checkpoint *ck, const gpb_device_info *info, llama_error *err) {
   const llama_config *c = &ck->config;
   uint64_t dim = (uint64_t)c->dim, kv_dim = llama_kv_dim(c);
   uint64_t per_layer = (dim + 2 * kv_dim) * dim;
-  if (create_buffer(g, info, "wqkv", (uint64_t)c->n_layers * per_layer, &g->wqkv, err)) return -1;
+  if (create_weights(g, info, "wqkv", (uint64_t)c->n_layers * per_layer, &g->wqkv, err)) return -1;
   for (uint64_t l = 0; l < (uint64_t)c->n_layers; l++) {
     uint64_t at = l * per_layer;
-    if (copy_in(g, "wqkv", ck->w.wq + l * dim * dim, dim * dim, g->wqkv, at, err) ||
-        copy_in(g, "wqkv", ck->w.wk + l * kv_dim * dim, kv_dim * dim, g->wqkv, at + dim * dim, err) ||
-        copy_in(g, "wqkv", ck->w.wv + l * kv_dim * dim, kv_dim * dim, g->wqkv, at + (dim + kv_dim) * dim, err))
+    if (copy_weights(g, "wqkv", ck->w.wq + l * dim * dim, dim * dim, g->wqkv, at, err) ||
+        copy_weights(g, "wqkv", ck->w.wk + l * kv_dim * dim, kv_dim * dim, g->wqkv, at + dim * dim, err) ||
+        copy_weights(g, "wqkv", ck->w.wv + l * kv_dim * dim, kv_dim * dim, g->wqkv, at + (dim + kv_dim) * dim, err))
       return -1;
   }
   return 0;
@@ -169,7 +333,7 @@ static int upload_w13(llama_gpu *g, const llama_checkpoint *ck, const gpb_device
   const llama_config *c = &ck->config;
   uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
   uint64_t per_layer = 2 * hidden * dim;
-  if (create_buffer(g, info, "w13", (uint64_t)c->n_layers * per_layer, &g->w13, err)) return -1;
+  if (create_weights(g, info, "w13", (uint64_t)c->n_layers * per_layer, &g->w13, err)) return -1;
   float *layer = malloc((size_t)per_layer * sizeof(float));
   if (!layer) return llama_error_set(err, "out of memory interleaving w1 and w3");
   int rc = 0;
@@ -178,7 +342,7 @@ static int upload_w13(llama_gpu *g, const llama_checkpoint *ck, const gpb_device
       memcpy(layer + 2 * r * dim, ck->w.w1 + (l * hidden + r) * dim, dim * sizeof(float));
       memcpy(layer + (2 * r + 1) * dim, ck->w.w3 + (l * hidden + r) * dim, dim * sizeof(float));
     }
-    rc = copy_in(g, "w13", layer, per_layer, g->w13, l * per_layer, err);
+    rc = copy_weights(g, "w13", layer, per_layer, g->w13, l * per_layer, err);
   }
   free(layer);
   return rc;
@@ -191,11 +355,11 @@ static int upload_weights(llama_gpu *g, const llama_checkpoint *ck, const gpb_de
   uint64_t layers = (uint64_t)c->n_layers, vocab = (uint64_t)c->vocab_size;
   float *rope = llama_rope_table(c);
   if (!rope) return llama_error_set(err, "out of memory for the RoPE table");
-  int rc = upload(g, info, "token_embedding", w->token_embedding, vocab * dim, &g->emb, err) ||
+  int rc = upload_matrix(g, info, "token_embedding", w->token_embedding, vocab * dim, &g->emb, err) ||
            upload(g, info, "rms_att", w->rms_att, layers * dim, &g->rms_att, err) || upload_wqkv(g, ck, info, err) ||
-           upload(g, info, "wo", w->wo, layers * dim * dim, &g->wo, err) ||
+           upload_matrix(g, info, "wo", w->wo, layers * dim * dim, &g->wo, err) ||
            upload(g, info, "rms_ffn", w->rms_ffn, layers * dim, &g->rms_ffn, err) || upload_w13(g, ck, info, err) ||
-           upload(g, info, "w2", w->w2, layers * dim * hidden, &g->w2, err) ||
+           upload_matrix(g, info, "w2", w->w2, layers * dim * hidden, &g->w2, err) ||
            upload(g, info, "rms_final", w->rms_final, dim, &g->rms_final, err) ||
            upload(g, info, "rope", rope, (uint64_t)c->seq_len * llama_head_size(c), &g->rope, err);
   free(rope);
@@ -204,7 +368,7 @@ static int upload_weights(llama_gpu *g, const llama_checkpoint *ck, const gpb_de
     g->wcls = g->emb;
     return 0;
   }
-  return upload(g, info, "wcls", w->wcls, vocab * dim, &g->wcls, err) ? -1 : 0;
+  return upload_matrix(g, info, "wcls", w->wcls, vocab * dim, &g->wcls, err) ? -1 : 0;
 }
 
 static uint32_t groups_for(uint32_t items, uint32_t per_group) { return (items + per_group - 1) / per_group; }
@@ -217,11 +381,16 @@ static int create_state(llama_gpu *g, const gpb_device_info *info, llama_error *
   uint64_t dim = (uint64_t)c->dim, heads = (uint64_t)c->n_heads;
   uint64_t cache = 2 * (uint64_t)c->n_layers * (uint64_t)c->seq_len * llama_kv_dim(c);
   uint64_t slot_count = heads * g->slot_stride;
-  uint64_t slot_floats = ((2 * slot_count + 3) & ~3ull) + slot_count * dim; // (m, l), then y
+  // Fused: (m, l), then y per slot; wide: (m, l, -, -), then acc per slot.
+  uint64_t slot_floats = g->plan == LLAMA_PLAN_WIDE ? slot_count * (4 + llama_head_size(c))
+                                                    : ((2 * slot_count + 3) & ~3ull) + slot_count * dim;
   if (create_buffer(g, info, "kv_cache", cache, &g->kv, err) || create_buffer(g, info, "x", dim, &g->x, err) ||
       create_buffer(g, info, "x_mid", dim, &g->x_mid, err) || create_buffer(g, info, "q", dim, &g->q, err) ||
       create_buffer(g, info, "attention_slots", slot_floats, &g->slots, err) ||
-      create_buffer(g, info, "ffn_parts", (uint64_t)g->ffn_groups * dim, &g->ffn_parts, err) ||
+      create_buffer(g, info, "ffn_parts", g->plan == LLAMA_PLAN_WIDE ? 4 : (uint64_t)g->ffn_groups * dim, &g->ffn_parts,
+                    err) ||
+      create_buffer(g, info, "hb", g->plan == LLAMA_PLAN_WIDE ? (uint64_t)c->hidden_dim : 4, &g->hb, err) ||
+      create_buffer(g, info, "step_dev", 4, &g->step_dev, err) ||
       create_buffer(g, info, "logits", 2ull * (uint64_t)c->vocab_size, &g->logits, err) ||
       create_buffer(g, info, "best", 2ull * g->classifier_groups, &g->best, err) ||
       create_buffer(g, info, "best_read", 2ull * g->classifier_groups, &g->best_read, err) ||
@@ -254,9 +423,9 @@ static void put_args(gpb_arg *args, gpb_buffer *const *buffers, uint32_t count) 
   for (uint32_t i = 0; i < count; i++) args[i] = (gpb_arg){.buffer = buffers[i], .offset = 0, .size = 0};
 }
 
-// Fills the dispatch list once; llama_gpu_step only patches pos, token and
-// the attention grid.
-static void record_plan(llama_gpu *g) {
+// Fills the fused plan's dispatch list once; llama_gpu_step only patches
+// the attention grid and the buffers that alternate between steps.
+static void record_fused_plan(llama_gpu *g) {
   const llama_config *c = &g->config;
   uint32_t dim = (uint32_t)c->dim, hidden = (uint32_t)c->hidden_dim, heads = (uint32_t)c->n_heads;
   uint32_t kv_dim = llama_kv_dim(c), head_size = llama_head_size(c), seq_len = (uint32_t)c->seq_len;
@@ -278,6 +447,9 @@ static void record_plan(llama_gpu *g) {
     gpb_buffer *attention_args[ARGS_ATTENTION] = {g->x_mid, g->emb, g->ffn_parts, g->rms_att, g->wqkv, g->wo,  g->rope,
                                                   g->kv,    g->q,   g->x,         g->slots,   g->step, g->best};
     put_args(a, attention_args, ARGS_ATTENTION);
+    g->attention_dispatch[l] = (uint32_t)(d - g->dispatches);
+    g->dispatch_layer[d - g->dispatches] = l;
+    g->dispatch_name[d - g->dispatches] = "attention";
     set_dispatch(d++, g->attention, heads, a, ARGS_ATTENTION, &g->attention_pc[l], sizeof(attention_params));
     a += ARGS_ATTENTION;
 
@@ -286,6 +458,8 @@ static void record_plan(llama_gpu *g) {
     gpb_buffer *ffn_args[ARGS_FFN] = {g->x,   g->slots, g->q,     g->kv,        g->rms_ffn,
                                       g->w13, g->w2,    g->x_mid, g->ffn_parts, g->step};
     put_args(a, ffn_args, ARGS_FFN);
+    g->dispatch_layer[d - g->dispatches] = l;
+    g->dispatch_name[d - g->dispatches] = "ffn";
     set_dispatch(d++, g->ffn, g->ffn_groups, a, ARGS_FFN, &g->ffn_pc[l], sizeof(ffn_params));
     a += ARGS_FFN;
   }
@@ -294,20 +468,88 @@ static void record_plan(llama_gpu *g) {
                                                   g->logits, g->best,      g->step,      g->best_read};
   put_args(a, classifier_args, ARGS_CLASSIFIER);
   g->best_out_arg = &a[ARGS_CLASSIFIER - 1];
+  g->dispatch_layer[d - g->dispatches] = (uint32_t)c->n_layers;
+  g->dispatch_name[d - g->dispatches] = "classifier_argmax";
   set_dispatch(d++, g->classifier, g->classifier_groups, a, ARGS_CLASSIFIER, &g->classifier_pc,
                sizeof(classifier_params));
   g->dispatch_count = (uint32_t)(d - g->dispatches);
 }
 
-// What the kernels cannot handle, checked before any allocation.
-static int check_limits(const llama_config *c, const gpb_device_info *info, uint32_t split_len, uint32_t ffn_rows,
-                        uint32_t classifier_rows, llama_error *err) {
+// Where the wide plan's next dispatch, its arguments and push constants go.
+typedef struct wide_cursor {
+  gpb_dispatch *d;
+  gpb_arg *a;
+  wide_params *pc;
+} wide_cursor;
+
+// One wide dispatch of `kind`: `rows` rows (of layer `layer`'s matrix) of
+// `cols` columns, `per_group` rows per workgroup.
+static void wide_dispatch(llama_gpu *g, wide_cursor *at, const wide_params *base, int kind, uint32_t layer,
+                          uint32_t rows, uint32_t cols, uint32_t per_group, gpb_buffer *const *buffers,
+                          uint32_t count) {
+  put_args(at->a, buffers, count);
+  *at->pc = *base;
+  at->pc->rows = rows;
+  at->pc->cols = cols;
+  at->pc->layer = layer;
+  at->pc->rows_per_group = per_group;
+  uint32_t i = (uint32_t)(at->d - g->dispatches);
+  bool per_layer = kind != WIDE_EMBED && kind != WIDE_CLASSIFIER;
+  g->dispatch_layer[i] = per_layer ? layer : (uint32_t)g->config.n_layers;
+  g->dispatch_name[i] = k_wide_names[kind];
+  if (kind == WIDE_ATTENTION) g->attention_dispatch[layer] = i;
+  set_dispatch(at->d++, g->wide[kind], groups_for(rows, per_group), at->a, count, at->pc++, sizeof(wide_params));
+  at->a += count;
+}
+
+// The wide plan's dispatch list (see the top of this file).
+static void record_wide_plan(llama_gpu *g) {
+  const llama_config *c = &g->config;
+  uint32_t dim = (uint32_t)c->dim, hidden = (uint32_t)c->hidden_dim, heads = (uint32_t)c->n_heads;
+  uint32_t kv_dim = llama_kv_dim(c), rows = g->wide_rows;
+  wide_params base = {.dim = dim,
+                      .kv_dim = kv_dim,
+                      .head_size = llama_head_size(c),
+                      .seq_len = (uint32_t)c->seq_len,
+                      .n_heads = heads,
+                      .kv_mul = (uint32_t)(c->n_heads / c->n_kv_heads),
+                      .split_len = g->split_len,
+                      .slot_stride = g->slot_stride,
+                      .best_count = g->classifier_groups};
+  wide_cursor at = {g->dispatches, g->args, g->wide_pc};
+#define ARGS(...)                                                                                                      \
+  (gpb_buffer *[]){__VA_ARGS__}, (uint32_t)(sizeof((gpb_buffer *[]){__VA_ARGS__}) / sizeof(gpb_buffer *))
+  // Only the embedding kernel reads `step` (record-ahead: host memory); it
+  // copies the values to step_dev for the others.
+  gpb_buffer *step = g->step_dev;
+  wide_dispatch(g, &at, &base, WIDE_EMBED, 0, 1, dim, 1, ARGS(g->emb, g->x, g->step, g->best, step));
+  for (uint32_t l = 0; l < (uint32_t)c->n_layers; l++) {
+    wide_dispatch(g, &at, &base, WIDE_QKV, l, dim + 2 * kv_dim, dim, rows,
+                  ARGS(g->x, g->rms_att, g->wqkv, g->rope, g->kv, g->q, step));
+    wide_dispatch(g, &at, &base, WIDE_ATTENTION, l, heads, dim, 1, ARGS(g->q, g->kv, g->slots, step));
+    wide_dispatch(g, &at, &base, WIDE_WO, l, dim, dim, rows, ARGS(g->slots, g->wo, g->x, step));
+    wide_dispatch(g, &at, &base, WIDE_W13, l, 2 * hidden, dim, rows, ARGS(g->x, g->rms_ffn, g->w13, g->hb));
+    wide_dispatch(g, &at, &base, WIDE_W2, l, dim, hidden, rows, ARGS(g->hb, g->w2, g->x));
+  }
+  wide_dispatch(g, &at, &base, WIDE_CLASSIFIER, 0, (uint32_t)c->vocab_size, dim, g->classifier_rows,
+                ARGS(g->x, g->rms_final, g->wcls, g->logits, g->best, step, g->best_read));
+#undef ARGS
+  g->best_out_arg = at.a - 1;
+  g->dispatch_count = (uint32_t)(at.d - g->dispatches);
+}
+
+// What the fused kernels cannot handle, checked before any allocation.
+static int check_fused_limits(const llama_config *c, const gpb_device_info *info, uint32_t split_len, uint32_t ffn_rows,
+                              uint32_t classifier_rows, llama_error *err) {
   uint32_t head_size = llama_head_size(c);
   if (c->dim % 4 != 0 || c->hidden_dim % 4 != 0 || head_size % 4 != 0)
     return llama_error_set(err, "dim %d, hidden %d and head size %u must be multiples of 4 (the kernels read vec4)",
                            c->dim, c->hidden_dim, head_size);
   if ((uint32_t)c->dim > MAX_DIM)
-    return llama_error_set(err, "dim %d exceeds the kernels' %u (their shared input vector)", c->dim, MAX_DIM);
+    return llama_error_set(err,
+                           "dim %d exceeds the fused kernels' %u (their shared input vector); the wide plan "
+                           "takes up to %u",
+                           c->dim, MAX_DIM, WIDE_MAX_COLS);
   if (head_size > MAX_HEAD_SIZE)
     return llama_error_set(err, "head size %u exceeds the attention kernel's %u", head_size, MAX_HEAD_SIZE);
   if (ffn_rows == 0 || ffn_rows > WORKGROUP_SIZE || ffn_rows % 4 != 0)
@@ -330,31 +572,124 @@ static int check_limits(const llama_config *c, const gpb_device_info *info, uint
   if (most_groups > info->max_workgroup_count[0] || slot_stride + 2 > info->max_workgroup_count[1])
     return llama_error_set(err, "%u x %u workgroups exceed the device's limits of %u x %u", most_groups,
                            slot_stride + 2, info->max_workgroup_count[0], info->max_workgroup_count[1]);
-  if (info->max_workgroup_size[0] < WORKGROUP_SIZE || info->max_workgroup_invocations < WORKGROUP_SIZE)
-    return llama_error_set(err, "the kernels need %u-invocation workgroups", WORKGROUP_SIZE);
   return 0;
 }
 
-// DEFAULT_SPLIT positions per attention workgroup, longer where the FFN
-// kernel's slot table would overflow.
-static uint32_t default_split(const llama_config *c) {
-  uint32_t split = DEFAULT_SPLIT;
-  while (split < MAX_SPLIT && (uint64_t)c->n_heads * (past_splits((uint32_t)c->seq_len - 1, split) + 1) > MAX_SLOTS)
-    split *= 2;
+// Attention splits of the wide plan: positions 0..pos in splits of split_len.
+static uint32_t wide_splits(uint32_t pos, uint32_t split_len) { return pos / split_len + 1; }
+
+// What the wide kernels cannot handle, checked before any allocation.
+static int check_wide_limits(const llama_config *c, const gpb_device_info *info, uint32_t split_len, uint32_t rows,
+                             uint32_t classifier_rows, llama_error *err) {
+  uint32_t head_size = llama_head_size(c);
+  if (c->dim % 8 != 0 || c->hidden_dim % 8 != 0 || head_size % 4 != 0)
+    return llama_error_set(err,
+                           "the wide plan needs dim %d and hidden %d multiples of 8, head size %u a multiple of 4 "
+                           "(its kernels read 8 weights at a time)",
+                           c->dim, c->hidden_dim, head_size);
+  if ((uint32_t)c->dim > WIDE_MAX_COLS || (uint32_t)c->hidden_dim > WIDE_MAX_COLS)
+    return llama_error_set(err, "dim %d or hidden %d exceeds the wide kernels' %u (their shared input vector)", c->dim,
+                           c->hidden_dim, WIDE_MAX_COLS);
+  if (head_size > MAX_HEAD_SIZE)
+    return llama_error_set(err, "head size %u exceeds the attention kernel's %u", head_size, MAX_HEAD_SIZE);
+  if (rows < 2 || rows > WORKGROUP_SIZE || rows % 2 != 0)
+    return llama_error_set(err, "wide rows per workgroup %u must be even, in 2..%u", rows, WORKGROUP_SIZE);
+  if (classifier_rows == 0 || classifier_rows > WORKGROUP_SIZE)
+    return llama_error_set(err, "wide classifier rows per workgroup %u must be in 1..%u", classifier_rows,
+                           WORKGROUP_SIZE);
+  if (split_len == 0 || split_len > MAX_SPLIT)
+    return llama_error_set(err, "attention split %u is outside 1..%u", split_len, MAX_SPLIT);
+  uint32_t slot_stride = wide_splits((uint32_t)c->seq_len - 1, split_len);
+  if ((uint64_t)c->n_heads * slot_stride > WIDE_MAX_SLOTS)
+    return llama_error_set(err,
+                           "%d heads x %u attention splits (seq_len %d in splits of %u) exceed the wo kernel's %u; "
+                           "use a longer split",
+                           c->n_heads, slot_stride, c->seq_len, split_len, WIDE_MAX_SLOTS);
+  uint32_t most_groups = groups_for((uint32_t)c->vocab_size, classifier_rows);
+  uint32_t product_groups = groups_for(2u * (uint32_t)c->hidden_dim, rows);
+  if (product_groups > most_groups) most_groups = product_groups;
+  if (most_groups > info->max_workgroup_count[0] || slot_stride > info->max_workgroup_count[1])
+    return llama_error_set(err, "%u x %u workgroups exceed the device's limits of %u x %u", most_groups, slot_stride,
+                           info->max_workgroup_count[0], info->max_workgroup_count[1]);
+  return 0;
+}
+
+// DEFAULT_SPLIT positions per attention workgroup, longer where the slot
+// table would overflow.
+static uint32_t default_split(const llama_config *c, llama_plan plan) {
+  uint32_t split = plan == LLAMA_PLAN_WIDE ? WIDE_DEFAULT_SPLIT : DEFAULT_SPLIT;
+  uint32_t last = (uint32_t)c->seq_len - 1;
+  for (; split < MAX_SPLIT; split *= 2) {
+    uint64_t slots = plan == LLAMA_PLAN_WIDE ? wide_splits(last, split) : past_splits(last, split) + 1;
+    if ((uint64_t)c->n_heads * slots <= (plan == LLAMA_PLAN_WIDE ? WIDE_MAX_SLOTS : MAX_SLOTS)) break;
+  }
   return split;
+}
+
+const char *llama_plan_name(llama_plan plan) {
+  return plan == LLAMA_PLAN_FUSED ? "fused" : plan == LLAMA_PLAN_WIDE ? "wide" : "auto";
+}
+
+const char *llama_weight_type_name(llama_weight_type weights) { return weights == LLAMA_WEIGHTS_F16 ? "f16" : "f32"; }
+
+// The fused plan's few workgroups per layer cannot stream large matrices
+// at the memory's rate; the wide plan's extra dispatches (5 per layer
+// instead of 2, ~2.3 us each on an H100) cost less than that once a
+// layer's weights pass AUTO_WIDE_LAYER_BYTES (see BENCHMARKS.md, plan
+// choice), or its width passes what the fused kernels take.
+#define AUTO_WIDE_LAYER_BYTES (4ull << 20)
+llama_plan llama_auto_plan(const llama_config *c, llama_weight_type weights) {
+  uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
+  uint64_t layer_weights = (2 * dim + 2 * llama_kv_dim(c)) * dim + 3 * dim * hidden;
+  uint64_t bytes = layer_weights * (weights == LLAMA_WEIGHTS_F16 ? 2 : 4);
+  bool wide_fits = dim % 8 == 0 && hidden % 8 == 0 && dim <= WIDE_MAX_COLS && hidden <= WIDE_MAX_COLS;
+  if (!wide_fits) return LLAMA_PLAN_FUSED; // whose own limits then say what it cannot take
+  if (dim > MAX_DIM) return LLAMA_PLAN_WIDE;
+  return bytes > AUTO_WIDE_LAYER_BYTES ? LLAMA_PLAN_WIDE : LLAMA_PLAN_FUSED;
+}
+
+static int create_kernel_from(llama_gpu *g, const char *name, spirv_words spirv, uint32_t push_bytes, gpb_kernel **out,
+                              llama_error *err) {
+  return create_kernel(g, name, spirv.words, spirv.bytes, push_bytes, out, err);
+}
+
+static int create_kernels(llama_gpu *g, llama_error *err) {
+  if (g->plan == LLAMA_PLAN_WIDE) {
+    for (int k = 0; k < WIDE_KERNELS; k++)
+      if (create_kernel_from(g, k_wide_names[k], k_wide_spirv[g->f16][k], sizeof(wide_params), &g->wide[k], err))
+        return -1;
+    return 0;
+  }
+  return create_kernel_from(g, "llama_attention", k_fused_spirv[g->f16][0], sizeof(attention_params), &g->attention,
+                            err) ||
+                 create_kernel_from(g, "llama_ffn", k_fused_spirv[g->f16][1], sizeof(ffn_params), &g->ffn, err) ||
+                 create_kernel_from(g, "llama_classifier_argmax", k_fused_spirv[g->f16][2], sizeof(classifier_params),
+                                    &g->classifier, err)
+             ? -1
+             : 0;
 }
 
 int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama_gpu_options *options, llama_gpu **out,
                      llama_error *err) {
   *out = NULL;
   const llama_config *c = &ck->config;
-  uint32_t split_len = options && options->attention_split ? options->attention_split : default_split(c);
+  llama_weight_type weights = options ? options->weights : LLAMA_WEIGHTS_F32;
+  llama_plan plan = options && options->plan != LLAMA_PLAN_AUTO ? options->plan : llama_auto_plan(c, weights);
+  bool wide = plan == LLAMA_PLAN_WIDE;
+  uint32_t split_len = options && options->attention_split ? options->attention_split : default_split(c, plan);
   uint32_t ffn_rows = options && options->rows_per_group ? options->rows_per_group : DEFAULT_FFN_ROWS;
-  uint32_t classifier_rows = options && options->classifier_rows ? options->classifier_rows : DEFAULT_CLASSIFIER_ROWS;
+  uint32_t classifier_rows = options && options->classifier_rows ? options->classifier_rows
+                             : wide                              ? WIDE_DEFAULT_CLASSIFIER_ROWS
+                                                                 : DEFAULT_CLASSIFIER_ROWS;
+  uint32_t wide_rows = options && options->wide_rows ? options->wide_rows : WIDE_DEFAULT_ROWS;
   gpb_device_info info;
   gpb_status st = gpb_device_query(device, &info);
   if (st) return llama_error_gpb(err, st, "querying the device");
-  if (check_limits(c, &info, split_len, ffn_rows, classifier_rows, err)) return -1;
+  if (wide ? check_wide_limits(c, &info, split_len, wide_rows, classifier_rows, err)
+           : check_fused_limits(c, &info, split_len, ffn_rows, classifier_rows, err))
+    return -1;
+  if (info.max_workgroup_size[0] < WORKGROUP_SIZE || info.max_workgroup_invocations < WORKGROUP_SIZE)
+    return llama_error_set(err, "the kernels need %u-invocation workgroups", WORKGROUP_SIZE);
   if (options && options->ahead && options->record_ahead)
     return llama_error_set(err, "ahead and record-ahead exclude each other (the GPU or the host picks the token)");
 
@@ -362,8 +697,12 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   if (!g) return llama_error_set(err, "out of memory");
   g->device = device;
   g->config = *c;
+  g->plan = plan;
+  g->f16 = weights == LLAMA_WEIGHTS_F16;
   g->split_len = split_len;
-  g->slot_stride = past_splits((uint32_t)c->seq_len - 1, split_len) + 1;
+  g->slot_stride =
+      wide ? wide_splits((uint32_t)c->seq_len - 1, split_len) : past_splits((uint32_t)c->seq_len - 1, split_len) + 1;
+  g->wide_rows = wide_rows;
   g->ffn_rows = ffn_rows;
   g->ffn_groups = groups_for((uint32_t)c->hidden_dim, ffn_rows);
   g->classifier_rows = classifier_rows;
@@ -373,14 +712,22 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   g->record_ahead = options && options->record_ahead;
   g->program_count = g->replay ? 2u * g->slot_stride : 0;
   uint32_t layers = (uint32_t)c->n_layers;
-  g->dispatches = calloc(2u * layers + 1, sizeof(gpb_dispatch));
-  g->step_args = calloc(2u * layers + 1, sizeof(gpb_arg *));
-  g->args = calloc((size_t)ARGS_PER_LAYER * layers + ARGS_CLASSIFIER, sizeof(gpb_arg));
+  uint32_t dispatches = wide ? 5u * layers + 2 : 2u * layers + 1;
+  size_t args = wide ? (size_t)WIDE_ARGS_PER_LAYER * layers + WIDE_ARGS_EMBED + WIDE_ARGS_CLASSIFIER
+                     : (size_t)ARGS_PER_LAYER * layers + ARGS_CLASSIFIER;
+  g->dispatches = calloc(dispatches, sizeof(gpb_dispatch));
+  g->dispatch_layer = calloc(dispatches, sizeof(uint32_t));
+  g->dispatch_name = calloc(dispatches, sizeof(const char *));
+  g->attention_dispatch = calloc(layers, sizeof(uint32_t));
+  g->step_args = calloc(dispatches, sizeof(gpb_arg *));
+  g->args = calloc(args, sizeof(gpb_arg));
   g->attention_pc = calloc(layers, sizeof(attention_params));
   g->ffn_pc = calloc(layers, sizeof(ffn_params));
+  g->wide_pc = calloc(dispatches, sizeof(wide_params));
   g->best_host = calloc(2u * g->classifier_groups, sizeof(uint32_t));
   g->programs = calloc(g->program_count + 1, sizeof(gpb_program *));
-  if (!g->dispatches || !g->step_args || !g->args || !g->attention_pc || !g->ffn_pc || !g->best_host || !g->programs) {
+  if (!g->dispatches || !g->dispatch_layer || !g->dispatch_name || !g->attention_dispatch || !g->step_args ||
+      !g->args || !g->attention_pc || !g->ffn_pc || !g->wide_pc || !g->best_host || !g->programs) {
     llama_gpu_destroy(g);
     return llama_error_set(err, "out of memory");
   }
@@ -396,19 +743,23 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
     llama_gpu_destroy(g);
     return llama_error_set(err, "record-ahead needs a batched stream without a dispatch cap");
   }
-  if (create_kernel(g, "llama_attention", k_attention_spirv, sizeof k_attention_spirv, sizeof(attention_params),
-                    &g->attention, err) ||
-      create_kernel(g, "llama_ffn", k_ffn_spirv, sizeof k_ffn_spirv, sizeof(ffn_params), &g->ffn, err) ||
-      create_kernel(g, "llama_classifier_argmax", k_classifier_spirv, sizeof k_classifier_spirv,
-                    sizeof(classifier_params), &g->classifier, err) ||
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  uint32_t load_threads = g->f16 ? (uint32_t)(cores < 1 ? 1 : cores > 16 ? 16 : cores) : 1;
+  if (llama_pool_create(load_threads, &g->load_pool, err) || create_kernels(g, err) ||
       upload_weights(g, ck, &info, err) || create_state(g, &info, err)) {
     llama_gpu_destroy(g);
     return -1;
   }
-  record_plan(g);
-  uint32_t n = 0; // one Step argument per dispatch
-  for (uint32_t i = 0; i < ARGS_PER_LAYER * (uint32_t)c->n_layers + ARGS_CLASSIFIER && n < g->dispatch_count; i++)
-    if (g->args[i].buffer == g->step) g->step_args[n++] = &g->args[i];
+  llama_pool_destroy(g->load_pool);
+  g->load_pool = NULL;
+  if (wide)
+    record_wide_plan(g);
+  else
+    record_fused_plan(g);
+  // Every dispatch's Step argument, which record-ahead points at the step's
+  // mapped values.
+  for (size_t i = 0; i < args; i++)
+    if (g->args[i].buffer == g->step) g->step_args[g->step_arg_count++] = &g->args[i];
   // Uploads go out now, so the first step times decoding, not staging.
   if ((st = gpb_stream_sync(g->stream))) {
     llama_gpu_destroy(g);
@@ -426,8 +777,8 @@ void llama_gpu_destroy(llama_gpu *g) {
   for (uint32_t i = 0; g->programs && i < g->program_count; i++) gpb_program_destroy(g->programs[i]);
   gpb_stream_destroy(g->stream);
   gpb_buffer *weights[] = {g->emb, g->rms_att, g->wqkv, g->wo, g->rms_ffn, g->w13, g->w2, g->rms_final, g->rope};
-  gpb_buffer *state[] = {g->kv,        g->x,    g->x_mid, g->q,      g->slots,
-                         g->ffn_parts, g->best, g->step,  g->logits, g->best_read};
+  gpb_buffer *state[] = {g->kv,   g->x,    g->x_mid,  g->q,         g->slots, g->ffn_parts,
+                         g->best, g->step, g->logits, g->best_read, g->hb,    g->step_dev};
   gpb_buffer *mapped[] = {g->best_shared[0], g->best_shared[1], g->step_shared[0], g->step_shared[1]};
   for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) gpb_buffer_free(weights[i]);
   for (size_t i = 0; i < sizeof state / sizeof state[0]; i++) gpb_buffer_free(state[i]);
@@ -435,8 +786,14 @@ void llama_gpu_destroy(llama_gpu *g) {
   if (g->wcls != g->emb) gpb_buffer_free(g->wcls);
   gpb_kernel *kernels[] = {g->attention, g->ffn, g->classifier};
   for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) gpb_kernel_destroy(kernels[i]);
+  for (int k = 0; k < WIDE_KERNELS; k++) gpb_kernel_destroy(g->wide[k]);
   free(g->step_args);
   free(g->dispatches);
+  free(g->dispatch_layer);
+  free(g->dispatch_name);
+  free(g->attention_dispatch);
+  free(g->wide_pc);
+  llama_pool_destroy(g->load_pool);
   free(g->args);
   free(g->attention_pc);
   free(g->ffn_pc);
@@ -474,10 +831,10 @@ static int record_step(llama_gpu *g, uint32_t pos, llama_error *err) {
     gpb_status st = gpb_stream_dispatch(g->stream, &g->dispatches[i]);
     if (st) {
       char what[64];
-      if (i + 1 == g->dispatch_count)
-        snprintf(what, sizeof what, "classifier_argmax");
+      if (g->dispatch_layer[i] < (uint32_t)g->config.n_layers)
+        snprintf(what, sizeof what, "layer %u %s", g->dispatch_layer[i], g->dispatch_name[i]);
       else
-        snprintf(what, sizeof what, "layer %u %s", i / 2, i % 2 == 0 ? "attention" : "ffn");
+        snprintf(what, sizeof what, "%s", g->dispatch_name[i]);
       return step_failed(g, pos, what, st, err);
     }
   }
@@ -487,8 +844,8 @@ static int record_step(llama_gpu *g, uint32_t pos, llama_error *err) {
 // Replay: the program of this grid and BestOut, captured on first use
 // (before the step's values are written: a capturing stream takes no host
 // copies).
-static int step_program(llama_gpu *g, uint32_t pos, uint32_t past, gpb_program **out, llama_error *err) {
-  gpb_program **slot = &g->programs[past * 2u + (g->ahead || g->record_ahead ? pos % 2u : 0u)];
+static int step_program(llama_gpu *g, uint32_t pos, uint32_t grid, gpb_program **out, llama_error *err) {
+  gpb_program **slot = &g->programs[grid * 2u + (g->ahead || g->record_ahead ? pos % 2u : 0u)];
   if (!*slot) {
     gpb_status st = gpb_stream_begin_capture(g->stream);
     if (st) return step_failed(g, pos, "beginning the capture", st, err);
@@ -524,15 +881,17 @@ static int check_step(const llama_gpu *g, uint32_t token, uint32_t pos, llama_er
 // On an H100 a step takes ~6 µs less GPU time this way than with a copy of
 // the values into device memory and its barrier first.
 static int record_or_replay(llama_gpu *g, uint32_t token, uint32_t pos, llama_error *err) {
-  uint32_t past = past_splits(pos, g->split_len);
-  uint32_t attention_groups = past + 3; // + Q, K, V
+  // The attention grid: fused (heads, PAST splits + Q, K, V), wide
+  // (heads, splits); `grid` numbers the shapes for replay.
+  uint32_t grid = g->plan == LLAMA_PLAN_WIDE ? wide_splits(pos, g->split_len) - 1 : past_splits(pos, g->split_len);
+  uint32_t attention_groups = grid + (g->plan == LLAMA_PLAN_WIDE ? 1 : 3);
   for (uint32_t l = 0; l < (uint32_t)g->config.n_layers; l++)
-    g->dispatches[2 * l].groups[1] = attention_groups; // (heads, role)
+    g->dispatches[g->attention_dispatch[l]].groups[1] = attention_groups;
   g->best_out_arg->buffer = g->ahead || g->record_ahead ? g->best_shared[pos % 2u] : g->best_read;
-  for (uint32_t i = 0; g->record_ahead && i < g->dispatch_count; i++)
+  for (uint32_t i = 0; g->record_ahead && i < g->step_arg_count; i++)
     g->step_args[i]->buffer = g->step_shared[pos % 2u];
   gpb_program *program = NULL;
-  if (g->replay && step_program(g, pos, past, &program, err)) return -1;
+  if (g->replay && step_program(g, pos, grid, &program, err)) return -1;
   uint32_t values[2] = {pos, token};
   gpb_status st;
   if (g->record_ahead) {
@@ -621,3 +980,7 @@ int llama_gpu_read_logits(llama_gpu *g, uint32_t pos, float *out, llama_error *e
 gpb_stream *llama_gpu_stream(llama_gpu *g) { return g->stream; }
 
 uint32_t llama_gpu_dispatches_per_step(const llama_gpu *g) { return g->dispatch_count; }
+
+llama_plan llama_gpu_plan(const llama_gpu *g) { return g->plan; }
+
+llama_weight_type llama_gpu_weights(const llama_gpu *g) { return g->f16 ? LLAMA_WEIGHTS_F16 : LLAMA_WEIGHTS_F32; }

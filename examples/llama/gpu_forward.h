@@ -6,6 +6,13 @@
 // uploaded once through the stream's staging path. The KV cache and
 // activations are device buffers too.
 //
+// Two step plans (see gpu_forward.c): FUSED, 2 dispatches per layer, for
+// steps bound by their chain of dispatches (small models), and WIDE, one
+// dispatch per matrix-vector product over many workgroups, for steps bound
+// by the bytes of their weights. AUTO picks by the weights' size. The
+// description below is the fused plan's; the wide plan keeps its
+// host<->device traffic and modes.
+//
 // One step is an 8-byte write of (pos, token) to a step buffer (inline in
 // the command stream), 2 dispatches per layer plus 1, each depending on the
 // one before (see gpu_forward.c for the list), then one readback of the
@@ -16,10 +23,12 @@
 // between steps is a push constant, so a step can be captured once and
 // replayed (options.replay).
 //
-// Limits (checked, with a message): dim, hidden and head size multiples of
-// 4, dim <= 4096, head size <= 256, n_heads x (attention splits + 1) <=
-// 1024 (the default split grows with seq_len), and each weight buffer
-// within the device's storage buffer range.
+// Limits (checked, with a message): fused: dim, hidden and head size
+// multiples of 4, dim <= 4096, head size <= 256, n_heads x (attention
+// splits + 1) <= 1024 (the default split grows with seq_len); wide: dim
+// and hidden multiples of 8 and at most 6144, head size <= 256 and a
+// multiple of 4, n_heads x splits <= 512; both: each weight buffer within
+// the device's storage buffer range.
 //
 // Ownership: llama_gpu borrows the device (which must outlive it), creates
 // and owns its stream, kernels and buffers. One thread drives one llama_gpu.
@@ -34,24 +43,45 @@
 
 typedef struct llama_gpu llama_gpu;
 
+typedef enum llama_plan { LLAMA_PLAN_AUTO = 0, LLAMA_PLAN_FUSED, LLAMA_PLAN_WIDE } llama_plan;
+typedef enum llama_weight_type { LLAMA_WEIGHTS_F32 = 0, LLAMA_WEIGHTS_F16 } llama_weight_type;
+
+// "auto", "fused", "wide"; "f32", "f16".
+const char *llama_plan_name(llama_plan plan);
+const char *llama_weight_type_name(llama_weight_type weights);
+
+// The plan AUTO picks for a model: fused while the step is bound by its
+// dispatches, wide once the weights' bytes are (see gpu_forward.c).
+llama_plan llama_auto_plan(const llama_config *config, llama_weight_type weights);
+
 typedef struct llama_gpu_options {
   gpb_mode mode; // of the stream the decoder creates
+  llama_plan plan;
+  // F16: every matrix (embedding, attention, FFN, classifier) is converted
+  // to IEEE half once at load (round to nearest even); RMS gains, the KV
+  // cache, activations and arithmetic stay float32.
+  llama_weight_type weights;
   // The stream's max_batch_dispatches (0: the library's default). A cap
   // below the step's dispatch count submits the step in pieces, so the GPU
   // starts while the host still records the rest.
   uint32_t max_batch_dispatches;
   // Positions per attention workgroup (1..256); 0 means 64, doubled while
-  // n_heads x (splits + 1) exceeds 1024. Each step runs
-  // n_heads x (ceil(pos / attention_split) + 3) attention workgroups.
+  // n_heads x (splits + 1) exceeds 1024 (wide: n_heads x splits, 512). Each
+  // step runs n_heads x (ceil(pos / attention_split) + 3) attention
+  // workgroups (wide: n_heads x (pos / attention_split + 1)).
   uint32_t attention_split;
   // FFN hidden rows per workgroup, a multiple of 4 in 4..256; 0 means 16
   // (48 workgroups at stories15M, 2 row pairs per subgroup on NVIDIA). Each
   // FFN workgroup leaves one partial vector of w2's output, which every
   // workgroup of the next kernel adds up.
   uint32_t rows_per_group;
-  // Vocabulary rows per classifier workgroup, a multiple of 4 in 4..4096;
-  // 0 means 128 (250 workgroups at stories15M).
+  // Vocabulary rows per classifier workgroup: fused, a multiple of 4 in
+  // 4..4096, 0 means 128 (250 workgroups at stories15M); wide, 1..256, 0
+  // means 64.
   uint32_t classifier_rows;
+  // Wide: rows per workgroup of the layer products, even, 2..256; 0 means 8
+  // (one row per subgroup on NVIDIA).
+  uint32_t wide_rows;
   // Replay: capture each step shape (attention grid) once as a gpb_program
   // and replay it, instead of recording the step's dispatches every step.
   bool replay;
@@ -104,6 +134,9 @@ int llama_gpu_step(llama_gpu *gpu, uint32_t token, uint32_t pos, uint32_t *out_n
 int llama_gpu_read_logits(llama_gpu *gpu, uint32_t pos, float *out, llama_error *err);
 
 gpb_stream *llama_gpu_stream(llama_gpu *gpu);
+// The plan and weight type the decoder runs (AUTO resolved).
+llama_plan llama_gpu_plan(const llama_gpu *gpu);
+llama_weight_type llama_gpu_weights(const llama_gpu *gpu);
 uint32_t llama_gpu_dispatches_per_step(const llama_gpu *gpu);
 
 #endif

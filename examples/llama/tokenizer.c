@@ -3,9 +3,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "input.h"
 
 #define LLAMA_MAX_PIECE_BYTES 65536
 
@@ -50,8 +53,8 @@ int llama_tokenizer_load(const char *path, int32_t vocab_size, llama_tokenizer *
   if (vocab_size < 259)
     return llama_error_set(err, "tokenizer '%s': vocab size %d has no room for the 256 byte pieces", path,
                            (int)vocab_size);
-  FILE *f = fopen(path, "rb");
-  if (!f) return llama_error_set(err, "tokenizer '%s': cannot open: %s", path, strerror(errno));
+  FILE *f = llama_open_input(path, "tokenizer", err);
+  if (!f) return -1;
   llama_tokenizer *t = out;
   t->vocab_size = vocab_size;
   t->pieces = calloc((size_t)vocab_size, sizeof(char *));
@@ -111,25 +114,115 @@ static int32_t encode_code_points(const llama_tokenizer *t, const char *text, ch
   return n;
 }
 
-// Merges the best-scoring adjacent pair until no pair forms a piece.
-static int32_t merge_pairs(const llama_tokenizer *t, char *buf, size_t buf_size, int32_t *tokens, int32_t n) {
-  for (;;) {
-    float best_score = -1e10f;
-    int32_t best_id = -1, best_at = -1;
-    for (int32_t i = 0; i + 1 < n; i++) {
-      snprintf(buf, buf_size, "%s%s", t->pieces[tokens[i]], t->pieces[tokens[i + 1]]);
-      int32_t id = llama_tokenizer_lookup(t, buf);
-      if (id >= 0 && t->scores[id] > best_score) {
-        best_score = t->scores[id];
-        best_id = id;
-        best_at = i;
-      }
-    }
-    if (best_at < 0) return n;
-    tokens[best_at] = best_id;
-    memmove(&tokens[best_at + 1], &tokens[best_at + 2], (size_t)(n - best_at - 2) * sizeof(int32_t));
-    n--;
+// A candidate merge: the pieces at nodes left and right (adjacent when it
+// was made, each at the version it had then) form piece `id`.
+typedef struct merge_candidate {
+  float score;
+  int32_t left, right, id;
+  uint32_t left_version, right_version;
+} merge_candidate;
+
+// Which candidate merges first: the higher score, then the leftmost pair
+// (nodes keep their original index, so index order is text order).
+static bool merges_before(const merge_candidate *a, const merge_candidate *b) {
+  return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+typedef struct merge_state {
+  const llama_tokenizer *t;
+  char *buf;
+  size_t buf_size;
+  int32_t *tokens, *next, *prev;
+  uint32_t *version;
+  merge_candidate *heap;
+  size_t heap_count;
+} merge_state;
+
+static void heap_push(merge_state *m, merge_candidate c) {
+  size_t i = m->heap_count++;
+  while (i > 0 && merges_before(&c, &m->heap[(i - 1) / 2])) {
+    m->heap[i] = m->heap[(i - 1) / 2];
+    i = (i - 1) / 2;
   }
+  m->heap[i] = c;
+}
+
+static merge_candidate heap_pop(merge_state *m) {
+  merge_candidate top = m->heap[0], last = m->heap[--m->heap_count];
+  size_t i = 0;
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= m->heap_count) break;
+    if (child + 1 < m->heap_count && merges_before(&m->heap[child + 1], &m->heap[child])) child++;
+    if (!merges_before(&m->heap[child], &last)) break;
+    m->heap[i] = m->heap[child];
+    i = child;
+  }
+  if (m->heap_count > 0) m->heap[i] = last;
+  return top;
+}
+
+// Queues the pair (left, its next node) if it forms a piece that scores
+// above -1e10 (the quadratic form's starting best, so such pieces, and NaN
+// scores, never merge there either).
+static void consider_pair(merge_state *m, int32_t left) {
+  int32_t right = left < 0 ? -1 : m->next[left];
+  if (right < 0) return;
+  const char *a = m->t->pieces[m->tokens[left]], *b = m->t->pieces[m->tokens[right]];
+  size_t la = strlen(a), lb = strlen(b);
+  if (la + lb >= m->buf_size) return; // longer than any piece
+  memcpy(m->buf, a, la);
+  memcpy(m->buf + la, b, lb + 1);
+  int32_t id = llama_tokenizer_lookup(m->t, m->buf);
+  if (id < 0 || !(m->t->scores[id] > -1e10f)) return;
+  heap_push(m, (merge_candidate){m->t->scores[id], left, right, id, m->version[left], m->version[right]});
+}
+
+// Merges the best-scoring adjacent pair until no pair forms a piece (ties:
+// the leftmost pair), as llama2.c's encode() does by rescanning every pair
+// after each merge. That rescan is quadratic in the text's length (a 100 KB
+// prompt took tens of seconds); here the pairs wait in a heap over a linked
+// list of the pieces, as in SentencePiece, and a pair whose pieces changed
+// since it was queued is dropped when it comes up: O(n log n).
+static int32_t merge_pairs(const llama_tokenizer *t, char *buf, size_t buf_size, int32_t *tokens, int32_t n,
+                           llama_error *err) {
+  if (n < 2) return n;
+  merge_state m = {.t = t, .buf = buf, .buf_size = buf_size, .tokens = tokens};
+  m.next = malloc((size_t)n * sizeof(int32_t));
+  m.prev = malloc((size_t)n * sizeof(int32_t));
+  m.version = calloc((size_t)n, sizeof(uint32_t));
+  m.heap = malloc((size_t)n * 3 * sizeof(merge_candidate)); // n - 1 pairs, then at most 2 per merge
+  int32_t count = n;
+  if (!m.next || !m.prev || !m.version || !m.heap) {
+    count = llama_error_set(err, "tokenizer: out of memory merging %d pieces", (int)n);
+  } else {
+    for (int32_t i = 0; i < n; i++) {
+      m.next[i] = i + 1 < n ? i + 1 : -1;
+      m.prev[i] = i - 1;
+    }
+    for (int32_t i = 0; i + 1 < n; i++) consider_pair(&m, i);
+    while (m.heap_count > 0) {
+      merge_candidate c = heap_pop(&m);
+      if (m.next[c.left] != c.right || m.version[c.left] != c.left_version || m.version[c.right] != c.right_version)
+        continue; // a piece of this pair merged with another since
+      tokens[c.left] = c.id;
+      m.version[c.left]++;
+      m.version[c.right]++; // gone: no queued pair with it applies any more
+      m.next[c.left] = m.next[c.right];
+      if (m.next[c.right] >= 0) m.prev[m.next[c.right]] = c.left;
+      count--;
+      consider_pair(&m, m.prev[c.left]);
+      consider_pair(&m, c.left);
+    }
+    // The surviving pieces, in order, to the front of `tokens`.
+    int32_t out = 0;
+    for (int32_t i = 0; i >= 0; i = m.next[i]) tokens[out++] = tokens[i];
+  }
+  free(m.next);
+  free(m.prev);
+  free(m.version);
+  free(m.heap);
+  return count;
 }
 
 int llama_tokenizer_encode(const llama_tokenizer *t, const char *text, bool bos, int32_t **out_tokens,
@@ -137,6 +230,8 @@ int llama_tokenizer_encode(const llama_tokenizer *t, const char *text, bool bos,
   *out_tokens = NULL;
   *out_count = 0;
   size_t text_len = strlen(text);
+  if (text_len > (size_t)INT32_MAX / 4)
+    return llama_error_set(err, "tokenizer: a text of %zu bytes is too long to encode", text_len);
   // Worst case: BOS, the dummy prefix, one token per byte.
   int32_t *tokens = malloc((text_len + 2) * sizeof(int32_t));
   size_t buf_size = (size_t)t->max_token_length * 2 + 8;
@@ -155,8 +250,12 @@ int llama_tokenizer_encode(const llama_tokenizer *t, const char *text, bool bos,
     if (prefix >= 0) tokens[n++] = prefix;
   }
   n = encode_code_points(t, text, buf, tokens, n);
-  n = merge_pairs(t, buf, buf_size, tokens, n);
+  n = merge_pairs(t, buf, buf_size, tokens, n, err);
   free(buf);
+  if (n < 0) {
+    free(tokens);
+    return -1;
+  }
   *out_tokens = tokens;
   *out_count = n;
   return 0;

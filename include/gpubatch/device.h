@@ -92,6 +92,13 @@ typedef struct gpb_device_options {
   // up to the host's wake-up). Also set by the environment variable
   // GPB_TRACE=<file>. NULL: no tracing.
   const char *trace_path;
+  // How long a host wait polls for the GPU before it blocks, in
+  // microseconds. Waking a blocked thread costs tens to hundreds of
+  // microseconds on some drivers, so a host that waits for GPU work of a
+  // known length (a decode step of a few ms) polls longer. 0: the
+  // environment variable GPB_WAIT_SPIN_US if set, else 1000 on GPUs and no
+  // polling on CPU devices (which need the cores). UINT32_MAX: never poll.
+  uint32_t wait_spin_us;
 } gpb_device_options;
 
 // Number of Vulkan physical devices (0 when there is no Vulkan driver).

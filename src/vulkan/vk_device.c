@@ -410,7 +410,8 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
     pthread_mutex_init(&d->queue_locks[i], NULL);
   }
   // Spin before blocking on GPUs; never on CPU devices (lavapipe needs the
-  // cores the spin would take). GPB_WAIT_SPIN_US overrides.
+  // cores the spin would take). GPB_WAIT_SPIN_US overrides, and the
+  // device's options override both (vk_device_open).
   d->wait_spin_ns = info->type == GPB_DEVICE_CPU ? 0 : 1000 * 1000;
   const char *spin = getenv("GPB_WAIT_SPIN_US");
   if (spin && *spin) d->wait_spin_ns = strtoull(spin, NULL, 10) * 1000;
@@ -436,6 +437,8 @@ static gpb_status vk_device_open(uint32_t index, const gpb_device_options *optio
     vk_device_close(d);
     return st;
   }
+  if (options->wait_spin_us)
+    d->wait_spin_ns = options->wait_spin_us == UINT32_MAX ? 0 : (uint64_t)options->wait_spin_us * 1000;
   *out = d;
   *out_queue_count = d->queue_count;
   return GPB_OK;

@@ -28,12 +28,12 @@
 layout(local_size_x = 256) in;
 
 layout(std430, set = 0, binding = 0) readonly buffer Base { vec4 base[]; }; // x before the last FFN
-layout(std430, set = 0, binding = 1) readonly buffer Emb { vec4 emb[]; };
+layout(std430, set = 0, binding = 1) readonly buffer Emb { WVEC emb[]; };
 layout(std430, set = 0, binding = 2) readonly buffer FfnParts { vec4 ffn_parts[]; }; // [ffn_parts][dim4]
 layout(std430, set = 0, binding = 3) readonly buffer RmsAtt { vec4 rms_att[]; };
 // Per layer: the rows of wq, then of wk, then of wv (dim + 2 kv_dim rows).
-layout(std430, set = 0, binding = 4) readonly buffer Wqkv { vec4 wqkv[]; };
-layout(std430, set = 0, binding = 5) readonly buffer Wo { vec4 wo[]; }; // [layer][dim][dim4]
+layout(std430, set = 0, binding = 4) readonly buffer Wqkv { WVEC wqkv[]; };
+layout(std430, set = 0, binding = 5) readonly buffer Wo { WVEC wo[]; }; // [layer][dim][dim4]
 layout(std430, set = 0, binding = 6) readonly buffer Rope { vec2 rope[]; }; // [pos][head_size / 2] (cos, sin)
 layout(std430, set = 0, binding = 7) buffer KV { vec4 kv[]; }; // [layer][k, v][seq_len][kv_dim / 4]
 layout(std430, set = 0, binding = 8) writeonly buffer Q { float q_out[]; }; // dim
@@ -85,7 +85,7 @@ shared uint token_of[WG]; // step_token's per-subgroup winners
 uint g_role, g_row0, g_n4, g_h, g_pos;
 vec2 g_rope[PAIR_PAIRS]; // RoPE (cos, sin) of this subgroup's first pairs
 
-vec4 pair_weight(uint pair, uint row, uint j) { return wqkv[(g_row0 + 2u * pair + row) * g_n4 + j]; }
+vec4 pair_weight(uint pair, uint row, uint j) { return wvec4(wqkv[(g_row0 + 2u * pair + row) * g_n4 + j]); }
 
 uint cache_at(uint which, uint t) { // float index of (k or v, position t) of this head's kv head
   return ((pc.layer * 2u + which) * pc.seq_len + t) * pc.kv_dim + (g_h / pc.kv_mul) * pc.head_size;
@@ -121,7 +121,7 @@ void finish_pair(uint k, uint pair, float a, float b) {
 void gather_input(uint n4, uint token) {
   uint parts = vec_parts(n4), part = vec_part(n4);
   for (uint j = vec_first(n4); part < parts && j < n4; j += WG) {
-    vec4 v = part != 0u ? vec4(0.0) : pc.first_layer != 0u ? emb[token * n4 + j] : base[j];
+    vec4 v = part != 0u ? vec4(0.0) : pc.first_layer != 0u ? wvec4(emb[token * n4 + j]) : base[j];
     for (uint g0 = part; g0 < pc.ffn_parts; g0 += PART_BATCH * parts) {
       vec4 p[PART_BATCH];
       [[unroll]] for (uint k = 0u; k < PART_BATCH; k++) {
@@ -144,7 +144,7 @@ void project_row(uint slot, uint r, vec4 ahead[O_PREFETCH]) {
   float y = 0.0;
   [[unroll]] for (uint c = 0u; c < O_PREFETCH; c++)
     if (c < hs4) y += dot(ahead[c], head_vec[c]);
-  for (uint c = O_PREFETCH; c < hs4; c++) y += dot(wo[w_at + c], head_vec[c]);
+  for (uint c = O_PREFETCH; c < hs4; c++) y += dot(wvec4(wo[w_at + c]), head_vec[c]);
   slots[y_base + (g_h * pc.slot_stride + slot) * pc.dim + r] = y;
 }
 
@@ -152,7 +152,7 @@ void project_row(uint slot, uint r, vec4 ahead[O_PREFETCH]) {
 void wo_row(uint r, bool wanted, out vec4 ahead[O_PREFETCH]) {
   uint hs4 = pc.head_size / 4u;
   [[unroll]] for (uint c = 0u; c < O_PREFETCH; c++)
-    ahead[c] = wanted && r < pc.dim && c < hs4 ? wo[(pc.layer * pc.dim + r) * g_n4 + g_h * hs4 + c] : vec4(0.0);
+    ahead[c] = wanted && r < pc.dim && c < hs4 ? wvec4(wo[(pc.layer * pc.dim + r) * g_n4 + g_h * hs4 + c]) : vec4(0.0);
 }
 
 // y = wo_h vec, one output row per invocation at a time; rows t and t + WG
@@ -165,7 +165,7 @@ void project_out(uint slot, vec4 ahead0[O_PREFETCH], vec4 ahead1[O_PREFETCH]) {
   uint y_base = (gl_NumWorkGroups.x * pc.slot_stride * 2u + 3u) & ~3u;
   for (uint r = t + 2u * WG; r < pc.dim; r += WG) { // dim > 512
     float y = 0.0;
-    for (uint c = 0u; c < hs4; c++) y += dot(wo[(pc.layer * pc.dim + r) * g_n4 + g_h * hs4 + c], head_vec[c]);
+    for (uint c = 0u; c < hs4; c++) y += dot(wvec4(wo[(pc.layer * pc.dim + r) * g_n4 + g_h * hs4 + c]), head_vec[c]);
     slots[y_base + (g_h * pc.slot_stride + slot) * pc.dim + r] = y;
   }
 }

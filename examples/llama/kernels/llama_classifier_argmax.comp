@@ -23,7 +23,7 @@ layout(local_size_x = 256) in;
 layout(std430, set = 0, binding = 0) readonly buffer Base { vec4 base[]; };
 layout(std430, set = 0, binding = 1) readonly buffer FfnParts { vec4 ffn_parts[]; }; // [ffn_parts][dim4]
 layout(std430, set = 0, binding = 2) readonly buffer RmsFinal { vec4 rms_final[]; };
-layout(std430, set = 0, binding = 3) readonly buffer Wcls { vec4 wcls[]; }; // [vocab][dim4]
+layout(std430, set = 0, binding = 3) readonly buffer Wcls { WVEC wcls[]; }; // [vocab][dim4]
 // Two steps' logits: step pos writes half pos % 2, so the host can read a
 // step's logits while the next one runs.
 layout(std430, set = 0, binding = 4) writeonly buffer Logits { float logits[]; };
@@ -74,10 +74,10 @@ void load_rows(uvec4 at, uint n4, bool wanted, out vec4 w0[ROW_PREFETCH], out ve
   [[unroll]] for (uint k = 0u; k < ROW_PREFETCH; k++) {
     uint j = gl_SubgroupInvocationID + k * gl_SubgroupSize;
     bool load = wanted && j < n4;
-    w0[k] = load ? wcls[at.x + j] : vec4(0.0);
-    w1[k] = load ? wcls[at.y + j] : vec4(0.0);
-    w2[k] = load ? wcls[at.z + j] : vec4(0.0);
-    w3[k] = load ? wcls[at.w + j] : vec4(0.0);
+    w0[k] = load ? wvec4(wcls[at.x + j]) : vec4(0.0);
+    w1[k] = load ? wvec4(wcls[at.y + j]) : vec4(0.0);
+    w2[k] = load ? wvec4(wcls[at.z + j]) : vec4(0.0);
+    w3[k] = load ? wvec4(wcls[at.w + j]) : vec4(0.0);
   }
 }
 
@@ -131,7 +131,8 @@ void main() {
     }
     for (uint j = lane + ROW_PREFETCH * gl_SubgroupSize; j < n4; j += gl_SubgroupSize) {
       vec4 xn = xs[j];
-      acc += vec4(dot(wcls[at.x + j], xn), dot(wcls[at.y + j], xn), dot(wcls[at.z + j], xn), dot(wcls[at.w + j], xn));
+      acc += vec4(dot(wvec4(wcls[at.x + j]), xn), dot(wvec4(wcls[at.y + j]), xn), dot(wvec4(wcls[at.z + j]), xn),
+                  dot(wvec4(wcls[at.w + j]), xn));
     }
     acc = subgroupAdd(acc);
     if (lane < BATCH) { // lane k keeps row r + k

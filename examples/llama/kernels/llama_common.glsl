@@ -40,6 +40,17 @@
 // logits, which the GPU takes from that step's classifier workgroups.
 // (Declared by each kernel that reads it, at its own binding.)
 
+// Weight matrices: float32, or with WEIGHT_F16 IEEE halves packed two per
+// uint (unpackHalf2x16 needs no device feature), read as WVEC (4 weights)
+// and widened by wvec4; arithmetic is float32 either way.
+#if WEIGHT_F16
+#define WVEC uvec2
+vec4 wvec4(uvec2 u) { return vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y)); }
+#else
+#define WVEC vec4
+vec4 wvec4(vec4 v) { return v; }
+#endif
+
 // -infinity, spelled so that compilers do not warn about 1/0.
 #define NEG_INF uintBitsToFloat(0xff800000u)
 

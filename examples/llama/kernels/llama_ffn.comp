@@ -24,8 +24,8 @@ layout(std430, set = 0, binding = 1) readonly buffer Slots { vec4 slots[]; }; //
 layout(std430, set = 0, binding = 2) readonly buffer Q { float q[]; };
 layout(std430, set = 0, binding = 3) readonly buffer KV { float kv[]; };
 layout(std430, set = 0, binding = 4) readonly buffer RmsFfn { vec4 rms_ffn[]; };
-layout(std430, set = 0, binding = 5) readonly buffer W13 { vec4 w13[]; }; // [layer][hidden][w1, w3][dim4]
-layout(std430, set = 0, binding = 6) readonly buffer W2 { vec4 w2[]; };   // [layer][dim][hidden4]
+layout(std430, set = 0, binding = 5) readonly buffer W13 { WVEC w13[]; }; // [layer][hidden][w1, w3][dim4]
+layout(std430, set = 0, binding = 6) readonly buffer W2 { WVEC w2[]; };   // [layer][dim][hidden4]
 layout(std430, set = 0, binding = 7) writeonly buffer XOut { vec4 x_out[]; };
 layout(std430, set = 0, binding = 8) writeonly buffer Parts { float parts_out[]; }; // [workgroup][dim]
 layout(std430, set = 0, binding = 9) readonly buffer Step { uint pos; uint token; } step; // see llama_common.glsl
@@ -59,7 +59,7 @@ shared vec4 hb4[WG / 4u];
 
 uint g_w13_row0, g_n4, g_row0_4; // g_row0_4: first hb row of this workgroup / 4
 
-vec4 pair_weight(uint pair, uint row, uint j) { return w13[((g_w13_row0 + pair) * 2u + row) * g_n4 + j]; }
+vec4 pair_weight(uint pair, uint row, uint j) { return wvec4(w13[((g_w13_row0 + pair) * 2u + row) * g_n4 + j]); }
 
 void finish_pair(uint k, uint pair, float h1, float h3) {
   if (subgroupElect()) hb4[pair / 4u][pair % 4u] = h1 * (1.0 / (1.0 + exp(-h1))) * h3; // silu(h1) * h3
@@ -100,7 +100,7 @@ void slot_weights(uint past) {
 // The w2 split of output row r (zeros past the end).
 void w2_row_ahead(uint r, uint rows4, out vec4 ahead[W2_PREFETCH]) {
   uint at = (pc.layer * pc.dim + r) * (pc.hidden / 4u) + g_row0_4;
-  [[unroll]] for (uint c = 0u; c < W2_PREFETCH; c++) ahead[c] = r < pc.dim && c < rows4 ? w2[at + c] : vec4(0.0);
+  [[unroll]] for (uint c = 0u; c < W2_PREFETCH; c++) ahead[c] = r < pc.dim && c < rows4 ? wvec4(w2[at + c]) : vec4(0.0);
 }
 
 // part[workgroup][r] = the w2 split of row r . this workgroup's hb rows.
@@ -110,7 +110,7 @@ void w2_row(uint r, uint rows4, vec4 ahead[W2_PREFETCH]) {
   float p = 0.0;
   [[unroll]] for (uint c = 0u; c < W2_PREFETCH; c++)
     if (c < rows4) p += dot(ahead[c], hb4[c]);
-  for (uint c = W2_PREFETCH; c < rows4; c++) p += dot(w2[at + c], hb4[c]);
+  for (uint c = W2_PREFETCH; c < rows4; c++) p += dot(wvec4(w2[at + c]), hb4[c]);
   parts_out[gl_WorkGroupID.x * pc.dim + r] = p;
 }
 
@@ -188,7 +188,7 @@ void main() {
   for (uint r = t + 2u * WG; r < pc.dim; r += WG) { // dim > 512
     uint at = (pc.layer * pc.dim + r) * (pc.hidden / 4u) + g_row0_4;
     float p = 0.0;
-    for (uint c = 0u; c < rows / 4u; c++) p += dot(w2[at + c], hb4[c]);
+    for (uint c = 0u; c < rows / 4u; c++) p += dot(wvec4(w2[at + c]), hb4[c]);
     parts_out[gl_WorkGroupID.x * pc.dim + r] = p;
   }
 }

@@ -1,10 +1,12 @@
 # cmake -DCLI=gpubatch-llama -DCHECKPOINT=F -P modes_agree.cmake
 # Decodes one checkpoint from a prompt in every GPU mode, with and without
-# --ahead (and batched and replay with --record-ahead), and fails unless every run printed the same token ids (the
+# --ahead (and batched and replay with --record-ahead), in the fused and the
+# wide plan, and fails unless every run printed the same token ids (the
 # prompt's tokens are forced, the rest are the GPU's argmax) with no
 # validation message.
 set(runs batched immediate replay batched,--ahead replay,--ahead immediate,--ahead batched,--record-ahead
-         replay,--record-ahead)
+         replay,--record-ahead batched,--plan,wide immediate,--plan,wide replay,--ahead,--plan,wide
+         batched,--record-ahead,--plan,wide)
 set(reference "")
 foreach(run IN LISTS runs)
   string(REPLACE "," ";" args "${run}")

@@ -1,17 +1,29 @@
 // test_cpu.c: the llama example's host-only parts.
 //   llama_test_cpu reference       generator determinism, header arithmetic,
 //                                  CPU forward identical for 1 and 3 threads
-//   llama_test_cpu bad-checkpoint  truncated, padded and garbage files refused
-//                                  with messages that name the cause
+//   llama_test_cpu bad-checkpoint  truncated, padded and garbage files, FIFOs and
+//                                  directories refused with messages that name the cause
+//   llama_test_cpu gen-bounds      llama-gen: a 2^20-piece tokenizer in bounded time,
+//                                  a checkpoint larger than the disk refused
 //   llama_test_cpu tokenizer       encode/decode round trip, merges, byte fallback
+//   llama_test_cpu tokenizer-merges  merge order equal to llama2.c's quadratic loop
+//                                  on random and real text; a 1 MB prompt
+//   llama_test_cpu half            float <-> IEEE half conversions (every half,
+//                                  ties to even, overflow, subnormals, NaN) and
+//                                  rounding a checkpoint's matrices, not its gains
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "checkpoint.h"
 #include "cpu_forward.h"
 #include "gen.h"
+#include "half.h"
 #include "tokenizer.h"
 
 static int failures;
@@ -167,6 +179,16 @@ static void test_bad_checkpoint(void) {
   write_bytes("empty.bin", data, 0);
   expect_refused("empty.bin", "less than the 28-byte header");
   expect_refused("does_not_exist.bin", "cannot open");
+  // A FIFO with no writer would block a plain open forever; a directory is
+  // no checkpoint either. Both are refused at once, as are tokenizers there.
+  remove("fifo.bin");
+  CHECK(mkfifo("fifo.bin", 0600) == 0, "mkfifo: %s", strerror(errno));
+  expect_refused("fifo.bin", "is a FIFO");
+  llama_tokenizer tok;
+  CHECK(llama_tokenizer_load("fifo.bin", 600, &tok, &err) != 0 && strstr(err.msg, "is a FIFO"), "tokenizer: %s",
+        err.msg);
+  remove("fifo.bin");
+  expect_refused(".", "is a directory");
 
   // Header fields: garbage, zero, negative, inconsistent.
   struct {
@@ -246,6 +268,231 @@ static void test_tokenizer(void) {
   llama_tokenizer_free(&t);
 }
 
+// llama2.c's encode() merge loop as it is written there: rescan every pair,
+// merge the best (the leftmost of equals), repeat. Quadratic; the reference
+// the tokenizer's heap-based merging must equal.
+static int32_t reference_merge(const llama_tokenizer *t, int32_t *tokens, int32_t n) {
+  char *buf = malloc((size_t)t->max_token_length * 2 + 8);
+  for (;;) {
+    float best_score = -1e10f;
+    int32_t best_id = -1, best_at = -1;
+    for (int32_t i = 0; i + 1 < n; i++) {
+      sprintf(buf, "%s%s", t->pieces[tokens[i]], t->pieces[tokens[i + 1]]);
+      int32_t id = llama_tokenizer_lookup(t, buf);
+      if (id >= 0 && t->scores[id] > best_score) {
+        best_score = t->scores[id];
+        best_id = id;
+        best_at = i;
+      }
+    }
+    if (best_at < 0) break;
+    tokens[best_at] = best_id;
+    memmove(&tokens[best_at + 1], &tokens[best_at + 2], (size_t)(n - best_at - 2) * sizeof(int32_t));
+    n--;
+  }
+  free(buf);
+  return n;
+}
+
+// The reference's tokens for `text`: encode with merges made impossible
+// (every piece scored at -1e10 or below, which never merges), then the
+// reference merge on the result.
+static int32_t reference_encode(llama_tokenizer *t, const char *text, int32_t **out) {
+  float *scores = t->scores;
+  float *none = malloc((size_t)t->vocab_size * sizeof(float));
+  for (int32_t i = 0; i < t->vocab_size; i++) none[i] = -1e10f;
+  t->scores = none;
+  int32_t n = 0;
+  llama_error err;
+  CHECK(llama_tokenizer_encode(t, text, true, out, &n, &err) == 0, "%s", err.msg);
+  t->scores = scores;
+  free(none);
+  return *out ? reference_merge(t, *out, n) : 0;
+}
+
+// Random text over a few words of the vocabulary, spaces, and bytes that are
+// no piece (so byte fallback and multi-byte code points appear too).
+static char *random_text(const llama_tokenizer *t, size_t bytes, uint64_t seed) {
+  char *text = malloc(bytes + 1);
+  size_t at = 0;
+  static const char *extra[] = {" ", "  ", "\xc3\xa9", "\xe2\x82\xac", "\t", "x", "qq"};
+  while (at < bytes) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    uint32_t r = (uint32_t)(seed >> 33);
+    const char *piece = r % 3 == 0 ? extra[r / 3 % 7] : t->pieces[259 + r / 3 % (uint32_t)(t->vocab_size - 259)];
+    size_t len = strlen(piece);
+    if (at + len > bytes) break;
+    memcpy(text + at, piece, len);
+    at += len;
+  }
+  text[at] = '\0';
+  return text;
+}
+
+static double seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool same_encoding(llama_tokenizer *t, const char *text, const char *what) {
+  int32_t *ids = NULL, *ref = NULL, n = 0;
+  llama_error err;
+  CHECK(llama_tokenizer_encode(t, text, true, &ids, &n, &err) == 0, "%s", err.msg);
+  int32_t ref_n = reference_encode(t, text, &ref);
+  bool same = ids && ref && n == ref_n && !memcmp(ids, ref, (size_t)n * sizeof(int32_t));
+  CHECK(same, "%s: %d tokens, the reference %d", what, n, ref_n);
+  free(ids);
+  free(ref);
+  return same;
+}
+
+// Encoding equals llama2.c's merge order on random and real text, and a
+// 1 MB prompt encodes in linearithmic time (the quadratic loop took 14-38 s
+// for 100 KB).
+static void test_tokenizer_merges(void) {
+  llama_error err;
+  CHECK(llama_gen_write_tokenizer("tok_merge.bin", 2000, 11, &err) == 0, "%s", err.msg);
+  llama_tokenizer t;
+  if (llama_tokenizer_load("tok_merge.bin", 2000, &t, &err)) {
+    CHECK(0, "load: %s", err.msg);
+    return;
+  }
+  int same = 0;
+  for (uint64_t seed = 1; seed <= 40; seed++) {
+    char *text = random_text(&t, 64 + seed * 40, seed);
+    same += same_encoding(&t, text, "random text");
+    free(text);
+  }
+  printf("synthetic tokenizer: %d of 40 random texts encode as the reference\n", same);
+  char *big = random_text(&t, 1 << 20, 99);
+  int32_t *ids = NULL, n = 0;
+  double t0 = seconds();
+  CHECK(llama_tokenizer_encode(&t, big, true, &ids, &n, &err) == 0, "%s", err.msg);
+  double took = seconds() - t0;
+  printf("1 MB prompt: %d tokens in %.3f s\n", n, took);
+  CHECK(took < 10.0, "a 1 MB prompt took %.1f s", took); // a bound on complexity, not a benchmark
+  CHECK(n > 1000 && n < (1 << 20), "%d tokens for 1 MB", n);
+  free(ids);
+  free(big);
+  llama_tokenizer_free(&t);
+
+  // The Llama 2 tokenizer, where the build found it (LLAMA_TOKENIZER_BIN:
+  // the project's test data beside a checkout, absent from a user's clone).
+  const char *real = getenv("LLAMA_TOKENIZER_BIN");
+  if (!real || !*real || llama_tokenizer_load(real, 32000, &t, &err)) {
+    printf("SKIP the Llama 2 tokenizer part: %s\n", real && *real ? err.msg : "LLAMA_TOKENIZER_BIN is not set");
+    return;
+  }
+  const char *texts[] = {"Once upon a time, there was a little girl named Lily. She loved to play outside.",
+                         "The quick brown fox jumps over the lazy dog; \xc3\xa9t\xc3\xa9 \xe2\x82\xac 1234567890!",
+                         "   leading spaces, tabs\tand\nnewlines, unicode \xe4\xb8\xad\xe6\x96\x87 and emoji "
+                         "\xf0\x9f\x98\x80"};
+  same = 0;
+  for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) same += same_encoding(&t, texts[k], texts[k]);
+  for (uint64_t seed = 1; seed <= 10; seed++) {
+    char *text = random_text(&t, 2000, seed);
+    same += same_encoding(&t, text, "random text, real tokenizer");
+    free(text);
+  }
+  printf("real tokenizer: %d of 13 texts encode as the reference\n", same);
+  llama_tokenizer_free(&t);
+}
+
+static float bits_float(uint32_t bits) {
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// llama-gen stays bounded: a tokenizer of a million pieces is made in
+// seconds (retrying duplicate joins once took minutes), every piece unique;
+// a legal header that describes more bytes than the disk holds is refused
+// before a byte is written.
+static void test_gen_bounds(void) {
+  llama_error err;
+  double t0 = seconds();
+  CHECK(llama_gen_write_tokenizer("big_tok.bin", 1 << 20, 3, &err) == 0, "%s", err.msg);
+  double took = seconds() - t0;
+  printf("2^20-piece tokenizer in %.2f s\n", took);
+  CHECK(took < 60.0, "took %.1f s", took); // a bound on the work, not a benchmark
+  llama_tokenizer t;
+  if (llama_tokenizer_load("big_tok.bin", 1 << 20, &t, &err) == 0) {
+    int dup = 0;
+    for (int32_t i = 0; i < t.vocab_size; i += 97) dup += llama_tokenizer_lookup(&t, t.pieces[i]) != i;
+    CHECK(dup == 0, "%d sampled pieces are not unique", dup);
+    llama_tokenizer_free(&t);
+  } else {
+    CHECK(0, "%s", err.msg);
+  }
+  remove("big_tok.bin");
+  llama_config huge = {.dim = 8192,
+                       .hidden_dim = 262144,
+                       .n_layers = 1024,
+                       .n_heads = 64,
+                       .n_kv_heads = 64,
+                       .vocab_size = 32000,
+                       .seq_len = 16,
+                       .shared_classifier = true}; // ~26 TB
+  remove("huge.bin");
+  CHECK(llama_gen_write_checkpoint("huge.bin", &huge, 1, 0.1f, &err) != 0 && strstr(err.msg, "free"), "%s", err.msg);
+  CHECK(file_size("huge.bin") < 0, "huge.bin was created");
+}
+
+static void test_half(void) {
+  // Every half that is not NaN survives half -> float -> half; NaNs stay NaN.
+  int bad = 0;
+  for (uint32_t h = 0; h < 65536; h++) {
+    float f = llama_f16_to_f32((uint16_t)h);
+    bool nan_half = (h & 0x7c00u) == 0x7c00u && (h & 0x3ffu);
+    if (nan_half ? !isnan(f) || !isnan(llama_f16_to_f32(llama_f32_to_f16(f))) : llama_f32_to_f16(f) != h) bad++;
+  }
+  CHECK(bad == 0, "%d halves do not round-trip", bad);
+  CHECK(llama_f16_to_f32(0x3c00) == 1.0f && llama_f16_to_f32(0xc000) == -2.0f, "1 and -2");
+  CHECK(llama_f16_to_f32(0x0001) == ldexpf(1.0f, -24), "smallest subnormal");
+  CHECK(llama_f16_to_f32(0x7bff) == 65504.0f, "largest half");
+  // Halfway between two halves goes to the even one; just past halfway, up.
+  // 1 + 2^-11 lies between 1 (0x3c00, even) and 1 + 2^-10 (0x3c01).
+  CHECK(llama_f32_to_f16(1.0f + ldexpf(1.0f, -11)) == 0x3c00, "tie to even (down)");
+  CHECK(llama_f32_to_f16(1.0f + 3 * ldexpf(1.0f, -11)) == 0x3c02, "tie to even (up)");
+  CHECK(llama_f32_to_f16(nextafterf(1.0f + ldexpf(1.0f, -11), 2.0f)) == 0x3c01, "past the tie");
+  CHECK(llama_f32_to_f16(ldexpf(1.0f, -25)) == 0x0000, "half the smallest subnormal: tie to zero");
+  CHECK(llama_f32_to_f16(nextafterf(ldexpf(1.0f, -25), 1.0f)) == 0x0001, "past it: the smallest subnormal");
+  CHECK(llama_f32_to_f16(ldexpf(3.0f, -25)) == 0x0002, "subnormal tie to even");
+  CHECK(llama_f32_to_f16(65520.0f) == 0x7c00 && llama_f32_to_f16(-1e9f) == 0xfc00, "overflow to infinity");
+  CHECK(llama_f32_to_f16(65519.0f) == 0x7bff, "just below overflow");
+  CHECK(llama_f32_to_f16(bits_float(0x7f800000u)) == 0x7c00, "infinity");
+  CHECK(isnan(llama_f16_to_f32(llama_f32_to_f16(bits_float(0x7fc00001u)))), "NaN");
+  CHECK(llama_f32_to_f16(-0.0f) == 0x8000, "negative zero");
+  // Random floats in the weights' range: within half an ulp of half.
+  llama_error err;
+  llama_config c = small_config(false);
+  CHECK(llama_gen_write_checkpoint("half.bin", &c, 9, 0.1f, &err) == 0, "%s", err.msg);
+  llama_checkpoint a, b;
+  if (llama_checkpoint_load("half.bin", &a, &err) || llama_checkpoint_load("half.bin", &b, &err)) {
+    CHECK(0, "%s", err.msg);
+    return;
+  }
+  llama_checkpoint_round_f16(&b);
+  int worse = 0, unchanged = 0;
+  for (uint64_t i = 0; i < (uint64_t)c.vocab_size * c.dim; i++) { // the embedding, a matrix
+    float x = a.w.token_embedding[i], r = b.w.token_embedding[i];
+    if (llama_f32_to_f16(r) != llama_f32_to_f16(x) || llama_f16_to_f32(llama_f32_to_f16(r)) != r) worse++;
+    if (fabsf(r - x) > fabsf(x) * ldexpf(1.0f, -11) + ldexpf(1.0f, -25)) worse++;
+    unchanged += r == x;
+  }
+  CHECK(worse == 0, "%d embedding values not rounded to their nearest half", worse);
+  CHECK(unchanged < c.vocab_size * c.dim / 100, "%d of %d embedding values unchanged: not rounded?", unchanged,
+        c.vocab_size * c.dim);
+  CHECK(!memcmp(a.w.rms_att, b.w.rms_att, (size_t)c.n_layers * c.dim * sizeof(float)) &&
+            !memcmp(a.w.rms_ffn, b.w.rms_ffn, (size_t)c.n_layers * c.dim * sizeof(float)) &&
+            !memcmp(a.w.rms_final, b.w.rms_final, (size_t)c.dim * sizeof(float)),
+        "RMS gains must stay float32");
+  CHECK(b.w.wcls[0] != a.w.wcls[0] || b.w.w2[0] != a.w.w2[0], "separate classifier and w2 rounded");
+  llama_checkpoint_free(&a);
+  llama_checkpoint_free(&b);
+}
+
 int main(int argc, char **argv) {
   const char *which = argc > 1 ? argv[1] : "";
   if (!strcmp(which, "reference"))
@@ -254,8 +501,14 @@ int main(int argc, char **argv) {
     test_bad_checkpoint();
   else if (!strcmp(which, "tokenizer"))
     test_tokenizer();
+  else if (!strcmp(which, "half"))
+    test_half();
+  else if (!strcmp(which, "tokenizer-merges"))
+    test_tokenizer_merges();
+  else if (!strcmp(which, "gen-bounds"))
+    test_gen_bounds();
   else {
-    fprintf(stderr, "usage: %s reference|bad-checkpoint|tokenizer\n", argv[0]);
+    fprintf(stderr, "usage: %s reference|bad-checkpoint|tokenizer|tokenizer-merges|gen-bounds|half\n", argv[0]);
     return 2;
   }
   if (failures)

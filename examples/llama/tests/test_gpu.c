@@ -2,7 +2,8 @@
 //
 //   llama_test_gpu [shape options as llama-gen] --mode batched|immediate|replay
 //                  [--ahead | --record-ahead] --steps N --seed S [--std X] --file F
-//                  [--attention-split N] [--rows-per-group N]
+//                  [--attention-split N] [--rows-per-group N] [--plan auto|fused|wide]
+//                  [--weights f32|f16] [--wide-rows N] [--expect-plan fused|wide]
 //
 // Writes a random checkpoint to F, then decodes greedily on the default
 // device. At every step the GPU's logits must be within relative L2 1e-4
@@ -12,7 +13,10 @@
 // from the host's shows as wrong logits at step n + 1. --record-ahead
 // records step n + 1 before it reads step n, and commits it with the token
 // read (and checks that prepare and commit refuse to be called out of
-// turn). Also checks the dispatch count (and replays), that decoding did
+// turn). --weights f16: the CPU reference runs on the checkpoint's matrices
+// rounded to half, the values the GPU holds. --expect-plan checks the plan
+// that --plan (default auto) resolved to. Also checks the dispatch count
+// (and replays), that decoding did
 // not collapse to one token, and that the validation layer
 // (GPB_VALIDATION=1) reported nothing.
 #define _POSIX_C_SOURCE 200809L
@@ -34,7 +38,9 @@ typedef struct test_args {
   llama_config config;
   gpb_mode mode;
   bool replay, ahead, record_ahead;
-  uint32_t steps, attention_split, rows_per_group;
+  uint32_t steps, attention_split, rows_per_group, wide_rows;
+  llama_plan plan, expect_plan;
+  llama_weight_type weights;
   unsigned long long seed;
   float std;
   const char *file;
@@ -94,7 +100,22 @@ static int parse(int argc, char **argv, test_args *t) {
       t->rows_per_group = (uint32_t)n;
     else if (!strcmp(a, "--file"))
       t->file = v;
-    else if (!strcmp(a, "--mode")) {
+    else if (!strcmp(a, "--wide-rows"))
+      t->wide_rows = (uint32_t)n;
+    else if (!strcmp(a, "--plan") || !strcmp(a, "--expect-plan")) {
+      llama_plan plan = !strcmp(v, "fused") ? LLAMA_PLAN_FUSED : !strcmp(v, "wide") ? LLAMA_PLAN_WIDE : LLAMA_PLAN_AUTO;
+      if (plan == LLAMA_PLAN_AUTO && strcmp(v, "auto")) {
+        fprintf(stderr, "%s expects auto, fused or wide\n", a);
+        return -1;
+      }
+      *(!strcmp(a, "--plan") ? &t->plan : &t->expect_plan) = plan;
+    } else if (!strcmp(a, "--weights")) {
+      if (strcmp(v, "f32") && strcmp(v, "f16")) {
+        fprintf(stderr, "--weights expects f32 or f16\n");
+        return -1;
+      }
+      t->weights = !strcmp(v, "f16") ? LLAMA_WEIGHTS_F16 : LLAMA_WEIGHTS_F32;
+    } else if (!strcmp(a, "--mode")) {
       t->mode = !strcmp(v, "immediate") ? GPB_MODE_IMMEDIATE : GPB_MODE_BATCHED;
       t->replay = !strcmp(v, "replay");
     } else {
@@ -266,18 +287,35 @@ int main(int argc, char **argv) {
   llama_gpu_options options = {.mode = t.mode,
                                .attention_split = t.attention_split,
                                .rows_per_group = t.rows_per_group,
+                               .wide_rows = t.wide_rows,
+                               .plan = t.plan,
+                               .weights = t.weights,
                                .replay = t.replay,
                                .ahead = t.ahead,
                                .record_ahead = t.record_ahead};
   double t0 = now_s();
-  if (!gpu_logits || llama_gpu_create(dev, &ck, &options, &gpu, &err) || llama_cpu_create(&ck, 2, &cpu, &err)) {
+  // The GPU converts the float32 weights itself; the CPU reference gets
+  // them rounded here (after the upload, which copies them).
+  bool created = gpu_logits && !llama_gpu_create(dev, &ck, &options, &gpu, &err);
+  if (created && t.weights == LLAMA_WEIGHTS_F16) llama_checkpoint_round_f16(&ck);
+  if (!created || llama_cpu_create(&ck, 2, &cpu, &err)) {
     fprintf(stderr, "FAIL: %s\n", gpu_logits ? err.msg : "out of memory");
     failures++;
     goto done;
   }
   printf("setup (kernels + upload) %.2f s\n", now_s() - t0);
-  uint32_t per_step = llama_gpu_dispatches_per_step(gpu);
-  if (per_step != 2u * (uint32_t)ck.config.n_layers + 1) { // attention and FFN per layer, then the classifier
+  llama_plan plan = llama_gpu_plan(gpu);
+  printf("plan %s, weights %s\n", llama_plan_name(plan), llama_weight_type_name(llama_gpu_weights(gpu)));
+  if ((t.plan != LLAMA_PLAN_AUTO && plan != t.plan) || (t.expect_plan != LLAMA_PLAN_AUTO && plan != t.expect_plan) ||
+      llama_gpu_weights(gpu) != t.weights) {
+    fprintf(stderr, "FAIL: the decoder runs the %s plan with %s weights\n", llama_plan_name(plan),
+            llama_weight_type_name(llama_gpu_weights(gpu)));
+    failures++;
+  }
+  // Fused: attention and FFN per layer, then the classifier; wide: the
+  // embedding, 5 products per layer, the classifier.
+  uint32_t layers = (uint32_t)ck.config.n_layers, per_step = llama_gpu_dispatches_per_step(gpu);
+  if (per_step != (plan == LLAMA_PLAN_WIDE ? 5u * layers + 2 : 2u * layers + 1)) {
     fprintf(stderr, "FAIL: %u dispatches per step\n", per_step);
     failures++;
   }

@@ -1,0 +1,70 @@
+#version 450
+// The wide plan's first dispatch, one workgroup: x = the embedding row of
+// the step's token, and the step's (pos, token) copied to StepOut, which the
+// step's other kernels read: Step may be host memory (record-ahead), where
+// every read is a trip over the bus. The token is Step.token or, when that is NO_TOKEN, the
+// argmax of the previous step's logits, taken from its classifier
+// workgroups' bests with the host's rules (gpu_forward.c, best_token): NaN
+// never wins, ties go to the lowest index.
+#extension GL_GOOGLE_include_directive : require
+#include "llama_wide.glsl"
+
+layout(local_size_x = 256) in;
+
+layout(std430, set = 0, binding = 0) readonly buffer Emb { WEIGHT_TYPE emb[]; }; // [vocab][dim / 8 units]
+layout(std430, set = 0, binding = 1) writeonly buffer X { vec4 x_out[]; };
+layout(std430, set = 0, binding = 2) readonly buffer Step { uint pos; uint token; } step;
+layout(std430, set = 0, binding = 3) readonly buffer PrevBest { uvec2 prev_best[]; };
+layout(std430, set = 0, binding = 4) writeonly buffer StepOut { uint pos; uint token; } step_out;
+
+shared uint token_of[WG];
+
+uint step_token() {
+  uint token = step.token;
+  if (token != NO_TOKEN) return token;
+  float v = NEG_INF;
+  uint i = NO_INDEX;
+  for (uint k = gl_LocalInvocationIndex; k < pc.best_count; k += WG) {
+    uvec2 b = prev_best[k];
+    float bv = uintBitsToFloat(b.x);
+    if (b.y != NO_INDEX && !isnan(bv) && (i == NO_INDEX || bv > v)) { // k ascends: ties keep the earlier
+      v = bv;
+      i = b.y;
+    }
+  }
+  float m = subgroupMax(v);
+  i = subgroupMin(v == m ? i : NO_INDEX);
+  if (subgroupElect()) {
+    reduce_scratch[gl_SubgroupID] = m;
+    token_of[gl_SubgroupID] = i;
+  }
+  barrier();
+  v = NEG_INF;
+  i = NO_INDEX;
+  for (uint k = 0u; k < gl_NumSubgroups; k++) {
+    float kv = reduce_scratch[k];
+    uint ki = token_of[k];
+    if (ki != NO_INDEX && (i == NO_INDEX || kv > v || (kv == v && ki < i))) {
+      v = kv;
+      i = ki;
+    }
+  }
+  return i == NO_INDEX ? 0u : i; // every logit NaN: the host reports it
+}
+
+void main() {
+  uint token = step_token();
+  if (gl_LocalInvocationIndex == 0u) {
+    step_out.pos = step.pos;
+    step_out.token = token;
+  }
+  uint units = pc.dim / 8u;
+  for (uint j = gl_LocalInvocationIndex; j < units; j += WG) {
+    WEIGHT_TYPE w[UNIT_WORDS];
+    [[unroll]] for (uint e = 0u; e < UNIT_WORDS; e++) w[e] = emb[(token * units + j) * UNIT_WORDS + e];
+    vec4 lo, hi;
+    unpack_unit(w, lo, hi);
+    x_out[2u * j] = lo;
+    x_out[2u * j + 1u] = hi;
+  }
+}

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine: the llama decoder at larger model shapes (random
+# weights), gpubatch with f32 and f16 weights against PyTorch fp32 and fp16,
+# each against the GPU's read-bandwidth roofline. Usage:
+#   bash scripts/gpu-llama-shapes.sh BUILD OUTDIR PART [STEPS]
+# PART is one of probe, stories15M, stories42M, stories110M, qwen05b,
+# tinyllama11b (or tiny, a toy shape for a smoke test on any device), or a
+# comma list of them; STEPS defaults to 128. A part is sized to fit one
+# 10-minute command on an H100; tinyllama11b alone takes most of one.
+#
+# Every invocation first measures the read bandwidth (bench/peers/bandwidth.py),
+# so each part's table has its own roofline. Then per shape:
+#   - the checkpoint /tmp/gpb-shapes-NAME.bin (kept, and reused while its size
+#     is the one the shape implies);
+#   - per weights type: gpubatch batched --record-ahead, batched and immediate,
+#     STEPS steps, REPS runs each (default 1; the table takes medians);
+#   - per weights type: one traced batched --record-ahead run of 32 steps,
+#     $OUTDIR/trace-NAME-WEIGHTS[-PLAN].json, summarized per kernel by
+#     scripts/trace-kernels.py;
+#   - PyTorch fp32 and fp16, eager and CUDA graph (bench/peers/torch_llama.py).
+# Environment: REPS=N; WEIGHTS="f32 f16" (weights types; "-" runs without
+# --weights, for a build that lacks the flag); PLANS="auto" or e.g.
+# "fused wide" loops the plans and passes --plan (unset: no --plan);
+# MODES="record-ahead batched immediate" (the gpubatch modes); TORCH=0 skips
+# PyTorch; TRACES=0 skips the traced runs.
+# Where torch or CUDA is missing, the probe and PyTorch rows are skipped with
+# a note; a failing command is logged with its exit status and the run goes on.
+# Output: every command and its output in $OUTDIR/shapes-PART.txt ("## command"
+# before, "# rc STATUS SECONDS s" after; "# phase NAME SECONDS s" per phase),
+# and the table from scripts/llama-shapes-summary.py in
+# $OUTDIR/shapes-table-PART.md (a comma list's commas become '-'), also
+# printed at the end. The console shows the log with long lines cut.
+set -u -o pipefail
+
+usage() {
+  echo "usage: bash scripts/gpu-llama-shapes.sh BUILD OUTDIR PART[,PART...] [STEPS]" >&2
+  echo "  PART: probe stories15M stories42M stories110M qwen05b tinyllama11b tiny" >&2
+  exit 2
+}
+[ $# -ge 3 ] || usage
+build=$1
+out=$2
+parts=$3
+steps=${4:-128}
+reps=${REPS:-1}
+weights_list=${WEIGHTS:-f32 f16}
+plans=${PLANS:-}
+modes=${MODES:-record-ahead batched immediate}
+trace_steps=32
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+gpb=$build/gpubatch
+
+# dim hidden layers heads kv_heads vocab seq_len std classifier
+shape_config() {
+  case $1 in
+    tiny) echo "64 160 2 4 2 512 64 0.1 shared" ;;
+    stories15M) echo "288 768 6 6 6 32000 256 0.1 shared" ;;
+    stories42M) echo "512 1376 8 8 8 32000 1024 0.1 shared" ;;
+    stories110M) echo "768 2048 12 12 12 32000 1024 0.1 shared" ;;
+    qwen05b) echo "896 4864 24 14 2 151936 1024 0.05 separate" ;;
+    tinyllama11b) echo "2048 5632 22 32 4 32000 2048 0.05 separate" ;;
+    *) return 1 ;;
+  esac
+}
+for p in ${parts//,/ }; do
+  [ "$p" = probe ] || shape_config "$p" >/dev/null || {
+    echo "unknown part '$p'" >&2
+    usage
+  }
+done
+[[ $steps =~ ^[0-9]+$ && $reps =~ ^[1-9][0-9]*$ ]] || usage
+t_all=$(date +%s.%N)
+
+mkdir -p "$out"
+tag=${parts//,/-}
+log=$out/shapes-$tag.txt
+table=$out/shapes-table-$tag.md
+: >"$log"
+# gpu-env.sh points the Vulkan loader at the NVIDIA driver it names; where that
+# driver is absent (a machine without the GPU) it would hide every other device.
+if [ -e /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && [ -f "$root/.gpu/gpu-env.sh" ]; then
+  source "$root/.gpu/gpu-env.sh" >/dev/null 2>&1
+fi
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# Runs a command with its output in the log, then its exit status and seconds.
+run() {
+  echo "## $*"
+  local t0 rc
+  t0=$(now)
+  "$@" 2>&1
+  rc=$?
+  echo "# rc $rc $(since "$t0") s"
+  return $rc
+}
+phase() { echo "# phase $1 $(since "$2") s"; }
+
+torch_ok=0 torch_why=""
+python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)' >/dev/null 2>&1
+case $? in
+  0) torch_ok=1 ;;
+  3) torch_why="torch sees no CUDA device" ;;
+  *) torch_why="python3 cannot import torch" ;;
+esac
+
+do_shape() {
+  local name=$1 dim hidden layers heads kvh vocab seq std cls t_shape t
+  read -r dim hidden layers heads kvh vocab seq std cls <<<"$(shape_config "$name")"
+  local ckpt=/tmp/gpb-shapes-$name.bin sep=() copies=1
+  if [ "$cls" = separate ]; then
+    sep=(--separate-classifier)
+    copies=2
+  fi
+  # The legacy format's size: header, embedding (and classifier), norms,
+  # matrices, final norm, unused RoPE tables; all float32.
+  local hs=$((dim / heads))
+  local kvd=$((hs * kvh))
+  local expected=$((28 + 4 * (copies * vocab * dim + 2 * layers * dim +
+    layers * (2 * dim * dim + 2 * kvd * dim + 3 * hidden * dim) + dim + seq * hs)))
+  t_shape=$(now)
+  echo "# shape $name {\"shape\": \"$name\", \"dim\": $dim, \"hidden\": $hidden, \"layers\": $layers," \
+    "\"heads\": $heads, \"kv_heads\": $kvh, \"vocab\": $vocab, \"seq_len\": $seq, \"std\": $std," \
+    "\"shared_classifier\": $([ "$cls" = shared ] && echo true || echo false), \"steps\": $steps," \
+    "\"checkpoint\": \"$ckpt\"}"
+
+  t=$(now)
+  if [ -f "$ckpt" ] && [ "$(stat -c %s "$ckpt")" = "$expected" ]; then
+    echo "# reusing $ckpt"
+  else
+    run "$gpb" llama-gen --dim "$dim" --hidden "$hidden" --layers "$layers" --heads "$heads" --kv-heads "$kvh" \
+      --vocab "$vocab" --seq-len "$seq" --seed 1 --std "$std" "${sep[@]}" -o "$ckpt"
+  fi
+  local size
+  size=$(stat -c %s "$ckpt" 2>/dev/null || echo 0)
+  phase "$name/generate" "$t"
+  if [ "$size" != "$expected" ]; then
+    echo "# skip $name: checkpoint is $size bytes, expected $expected"
+    return
+  fi
+  echo "# file $name $size bytes ($((size / 1000000)) MB, float32)"
+
+  local w rep plan mode margs wflag pflag wname tname
+  for w in $weights_list; do
+    t=$(now)
+    wflag=()
+    [ "$w" = - ] || wflag=(--weights "$w")
+    for ((rep = 1; rep <= reps; rep++)); do
+      for plan in ${plans:-_}; do
+        pflag=()
+        [ "$plan" = _ ] || pflag=(--plan "$plan")
+        for mode in $modes; do
+          margs=(--mode "$mode")
+          [ "$mode" = record-ahead ] && margs=(--mode batched --record-ahead)
+          run "$gpb" llama --checkpoint "$ckpt" --steps "$steps" "${margs[@]}" "${wflag[@]}" "${pflag[@]}" --json
+        done
+      done
+    done
+    phase "$name/gpubatch-${w/#-/default}" "$t"
+  done
+
+  t=$(now)
+  for w in $weights_list; do
+    [ "${TRACES:-1}" = 0 ] && break
+    wflag=()
+    wname=$w
+    if [ "$w" = - ]; then wname=default; else wflag=(--weights "$w"); fi
+    for plan in ${plans:-_}; do
+      pflag=()
+      tname=trace-$name-$wname
+      if [ "$plan" != _ ]; then
+        pflag=(--plan "$plan")
+        tname=$tname-$plan
+      fi
+      run "$gpb" llama --checkpoint "$ckpt" --steps "$trace_steps" --mode batched --record-ahead \
+        "${wflag[@]}" "${pflag[@]}" --trace "$out/$tname.json" --json &&
+        run python3 "$root/scripts/trace-kernels.py" "$out/$tname.json" --steps "$trace_steps" --json
+    done
+  done
+  phase "$name/traces" "$t"
+
+  if [ $torch_ok = 1 ] && [ "${TORCH:-1}" != 0 ]; then
+    local dt
+    for dt in fp32 fp16; do
+      t=$(now)
+      run python3 "$root/bench/peers/torch_llama.py" --checkpoint "$ckpt" --steps "$steps" --dtype $dt \
+        --check-ids --json
+      phase "$name/torch-$dt" "$t"
+    done
+  else
+    echo "# skip $name torch: $torch_why"
+  fi
+  phase "$name/total" "$t_shape"
+}
+
+{
+  echo "# parts $parts steps $steps reps $reps weights $weights_list plans ${plans:-(none)} on $(hostname)"
+  t=$(now)
+  if [ $torch_ok = 1 ]; then
+    run python3 "$root/bench/peers/bandwidth.py" --json
+  else
+    echo "# skip probe: $torch_why"
+  fi
+  phase probe "$t"
+  for p in ${parts//,/ }; do
+    [ "$p" = probe ] || do_shape "$p"
+  done
+  phase all "$t_all"
+} 2>&1 | tee -a "$log" | awk '
+  # The console gets the log cut short: a failing command can print a whole
+  # usage text, which would push the rest out of view.
+  /^#/ { n = 0; print substr($0, 1, 300); fflush(); next }
+  /^\{/ { print substr($0, 1, 300); fflush(); next }
+  ++n <= 12 { print substr($0, 1, 300); fflush() }
+  n == 13 { print "  ... (the rest is in the log)"; fflush() }'
+python3 "$root/scripts/llama-shapes-summary.py" "$log" | tee "$table"
