@@ -1,5 +1,5 @@
 # gpb_embed_kernels(TARGET <target> [SOURCES <a.comp> ...]
-#                   [VARIANTS <name>:<source.comp>[:<DEF>=<value>,...] ...]
+#                   [VARIANTS <name>:<source.comp>[:<DEF>=<value>,...[:<target-env>]] ...]
 #                   [DEPENDS <header.glsl> ...])
 #
 # Compiles each GLSL compute shader with glslc at build time into
@@ -13,7 +13,9 @@
 # INTERFACE library, so that several programs share one set of kernels.
 # A SOURCES entry is named after its file; a VARIANTS entry compiles one
 # source under another name with preprocessor definitions (one source, several
-# kernels: "llama_wide_qkv_f16:kernels/llama_wide_matvec.comp:KIND_QKV=1,WEIGHT_F16=1").
+# kernels: "llama_wide_qkv_f16:kernels/llama_wide_matvec.comp:KIND_QKV=1,WEIGHT_F16=1"); a fourth
+# field picks glslc's --target-env (default vulkan1.2, what devices are created for; tests compile
+# for others to check that such kernels are refused).
 # DEPENDS lists files the sources #include (glslc's includes are invisible to
 # the build), so that editing one rebuilds every kernel.
 find_program(GLSLC glslc REQUIRED)
@@ -47,11 +49,15 @@ function(gpb_embed_kernels)
         list(APPEND defines "-D${def}")
       endforeach()
     endif()
+    set(env vulkan1.2)
+    if(count GREATER 3)
+      list(GET parts 3 env)
+    endif()
     get_filename_component(abs ${src} ABSOLUTE)
     add_custom_command(
       OUTPUT ${out_dir}/${name}.spv ${out_dir}/${name}.inc
-      COMMAND ${GLSLC} --target-env=vulkan1.2 -O -Werror ${defines} -o ${out_dir}/${name}.spv ${abs}
-      COMMAND ${GLSLC} --target-env=vulkan1.2 -O -Werror ${defines} -mfmt=c -o ${out_dir}/${name}.inc ${abs}
+      COMMAND ${GLSLC} --target-env=${env} -O -Werror ${defines} -o ${out_dir}/${name}.spv ${abs}
+      COMMAND ${GLSLC} --target-env=${env} -O -Werror ${defines} -mfmt=c -o ${out_dir}/${name}.inc ${abs}
       DEPENDS ${abs} ${depends}
       COMMENT "glslc ${name}"
       VERBATIM)

@@ -12,6 +12,25 @@ static const uint32_t bad_set_spirv[] =
 static const uint32_t uses_ubo_spirv[] =
 #include "uses_ubo.inc"
     ;
+// Kernels the device cannot run as gpubatch creates it (tests/kernels/admit_*).
+static const uint32_t admit_shared_spec_spirv[] =
+#include "admit_shared_spec.inc"
+    ;
+static const uint32_t admit_shared_spec_op_spirv[] =
+#include "admit_shared_spec_op.inc"
+    ;
+static const uint32_t admit_desc_array_spirv[] =
+#include "admit_desc_array.inc"
+    ;
+static const uint32_t admit_runtime_array_spirv[] =
+#include "admit_runtime_array.inc"
+    ;
+static const uint32_t admit_bda_spirv[] =
+#include "admit_bda.inc"
+    ;
+static const uint32_t admit_local_size_id_spirv[] =
+#include "admit_local_size_id.inc"
+    ;
 
 static void test_reflection(void) {
   gpb_device *dev = fixture_open();
@@ -124,8 +143,48 @@ static void test_load_from_file(void) {
   fixture_close(dev);
 }
 
+// Each kernel is refused at create time with the reason named, and nothing
+// reaches the driver (the fixture fails on any validation message).
+static void test_admission(void) {
+  gpb_device *dev = fixture_open();
+  if (!dev) return;
+  gpb_device_info info;
+  CHECK_OK(gpb_device_query(dev, &info));
+  CHECK_EQ(info.kernel_api_version >> 12, (1u << 10) | 2u); // Vulkan 1.2 (major 1, minor 2)
+  static const struct {
+    const char *name;
+    const uint32_t *words;
+    size_t bytes;
+    gpb_status status;
+    const char *reason;
+  } cases[] = {
+      {"admit_shared_spec", admit_shared_spec_spirv, sizeof admit_shared_spec_spirv, GPB_ERROR_UNSUPPORTED,
+       "400000 bytes of shared memory"},
+      {"admit_shared_spec_op", admit_shared_spec_op_spirv, sizeof admit_shared_spec_op_spirv, GPB_ERROR_UNSUPPORTED,
+       "400000 bytes of shared memory"},
+      {"admit_desc_array", admit_desc_array_spirv, sizeof admit_desc_array_spirv, GPB_ERROR_UNSUPPORTED,
+       "is an array of descriptors"},
+      {"admit_runtime_array", admit_runtime_array_spirv, sizeof admit_runtime_array_spirv, GPB_ERROR_UNSUPPORTED,
+       "runtime-sized array of descriptors"},
+      {"admit_bda", admit_bda_spirv, sizeof admit_bda_spirv, GPB_ERROR_UNSUPPORTED,
+       "capability PhysicalStorageBufferAddresses"},
+      {"admit_local_size_id", admit_local_size_id_spirv, sizeof admit_local_size_id_spirv, GPB_ERROR_UNSUPPORTED,
+       "SPIR-V 1.6"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    gpb_kernel_desc desc = {.name = cases[i].name, .spirv = cases[i].words, .spirv_bytes = cases[i].bytes};
+    gpb_kernel *k = NULL;
+    CHECK_STATUS(gpb_kernel_create(dev, &desc, &k), cases[i].status);
+    CHECK(k == NULL);
+    CHECK_MSG(gpb_device_last_error(dev), cases[i].name);
+    CHECK_MSG(gpb_device_last_error(dev), cases[i].reason);
+  }
+  fixture_close(dev);
+}
+
 int main(int argc, char **argv) {
   static const test_case tests[] = {TEST(test_reflection), TEST(test_unsupported_layouts),
-                                    TEST(test_pipeline_cache_shares_modules), TEST(test_load_from_file)};
+                                    TEST(test_pipeline_cache_shares_modules), TEST(test_load_from_file),
+                                    TEST(test_admission)};
   return RUN_TESTS(tests);
 }

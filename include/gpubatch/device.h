@@ -55,7 +55,11 @@ typedef struct gpb_device_info {
   gpb_device_type type;
   uint32_t vendor_id;
   uint32_t device_id;
-  uint32_t api_version;    // VK_MAKE_API_VERSION encoding
+  uint32_t api_version; // VK_MAKE_API_VERSION encoding: what the device supports
+  // The Vulkan version gpubatch creates the device for (VK_MAKE_API_VERSION
+  // encoding; 1.2 today). Kernels are validated under its rules: SPIR-V up
+  // to 1.5, no LocalSizeId (glslc --target-env=vulkan1.2 or lower).
+  uint32_t kernel_api_version;
   uint32_t driver_version; // vendor encoding; see driver_info for text
   char driver_name[256];
   char driver_info[256];

@@ -58,6 +58,17 @@ typedef struct gpb_kernel_desc {
   const char *entry_point; // NULL means "main"
 } gpb_kernel_desc;
 
+// Validates the module under the rules of the Vulkan version the device
+// was created for (gpb_device_info.kernel_api_version: SPIR-V up to 1.5),
+// reflects it, and creates its pipeline. A kernel the device cannot run as
+// gpubatch created it is refused with GPB_ERROR_UNSUPPORTED and the reason:
+// a newer SPIR-V version, a SPIR-V capability the device was not created
+// with (named: e.g. PhysicalStorageBufferAddresses, Int64 where shaderInt64
+// is absent, subgroup operations the device lacks in compute shaders),
+// descriptor arrays (one buffer per binding), shared memory over the
+// device's limit (array lengths from specialization constants counted at
+// their defaults; an expression that cannot be evaluated is refused), or a
+// workgroup size or push-constant block over its limits.
 gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc, gpb_kernel **out_kernel);
 
 // Loads a .spv file; the kernel's name is the file name without directory

@@ -95,7 +95,7 @@ gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc, gp
   gpb_format(k->info.name, sizeof k->info.name, "%s", name);
   gpb_format(k->info.entry_point, sizeof k->info.entry_point, "%s", entry);
   char err[GPB_MSG_MAX] = "";
-  st = gpb_reflect_kernel(words, word_count, entry, dev->info.api_version, &k->info, err);
+  st = gpb_reflect_kernel(words, word_count, entry, dev->info.kernel_api_version, &k->info, err);
   const uint32_t *wg = k->info.workgroup_size;
   uint64_t invocations = (uint64_t)wg[0] * wg[1] * wg[2];
   if (st == GPB_OK && (wg[0] == 0 || wg[1] == 0 || wg[2] == 0)) {

@@ -131,6 +131,19 @@ static gpb_status reflect(spvc_context ctx, const uint32_t *words, size_t word_c
                  sbufs[i].name, set);
       return GPB_ERROR_UNSUPPORTED;
     }
+    // A block declared as an array (`buffer B {...} b[4];` or `b[]`) is one
+    // binding of several descriptors; gpubatch binds one buffer per binding.
+    spvc_type var_type = spvc_compiler_get_type_handle(comp, sbufs[i].type_id);
+    if (spvc_type_get_num_array_dimensions(var_type) > 0) {
+      unsigned dims = spvc_type_get_num_array_dimensions(var_type);
+      bool runtime = spvc_type_array_dimension_is_literal(var_type, dims - 1) &&
+                     spvc_type_get_array_dimension(var_type, dims - 1) == 0;
+      gpb_format(err, GPB_MSG_MAX,
+                 "storage buffer '%s' is %s array of descriptors; gpubatch binds one buffer per binding (declare "
+                 "one block per binding)",
+                 sbufs[i].name, runtime ? "a runtime-sized" : "an");
+      return GPB_ERROR_UNSUPPORTED;
+    }
     gpb_kernel_binding *b = &out->bindings[i];
     b->binding = spvc_compiler_get_decoration(comp, sbufs[i].id, SpvDecorationBinding);
     if (b->binding >= GPB_MAX_BINDING_NUMBER) {
@@ -195,11 +208,63 @@ static gpb_status validate_spirv(const uint32_t *words, size_t word_count, uint3
   return st;
 }
 
+// A 32-bit constant's value, as far as the module lets us know it.
+typedef struct known_constant {
+  uint64_t value;
+  bool known;
+} known_constant;
+
+// Value of OpSpecConstantOp `op` on known operands (the integer operations
+// a GLSL array length compiles to); false for anything else.
+static bool spec_op(uint32_t op, const known_constant *x, uint32_t operands, uint64_t *out) {
+  enum {
+    OP_IADD = 128,
+    OP_ISUB = 130,
+    OP_IMUL = 132,
+    OP_UDIV = 134,
+    OP_SDIV = 135,
+    OP_UMOD = 137,
+    OP_SREM = 138,
+    OP_SMOD = 139,
+    OP_SHIFT_RIGHT_LOGICAL = 194,
+    OP_SHIFT_LEFT_LOGICAL = 196,
+    OP_BITWISE_OR = 197,
+    OP_BITWISE_AND = 199,
+  };
+  if (operands != 2 || !x[0].known || !x[1].known) return false;
+  uint32_t a = (uint32_t)x[0].value, b = (uint32_t)x[1].value;
+  switch (op) {
+  case OP_IADD: *out = (uint32_t)(a + b); return true;
+  case OP_ISUB: *out = (uint32_t)(a - b); return true;
+  case OP_IMUL: *out = (uint32_t)(a * b); return true;
+  case OP_UDIV:
+  case OP_SDIV: // array lengths are positive
+    if (b == 0) return false;
+    *out = a / b;
+    return true;
+  case OP_UMOD:
+  case OP_SREM:
+  case OP_SMOD:
+    if (b == 0) return false;
+    *out = a % b;
+    return true;
+  case OP_SHIFT_RIGHT_LOGICAL: *out = b < 32 ? a >> b : 0; return true;
+  case OP_SHIFT_LEFT_LOGICAL: *out = b < 32 ? (uint32_t)(a << b) : 0; return true;
+  case OP_BITWISE_OR: *out = a | b; return true;
+  case OP_BITWISE_AND: *out = a & b; return true;
+  default: return false;
+  }
+}
+
 // Bytes of Workgroup (shared) variables: neither SPIRV-Cross's nor
 // SPIRV-Tools' C API reports it, so the (already validated) module's type
-// declarations are read here: scalars, vectors, matrices, arrays with
-// constant lengths, structs (members summed, no padding: a lower bound).
-static uint64_t workgroup_bytes(const uint32_t *w, size_t n) {
+// declarations are read here: scalars, vectors, matrices, arrays, structs
+// (members summed, no padding: a lower bound). An array's length may be a
+// specialization constant, counted at its default value (gpubatch sets
+// none), or an integer expression of such constants. *out_unknown is set
+// when a Workgroup variable's size depends on a length this cannot
+// evaluate: the caller refuses the kernel rather than guess.
+static uint64_t workgroup_bytes(const uint32_t *w, size_t n, bool *out_unknown) {
   enum {
     OP_TYPE_BOOL = 20,
     OP_TYPE_INT = 21,
@@ -210,15 +275,19 @@ static uint64_t workgroup_bytes(const uint32_t *w, size_t n) {
     OP_TYPE_STRUCT = 30,
     OP_TYPE_POINTER = 32,
     OP_CONSTANT = 43,
+    OP_SPEC_CONSTANT = 50,
+    OP_SPEC_CONSTANT_OP = 52,
     OP_VARIABLE = 59,
     STORAGE_WORKGROUP = 4
   };
+  *out_unknown = false;
   uint32_t bound = n > 3 ? w[3] : 0;
   if (bound == 0 || bound > (1u << 22)) return 0;
-  uint64_t *size = calloc(bound, sizeof *size);         // bytes of type id
-  uint64_t *constant = calloc(bound, sizeof *constant); // value of 32-bit constant id
+  uint64_t *size = calloc(bound, sizeof *size);               // bytes of type id
+  bool *unknown = calloc(bound, sizeof *unknown);             // type id's size depends on an unknown length
+  known_constant *constant = calloc(bound, sizeof *constant); // value of 32-bit constant id
   uint64_t total = 0;
-  for (size_t i = 5; size && constant && i < n;) {
+  for (size_t i = 5; size && unknown && constant && i < n;) {
     uint32_t op = w[i] & 0xffff, count = w[i] >> 16;
     if (count == 0 || i + count > n) break;
     const uint32_t *a = &w[i + 1];
@@ -229,23 +298,57 @@ static uint64_t workgroup_bytes(const uint32_t *w, size_t n) {
       case OP_TYPE_INT:
       case OP_TYPE_FLOAT: size[id] = count > 2 ? a[1] / 8 : 4; break;
       case OP_TYPE_VECTOR:
-      case OP_TYPE_MATRIX: size[id] = count > 3 && a[1] < bound ? size[a[1]] * a[2] : 0; break;
-      case OP_TYPE_ARRAY: size[id] = count > 3 && a[1] < bound && a[2] < bound ? size[a[1]] * constant[a[2]] : 0; break;
-      case OP_TYPE_STRUCT:
-        for (uint32_t m = 1; m + 1 < count; m++) size[id] += a[m] < bound ? size[a[m]] : 0;
+      case OP_TYPE_MATRIX:
+        if (count > 3 && a[1] < bound) {
+          size[id] = size[a[1]] * a[2];
+          unknown[id] = unknown[a[1]];
+        }
         break;
-      case OP_TYPE_POINTER: size[id] = count > 3 && a[1] == STORAGE_WORKGROUP && a[2] < bound ? size[a[2]] : 0; break;
-      case OP_CONSTANT: // result type, result id, value
-        if (count > 3 && a[1] < bound) constant[a[1]] = a[2];
+      case OP_TYPE_ARRAY:
+        if (count > 3 && a[1] < bound && a[2] < bound) {
+          size[id] = size[a[1]] * constant[a[2]].value;
+          unknown[id] = unknown[a[1]] || !constant[a[2]].known;
+        }
+        break;
+      case OP_TYPE_STRUCT:
+        for (uint32_t m = 1; m + 1 < count; m++) {
+          if (a[m] >= bound) continue;
+          size[id] += size[a[m]];
+          unknown[id] = unknown[id] || unknown[a[m]];
+        }
+        break;
+      case OP_TYPE_POINTER:
+        if (count > 3 && a[1] == STORAGE_WORKGROUP && a[2] < bound) {
+          size[id] = size[a[2]];
+          unknown[id] = unknown[a[2]];
+        }
+        break;
+      case OP_CONSTANT:      // result type, result id, value
+      case OP_SPEC_CONSTANT: // the same, the value being the default
+        if (count > 3 && a[1] < bound) constant[a[1]] = (known_constant){a[2], true};
+        break;
+      case OP_SPEC_CONSTANT_OP: // result type, result id, opcode, operand ids
+        if (count > 4 && a[1] < bound) {
+          known_constant x[2] = {{0, false}, {0, false}};
+          uint32_t operands = count - 4;
+          for (uint32_t k = 0; k < operands && k < 2; k++)
+            if (a[3 + k] < bound) x[k] = constant[a[3 + k]];
+          uint64_t v = 0;
+          if (spec_op(a[2], x, operands, &v)) constant[a[1]] = (known_constant){v, true};
+        }
         break;
       case OP_VARIABLE: // result type, result id, storage class
-        if (count > 3 && a[2] == STORAGE_WORKGROUP && a[0] < bound) total += size[a[0]];
+        if (count > 3 && a[2] == STORAGE_WORKGROUP && a[0] < bound) {
+          total += size[a[0]];
+          *out_unknown = *out_unknown || unknown[a[0]];
+        }
         break;
       }
     }
     i += count;
   }
   free(size);
+  free(unknown);
   free(constant);
   return total;
 }
@@ -264,6 +367,18 @@ gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const ch
     gpb_format(err, GPB_MSG_MAX, "not SPIR-V: header word 4 (schema) is %u, must be 0", words[4]);
     return GPB_ERROR_INVALID_SPIRV;
   }
+  // The header's version first: a module newer than the device's Vulkan
+  // version takes is unsupported, not malformed.
+  uint32_t api_minor = (vulkan_api >> 12) & 0x3ff, spirv_major = (words[1] >> 16) & 0xff,
+           spirv_minor = (words[1] >> 8) & 0xff;
+  uint32_t max_minor = api_minor >= 3 ? 6 : api_minor == 2 ? 5 : 3; // Vulkan 1.x: SPIR-V 1.(3, 5, 6)
+  if (spirv_major != 1 || spirv_minor > max_minor) {
+    gpb_format(err, GPB_MSG_MAX,
+               "SPIR-V %u.%u; a device created for Vulkan 1.%u takes up to SPIR-V 1.%u (glslc "
+               "--target-env=vulkan1.%u)",
+               spirv_major, spirv_minor, api_minor, max_minor, api_minor);
+    return GPB_ERROR_UNSUPPORTED;
+  }
   gpb_status valid = validate_spirv(words, word_count, vulkan_api, err);
   if (valid != GPB_OK) return valid;
   spvc_context ctx = NULL;
@@ -274,6 +389,13 @@ gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const ch
   spvc_context_set_error_callback(ctx, on_spvc_error, err);
   gpb_status st = reflect(ctx, words, word_count, entry_point, out, err);
   spvc_context_destroy(ctx);
-  out->shared_memory_bytes = workgroup_bytes(words, word_count);
+  bool unknown = false;
+  out->shared_memory_bytes = workgroup_bytes(words, word_count, &unknown);
+  if (st == GPB_OK && unknown) {
+    gpb_format(err, GPB_MSG_MAX,
+               "a shared (Workgroup) array's length is a specialization-constant expression that cannot be "
+               "evaluated, so its size cannot be checked against the device's limit");
+    st = GPB_ERROR_UNSUPPORTED;
+  }
   return st;
 }

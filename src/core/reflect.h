@@ -14,7 +14,8 @@
 
 // Fills everything in `out` except `name`. On failure writes the cause to
 // `err` (GPB_MSG_MAX bytes).
-// `vulkan_api` (VK_MAKE_API_VERSION encoding) picks the validation rules.
+// `vulkan_api` (VK_MAKE_API_VERSION encoding) picks the validation rules:
+// the version the device was created for (gpb_device_info.kernel_api_version).
 gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const char *entry_point, uint32_t vulkan_api,
                               gpb_kernel_info *out, char *err);
 

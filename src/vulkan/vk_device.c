@@ -210,6 +210,7 @@ static void describe(VkPhysicalDevice pd, uint32_t index, gpb_device_info *info)
   info->vendor_id = props.vendorID;
   info->device_id = props.deviceID;
   info->api_version = props.apiVersion;
+  info->kernel_api_version = VK_API_VERSION_1_2; // the instance's apiVersion (acquire_instance)
   info->driver_version = props.driverVersion;
   if (v12) {
     gpb_format(info->driver_name, sizeof info->driver_name, "%s", driver.driverName);
@@ -390,6 +391,14 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   features.features.shaderInt64 = have.features.shaderInt64;
   features.features.shaderFloat64 = have.features.shaderFloat64;
   features.features.shaderInt16 = have.features.shaderInt16;
+  d->enabled = features;
+  d->enabled11 = f11;
+  d->enabled12 = f12;
+  d->enabled.pNext = d->enabled11.pNext = d->enabled12.pNext = NULL;
+  VkPhysicalDeviceSubgroupProperties subgroup = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceProperties2 props2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &subgroup};
+  vkGetPhysicalDeviceProperties2(d->physical, &props2);
+  d->subgroup_ops = subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT ? subgroup.supportedOperations : 0;
   const char *exts[2] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
   uint32_t ext_count = 1;
   // Trace files place GPU spans on the host clock through calibrated

@@ -32,6 +32,12 @@ struct gpb_be_device {
   float timestamp_period_ns;
   uint32_t timestamp_valid_bits; // of the queue family; 0: no timestamps
   bool calibrated_timestamps;    // VK_EXT_calibrated_timestamps with device and CLOCK_MONOTONIC domains
+  // What kernels may use: the shader features enabled at device creation
+  // and the subgroup operations the device supports in compute shaders.
+  VkPhysicalDeviceFeatures2 enabled;
+  VkPhysicalDeviceVulkan11Features enabled11;
+  VkPhysicalDeviceVulkan12Features enabled12;
+  VkSubgroupFeatureFlags subgroup_ops;
 
   VkDebugUtilsMessengerEXT messenger;
   PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger;

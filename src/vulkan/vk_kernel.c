@@ -12,8 +12,103 @@ void gpb_vk_pipeline_destroy(gpb_be_device *d, gpb_be_pipeline *p) {
   free(p);
 }
 
+// SPIR-V capabilities with what lets a kernel on this device declare them.
+enum {
+  NEVER,
+  ALWAYS,
+  FEATURE_INT64,
+  FEATURE_FLOAT64,
+  FEATURE_INT16,
+  FEATURE_FLOAT16,
+  FEATURE_INT8,
+  FEATURE_16BIT_STORAGE,
+  FEATURE_8BIT_STORAGE,
+  SUBGROUP
+};
+static const struct {
+  uint32_t capability;
+  const char *name;
+  int needs;
+  VkSubgroupFeatureFlags subgroup;
+} k_capabilities[] = {
+    {0, "Matrix", ALWAYS, 0},
+    {1, "Shader", ALWAYS, 0},
+    {9, "Float16", FEATURE_FLOAT16, 0},
+    {10, "Float64", FEATURE_FLOAT64, 0},
+    {11, "Int64", FEATURE_INT64, 0},
+    {12, "Int64Atomics", NEVER, 0},
+    {22, "Int16", FEATURE_INT16, 0},
+    {39, "Int8", FEATURE_INT8, 0},
+    {61, "GroupNonUniform", SUBGROUP, VK_SUBGROUP_FEATURE_BASIC_BIT},
+    {62, "GroupNonUniformVote", SUBGROUP, VK_SUBGROUP_FEATURE_VOTE_BIT},
+    {63, "GroupNonUniformArithmetic", SUBGROUP, VK_SUBGROUP_FEATURE_ARITHMETIC_BIT},
+    {64, "GroupNonUniformBallot", SUBGROUP, VK_SUBGROUP_FEATURE_BALLOT_BIT},
+    {65, "GroupNonUniformShuffle", SUBGROUP, VK_SUBGROUP_FEATURE_SHUFFLE_BIT},
+    {66, "GroupNonUniformShuffleRelative", SUBGROUP, VK_SUBGROUP_FEATURE_SHUFFLE_RELATIVE_BIT},
+    {67, "GroupNonUniformClustered", SUBGROUP, VK_SUBGROUP_FEATURE_CLUSTERED_BIT},
+    {68, "GroupNonUniformQuad", SUBGROUP, VK_SUBGROUP_FEATURE_QUAD_BIT},
+    {4433, "StorageBuffer16BitAccess", FEATURE_16BIT_STORAGE, 0},
+    {4448, "StorageBuffer8BitAccess", FEATURE_8BIT_STORAGE, 0},
+    // Refused by name: the features they need are not enabled.
+    {4441, "VariablePointersStorageBuffer", NEVER, 0},
+    {4442, "VariablePointers", NEVER, 0},
+    {5301, "ShaderNonUniform", NEVER, 0},
+    {5302, "RuntimeDescriptorArray", NEVER, 0},
+    {5345, "VulkanMemoryModel", NEVER, 0},
+    {5347, "PhysicalStorageBufferAddresses", NEVER, 0},
+};
+
+static bool capability_enabled(const gpb_be_device *d, int needs, VkSubgroupFeatureFlags subgroup) {
+  switch (needs) {
+  case ALWAYS: return true;
+  case FEATURE_INT64: return d->enabled.features.shaderInt64;
+  case FEATURE_FLOAT64: return d->enabled.features.shaderFloat64;
+  case FEATURE_INT16: return d->enabled.features.shaderInt16;
+  case FEATURE_FLOAT16: return d->enabled12.shaderFloat16;
+  case FEATURE_INT8: return d->enabled12.shaderInt8;
+  case FEATURE_16BIT_STORAGE: return d->enabled11.storageBuffer16BitAccess;
+  case FEATURE_8BIT_STORAGE: return d->enabled12.storageBuffer8BitAccess;
+  case SUBGROUP: return (d->subgroup_ops & subgroup) == subgroup;
+  default: return false;
+  }
+}
+
+// Every capability the module declares must be one the device was created
+// with: a driver runs a kernel that uses a feature nobody enabled (a buffer
+// device address dispatched that way killed the process), so such a kernel
+// is refused here, by the capability's name. Capabilities not in the table
+// are refused too. The (validated) module declares them first.
+static gpb_status check_capabilities(const gpb_be_device *d, const uint32_t *w, size_t n, char *err) {
+  enum { OP_CAPABILITY = 17, OP_FUNCTION = 54 };
+  for (size_t i = 5; i < n;) {
+    uint32_t op = w[i] & 0xffff, count = w[i] >> 16;
+    if (count == 0 || i + count > n || op == OP_FUNCTION) break;
+    if (op == OP_CAPABILITY && count >= 2) {
+      uint32_t cap = w[i + 1];
+      const char *name = NULL;
+      bool ok = false;
+      for (size_t k = 0; k < sizeof k_capabilities / sizeof k_capabilities[0]; k++) {
+        if (k_capabilities[k].capability != cap) continue;
+        name = k_capabilities[k].name;
+        ok = capability_enabled(d, k_capabilities[k].needs, k_capabilities[k].subgroup);
+      }
+      if (!ok) {
+        if (name)
+          gpb_format(err, GPB_MSG_MAX, "declares SPIR-V capability %s, which this device was not created with", name);
+        else
+          gpb_format(err, GPB_MSG_MAX, "declares SPIR-V capability %u, which gpubatch does not enable", cap);
+        return GPB_ERROR_UNSUPPORTED;
+      }
+    }
+    i += count;
+  }
+  return GPB_OK;
+}
+
 gpb_status gpb_vk_pipeline_create(gpb_be_device *d, const uint32_t *words, size_t word_count,
                                   const gpb_kernel_info *info, gpb_be_pipeline **out, char *err) {
+  gpb_status st = check_capabilities(d, words, word_count, err);
+  if (st != GPB_OK) return st;
   if (info->binding_count > d->max_push_descriptors) {
     gpb_format(err, GPB_MSG_MAX, "%u buffer bindings; the device pushes at most %u", info->binding_count,
                d->max_push_descriptors);
