@@ -56,22 +56,7 @@ vec4 wvec4(vec4 v) { return v; }
 
 shared vec4 xs[MAX_DIM4];        // the step's input vector, then its RMS-normalized form
 shared vec4 part_sums[WG];       // partial sums of vec4 elements, parts 1.. (see store_part)
-shared float reduce_scratch[WG]; // one value per subgroup
-
-// Sum of `v` over the workgroup, returned to every invocation, added in
-// subgroup order. Must be reached by all invocations (it holds barriers).
-float workgroup_sum(float v) {
-  float s = subgroupAdd(v);
-  if (subgroupElect()) reduce_scratch[gl_SubgroupID] = s;
-  barrier();
-  float total = 0.0;
-  for (uint i = 0u; i < gl_NumSubgroups; i++) total += reduce_scratch[i];
-  barrier(); // the scratch may be reused right after
-  return total;
-}
-
-// 1 / RMS of a vector whose sum of squares is `sum_squares`, as run.c.
-float rms_scale(float sum_squares, uint n) { return 1.0 / sqrt(sum_squares / float(n) + 1e-5); }
+#include "llama_reduce.glsl"
 
 // Vector sums: invocation t adds up part t / n4 of vec4 element t % n4 (and
 // of t % n4 + WG, ... when n4 > WG): vec_parts(n4) parts share the terms

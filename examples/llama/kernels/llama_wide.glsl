@@ -61,19 +61,7 @@ layout(push_constant) uniform Params {
   uint best_count;  // classifier workgroups (entries of Best)
 } pc;
 
-shared float reduce_scratch[WG]; // one value per subgroup
-
-// Sum of `v` over the workgroup, returned to every invocation, added in
-// subgroup order. Must be reached by all invocations (it holds barriers).
-float workgroup_sum(float v) {
-  float s = subgroupAdd(v);
-  if (subgroupElect()) reduce_scratch[gl_SubgroupID] = s;
-  barrier();
-  float total = 0.0;
-  for (uint i = 0u; i < gl_NumSubgroups; i++) total += reduce_scratch[i];
-  barrier(); // the scratch may be reused right after
-  return total;
-}
+#include "llama_reduce.glsl"
 
 float workgroup_max(float v) {
   float s = subgroupMax(v);
@@ -84,9 +72,6 @@ float workgroup_max(float v) {
   barrier();
   return m;
 }
-
-// 1 / RMS of a vector whose sum of squares is `sum_squares`, as run.c.
-float rms_scale(float sum_squares, uint n) { return 1.0 / sqrt(sum_squares / float(n) + 1e-5); }
 
 // Unpacks 8 weights from their storage form.
 void unpack_unit(WEIGHT_TYPE w[UNIT_WORDS], out vec4 lo, out vec4 hi) {
