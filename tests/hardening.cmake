@@ -27,11 +27,26 @@ gpb_test(test_threads8 GPU LABELS thread)
 # Fuzz targets (tests/fuzz/). Every build replays the seed corpus through a
 # plain main() driver, so the regression runs with any compiler:
 # fuzz_<target>_corpus.
-set(GPB_FUZZ_TARGETS fuzz_kernel fuzz_api)
+# fuzz_kernel_dispatch is fuzz_kernel built with FUZZ_DISPATCH (accepted
+# kernels are also dispatched), on fuzz_kernel's corpus.
+set(GPB_FUZZ_TARGETS fuzz_kernel fuzz_kernel_dispatch fuzz_api)
+function(gpb_fuzz_source target out_source out_corpus)
+  if(target STREQUAL "fuzz_kernel_dispatch")
+    set(${out_source} fuzz/fuzz_kernel.c PARENT_SCOPE)
+    set(${out_corpus} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/fuzz_kernel PARENT_SCOPE)
+  else()
+    set(${out_source} fuzz/${target}.c PARENT_SCOPE)
+    set(${out_corpus} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${target} PARENT_SCOPE)
+  endif()
+endfunction()
 foreach(target ${GPB_FUZZ_TARGETS})
-  add_executable(${target}_corpus fuzz/${target}.c fuzz/corpus_main.c)
+  gpb_fuzz_source(${target} source corpus)
+  add_executable(${target}_corpus ${source} fuzz/corpus_main.c)
   target_link_libraries(${target}_corpus PRIVATE gpubatch gpb_test_kernels)
-  add_test(NAME ${target}_corpus COMMAND ${target}_corpus ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${target})
+  if(target STREQUAL "fuzz_kernel_dispatch")
+    target_compile_definitions(${target}_corpus PRIVATE FUZZ_DISPATCH=1)
+  endif()
+  add_test(NAME ${target}_corpus COMMAND ${target}_corpus ${corpus})
   set_tests_properties(${target}_corpus PROPERTIES LABELS "fuzz;gpu" TIMEOUT 600)
 endforeach()
 
@@ -60,14 +75,17 @@ if(GPB_FUZZ)
   # The soak test's own code is not instrumented: tell it its RSS measures ASan.
   target_compile_definitions(test_soak PRIVATE GPB_LIBRARY_SANITIZED=1)
   foreach(target ${GPB_FUZZ_TARGETS})
-    add_executable(${target} fuzz/${target}.c)
+    gpb_fuzz_source(${target} source corpus)
+    add_executable(${target} ${source})
     target_link_libraries(${target} PRIVATE gpubatch gpb_test_kernels)
+    if(target STREQUAL "fuzz_kernel_dispatch")
+      target_compile_definitions(${target} PRIVATE FUZZ_DISPATCH=1)
+    endif()
     target_compile_options(${target} PRIVATE -fsanitize=fuzzer,${fuzz_sanitizers} -fno-omit-frame-pointer
                                              -fno-sanitize-recover=all)
     target_link_options(${target} PRIVATE -fsanitize=fuzzer,${fuzz_sanitizers})
     # The corpus once through the libFuzzer binary (its own input handling).
-    add_test(NAME ${target}_libfuzzer_corpus
-             COMMAND ${target} -runs=0 ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${target})
+    add_test(NAME ${target}_libfuzzer_corpus COMMAND ${target} -runs=0 ${corpus})
     set_tests_properties(${target}_libfuzzer_corpus PROPERTIES LABELS "fuzz;gpu" TIMEOUT 600
                          ENVIRONMENT "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/fuzz/lsan.supp")
     set_tests_properties(${target}_corpus PROPERTIES

@@ -5,8 +5,17 @@
 // documented set, clear *out_kernel and leave a message on failure. A
 // kernel that is accepted must have a sane reflected interface, must be
 // shared with a second load of the same bytes (pipeline cache) and must be
-// destroyable, once: its handle is refused afterwards. Accepted kernels are
-// never dispatched: arbitrary code could write anywhere on a CPU device.
+// destroyable, once: its handle is refused afterwards.
+//
+// Built with FUZZ_DISPATCH (target fuzz_kernel_dispatch), an accepted kernel
+// is also dispatched, one workgroup, on tiny buffers (each binding's fixed
+// part plus 16 array elements, zeros) with zero push constants, and the
+// stream synced: whatever admission lets through must run without a
+// validation message or an error. Out-of-bounds accesses of such code are
+// bounds-checked by lavapipe (llvmpipe checks every storage-buffer access),
+// where this runs; do not run the dispatch mode on a GPU without
+// robustBufferAccess. A kernel that never ends hangs the run: libFuzzer
+// reports it as a timeout.
 #include "fuzz_common.h"
 
 static gpb_device *dev;
@@ -48,6 +57,37 @@ static bool same_interface(const gpb_kernel_info *a, const gpb_kernel_info *b) {
   return true;
 }
 
+#ifdef FUZZ_DISPATCH
+static void dispatch_once(gpb_kernel *k, const gpb_kernel_info *info) {
+  gpb_buffer *buffers[GPB_MAX_BINDINGS] = {0};
+  gpb_arg args[GPB_MAX_BINDINGS];
+  gpb_stream *s = gpb_device_default_stream(dev);
+  uint64_t sizes[GPB_MAX_BINDINGS];
+  for (uint32_t i = 0; i < info->binding_count; i++) {
+    uint64_t bytes = info->bindings[i].min_size + 16 * info->bindings[i].array_stride;
+    sizes[i] = bytes < 64 ? 64 : (bytes + 3) & ~3ull;
+    if (sizes[i] > (1u << 20)) return; // a block with a large fixed part: not tiny, not dispatched
+  }
+  static uint8_t zeros[1u << 20];
+  for (uint32_t i = 0; i < info->binding_count; i++) {
+    FUZZ_CHECK(gpb_buffer_create(dev, sizes[i], GPB_MEMORY_PRIVATE, &buffers[i]) == GPB_OK);
+    FUZZ_CHECK(gpb_stream_copy_to_device(s, zeros, buffers[i], 0, sizes[i]) == GPB_OK);
+    args[i] = (gpb_arg){buffers[i], 0, 0};
+  }
+  uint8_t push[256] = {0};
+  FUZZ_CHECK(info->push_constant_bytes <= sizeof push);
+  gpb_dispatch d = {.kernel = k,
+                    .groups = {1, 1, 1},
+                    .args = args,
+                    .arg_count = info->binding_count,
+                    .push_constants = info->push_constant_bytes ? push : NULL,
+                    .push_constant_bytes = info->push_constant_bytes};
+  FUZZ_CHECK(gpb_stream_dispatch(s, &d) == GPB_OK);
+  FUZZ_CHECK(gpb_stream_sync(s) == GPB_OK);
+  for (uint32_t i = 0; i < info->binding_count; i++) FUZZ_CHECK(gpb_buffer_free(buffers[i]) == GPB_OK);
+}
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   gpb_kernel_desc desc = {.name = "fuzz", .spirv = data, .spirv_bytes = size};
   gpb_kernel *k = (gpb_kernel *)&desc; // must be cleared by the call
@@ -67,6 +107,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FUZZ_CHECK(gpb_device_query(dev, &dinfo) == GPB_OK);
   FUZZ_CHECK(gpb_kernel_get_info(k, &info) == GPB_OK);
   check_info(&info, &dinfo);
+#ifdef FUZZ_DISPATCH
+  dispatch_once(k, &info);
+  fuzz_check_validation(dev, &validation_seen);
+#endif
   // The same bytes again: accepted again, with the same interface.
   gpb_kernel *again = NULL;
   FUZZ_CHECK(gpb_kernel_create(dev, &desc, &again) == GPB_OK);
