@@ -371,7 +371,9 @@ static void test_tokenizer_merges(void) {
   CHECK(llama_tokenizer_encode(&t, big, true, &ids, &n, &err) == 0, "%s", err.msg);
   double took = seconds() - t0;
   printf("1 MB prompt: %d tokens in %.3f s\n", n, took);
-  CHECK(took < 10.0, "a 1 MB prompt took %.1f s", took); // a bound on complexity, not a benchmark
+  // A bound on the complexity, not a benchmark: the quadratic merge takes
+  // hours for 1 MB; this takes 0.7 s here, 3 s in the sanitizers' build.
+  CHECK(took < 30.0, "a 1 MB prompt took %.1f s", took);
   CHECK(n > 1000 && n < (1 << 20), "%d tokens for 1 MB", n);
   free(ids);
   free(big);
