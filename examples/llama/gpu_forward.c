@@ -210,8 +210,9 @@ struct llama_gpu {
   uint32_t *attention_dispatch;
   gpb_arg *args;
   gpb_arg *best_out_arg; // the classifier's BestOut argument
-  // Replay: the step captured once per attention grid (past splits) and,
-  // ahead, per best_shared buffer: programs[past * 2 + parity].
+  // Replay: the step captured once per attention grid (fused: past splits;
+  // wide: splits - 1) and, ahead, per best_shared buffer:
+  // programs[grid * 2 + parity].
   gpb_program **programs;
   uint32_t program_count;
   attention_params *attention_pc;
