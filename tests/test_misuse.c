@@ -148,19 +148,47 @@ static void test_status_and_device(void) {
   ctx_close(&c);
 }
 
-// Environment variables with invalid values fall back to the defaults.
+// An environment variable the library reads, set to a value it does not
+// recognise, fails the open with INVALID_ARGUMENT and a message naming the
+// variable and what it accepts; an empty one means its default; valid
+// values take effect.
 static void test_bad_environment(void) {
-  static const char *const vars[][2] = {{"GPB_MODE", "sideways"},
-                                        {"GPB_WAIT_TIMEOUT_MS", "-5"},
-                                        {"GPB_WAIT_SPIN_US", "lots"},
-                                        {"GPB_VALIDATION", "maybe"},
-                                        {"GPB_TRACE", ""}};
-  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) setenv(vars[i][0], vars[i][1], 1);
+  static const struct {
+    const char *name, *value, *accepted;
+  } bad[] = {{"GPB_MODE", "immediat", "immediate or batched"}, {"GPB_MODE", "sideways", "immediate or batched"},
+             {"GPB_VALIDATION", "yes", "1 (on) or 0 (off)"},   {"GPB_WAIT_TIMEOUT_MS", "abc", "milliseconds"},
+             {"GPB_WAIT_TIMEOUT_MS", "-5", "milliseconds"},    {"GPB_WAIT_TIMEOUT_MS", "0", "at least 1"},
+             {"GPB_WAIT_SPIN_US", "lots", "microseconds"},     {"GPB_WAIT_SPIN_US", "4294967296", "microseconds"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    setenv(bad[i].name, bad[i].value, 1);
+    gpb_device *dev = (gpb_device *)&bad; // must be cleared
+    CHECK_STATUS(gpb_device_open_default(NULL, &dev), GPB_ERROR_INVALID_ARGUMENT);
+    CHECK(dev == NULL);
+    char expect[64];
+    snprintf(expect, sizeof expect, "%s=%s", bad[i].name, bad[i].value);
+    CHECK_MSG(gpb_last_error(), expect);
+    CHECK_MSG(gpb_last_error(), bad[i].accepted);
+    unsetenv(bad[i].name);
+    rows++;
+  }
+  static const char *const empty[] = {"GPB_MODE", "GPB_VALIDATION", "GPB_WAIT_TIMEOUT_MS", "GPB_WAIT_SPIN_US",
+                                      "GPB_TRACE"};
+  for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) setenv(empty[i], "", 1);
   ctx c;
   bool opened = ctx_open(&c);
-  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) unsetenv(vars[i][0]);
+  for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) unsetenv(empty[i]);
   if (!opened) return;
   VALUE_ROW(&c, gpb_stream_mode(c.s) == GPB_MODE_BATCHED);
+  ctx_close(&c);
+  setenv("GPB_MODE", "immediate", 1);
+  setenv("GPB_WAIT_SPIN_US", "0", 1);
+  setenv("GPB_WAIT_TIMEOUT_MS", "60000", 1);
+  opened = ctx_open(&c);
+  unsetenv("GPB_MODE");
+  unsetenv("GPB_WAIT_SPIN_US");
+  unsetenv("GPB_WAIT_TIMEOUT_MS");
+  if (!opened) return;
+  VALUE_ROW(&c, gpb_stream_mode(c.s) == GPB_MODE_IMMEDIATE);
   ctx_close(&c);
 }
 

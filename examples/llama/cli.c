@@ -232,6 +232,15 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     usage(stderr, prog);
     return 2;
   }
+  if (o->cpu && (o->ahead || o->record_ahead)) {
+    fprintf(stderr, "llama: --%s runs on the GPU; --mode cpu (--cpu) decodes with the CPU reference\n",
+            o->ahead ? "ahead" : "record-ahead");
+    return 2;
+  }
+  if (o->ahead && o->record_ahead) {
+    fprintf(stderr, "llama: give --ahead or --record-ahead, not both (the GPU or the host picks the token)\n");
+    return 2;
+  }
   if (o->prompt && o->prompt_ids) {
     fprintf(stderr, "llama: give --prompt or --prompt-ids, not both\n");
     return 2;

@@ -116,7 +116,13 @@ gpb_status gpb_device_get_info(uint32_t index, gpb_device_info *out_info);
 gpb_status gpb_device_default_index(uint32_t *out_index);
 
 // Opens device `index`. `options` may be NULL (defaults: validation only if
-// GPB_VALIDATION=1).
+// GPB_VALIDATION=1). The environment is read here: GPB_MODE (immediate or
+// batched: new streams' default mode), GPB_VALIDATION (1 or 0),
+// GPB_WAIT_TIMEOUT_MS (host waits, at least 1; default 120000),
+// GPB_WAIT_SPIN_US (0 or more; see wait_spin_us), GPB_TRACE (a file). An
+// unset or empty variable means its default; any other value that is not
+// one of those fails with GPB_ERROR_INVALID_ARGUMENT and a message naming
+// the variable and what it accepts.
 gpb_status gpb_device_open(uint32_t index, const gpb_device_options *options, gpb_device **out_device);
 
 // Opens the default device (see gpb_device_default_index).

@@ -76,26 +76,64 @@ gpb_status gpb_device_default_index(uint32_t *out_index) {
 
 static gpb_status device_release(gpb_device_obj *dev);
 
-static gpb_mode mode_from_env(void) {
-  const char *env = getenv("GPB_MODE");
-  if (env && strcmp(env, "immediate") == 0) return GPB_MODE_IMMEDIATE;
-  return GPB_MODE_BATCHED;
+// The environment's settings for a device, each checked: a value the
+// library does not recognise is an error naming the variable and what it
+// accepts, not a silent default (GPB_MODE=immediat once ran batched).
+typedef struct env_settings {
+  gpb_mode mode;
+  bool validation;
+  uint64_t wait_timeout_ns;
+  uint32_t wait_spin_us; // 0: not set
+} env_settings;
+
+static gpb_status read_env(env_settings *out) {
+  *out = (env_settings){.mode = GPB_MODE_BATCHED, .wait_timeout_ns = 120ull * 1000 * 1000 * 1000};
+  const char *v = getenv("GPB_MODE");
+  if (v && *v) {
+    if (strcmp(v, "immediate") == 0)
+      out->mode = GPB_MODE_IMMEDIATE;
+    else if (strcmp(v, "batched") != 0)
+      return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "GPB_MODE=%s: expected immediate or batched", v);
+  }
+  v = getenv("GPB_VALIDATION");
+  if (v && *v) {
+    if (strcmp(v, "1") != 0 && strcmp(v, "0") != 0)
+      return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "GPB_VALIDATION=%s: expected 1 (on) or 0 (off)", v);
+    out->validation = strcmp(v, "1") == 0;
+  }
+  uint64_t n;
+  v = getenv("GPB_WAIT_TIMEOUT_MS");
+  if (v && *v) {
+    if (!parse_uint(v, &n) || n == 0 || n > UINT64_MAX / 1000000ull)
+      return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT,
+                      "GPB_WAIT_TIMEOUT_MS=%s: expected a whole number of milliseconds, at least 1", v);
+    out->wait_timeout_ns = n * 1000000ull;
+  }
+  v = getenv("GPB_WAIT_SPIN_US");
+  if (v && *v) {
+    if (!parse_uint(v, &n) || n >= UINT32_MAX)
+      return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT,
+                      "GPB_WAIT_SPIN_US=%s: expected a whole number of microseconds (0: never poll)", v);
+    out->wait_spin_us = n == 0 ? UINT32_MAX : (uint32_t)n; // the options' encoding of "never"
+  }
+  return GPB_OK;
 }
 
 gpb_status gpb_device_open(uint32_t index, const gpb_device_options *options, gpb_device **out_device) {
   if (!out_device) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_device_open: out_device is NULL");
   *out_device = NULL;
   gpb_device_options opts = options ? *options : (gpb_device_options){0};
-  const char *val = getenv("GPB_VALIDATION");
-  if (val && strcmp(val, "1") == 0) opts.validation = true;
+  env_settings env;
+  gpb_status est = read_env(&env);
+  if (est != GPB_OK) return est;
+  if (env.validation) opts.validation = true;
+  if (!opts.wait_spin_us) opts.wait_spin_us = env.wait_spin_us; // the options win
 
   gpb_device_obj *dev = calloc(1, sizeof *dev);
   if (!dev) return gpb_fail(NULL, GPB_ERROR_OUT_OF_HOST_MEMORY, "device %u: out of host memory", index);
   dev->be = gpb_active_backend;
-  dev->default_mode = mode_from_env();
-  dev->wait_timeout_ns = 120ull * 1000 * 1000 * 1000;
-  uint64_t ms;
-  if (parse_uint(getenv("GPB_WAIT_TIMEOUT_MS"), &ms) && ms > 0) dev->wait_timeout_ns = ms * 1000000ull;
+  dev->default_mode = env.mode;
+  dev->wait_timeout_ns = env.wait_timeout_ns;
   pthread_mutex_init(&dev->lock, NULL);
 
   char err[GPB_MSG_MAX] = "";

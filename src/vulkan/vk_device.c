@@ -419,11 +419,9 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
     pthread_mutex_init(&d->queue_locks[i], NULL);
   }
   // Spin before blocking on GPUs; never on CPU devices (lavapipe needs the
-  // cores the spin would take). GPB_WAIT_SPIN_US overrides, and the
-  // device's options override both (vk_device_open).
+  // cores the spin would take). The device's options (or GPB_WAIT_SPIN_US,
+  // which the core puts there) override this (vk_device_open).
   d->wait_spin_ns = info->type == GPB_DEVICE_CPU ? 0 : 1000 * 1000;
-  const char *spin = getenv("GPB_WAIT_SPIN_US");
-  if (spin && *spin) d->wait_spin_ns = strtoull(spin, NULL, 10) * 1000;
   VkPipelineCacheCreateInfo cinfo = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
   r = d->vk.vkCreatePipelineCache(d->device, &cinfo, NULL, &d->pipeline_cache);
   if (r != VK_SUCCESS) return gpb_vk_status(r, "vkCreatePipelineCache", err);
