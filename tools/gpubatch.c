@@ -60,15 +60,32 @@ static const char *type_name(gpb_device_type t) {
 }
 
 static int cmd_devices(int argc, char **argv) {
-  bool json = argc > 0 && strcmp(argv[0], "--json") == 0;
+  bool json = false;
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--json") == 0) {
+      json = true;
+    } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      printf("usage: gpubatch devices [--json]\n"
+             "Lists the Vulkan devices and marks the default one ($GPB_DEVICE, else the first\n"
+             "usable discrete GPU, else the first usable device).\n");
+      return 0;
+    } else {
+      fprintf(stderr, "gpubatch devices: unknown option '%s' (usage: gpubatch devices [--json])\n", argv[i]);
+      return 2;
+    }
+  }
   uint32_t count = 0;
   gpb_status st = gpb_device_count(&count);
   if (st != GPB_OK) {
     fprintf(stderr, "gpubatch: %s\n", gpb_last_error());
     return 1;
   }
+  // A GPB_DEVICE that names no device is an error: the list still prints,
+  // then the exit status says the default cannot be had.
   uint32_t def = UINT32_MAX;
-  if (count > 0 && gpb_device_default_index(&def) != GPB_OK) fprintf(stderr, "gpubatch: %s\n", gpb_last_error());
+  bool no_default = count > 0 && gpb_device_default_index(&def) != GPB_OK;
+  char default_error[512] = "";
+  if (no_default) snprintf(default_error, sizeof default_error, "%s", gpb_last_error());
   if (json)
     printf("{\"default\": %d, \"devices\": [", def == UINT32_MAX ? -1 : (int)def);
   else if (count == 0)
@@ -95,8 +112,12 @@ static int cmd_devices(int argc, char **argv) {
   }
   if (json)
     printf("]}\n");
-  else if (count > 0)
+  else if (count > 0 && !no_default)
     printf("(* = default device; choose another with GPB_DEVICE=<index>)\n");
+  if (no_default) {
+    fprintf(stderr, "gpubatch: %s\n", default_error);
+    return 1;
+  }
   return 0;
 }
 
@@ -116,7 +137,7 @@ static void usage(FILE *out) {
 
 int main(int argc, char **argv) {
   asan_pin_driver_libraries();
-  if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
+  if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
