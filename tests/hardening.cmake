@@ -1,4 +1,4 @@
-# Hardening tests (issue 5), included at the end of tests/CMakeLists.txt.
+# Hardening tests, included at the end of tests/CMakeLists.txt.
 # Run a group with ctest -R (name) or -L (label): misuse, fuzz, soak, thread.
 # tests/README.md says what each covers and how to run the long modes.
 

@@ -107,29 +107,15 @@ static int parse_int(const char *flag, const char *text, long long min, long lon
 }
 
 static int parse_plan(const char *text, cli_options *o) {
-  if (!strcmp(text, "auto"))
-    o->plan = LLAMA_PLAN_AUTO;
-  else if (!strcmp(text, "fused"))
-    o->plan = LLAMA_PLAN_FUSED;
-  else if (!strcmp(text, "wide"))
-    o->plan = LLAMA_PLAN_WIDE;
-  else {
-    fprintf(stderr, "llama: --plan expects auto, fused or wide, got '%s'\n", text);
-    return -1;
-  }
-  return 0;
+  if (llama_plan_from_name(text, &o->plan) == 0) return 0;
+  fprintf(stderr, "llama: --plan expects auto, fused or wide, got '%s'\n", text);
+  return -1;
 }
 
 static int parse_weights(const char *text, cli_options *o) {
-  if (!strcmp(text, "f32"))
-    o->weights = LLAMA_WEIGHTS_F32;
-  else if (!strcmp(text, "f16"))
-    o->weights = LLAMA_WEIGHTS_F16;
-  else {
-    fprintf(stderr, "llama: --weights expects f32 or f16, got '%s'\n", text);
-    return -1;
-  }
-  return 0;
+  if (llama_weight_type_from_name(text, &o->weights) == 0) return 0;
+  fprintf(stderr, "llama: --weights expects f32 or f16, got '%s'\n", text);
+  return -1;
 }
 
 static int parse_mode(const char *text, cli_options *o) {

@@ -222,9 +222,9 @@ struct llama_gpu {
   uint32_t *best_host;  // (float bits, index) per classifier workgroup
 };
 
-static int create_kernel(llama_gpu *g, const char *name, const uint32_t *words, size_t bytes, uint32_t push_bytes,
-                         gpb_kernel **out, llama_error *err) {
-  gpb_kernel_desc desc = {.name = name, .spirv = words, .spirv_bytes = bytes};
+static int create_kernel(llama_gpu *g, const char *name, spirv_words spirv, uint32_t push_bytes, gpb_kernel **out,
+                         llama_error *err) {
+  gpb_kernel_desc desc = {.name = name, .spirv = spirv.words, .spirv_bytes = spirv.bytes};
   gpb_status st = gpb_kernel_create(g->device, &desc, out);
   if (st) return llama_error_gpb(err, st, name);
   gpb_kernel_info info;
@@ -376,6 +376,17 @@ static uint32_t groups_for(uint32_t items, uint32_t per_group) { return (items +
 
 // PAST attention workgroups at `pos`: splits of the positions before it.
 static uint32_t past_splits(uint32_t pos, uint32_t split_len) { return groups_for(pos, split_len); }
+
+// Attention splits of the wide plan: positions 0..pos in splits of split_len.
+static uint32_t wide_splits(uint32_t pos, uint32_t split_len) { return pos / split_len + 1; }
+
+// Attention slots per head the longest sequence needs: fused, the PAST
+// splits before its last position plus one for the V workgroup; wide, the
+// splits of all its positions.
+static uint32_t slots_per_head(const llama_config *c, llama_plan plan, uint32_t split_len) {
+  uint32_t last = (uint32_t)c->seq_len - 1;
+  return plan == LLAMA_PLAN_WIDE ? wide_splits(last, split_len) : past_splits(last, split_len) + 1;
+}
 
 static int create_state(llama_gpu *g, const gpb_device_info *info, llama_error *err) {
   const llama_config *c = &g->config;
@@ -560,7 +571,7 @@ static int check_fused_limits(const llama_config *c, const gpb_device_info *info
                            MAX_CLASSIFIER_ROWS);
   if (split_len == 0 || split_len > MAX_SPLIT)
     return llama_error_set(err, "attention split %u is outside 1..%u", split_len, MAX_SPLIT);
-  uint32_t slot_stride = past_splits((uint32_t)c->seq_len - 1, split_len) + 1;
+  uint32_t slot_stride = slots_per_head(c, LLAMA_PLAN_FUSED, split_len);
   if ((uint64_t)c->n_heads * slot_stride > MAX_SLOTS)
     return llama_error_set(err,
                            "%d heads x %u attention slots (seq_len %d in splits of %u) exceed the FFN kernel's %u; "
@@ -575,9 +586,6 @@ static int check_fused_limits(const llama_config *c, const gpb_device_info *info
                            slot_stride + 2, info->max_workgroup_count[0], info->max_workgroup_count[1]);
   return 0;
 }
-
-// Attention splits of the wide plan: positions 0..pos in splits of split_len.
-static uint32_t wide_splits(uint32_t pos, uint32_t split_len) { return pos / split_len + 1; }
 
 // What the wide kernels cannot handle, checked before any allocation.
 static int check_wide_limits(const llama_config *c, const gpb_device_info *info, uint32_t split_len, uint32_t rows,
@@ -600,7 +608,7 @@ static int check_wide_limits(const llama_config *c, const gpb_device_info *info,
                            WORKGROUP_SIZE);
   if (split_len == 0 || split_len > MAX_SPLIT)
     return llama_error_set(err, "attention split %u is outside 1..%u", split_len, MAX_SPLIT);
-  uint32_t slot_stride = wide_splits((uint32_t)c->seq_len - 1, split_len);
+  uint32_t slot_stride = slots_per_head(c, LLAMA_PLAN_WIDE, split_len);
   if ((uint64_t)c->n_heads * slot_stride > WIDE_MAX_SLOTS)
     return llama_error_set(err,
                            "%d heads x %u attention splits (seq_len %d in splits of %u) exceed the wo kernel's %u; "
@@ -619,9 +627,8 @@ static int check_wide_limits(const llama_config *c, const gpb_device_info *info,
 // table would overflow.
 static uint32_t default_split(const llama_config *c, llama_plan plan) {
   uint32_t split = plan == LLAMA_PLAN_WIDE ? WIDE_DEFAULT_SPLIT : DEFAULT_SPLIT;
-  uint32_t last = (uint32_t)c->seq_len - 1;
   for (; split < MAX_SPLIT; split *= 2) {
-    uint64_t slots = plan == LLAMA_PLAN_WIDE ? wide_splits(last, split) : past_splits(last, split) + 1;
+    uint64_t slots = slots_per_head(c, plan, split);
     if ((uint64_t)c->n_heads * slots <= (plan == LLAMA_PLAN_WIDE ? WIDE_MAX_SLOTS : MAX_SLOTS)) break;
   }
   return split;
@@ -632,6 +639,26 @@ const char *llama_plan_name(llama_plan plan) {
 }
 
 const char *llama_weight_type_name(llama_weight_type weights) { return weights == LLAMA_WEIGHTS_F16 ? "f16" : "f32"; }
+
+int llama_plan_from_name(const char *name, llama_plan *out) {
+  for (llama_plan p = LLAMA_PLAN_AUTO; p <= LLAMA_PLAN_WIDE; p++) {
+    if (strcmp(name, llama_plan_name(p)) == 0) {
+      *out = p;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+int llama_weight_type_from_name(const char *name, llama_weight_type *out) {
+  for (llama_weight_type w = LLAMA_WEIGHTS_F32; w <= LLAMA_WEIGHTS_F16; w++) {
+    if (strcmp(name, llama_weight_type_name(w)) == 0) {
+      *out = w;
+      return 0;
+    }
+  }
+  return -1;
+}
 
 // The fused plan's few workgroups per layer cannot stream large matrices
 // at the memory's rate; the wide plan's extra dispatches (5 per layer
@@ -649,23 +676,16 @@ llama_plan llama_auto_plan(const llama_config *c, llama_weight_type weights) {
   return bytes > AUTO_WIDE_LAYER_BYTES ? LLAMA_PLAN_WIDE : LLAMA_PLAN_FUSED;
 }
 
-static int create_kernel_from(llama_gpu *g, const char *name, spirv_words spirv, uint32_t push_bytes, gpb_kernel **out,
-                              llama_error *err) {
-  return create_kernel(g, name, spirv.words, spirv.bytes, push_bytes, out, err);
-}
-
 static int create_kernels(llama_gpu *g, llama_error *err) {
   if (g->plan == LLAMA_PLAN_WIDE) {
     for (int k = 0; k < WIDE_KERNELS; k++)
-      if (create_kernel_from(g, k_wide_names[k], k_wide_spirv[g->f16][k], sizeof(wide_params), &g->wide[k], err))
-        return -1;
+      if (create_kernel(g, k_wide_names[k], k_wide_spirv[g->f16][k], sizeof(wide_params), &g->wide[k], err)) return -1;
     return 0;
   }
-  return create_kernel_from(g, "llama_attention", k_fused_spirv[g->f16][0], sizeof(attention_params), &g->attention,
-                            err) ||
-                 create_kernel_from(g, "llama_ffn", k_fused_spirv[g->f16][1], sizeof(ffn_params), &g->ffn, err) ||
-                 create_kernel_from(g, "llama_classifier_argmax", k_fused_spirv[g->f16][2], sizeof(classifier_params),
-                                    &g->classifier, err)
+  return create_kernel(g, "llama_attention", k_fused_spirv[g->f16][0], sizeof(attention_params), &g->attention, err) ||
+                 create_kernel(g, "llama_ffn", k_fused_spirv[g->f16][1], sizeof(ffn_params), &g->ffn, err) ||
+                 create_kernel(g, "llama_classifier_argmax", k_fused_spirv[g->f16][2], sizeof(classifier_params),
+                               &g->classifier, err)
              ? -1
              : 0;
 }
@@ -701,8 +721,7 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   g->plan = plan;
   g->f16 = weights == LLAMA_WEIGHTS_F16;
   g->split_len = split_len;
-  g->slot_stride =
-      wide ? wide_splits((uint32_t)c->seq_len - 1, split_len) : past_splits((uint32_t)c->seq_len - 1, split_len) + 1;
+  g->slot_stride = slots_per_head(c, plan, split_len);
   g->wide_rows = wide_rows;
   g->ffn_rows = ffn_rows;
   g->ffn_groups = groups_for((uint32_t)c->hidden_dim, ffn_rows);

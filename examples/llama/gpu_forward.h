@@ -49,6 +49,9 @@ typedef enum llama_weight_type { LLAMA_WEIGHTS_F32 = 0, LLAMA_WEIGHTS_F16 } llam
 // "auto", "fused", "wide"; "f32", "f16".
 const char *llama_plan_name(llama_plan plan);
 const char *llama_weight_type_name(llama_weight_type weights);
+// The reverse: 0 and *out set for one of those names, else -1.
+int llama_plan_from_name(const char *name, llama_plan *out);
+int llama_weight_type_from_name(const char *name, llama_weight_type *out);
 
 // The plan AUTO picks for a model: fused while the step is bound by its
 // dispatches, wide once the weights' bytes are (see gpu_forward.c).

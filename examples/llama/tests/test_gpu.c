@@ -103,18 +103,15 @@ static int parse(int argc, char **argv, test_args *t) {
     else if (!strcmp(a, "--wide-rows"))
       t->wide_rows = (uint32_t)n;
     else if (!strcmp(a, "--plan") || !strcmp(a, "--expect-plan")) {
-      llama_plan plan = !strcmp(v, "fused") ? LLAMA_PLAN_FUSED : !strcmp(v, "wide") ? LLAMA_PLAN_WIDE : LLAMA_PLAN_AUTO;
-      if (plan == LLAMA_PLAN_AUTO && strcmp(v, "auto")) {
+      if (llama_plan_from_name(v, !strcmp(a, "--plan") ? &t->plan : &t->expect_plan)) {
         fprintf(stderr, "%s expects auto, fused or wide\n", a);
         return -1;
       }
-      *(!strcmp(a, "--plan") ? &t->plan : &t->expect_plan) = plan;
     } else if (!strcmp(a, "--weights")) {
-      if (strcmp(v, "f32") && strcmp(v, "f16")) {
+      if (llama_weight_type_from_name(v, &t->weights)) {
         fprintf(stderr, "--weights expects f32 or f16\n");
         return -1;
       }
-      t->weights = !strcmp(v, "f16") ? LLAMA_WEIGHTS_F16 : LLAMA_WEIGHTS_F32;
     } else if (!strcmp(a, "--mode")) {
       t->mode = !strcmp(v, "immediate") ? GPB_MODE_IMMEDIATE : GPB_MODE_BATCHED;
       t->replay = !strcmp(v, "replay");
