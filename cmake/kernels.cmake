@@ -18,10 +18,16 @@
 # for others to check that such kernels are refused).
 # DEPENDS lists files the sources #include (glslc's includes are invisible to
 # the build), so that editing one rebuilds every kernel.
-find_program(GLSLC glslc REQUIRED)
+#
+# Installed with gpubatch's CMake package: find_package(gpubatch) defines it.
+find_program(GLSLC glslc)
+
 
 function(gpb_embed_kernels)
   cmake_parse_arguments(K "" "TARGET" "SOURCES;VARIANTS;DEPENDS" ${ARGN})
+  if(NOT GLSLC)
+    message(FATAL_ERROR "gpb_embed_kernels: glslc not found (Debian package glslc; or set GLSLC to its path)")
+  endif()
   set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/kernels)
   file(MAKE_DIRECTORY ${out_dir})
   set(entries)

@@ -2,7 +2,9 @@
 # The tests: install, build, run every ctest test on the default device
 # (lavapipe without a GPU) with the validation layer on, then again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, then the thread tests under
-# ThreadSanitizer. `scripts/test.sh --quick` skips the sanitizer builds.
+# ThreadSanitizer; in between, scripts/check-install.sh builds and runs
+# examples/saxpy against the installed library. `scripts/test.sh --quick`
+# skips the sanitizer builds.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -12,6 +14,9 @@ supp="$PWD/tests/lsan.supp"
 echo "== build/ (RelWithDebInfo)"
 scripts/build.sh build
 ctest --test-dir build --output-on-failure -j"$jobs"
+
+echo "== install: examples/saxpy against the installed package, pkg-config and a subdirectory"
+scripts/check-install.sh build
 
 [ "${1:-}" = "--quick" ] && exit 0
 

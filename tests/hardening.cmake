@@ -42,7 +42,7 @@ endfunction()
 foreach(target ${GPB_FUZZ_TARGETS})
   gpb_fuzz_source(${target} source corpus)
   add_executable(${target}_corpus ${source} fuzz/corpus_main.c)
-  target_link_libraries(${target}_corpus PRIVATE gpubatch gpb_test_kernels)
+  target_link_libraries(${target}_corpus PRIVATE gpubatch_internal gpb_test_kernels)
   if(target STREQUAL "fuzz_kernel_dispatch")
     target_compile_definitions(${target}_corpus PRIVATE FUZZ_DISPATCH=1)
   endif()
@@ -64,7 +64,7 @@ if(GPB_FUZZ)
     message(FATAL_ERROR "GPB_FUZZ=ON needs clang: configure with -DCMAKE_C_COMPILER=clang")
   endif()
   set(fuzz_sanitizers address,undefined)
-  target_compile_options(gpubatch PRIVATE -fsanitize=fuzzer-no-link,${fuzz_sanitizers} -fno-omit-frame-pointer
+  target_compile_options(gpubatch_objects PRIVATE -fsanitize=fuzzer-no-link,${fuzz_sanitizers} -fno-omit-frame-pointer
                                           -fno-sanitize-recover=all)
   # Every program linking the instrumented library needs the runtimes. The
   # C++ one too: without ASan's operator new, allocations the validation
@@ -72,12 +72,17 @@ if(GPB_FUZZ)
   # unwinder cannot follow, so fuzz/lsan.supp cannot match the layer's name
   # (fuzz_api_corpus failed on the layer's own leaks with validation on).
   target_link_options(gpubatch INTERFACE -fsanitize=fuzzer-no-link,${fuzz_sanitizers} -fsanitize-link-c++-runtime)
+  # The shared library is not fuzzed (its instrumented objects would need the
+  # fuzzer's runtime at link time).
+  if(TARGET gpubatch_shared)
+    set_target_properties(gpubatch_shared PROPERTIES EXCLUDE_FROM_ALL ON)
+  endif()
   # The soak test's own code is not instrumented: tell it its RSS measures ASan.
   target_compile_definitions(test_soak PRIVATE GPB_LIBRARY_SANITIZED=1)
   foreach(target ${GPB_FUZZ_TARGETS})
     gpb_fuzz_source(${target} source corpus)
     add_executable(${target} ${source})
-    target_link_libraries(${target} PRIVATE gpubatch gpb_test_kernels)
+    target_link_libraries(${target} PRIVATE gpubatch_internal gpb_test_kernels)
     if(target STREQUAL "fuzz_kernel_dispatch")
       target_compile_definitions(${target} PRIVATE FUZZ_DISPATCH=1)
     endif()

@@ -222,12 +222,23 @@ static bool parse_u32(const char *s, uint32_t *out) {
   return true;
 }
 
+static void chain_usage(FILE *out) {
+  fprintf(out, "usage: gpubatch bench chain [--n N] [--reps R] [--mode immediate|batched|replay|both|all]\n"
+               "         [--pattern dependent|independent] [--barriers tracked|always] [--cap DISPATCHES]\n"
+               "         [--device I] [--json] [--trace FILE.json] [--sweep [--plot FILE.svg]]\n"
+               "  --sweep runs N = 10, 30, 100, 300, ... up to --n for every --mode and prints (or\n"
+               "  plots as SVG) microseconds per dispatch against N.\n");
+}
+
 int cli_bench_chain(int argc, char **argv) {
   chain_opts o = {.n = 1000, .reps = 5, .device = -1, .modes = {GPB_MODE_DEFAULT}, .mode_count = 1};
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    bool bad = false;
-    if (strcmp(a, "--n") == 0)
+    bool bad = false, known = true;
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      chain_usage(stdout);
+      return 0;
+    } else if (strcmp(a, "--n") == 0)
       bad = !parse_u32(v, &o.n), i++;
     else if (strcmp(a, "--reps") == 0)
       bad = !parse_u32(v, &o.reps), i++;
@@ -273,16 +284,16 @@ int cli_bench_chain(int argc, char **argv) {
       bad = !(o.plot = v), i++;
     else if (strcmp(a, "--json") == 0)
       o.json = true;
-    else if (strcmp(a, "--help") == 0)
-      bad = true;
     else
-      bad = true;
-    if (bad) {
-      fprintf(stderr, "usage: gpubatch bench chain [--n N] [--reps R] [--mode immediate|batched|replay|both|all]\n"
-                      "         [--pattern dependent|independent] [--barriers tracked|always] [--cap DISPATCHES]\n"
-                      "         [--device I] [--json] [--trace FILE.json] [--sweep [--plot FILE.svg]]\n"
-                      "  --sweep runs N = 10, 30, 100, 300, ... up to --n for every --mode and prints (or\n"
-                      "  plots as SVG) microseconds per dispatch against N.\n");
+      known = false;
+    if (!known || bad) {
+      if (!known)
+        fprintf(stderr, "gpubatch bench chain: unknown option '%s'\n", a);
+      else if (!v)
+        fprintf(stderr, "gpubatch bench chain: %s needs a value\n", a);
+      else
+        fprintf(stderr, "gpubatch bench chain: bad value '%s' for %s\n", v, a);
+      chain_usage(stderr);
       return 2;
     }
   }

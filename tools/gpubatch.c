@@ -122,7 +122,7 @@ static int cmd_devices(int argc, char **argv) {
 }
 
 static void usage(FILE *out) {
-  fprintf(out, "usage: gpubatch <command> [options]\n"
+  fprintf(out, "usage: gpubatch <command> [options]     (gpubatch --version, <command> --help)\n"
                "  devices [--json]                 list Vulkan devices, mark the default\n"
                "  bench chain [options]            time N tiny dispatches (see bench chain --help)\n"
 #ifdef GPB_HAVE_SELFTEST
@@ -140,6 +140,11 @@ int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
+  }
+  if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+    // The library linked, and the headers this program was built with.
+    printf("gpubatch %s (headers %s)\n", gpb_version_string(), GPB_VERSION_STRING);
+    return 0;
   }
   if (strcmp(argv[1], "devices") == 0) return cmd_devices(argc - 2, argv + 2);
 #ifdef GPB_HAVE_SELFTEST

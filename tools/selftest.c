@@ -144,16 +144,19 @@ static int parse_args(int argc, char **argv, selftest_opts *o) {
   memcpy(o->weights, st_default_op_weights, sizeof o->weights);
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(a, "--help") == 0) return 1;
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return 1;
     bool ok = true;
     if (parse_valued(a, v, o, &ok)) {
       i++;
+      if (!ok) {
+        if (v)
+          fprintf(stderr, "gpubatch selftest: bad value '%s' for %s\n", v, a);
+        else
+          fprintf(stderr, "gpubatch selftest: %s needs a value\n", a);
+        return 2;
+      }
     } else if (!parse_flag(a, o)) {
-      ok = false;
-      v = NULL;
-    }
-    if (!ok) {
-      fprintf(stderr, "gpubatch selftest: bad option or value: %s %s\n", a, v ? v : "");
+      fprintf(stderr, "gpubatch selftest: unknown option '%s'\n", a);
       return 2;
     }
   }

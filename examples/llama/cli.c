@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "cpu_forward.h"
@@ -22,7 +23,7 @@
 typedef struct cli_options {
   const char *checkpoint, *tokenizer, *prompt, *prompt_ids, *dump_logits;
   long long steps, threads, device, attention_split, max_batch, ffn_rows, classifier_rows, wide_rows, wait_spin_us;
-  bool json, cpu, replay, ahead, record_ahead;
+  bool json, cpu, replay, ahead, record_ahead, progress;
   gpb_mode mode;
   llama_plan plan;
   llama_weight_type weights;
@@ -53,7 +54,7 @@ static void usage(FILE *f, const char *prog) {
           "usage: %s --checkpoint FILE [--tokenizer FILE] [--prompt TEXT | --prompt-ids 1,2,3]\n"
           "       [--steps N] [--mode immediate|batched|replay|cpu] [--ahead | --record-ahead]\n"
           "       [--cpu] [--plan auto|fused|wide] [--weights f32|f16]\n"
-          "       [--threads N] [--json] [--dump-logits FILE] [--device I]\n"
+          "       [--threads N] [--json] [--progress] [--dump-logits FILE] [--device I]\n"
           "       [--attention-split N] [--ffn-rows N] [--classifier-rows N] [--wide-rows N]\n"
           "       [--max-batch-dispatches N] [--wait-spin-us N] [--trace FILE.json]\n"
           "Greedy decoding of a llama2.c checkpoint on gpubatch, token by token: each step\n"
@@ -145,6 +146,10 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(stdout, prog);
       return 1;
+    }
+    if (!strcmp(a, "--progress")) {
+      o->progress = true;
+      continue;
     }
     if (!strcmp(a, "--json")) {
       o->json = true;
@@ -325,6 +330,20 @@ static void print_piece(const llama_tokenizer *tok, uint32_t prev, uint32_t toke
   fflush(stdout);
 }
 
+// --progress: steps done so far on stderr, a few updates per run (so the
+// decode's timing does not notice): a line rewritten in place each tenth on a
+// terminal, a line each quarter otherwise.
+static void show_progress(uint32_t done, uint32_t total, uint32_t *shown) {
+  bool tty = isatty(STDERR_FILENO);
+  uint32_t parts = tty ? 10u : 4u, part = (uint32_t)((uint64_t)done * parts / total);
+  if (part <= *shown && done != total) return;
+  *shown = part;
+  if (tty)
+    fprintf(stderr, "\r  step %u/%u%s", done, total, done == total ? "\n" : "");
+  else
+    fprintf(stderr, "  step %u/%u\n", done, total);
+}
+
 static int run_decode(decoder *d, const cli_options *o, const llama_tokenizer *tok, uint32_t steps, FILE *dump,
                       decode_run *run, llama_error *err) {
   run->generated = malloc(steps * sizeof(uint32_t));
@@ -335,6 +354,7 @@ static int run_decode(decoder *d, const cli_options *o, const llama_tokenizer *t
   bool ahead = d->gpu && o->ahead, record_ahead = d->gpu && o->record_ahead;
   double start = now_s(), first_done = start;
   if ((ahead || record_ahead) && llama_gpu_submit(d->gpu, token, 0, err)) return -1;
+  uint32_t shown_parts = 0;
   for (uint32_t pos = 0; pos < steps; pos++) {
     uint32_t next;
     const float *logits = NULL;
@@ -344,6 +364,7 @@ static int run_decode(decoder *d, const cli_options *o, const llama_tokenizer *t
     if (rc) return -1;
     if (pos == 0) first_done = now_s();
     run->steps_run++;
+    if (o->progress) show_progress(run->steps_run, steps, &shown_parts);
     if (dump && fwrite(logits, sizeof(float), (size_t)d->vocab, dump) != (size_t)d->vocab)
       return llama_error_set(err, "writing --dump-logits failed: %s", strerror(errno));
     if (prompt_continues(run, pos)) {
@@ -359,6 +380,7 @@ static int run_decode(decoder *d, const cli_options *o, const llama_tokenizer *t
     token = next;
   }
   double end = now_s();
+  if (o->progress && run->steps_run < steps && isatty(STDERR_FILENO)) fputc('\n', stderr); // stopped at BOS
   run->first_step_s = first_done - start;
   run->rest_s = end - first_done;
   if (print_text) printf("\n");

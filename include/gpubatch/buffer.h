@@ -44,26 +44,26 @@ typedef enum gpb_host_access {
 } gpb_host_access;
 
 // Allocates `size` bytes (size > 0). The contents start undefined.
-gpb_status gpb_buffer_create(gpb_device *device, uint64_t size, gpb_memory_kind kind, gpb_buffer **out_buffer);
+GPB_API gpb_status gpb_buffer_create(gpb_device *device, uint64_t size, gpb_memory_kind kind, gpb_buffer **out_buffer);
 
 // Frees the buffer (see above). NULL is accepted and does nothing. If the
 // wait for GPU work times out (GPB_ERROR_TIMEOUT), the buffer is NOT freed:
 // the GPU may still use it; call again later. After any other error (a
 // failed stream) the buffer is freed once submitted work has finished or the
 // device is lost, and the stream's error is returned.
-gpb_status gpb_buffer_free(gpb_buffer *buffer);
+GPB_API gpb_status gpb_buffer_free(gpb_buffer *buffer);
 
 // 0, GPB_MEMORY_PRIVATE and NULL for NULL or a handle that is not live.
-uint64_t gpb_buffer_size(const gpb_buffer *buffer);
-gpb_memory_kind gpb_buffer_kind(const gpb_buffer *buffer);
-gpb_device *gpb_buffer_device(const gpb_buffer *buffer);
+GPB_API uint64_t gpb_buffer_size(const gpb_buffer *buffer);
+GPB_API gpb_memory_kind gpb_buffer_kind(const gpb_buffer *buffer);
+GPB_API gpb_device *gpb_buffer_device(const gpb_buffer *buffer);
 
 // For a SHARED buffer: submits and waits for every unfinished GPU use of the
 // buffer, on any stream, that conflicts with `access`, rechecks those
 // streams' errors, then returns the mapped pointer (valid until free). Work
 // recorded after this call is ordered after host writes made before it is
 // submitted. PRIVATE buffers are refused with GPB_ERROR_INVALID_ARGUMENT.
-gpb_status gpb_buffer_map(gpb_buffer *buffer, gpb_host_access access, void **out_ptr);
+GPB_API gpb_status gpb_buffer_map(gpb_buffer *buffer, gpb_host_access access, void **out_ptr);
 
 #ifdef __cplusplus
 }

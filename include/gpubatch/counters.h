@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gpubatch/version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -49,11 +51,11 @@ typedef struct gpb_counters {
 } gpb_counters;
 
 // Number of counters in gpb_counters.
-size_t gpb_counter_count(void);
+GPB_API size_t gpb_counter_count(void);
 // Name of counter `index` ("dispatches"), or NULL past the end.
-const char *gpb_counter_name(size_t index);
+GPB_API const char *gpb_counter_name(size_t index);
 // Value of counter `index` in `counters`; 0 past the end.
-uint64_t gpb_counter_value(const gpb_counters *counters, size_t index);
+GPB_API uint64_t gpb_counter_value(const gpb_counters *counters, size_t index);
 
 #ifdef __cplusplus
 }

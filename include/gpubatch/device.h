@@ -106,14 +106,14 @@ typedef struct gpb_device_options {
 } gpb_device_options;
 
 // Number of Vulkan physical devices (0 when there is no Vulkan driver).
-gpb_status gpb_device_count(uint32_t *out_count);
+GPB_API gpb_status gpb_device_count(uint32_t *out_count);
 
 // Describes device `index` without opening it.
-gpb_status gpb_device_get_info(uint32_t index, gpb_device_info *out_info);
+GPB_API gpb_status gpb_device_get_info(uint32_t index, gpb_device_info *out_info);
 
 // Index the default device: $GPB_DEVICE if set, else the first usable
 // discrete GPU, else the first usable device of any type.
-gpb_status gpb_device_default_index(uint32_t *out_index);
+GPB_API gpb_status gpb_device_default_index(uint32_t *out_index);
 
 // Opens device `index`. `options` may be NULL (defaults: validation only if
 // GPB_VALIDATION=1). The environment is read here: GPB_MODE (immediate or
@@ -123,38 +123,38 @@ gpb_status gpb_device_default_index(uint32_t *out_index);
 // unset or empty variable means its default; any other value that is not
 // one of those fails with GPB_ERROR_INVALID_ARGUMENT and a message naming
 // the variable and what it accepts.
-gpb_status gpb_device_open(uint32_t index, const gpb_device_options *options, gpb_device **out_device);
+GPB_API gpb_status gpb_device_open(uint32_t index, const gpb_device_options *options, gpb_device **out_device);
 
 // Opens the default device (see gpb_device_default_index).
-gpb_status gpb_device_open_default(const gpb_device_options *options, gpb_device **out_device);
+GPB_API gpb_status gpb_device_open_default(const gpb_device_options *options, gpb_device **out_device);
 
 // Flushes and waits every stream of the device, then releases it and
 // everything created on it. Returns the first error met while draining, but
 // releases the device in any case. NULL is accepted and does nothing; a
 // device closed already gets GPB_ERROR_INVALID_HANDLE.
-gpb_status gpb_device_close(gpb_device *device);
+GPB_API gpb_status gpb_device_close(gpb_device *device);
 
 // Flushes every stream of the device and waits for all of its GPU work.
-gpb_status gpb_device_sync(gpb_device *device);
+GPB_API gpb_status gpb_device_sync(gpb_device *device);
 
 // The stream every device has; lives as long as the device. Never NULL for a
 // live device; NULL for NULL or a handle that is not live.
-gpb_stream *gpb_device_default_stream(gpb_device *device);
+GPB_API gpb_stream *gpb_device_default_stream(gpb_device *device);
 
 // Fills `out_info` for an open device.
-gpb_status gpb_device_query(const gpb_device *device, gpb_device_info *out_info);
+GPB_API gpb_status gpb_device_query(const gpb_device *device, gpb_device_info *out_info);
 
 // Number of validation messages (warnings and errors) seen so far on this
 // device (and, see above, on other devices open with validation at the same
 // time); always 0 when validation is off (and for a handle that is not
 // live). Tests fail on any.
-uint64_t gpb_device_validation_message_count(const gpb_device *device);
+GPB_API uint64_t gpb_device_validation_message_count(const gpb_device *device);
 
 // Message of the last failing call made on this device or on a buffer or
 // kernel of it; "" if none (or the handle is not live). Valid until the next
 // failing call on the device (from any thread; gpb_last_error holds each
 // thread's own).
-const char *gpb_device_last_error(const gpb_device *device);
+GPB_API const char *gpb_device_last_error(const gpb_device *device);
 
 #ifdef __cplusplus
 }

@@ -69,18 +69,18 @@ typedef struct gpb_kernel_desc {
 // device's limit (array lengths from specialization constants counted at
 // their defaults; an expression that cannot be evaluated is refused), or a
 // workgroup size or push-constant block over its limits.
-gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc, gpb_kernel **out_kernel);
+GPB_API gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc, gpb_kernel **out_kernel);
 
 // Loads a .spv file; the kernel's name is the file name without directory
 // and extension unless `name` is given.
-gpb_status gpb_kernel_create_from_file(gpb_device *device, const char *path, const char *entry_point, const char *name,
-                                       gpb_kernel **out_kernel);
+GPB_API gpb_status gpb_kernel_create_from_file(gpb_device *device, const char *path, const char *entry_point,
+                                               const char *name, gpb_kernel **out_kernel);
 
 // Waits for recorded work that uses the kernel, then releases it. NULL is
 // accepted and does nothing. On GPB_ERROR_TIMEOUT the kernel stays alive.
-gpb_status gpb_kernel_destroy(gpb_kernel *kernel);
+GPB_API gpb_status gpb_kernel_destroy(gpb_kernel *kernel);
 
-gpb_status gpb_kernel_get_info(const gpb_kernel *kernel, gpb_kernel_info *out_info);
+GPB_API gpb_status gpb_kernel_get_info(const gpb_kernel *kernel, gpb_kernel_info *out_info);
 
 #ifdef __cplusplus
 }

@@ -46,15 +46,15 @@ extern "C" {
 
 typedef struct gpb_program gpb_program;
 
-gpb_status gpb_stream_begin_capture(gpb_stream *stream);
+GPB_API gpb_status gpb_stream_begin_capture(gpb_stream *stream);
 // Ends the capture; on success *out_program holds the recorded work (an
 // empty capture gives an empty program).
-gpb_status gpb_stream_end_capture(gpb_stream *stream, gpb_program **out_program);
-gpb_status gpb_stream_replay(gpb_stream *stream, gpb_program *program);
+GPB_API gpb_status gpb_stream_end_capture(gpb_stream *stream, gpb_program **out_program);
+GPB_API gpb_status gpb_stream_replay(gpb_stream *stream, gpb_program *program);
 // NULL is accepted and does nothing.
-gpb_status gpb_program_destroy(gpb_program *program);
+GPB_API gpb_status gpb_program_destroy(gpb_program *program);
 // Dispatches in the program; 0 for NULL or a handle that is not live.
-uint32_t gpb_program_dispatch_count(const gpb_program *program);
+GPB_API uint32_t gpb_program_dispatch_count(const gpb_program *program);
 
 #ifdef __cplusplus
 }

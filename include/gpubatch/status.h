@@ -30,6 +30,8 @@
 #ifndef GPUBATCH_STATUS_H
 #define GPUBATCH_STATUS_H
 
+#include "gpubatch/version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -52,12 +54,12 @@ typedef enum gpb_status {
 } gpb_status;
 
 // Stable, upper-case name of a status ("GPB_ERROR_DEVICE_LOST"); never NULL.
-const char *gpb_status_name(gpb_status status);
+GPB_API const char *gpb_status_name(gpb_status status);
 
 // Message of the last failing gpubatch call made by this thread, or "" when
 // none failed yet. Owned by the library; valid until this thread's next
 // failing call.
-const char *gpb_last_error(void);
+GPB_API const char *gpb_last_error(void);
 
 #ifdef __cplusplus
 }

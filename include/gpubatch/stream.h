@@ -110,54 +110,55 @@ typedef struct gpb_dispatch {
   uint32_t push_constant_bytes;
 } gpb_dispatch;
 
-gpb_status gpb_stream_create(gpb_device *device, const gpb_stream_options *options, gpb_stream **out_stream);
+GPB_API gpb_status gpb_stream_create(gpb_device *device, const gpb_stream_options *options, gpb_stream **out_stream);
 
 // Syncs and releases the stream; it also waits for the device to go idle
 // before freeing command buffers (a driver may touch them after signaling
 // completion), so it can wait for other streams' work too. The default stream
 // cannot be destroyed (GPB_ERROR_INVALID_ARGUMENT). NULL is accepted and does
 // nothing.
-gpb_status gpb_stream_destroy(gpb_stream *stream);
+GPB_API gpb_status gpb_stream_destroy(gpb_stream *stream);
 
 // NULL, GPB_MODE_DEFAULT and "" for NULL or a handle that is not live.
-gpb_device *gpb_stream_device(const gpb_stream *stream);
-gpb_mode gpb_stream_mode(const gpb_stream *stream);
+GPB_API gpb_device *gpb_stream_device(const gpb_stream *stream);
+GPB_API gpb_mode gpb_stream_mode(const gpb_stream *stream);
 
 // Records a kernel dispatch.
-gpb_status gpb_stream_dispatch(gpb_stream *stream, const gpb_dispatch *dispatch);
+GPB_API gpb_status gpb_stream_dispatch(gpb_stream *stream, const gpb_dispatch *dispatch);
 
 // host -> device: copies `bytes` from `src` into `dst` at `dst_offset`.
 // `src` may be reused as soon as the call returns.
-gpb_status gpb_stream_copy_to_device(gpb_stream *stream, const void *src, gpb_buffer *dst, uint64_t dst_offset,
-                                     uint64_t bytes);
+GPB_API gpb_status gpb_stream_copy_to_device(gpb_stream *stream, const void *src, gpb_buffer *dst, uint64_t dst_offset,
+                                             uint64_t bytes);
 
 // device -> host: returns when `bytes` from `src` at `src_offset` are in
 // `dst`. Submits pending work and waits for it.
-gpb_status gpb_stream_copy_to_host(gpb_stream *stream, gpb_buffer *src, uint64_t src_offset, void *dst, uint64_t bytes);
+GPB_API gpb_status gpb_stream_copy_to_host(gpb_stream *stream, gpb_buffer *src, uint64_t src_offset, void *dst,
+                                           uint64_t bytes);
 
 // device -> device, same device. The ranges may be in one buffer but must
 // not overlap.
-gpb_status gpb_stream_copy_buffer(gpb_stream *stream, gpb_buffer *src, uint64_t src_offset, gpb_buffer *dst,
-                                  uint64_t dst_offset, uint64_t bytes);
+GPB_API gpb_status gpb_stream_copy_buffer(gpb_stream *stream, gpb_buffer *src, uint64_t src_offset, gpb_buffer *dst,
+                                          uint64_t dst_offset, uint64_t bytes);
 
 // Submits the pending batch without waiting.
-gpb_status gpb_stream_flush(gpb_stream *stream);
+GPB_API gpb_status gpb_stream_flush(gpb_stream *stream);
 
 // Submits the pending batch and waits until all work of the stream is done.
-gpb_status gpb_stream_sync(gpb_stream *stream);
+GPB_API gpb_status gpb_stream_sync(gpb_stream *stream);
 
 // Work recorded on `waiter` after this call starts only after all work
 // recorded on `signaler` before it has finished (timeline semaphores; no
 // host wait). Both streams must belong to the same device.
-gpb_status gpb_stream_wait_stream(gpb_stream *waiter, gpb_stream *signaler);
+GPB_API gpb_status gpb_stream_wait_stream(gpb_stream *waiter, gpb_stream *signaler);
 
-gpb_status gpb_stream_get_counters(gpb_stream *stream, gpb_counters *out_counters);
-gpb_status gpb_stream_reset_counters(gpb_stream *stream);
+GPB_API gpb_status gpb_stream_get_counters(gpb_stream *stream, gpb_counters *out_counters);
+GPB_API gpb_status gpb_stream_reset_counters(gpb_stream *stream);
 
 // Message of the last failing call on this stream (or its sticky error);
 // "" if none. A failing call from another thread may overwrite it; each
 // thread's own last message is in gpb_last_error.
-const char *gpb_stream_last_error(gpb_stream *stream);
+GPB_API const char *gpb_stream_last_error(gpb_stream *stream);
 
 #ifdef __cplusplus
 }
