@@ -152,7 +152,14 @@ int main(int argc, char **argv) {
 #endif
   if (strcmp(argv[1], "bench") == 0) {
     if (argc >= 3 && strcmp(argv[2], "chain") == 0) return cli_bench_chain(argc - 3, argv + 3);
-    fprintf(stderr, "gpubatch: bench: unknown benchmark (try: bench chain)\n");
+    if (argc >= 3 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0)) {
+      printf("usage: gpubatch bench chain [options]   (gpubatch bench chain --help)\n");
+      return 0;
+    }
+    if (argc >= 3)
+      fprintf(stderr, "gpubatch bench: unknown benchmark '%s' (try: bench chain)\n", argv[2]);
+    else
+      fprintf(stderr, "gpubatch bench: which benchmark? (try: bench chain)\n");
     return 2;
   }
 #ifdef GPB_HAVE_LLAMA
