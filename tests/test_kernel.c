@@ -28,6 +28,17 @@ static const uint32_t admit_runtime_array_spirv[] =
 static const uint32_t admit_bda_spirv[] =
 #include "admit_bda.inc"
     ;
+// A WorkgroupSize built-in of signed ints (valid SPIR-V; Mesa's spirv_to_nir
+// fails on it), assembled by hand: glslc always emits unsigned ones.
+static const uint32_t admit_signed_workgroup_size_spirv[] = {
+    0x07230203, 0x00010500, 0x000d000b, 0x0000000a, 0x00000000, 0x00020011, 0x00000001, 0x0006000b, 0x00000001,
+    0x4c534c47, 0x6474732e, 0x3035342e, 0x00000000, 0x0003000e, 0x00000000, 0x00000001, 0x0005000f, 0x00000005,
+    0x00000004, 0x6e69616d, 0x00000000, 0x00060010, 0x00000004, 0x00000011, 0x00000001, 0x00000001, 0x00000001,
+    0x00040047, 0x00000009, 0x0000000b, 0x00000019, 0x00020013, 0x00000002, 0x00030021, 0x00000003, 0x00000002,
+    0x00040015, 0x00000006, 0x00000020, 0x00000001, 0x00040017, 0x00000007, 0x00000006, 0x00000003, 0x0004002b,
+    0x00000006, 0x00000008, 0x00000001, 0x0006002c, 0x00000007, 0x00000009, 0x00000008, 0x00000008, 0x00000008,
+    0x00050036, 0x00000002, 0x00000004, 0x00000000, 0x00000003, 0x000200f8, 0x00000005, 0x000100fd, 0x00010038,
+};
 static const uint32_t admit_local_size_id_spirv[] =
 #include "admit_local_size_id.inc"
     ;
@@ -170,6 +181,8 @@ static void test_admission(void) {
        "capability PhysicalStorageBufferAddresses"},
       {"admit_local_size_id", admit_local_size_id_spirv, sizeof admit_local_size_id_spirv, GPB_ERROR_UNSUPPORTED,
        "SPIR-V 1.6"},
+      {"admit_signed_workgroup_size", admit_signed_workgroup_size_spirv, sizeof admit_signed_workgroup_size_spirv,
+       GPB_ERROR_UNSUPPORTED, "WorkgroupSize built-in as signed integers"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     gpb_kernel_desc desc = {.name = cases[i].name, .spirv = cases[i].words, .spirv_bytes = cases[i].bytes};

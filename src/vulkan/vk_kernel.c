@@ -105,9 +105,58 @@ static gpb_status check_capabilities(const gpb_be_device *d, const uint32_t *w, 
   return GPB_OK;
 }
 
+// The declaration (before the first function) of type `id` (kind 't':
+// OpTypeVoid..OpTypeForwardPointer, result in word 1) or of composite
+// constant `id` (kind 'c': OpConstantComposite, OpSpecConstantComposite,
+// result in word 2); its index, or 0.
+static size_t find_declaration(const uint32_t *w, size_t n, uint32_t id, char kind) {
+  enum { OP_TYPE_FIRST = 19, OP_TYPE_LAST = 39, OP_CONSTANT_COMPOSITE = 44, OP_SPEC_CONSTANT_COMPOSITE = 51 };
+  enum { OP_FUNCTION = 54 };
+  for (size_t i = 5; i < n;) {
+    uint32_t op = w[i] & 0xffff, count = w[i] >> 16;
+    if (count == 0 || i + count > n || op == OP_FUNCTION) break;
+    if (kind == 't' && op >= OP_TYPE_FIRST && op <= OP_TYPE_LAST && count >= 2 && w[i + 1] == id) return i;
+    if (kind == 'c' && (op == OP_CONSTANT_COMPOSITE || op == OP_SPEC_CONSTANT_COMPOSITE) && count >= 3 &&
+        w[i + 2] == id)
+      return i;
+    i += count;
+  }
+  return 0;
+}
+
+// A WorkgroupSize built-in made of signed integers is valid SPIR-V for
+// Vulkan, but Mesa's spirv_to_nir (lavapipe, 22.3) fails on it at pipeline
+// creation with a driver error message. glslc emits unsigned ones, so
+// gpubatch admits only those, on every device, rather than let one driver's
+// failure decide.
+static gpb_status check_workgroup_size_type(const uint32_t *w, size_t n, char *err) {
+  enum { OP_DECORATE = 71, DECORATION_BUILTIN = 11, BUILTIN_WORKGROUP_SIZE = 25, OP_FUNCTION = 54 };
+  enum { OP_TYPE_INT = 21, OP_TYPE_VECTOR = 23 };
+  for (size_t i = 5; i < n;) {
+    uint32_t op = w[i] & 0xffff, count = w[i] >> 16;
+    if (count == 0 || i + count > n || op == OP_FUNCTION) break;
+    if (op == OP_DECORATE && count >= 4 && w[i + 2] == DECORATION_BUILTIN && w[i + 3] == BUILTIN_WORKGROUP_SIZE) {
+      size_t c = find_declaration(w, n, w[i + 1], 'c');
+      size_t v = c ? find_declaration(w, n, w[c + 1], 't') : 0;
+      if (v && (w[v] & 0xffff) == OP_TYPE_VECTOR && (w[v] >> 16) >= 3) {
+        size_t t = find_declaration(w, n, w[v + 2], 't');
+        if (t && (w[t] & 0xffff) == OP_TYPE_INT && (w[t] >> 16) >= 4 && w[t + 3] != 0) {
+          gpb_format(err, GPB_MSG_MAX,
+                     "declares its WorkgroupSize built-in as signed integers; gpubatch admits unsigned ones only "
+                     "(what glslc emits; Mesa's lavapipe cannot compile signed ones)");
+          return GPB_ERROR_UNSUPPORTED;
+        }
+      }
+    }
+    i += count;
+  }
+  return GPB_OK;
+}
+
 gpb_status gpb_vk_pipeline_create(gpb_be_device *d, const uint32_t *words, size_t word_count,
                                   const gpb_kernel_info *info, gpb_be_pipeline **out, char *err) {
   gpb_status st = check_capabilities(d, words, word_count, err);
+  if (st == GPB_OK) st = check_workgroup_size_type(words, word_count, err);
   if (st != GPB_OK) return st;
   if (info->binding_count > d->max_push_descriptors) {
     gpb_format(err, GPB_MSG_MAX, "%u buffer bindings; the device pushes at most %u", info->binding_count,
