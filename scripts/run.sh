@@ -5,7 +5,8 @@
 # every mode: immediate, batched, replay, batched --record-ahead, batched
 # --ahead, and the CPU reference; print them side by side. On a GPU each mode
 # runs 3 times (median and range); on a CPU Vulkan device once, with a note.
-# GPB_LLAMA_STEPS sets the number of decode steps (default 64).
+# GPB_LLAMA_STEPS sets the number of decode steps (default 64),
+# GPB_LLAMA_RUNS the runs per mode.
 set -eu
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -29,6 +30,7 @@ d = json.load(sys.stdin)
 print(next(x["type"] for x in d["devices"] if x["index"] == d["default"]))' 2>/dev/null || echo unknown)
 runs=3
 [ "$device_type" = CPU ] && runs=1
+runs=${GPB_LLAMA_RUNS:-$runs}
 
 ckpt=build/stories15M-random.bin
 if [ ! -f "$ckpt" ]; then

@@ -22,7 +22,7 @@
 
 typedef struct cli_options {
   const char *checkpoint, *tokenizer, *prompt, *prompt_ids, *dump_logits;
-  long long steps, threads, device, attention_split, max_batch, ffn_rows, classifier_rows, wide_rows, wait_spin_us;
+  long long steps, threads, device, attention_split, max_batch, ffn_rows, classifier_rows, wide_rows, wide_groups, wait_spin_us;
   bool json, cpu, replay, ahead, record_ahead, progress;
   gpb_mode mode;
   llama_plan plan;
@@ -55,7 +55,7 @@ static void usage(FILE *f, const char *prog) {
           "       [--steps N] [--mode immediate|batched|replay|cpu] [--ahead | --record-ahead]\n"
           "       [--cpu] [--plan auto|fused|wide] [--weights f32|f16]\n"
           "       [--threads N] [--json] [--progress] [--dump-logits FILE] [--device I]\n"
-          "       [--attention-split N] [--ffn-rows N] [--classifier-rows N] [--wide-rows N]\n"
+          "       [--attention-split N] [--ffn-rows N] [--classifier-rows N] [--wide-rows N] [--wide-groups N]\n"
           "       [--max-batch-dispatches N] [--wait-spin-us N] [--trace FILE.json]\n"
           "Greedy decoding of a llama2.c checkpoint on gpubatch, token by token: each step\n"
           "is one chain of dispatches and one readback of the classifier workgroups' best\n"
@@ -86,7 +86,9 @@ static void usage(FILE *f, const char *prog) {
           "--ffn-rows N, --classifier-rows N: hidden rows per FFN workgroup (default 16)\n"
           "and vocabulary rows per classifier workgroup (fused: default 128, multiples of\n"
           "4; wide: default 64, at most 256). --wide-rows N: rows per workgroup of the\n"
-          "wide plan's layer products (even, default 8).\n"
+          "wide plan's layer products (even, default 8); --wide-groups N: at most N\n"
+          "workgroups per layer product, each taking several blocks of rows (default 0:\n"
+          "one workgroup per block).\n"
           "--max-batch-dispatches N: the stream submits after N dispatches (default: the\n"
           "library's), so a step can start on the GPU while the rest is recorded.\n"
           "--wait-spin-us N: how long the host polls for a step before it blocks (default\n"
@@ -199,6 +201,8 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       bad = parse_int(a, v, 1, 4096, &o->classifier_rows);
     else if (!strcmp(a, "--wide-rows"))
       bad = parse_int(a, v, 2, 256, &o->wide_rows);
+    else if (!strcmp(a, "--wide-groups"))
+      bad = parse_int(a, v, 0, 1 << 20, &o->wide_groups);
     else if (!strcmp(a, "--plan"))
       bad = parse_plan(v, o);
     else if (!strcmp(a, "--weights"))
@@ -475,6 +479,7 @@ static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device
                             .rows_per_group = (uint32_t)o->ffn_rows,
                             .classifier_rows = (uint32_t)o->classifier_rows,
                             .wide_rows = (uint32_t)o->wide_rows,
+                            .wide_groups = (uint32_t)o->wide_groups,
                             .plan = o->plan,
                             .weights = o->weights,
                             .replay = o->replay,

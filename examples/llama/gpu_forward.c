@@ -198,6 +198,7 @@ struct llama_gpu {
   uint32_t split_len;   // positions per attention workgroup (fused: PAST)
   uint32_t slot_stride; // attention slots per head: the most splits (+ 1 fused)
   uint32_t wide_rows;   // rows per workgroup of the wide layer products
+  uint32_t wide_groups; // at most this many workgroups per layer product (0: no cap)
   uint32_t ffn_rows, ffn_groups, classifier_rows, classifier_groups;
   // The step, filled in once; only the attention grid (and, ahead, the
   // host's copy of the bests) changes between steps.
@@ -510,7 +511,10 @@ static void wide_dispatch(llama_gpu *g, wide_cursor *at, const wide_params *base
   g->dispatch_layer[i] = per_layer ? layer : (uint32_t)g->config.n_layers;
   g->dispatch_name[i] = k_wide_names[kind];
   if (kind == WIDE_ATTENTION) g->attention_dispatch[layer] = i;
-  set_dispatch(at->d++, g->wide[kind], groups_for(rows, per_group), at->a, count, at->pc++, sizeof(wide_params));
+  uint32_t groups = groups_for(rows, per_group);
+  bool loops = kind == WIDE_QKV || kind == WIDE_WO || kind == WIDE_W13 || kind == WIDE_W2;
+  if (loops && g->wide_groups && groups > g->wide_groups) groups = g->wide_groups;
+  set_dispatch(at->d++, g->wide[kind], groups, at->a, count, at->pc++, sizeof(wide_params));
   at->a += count;
 }
 
@@ -723,6 +727,7 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   g->split_len = split_len;
   g->slot_stride = slots_per_head(c, plan, split_len);
   g->wide_rows = wide_rows;
+  g->wide_groups = options ? options->wide_groups : 0;
   g->ffn_rows = ffn_rows;
   g->ffn_groups = groups_for((uint32_t)c->hidden_dim, ffn_rows);
   g->classifier_rows = classifier_rows;

@@ -85,6 +85,10 @@ typedef struct llama_gpu_options {
   // Wide: rows per workgroup of the layer products, even, 2..256; 0 means 8
   // (one row per subgroup on NVIDIA).
   uint32_t wide_rows;
+  // Wide: at most this many workgroups per layer product, each taking
+  // several blocks of wide_rows rows (its input normalized once for all of
+  // them); 0 means one workgroup per block.
+  uint32_t wide_groups;
   // Replay: capture each step shape (attention grid) once as a gpb_program
   // and replay it, instead of recording the step's dispatches every step.
   bool replay;

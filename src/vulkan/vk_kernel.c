@@ -153,10 +153,56 @@ static gpb_status check_workgroup_size_type(const uint32_t *w, size_t n, char *e
   return GPB_OK;
 }
 
+// Memory semantics are a bit mask of which SPIR-V defines bits 1-4 and 6-15
+// (acquire/release orderings, storage classes, availability, volatile);
+// SPIRV-Tools accepts others, and Mesa's spirv_to_nir warns through the
+// debug messenger that it ignores them. A kernel naming undefined bits means
+// something nobody implements, so it is refused. The semantics operand of
+// barriers and atomics is the id of a (spec) constant.
+static gpb_status check_memory_semantics(const uint32_t *w, size_t n, char *err) {
+  enum { OP_CONSTANT = 43, OP_SPEC_CONSTANT = 50, OP_CONTROL_BARRIER = 224, OP_MEMORY_BARRIER = 225 };
+  enum { OP_ATOMIC_LOAD = 227, OP_ATOMIC_STORE = 228, OP_ATOMIC_COMPARE_EXCHANGE_WEAK = 231, OP_ATOMIC_XOR = 242 };
+  enum { OP_ATOMIC_FLAG_TEST_AND_SET = 318, OP_ATOMIC_FLAG_CLEAR = 319, OP_ATOMIC_FMIN = 5614, OP_ATOMIC_FADD = 6035 };
+  const uint32_t defined = 0xffdeu; // bits 1-4, 6-15
+  for (size_t i = 5; i < n;) {
+    uint32_t op = w[i] & 0xffff, count = w[i] >> 16;
+    if (count == 0 || i + count > n) break;
+    uint32_t ids[2] = {0, 0}; // word offsets of the semantics operands
+    if (op == OP_CONTROL_BARRIER) {
+      ids[0] = 3;
+    } else if (op == OP_MEMORY_BARRIER || op == OP_ATOMIC_STORE || op == OP_ATOMIC_FLAG_CLEAR) {
+      ids[0] = op == OP_MEMORY_BARRIER ? 2 : 3;
+    } else if ((op >= OP_ATOMIC_LOAD && op <= OP_ATOMIC_XOR) || op == OP_ATOMIC_FLAG_TEST_AND_SET ||
+               op == OP_ATOMIC_FMIN || op == OP_ATOMIC_FMIN + 1 || op == OP_ATOMIC_FADD) {
+      ids[0] = 5;
+      if (op >= OP_ATOMIC_COMPARE_EXCHANGE_WEAK - 1 && op <= OP_ATOMIC_COMPARE_EXCHANGE_WEAK) ids[1] = 6;
+    }
+    for (int k = 0; k < 2 && ids[k]; k++) {
+      if (ids[k] >= count) continue;
+      uint32_t id = w[i + ids[k]];
+      for (size_t j = 5; j < n;) {
+        uint32_t op2 = w[j] & 0xffff, count2 = w[j] >> 16;
+        if (count2 == 0 || j + count2 > n) break;
+        if ((op2 == OP_CONSTANT || op2 == OP_SPEC_CONSTANT) && count2 >= 4 && w[j + 2] == id &&
+            (w[j + 3] & ~defined) != 0) {
+          gpb_format(err, GPB_MSG_MAX,
+                     "uses memory semantics 0x%x, with bits SPIR-V does not define (0x%x); drivers ignore them",
+                     w[j + 3], w[j + 3] & ~defined);
+          return GPB_ERROR_UNSUPPORTED;
+        }
+        j += count2;
+      }
+    }
+    i += count;
+  }
+  return GPB_OK;
+}
+
 gpb_status gpb_vk_pipeline_create(gpb_be_device *d, const uint32_t *words, size_t word_count,
                                   const gpb_kernel_info *info, gpb_be_pipeline **out, char *err) {
   gpb_status st = check_capabilities(d, words, word_count, err);
   if (st == GPB_OK) st = check_workgroup_size_type(words, word_count, err);
+  if (st == GPB_OK) st = check_memory_semantics(words, word_count, err);
   if (st != GPB_OK) return st;
   if (info->binding_count > d->max_push_descriptors) {
     gpb_format(err, GPB_MSG_MAX, "%u buffer bindings; the device pushes at most %u", info->binding_count,

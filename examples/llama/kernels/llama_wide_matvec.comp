@@ -180,14 +180,37 @@ void subgroup_best(inout float v, inout uint i) {
 }
 #endif
 
+// One block of rows: [row0, row0 + count) of the layer's matrix, then its
+// epilogue. A workgroup takes blocks g, g + groups, g + 2 * groups, ...
+// (the host may dispatch fewer workgroups than blocks, so that each
+// normalizes its input once for several blocks and the last wave of
+// workgroups is not a small fraction of the GPU).
+void block(uint row0, uint count, chunk first);
+
 void main() {
-  uint t = gl_LocalInvocationIndex;
+  uint blocks = (pc.rows + pc.rows_per_group - 1u) / pc.rows_per_group;
   uint row0 = gl_WorkGroupID.x * pc.rows_per_group;
   uint count = min(pc.rows_per_group, pc.rows - row0);
   uint first_row = pc.layer * pc.rows + row0;
   chunk first = load_chunk(row_base(first_row + min(gl_SubgroupID, count - 1u)), gl_SubgroupInvocationID, pc.cols / 8u);
   load_input();
   barrier();
+  block(row0, count, first);
+#if !KIND_CLASSIFIER
+  for (uint b = gl_WorkGroupID.x + gl_NumWorkGroups.x; b < blocks; b += gl_NumWorkGroups.x) {
+    row0 = b * pc.rows_per_group;
+    count = min(pc.rows_per_group, pc.rows - row0);
+    first_row = pc.layer * pc.rows + row0;
+    first = load_chunk(row_base(first_row + min(gl_SubgroupID, count - 1u)), gl_SubgroupInvocationID, pc.cols / 8u);
+    barrier(); // the last block's epilogue has read dots
+    block(row0, count, first);
+  }
+#endif
+}
+
+void block(uint row0, uint count, chunk first) {
+  uint t = gl_LocalInvocationIndex;
+  uint first_row = pc.layer * pc.rows + row0;
   matvec(first_row, count, first);
   barrier();
 

@@ -38,7 +38,7 @@ typedef struct test_args {
   llama_config config;
   gpb_mode mode;
   bool replay, ahead, record_ahead;
-  uint32_t steps, attention_split, rows_per_group, wide_rows;
+  uint32_t steps, attention_split, rows_per_group, wide_rows, wide_groups;
   llama_plan plan, expect_plan;
   llama_weight_type weights;
   unsigned long long seed;
@@ -102,6 +102,8 @@ static int parse(int argc, char **argv, test_args *t) {
       t->file = v;
     else if (!strcmp(a, "--wide-rows"))
       t->wide_rows = (uint32_t)n;
+    else if (!strcmp(a, "--wide-groups"))
+      t->wide_groups = (uint32_t)n;
     else if (!strcmp(a, "--plan") || !strcmp(a, "--expect-plan")) {
       if (llama_plan_from_name(v, !strcmp(a, "--plan") ? &t->plan : &t->expect_plan)) {
         fprintf(stderr, "%s expects auto, fused or wide\n", a);
@@ -285,6 +287,7 @@ int main(int argc, char **argv) {
                                .attention_split = t.attention_split,
                                .rows_per_group = t.rows_per_group,
                                .wide_rows = t.wide_rows,
+                               .wide_groups = t.wide_groups,
                                .plan = t.plan,
                                .weights = t.weights,
                                .replay = t.replay,
