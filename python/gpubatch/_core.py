@@ -188,8 +188,9 @@ class _DeviceState:
         self.keep = None  # the options' C objects: the callback and the trace path
 
     def live_mappings(self, buffer=None):
+        """How many Mapping objects (of `buffer`, or of any buffer) are alive."""
         def live():
-            return [m for m in self.mappings if buffer is None or m.buffer is buffer]
+            return sum(1 for m in self.mappings if buffer is None or m.buffer is buffer)
         if live():
             gc.collect()  # views in reference cycles die only in a collection
         return live()
@@ -267,11 +268,11 @@ class Device:
         made on it (buffers, kernels, streams, programs). Refused while numpy
         arrays or DLPack tensors alias one of its mapped shared buffers."""
         h = self._h
-        live = self._state.live_mappings()
+        live = self._state.live_mappings()  # a count: the traceback must not hold them
         if live:
             raise FailedPreconditionError(
                 "closing the device: %d mapping(s) of its shared buffers are alive (numpy arrays or DLPack "
-                "tensors over them); delete them first" % len(live))
+                "tensors over them); delete them first" % live)
         self._state.closed = True
         st = lib.gpb_device_close(h)
         n = len(self._state.messages)
@@ -488,11 +489,11 @@ class Buffer(_Child):
     def free(self):
         """Frees the buffer (after GPU work using it). Refused while Mapping
         objects, numpy arrays or DLPack tensors over its memory are alive."""
-        live = self.device._state.live_mappings(self)
+        live = self.device._state.live_mappings(self)  # a count: the traceback must not hold them
         if live and not self.released:
             raise FailedPreconditionError(
                 "freeing a shared buffer: %d mapping(s) of it are alive (numpy arrays or DLPack tensors over its "
-                "memory); delete them first" % len(live))
+                "memory); delete them first" % live)
         self._release(lib.gpb_buffer_free)
 
     close = free
