@@ -103,3 +103,14 @@ def test_reference_cycles_and_collection(spirv):
     del dev
     gc.collect()
     assert dev_state.closed
+
+
+def test_validation_messages_warn_at_close():
+    seen = []
+    dev = gpubatch.open(on_message=lambda severity, text: seen.append((severity, text)))
+    callback = dev._state.keep[0]  # what the library calls with each validation message
+    callback(None, 2, b"synthetic message")
+    assert seen == [(2, "synthetic message")] and dev.validation_messages == seen
+    with pytest.warns(gpubatch.ValidationWarning, match="synthetic message"):
+        dev.close()
+    assert dev.closed
