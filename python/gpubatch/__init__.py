@@ -29,3 +29,12 @@ PRIVATE = MemoryKind.PRIVATE
 SHARED = MemoryKind.SHARED
 
 __version__ = "0.4.0"
+
+# Shown as gpubatch.X in tracebacks and reprs, not as the private module.
+for _cls in (Error, DeviceLostError, FailedPreconditionError, InvalidArgumentError, InvalidHandleError,
+             InvalidSpirvError, IOError, NotFoundError, OutOfDeviceMemoryError, OutOfHostMemoryError, OutOfRangeError,
+             TimeoutError, UnsupportedError, VulkanError, Arg, Barriers, Buffer, Capture, Device, DeviceInfo,
+             DeviceType, HostAccess, Kernel, KernelBinding, KernelInfo, Mapping, MemoryHeap, MemoryKind, Mode, Program,
+             Stream, ValidationWarning):
+    _cls.__module__ = __name__
+del _cls

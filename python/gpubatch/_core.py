@@ -284,9 +284,15 @@ class Device:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        if not self._state.closed:
-            self.close()
+    def __exit__(self, exc_type, *exc):
+        if self._state.closed:
+            return
+        if exc_type is not None and self._state.live_mappings():
+            # Arrays over mapped memory are likely held by the exception's
+            # frames: leave the device to its finalizer rather than hide the
+            # exception behind a refusal to close.
+            return
+        self.close()
 
     def __repr__(self):
         if self._state.closed:
@@ -424,6 +430,8 @@ class _Child:
         self._handle = handle
         self._released = False
         self._finalizer = weakref.finalize(self, _finalize_child, device._state, handle, release)
+        # At interpreter exit the device's own finalizer releases everything at once.
+        self._finalizer.atexit = False
 
     @property
     def _h(self):
@@ -546,7 +554,9 @@ class Buffer(_Child):
             raise ValueError("map: offset %d is outside the buffer's %d bytes" % (offset, size))
         if shape is None:
             shape = ((size - offset) // dtype.itemsize,)
-        shape = (shape,) if isinstance(shape, int) else tuple(int(n) for n in shape)
+        shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
+        if any(n < 0 for n in shape):
+            raise ValueError("map: negative dimension in shape %s" % (shape,))
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         if offset + nbytes > size:
             raise ValueError("map: %s of %s at offset %d needs %d bytes; the buffer has %d" %

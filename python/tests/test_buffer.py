@@ -103,6 +103,8 @@ def test_shared_mapping_is_a_view(dev):
     with pytest.raises(ValueError):
         b.map(offset=5000)
     with pytest.raises(ValueError):
+        b.map(np.float32, (-1,))
+    with pytest.raises(ValueError):
         b.map(access="x")
     del a, m, w
     b.free()
@@ -189,4 +191,15 @@ def test_mapping_after_device_close_raises(fresh_device):
         m.__dlpack__()
     b._released = False
     del m
+    fresh_device.close()
+
+
+def test_exception_with_live_view_not_masked(fresh_device):
+    b = fresh_device.buffer(64, "shared")
+    with pytest.raises(KeyError):
+        with fresh_device:
+            view = b.numpy(np.uint32)
+            raise KeyError("the block's own error")
+    assert not fresh_device.closed  # left open: `view` lives in the traceback
+    del view
     fresh_device.close()

@@ -120,6 +120,7 @@ def test_streams_wait_flush_sync_counters(dev, kernels):
                     staging_max_bytes=1 << 20, staging_buffer_bytes=1 << 16, inline_upload_max_bytes=0)
     assert s1.mode == gpubatch.Mode.BATCHED and s2.mode == gpubatch.Mode.IMMEDIATE
     assert repr(s1) == "<gpubatch.Stream batched>"
+    assert gpubatch._lib.lib.gpb_stream_device(s1._h) == dev._h
     b = dev.buffer_from(np.zeros(64, np.uint32), stream=s1)
     for _ in range(10):
         s1.dispatch(k, 1, [b], push_constants=np.uint32(64))
