@@ -27,7 +27,7 @@ step "python3 -m venv --system-site-packages; pip install --no-index --no-build-
 # A copy, so that the build's egg-info and build/ stay out of the source tree.
 cp -r python "$work/python"
 rm -rf "$work/python/build" "$work/python"/*.egg-info
-"$work/venv/bin/pip" install -q --no-index --no-build-isolation "$work/python" >"$work/pip.log" 2>&1 ||
+"$work/venv/bin/pip" install -q --disable-pip-version-check --no-index --no-build-isolation "$work/python" >"$work/pip.log" 2>&1 ||
   { cat "$work/pip.log"; echo "check-python: pip install failed" >&2; exit 1; }
 vpy=$work/venv/bin/python
 
