@@ -347,7 +347,7 @@ class Device:
         """A new buffer holding a copy of `array` (any contiguous buffer object),
         uploaded through `stream` (default: the device's)."""
         data = _host_bytes(array)
-        buf = self.buffer(max(data.nbytes, 1), kind)
+        buf = self.buffer(data.nbytes, kind)  # empty: refused by the library (size 0)
         try:
             buf.write(data, stream=stream)
         except BaseException:

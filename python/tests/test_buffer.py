@@ -37,6 +37,8 @@ def test_buffer_from(dev):
     b = dev.buffer_from(a[:, ::2])  # not contiguous: copied contiguous first
     np.testing.assert_array_equal(b.to_numpy(np.float64, (16, 4)), a[:, ::2])
     b.free()
+    with pytest.raises(gpubatch.InvalidArgumentError):
+        dev.buffer_from(np.zeros(0, np.float32))
     b = dev.buffer_from(bytearray(b"abcd"))
     assert bytes(b.to_numpy()) == b"abcd"
     b.free()

@@ -114,3 +114,17 @@ def test_validation_messages_warn_at_close():
     with pytest.warns(gpubatch.ValidationWarning, match="synthetic message"):
         dev.close()
     assert dev.closed
+
+
+def test_library_search(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, GPUBATCH_LIBRARY=str(tmp_path / "libgpubatch.so.0"))
+    r = subprocess.run([sys.executable, "-c", "import gpubatch"], env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "GPUBATCH_LIBRARY" in r.stderr and str(tmp_path) in r.stderr
+    env["GPUBATCH_LIBRARY"] = os.path.dirname(gpubatch.library_path()) or "."
+    if os.path.isabs(env["GPUBATCH_LIBRARY"]):  # a folder holding the library is enough
+        r = subprocess.run([sys.executable, "-c", "import gpubatch; print(gpubatch.library_path())"], env=env,
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and r.stdout.strip().endswith("libgpubatch.so.0"), r.stderr
