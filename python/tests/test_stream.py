@@ -159,3 +159,33 @@ def test_stream_lifetime(dev):
         dev.default_stream.destroy()  # lives as long as the device
     assert not dev.default_stream.released
     b.free()
+
+
+def test_threads_own_streams(dev, kernels):
+    # The binding releases the GIL in every call: threads record on their own
+    # streams at once, as in C.
+    import threading
+    k = kernels["add_one"]
+    errors = []
+
+    def work(i, out):
+        try:
+            s = dev.stream()
+            b = dev.buffer_from(np.full(64, i, np.uint32), stream=s)
+            for _ in range(50):
+                s.dispatch(k, 1, [b], push_constants=np.uint32(64))
+            out[i] = b.to_numpy(np.uint32, stream=s)
+            b.free()
+            s.destroy()
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
+
+    out = {}
+    threads = [threading.Thread(target=work, args=(i, out)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for i in range(4):
+        np.testing.assert_array_equal(out[i], np.full(64, i + 50))
