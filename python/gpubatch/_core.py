@@ -202,9 +202,15 @@ _MAX_KEPT_MESSAGES = 100
 def _finalize_device(state):
     # At garbage collection or interpreter exit. Arrays that alias mapped
     # memory may outlive it: leave the device open rather than unmap under them.
-    if not state.closed and not state.live_mappings():
-        state.closed = True
-        lib.gpb_device_close(state.handle)
+    if state.closed:
+        return
+    if state.live_mappings():
+        # Left open: the library may still call the message callback, so it
+        # must outlive this module.
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(state.keep[0]))
+        return
+    state.closed = True
+    lib.gpb_device_close(state.handle)
 
 
 def open(index=None, *, validation=None, trace_path=None, wait_spin_us=0, on_message=None):  # noqa: A001

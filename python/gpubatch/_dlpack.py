@@ -56,7 +56,10 @@ def _release(address):
 
 @DELETER
 def _deleter(managed):
-    _release(ctypes.cast(managed, c_void_p).value)
+    try:
+        _release(ctypes.cast(managed, c_void_p).value)
+    except Exception:  # at interpreter exit this module may be gone
+        pass
 
 
 _capsule_new = ctypes.pythonapi.PyCapsule_New
@@ -76,8 +79,18 @@ _capsule_get_pointer.argtypes = [c_void_p, c_char_p]
 def _capsule_destructor(capsule):
     # Still named "dltensor": nobody consumed it, so the producer releases it.
     # A consumer renames it "used_dltensor" and calls the deleter itself.
-    if _capsule_is_valid(capsule, b"dltensor"):
-        _release(_capsule_get_pointer(capsule, b"dltensor"))
+    try:
+        if _capsule_is_valid(capsule, b"dltensor"):
+            _release(_capsule_get_pointer(capsule, b"dltensor"))
+    except Exception:  # at interpreter exit this module may be gone
+        pass
+
+
+# Tensors and capsules may be freed after this module is torn down at exit:
+# the C entry points of both callbacks must outlive every module.
+for _fn in (_deleter, _capsule_destructor):
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(_fn))
+del _fn
 
 
 def capsule(owner, address, dtype, shape):

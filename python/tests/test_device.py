@@ -128,3 +128,31 @@ def test_library_search(tmp_path):
         r = subprocess.run([sys.executable, "-c", "import gpubatch; print(gpubatch.library_path())"], env=env,
                            capture_output=True, text=True)
         assert r.returncode == 0 and r.stdout.strip().endswith("libgpubatch.so.0"), r.stderr
+
+
+EXIT_WITH_LIVE_VIEWS = """
+import numpy as np, gpubatch
+dev = gpubatch.open(trace_path=TRACE)
+b = dev.buffer(64, "shared")
+m = b.map(np.float32)
+CAP = m.__dlpack__()                             # never consumed
+ARR = np.from_dlpack(b.map(np.float32))          # a DLPack tensor
+VIEW = np.asarray(m)                             # a numpy view
+dev2 = gpubatch.open(trace_path=TRACE + "2")     # nothing mapped: closed at exit, trace written
+s = dev2.stream()
+s.fill(dev2.buffer(64), 1)
+print("done")
+"""
+
+
+def test_interpreter_exit(tmp_path):
+    # Objects still alive at exit: the process ends cleanly, devices without
+    # live views are closed (their traces written), the others left mapped.
+    import subprocess
+    import sys
+    trace = str(tmp_path / "t.json")
+    r = subprocess.run([sys.executable, "-W", "error", "-c", "TRACE = %r\n" % trace + EXIT_WITH_LIVE_VIEWS],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout == "done\n" and r.stderr == "", r.stderr
+    with open(trace + "2") as f:
+        assert json.load(f)["traceEvents"]
