@@ -412,12 +412,18 @@ def compile_glsl(source, defines=None, glslc=None, target_env="vulkan1.2"):
 
 
 def _host_bytes(data):
-    """A flat, C-contiguous uint8 view of any buffer object (or numpy scalar)."""
-    if isinstance(data, np.generic):
-        data = np.asarray(data)
-    if isinstance(data, np.ndarray):
-        return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
-    return np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+    """A flat, C-contiguous uint8 view of a buffer object, a numpy array or
+    scalar, or anything numpy reads as an array (a Mapping)."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+    if isinstance(data, (int, float, complex, str)):
+        # Its width would be a guess: the caller names it.
+        raise TypeError("a Python %s has no byte layout: give bytes or a numpy value (np.uint32(%r))" %
+                        (type(data).__name__, data))
+    arr = np.asarray(data)
+    if arr.dtype.hasobject:
+        raise TypeError("%s is not plain data" % type(data).__name__)
+    return np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
 
 
 def _ptr(arr):

@@ -39,6 +39,13 @@ def test_buffer_from(dev):
     b.free()
     with pytest.raises(gpubatch.InvalidArgumentError):
         dev.buffer_from(np.zeros(0, np.float32))
+    b = dev.buffer_from([1.5, 2.5])  # anything numpy reads: float64 here
+    np.testing.assert_array_equal(b.to_numpy(np.float64), [1.5, 2.5])
+    shared = dev.buffer_from(np.arange(4, dtype=np.int32), "shared")
+    b.write(shared.map(np.int32))  # a mapping is an array too
+    np.testing.assert_array_equal(b.to_numpy(np.int32), [0, 1, 2, 3])
+    shared.free()
+    b.free()
     b = dev.buffer_from(bytearray(b"abcd"))
     assert bytes(b.to_numpy()) == b"abcd"
     b.free()

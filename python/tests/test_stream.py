@@ -63,6 +63,10 @@ def test_dispatch_refused_and_stream_still_usable(dev, kernels):
         s.dispatch(k, (1, 1, 1, 1), [x, y], push_constants=pc)
     with pytest.raises(TypeError):
         s.dispatch(k, 1, [x, "y"], push_constants=pc)
+    with pytest.raises(TypeError):
+        s.dispatch(k, 1, [x, y], push_constants=16)  # a Python int has no width
+    with pytest.raises(TypeError):
+        s.copy_to_device([object()], x)
     with pytest.raises(gpubatch.OutOfRangeError):
         s.copy_buffer(x, y, 65)
     s.fill(x, 1.0, np.float32)
