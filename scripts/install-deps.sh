@@ -12,6 +12,8 @@ packages=(
   mesa-vulkan-drivers               # lavapipe: Vulkan on the CPU, for machines without a GPU
   vulkan-validationlayers           # the Khronos validation layer, on in every test
   python3                           # scripts (the main job's table, trace summaries)
+  python3-numpy python3-venv        # the Python package (python/): numpy, a venv to install it into
+  python3-wheel python3-pytest      # ... built offline (pip --no-build-isolation), and its tests
 )
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

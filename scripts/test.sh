@@ -3,7 +3,8 @@
 # (lavapipe without a GPU) with the validation layer on, then again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, then the thread tests under
 # ThreadSanitizer; in between, scripts/check-install.sh builds and runs
-# examples/saxpy against the installed library. `scripts/test.sh --quick`
+# examples/saxpy against the installed library and scripts/check-python.sh
+# runs the Python package's example and tests. `scripts/test.sh --quick`
 # skips the sanitizer builds.
 set -eu
 cd "$(dirname "$0")/.."
@@ -17,6 +18,9 @@ ctest --test-dir build --output-on-failure -j"$jobs"
 
 echo "== install: examples/saxpy against the installed package, pkg-config and a subdirectory"
 scripts/check-install.sh build
+
+echo "== python: the package installed offline into a venv, examples/python/saxpy.py, pytest"
+scripts/check-python.sh build
 
 [ "${1:-}" = "--quick" ] && exit 0
 
