@@ -7,6 +7,7 @@
 //                               encodes and decodes as the original; other models refused
 //   llama_test_gguf hostile     crafted and truncated files: each refused with a
 //                               message naming the key, tensor or type
+//   llama_test_gguf corpus DIR  writes the fuzz_gguf seed corpus into DIR
 //   llama_test_gguf real DIR    DIR/stories260K.bin + DIR/tokenizer.bin: converted,
 //                               prompt encoded and decoded on the CPU reference,
 //                               tokens equal to the llama2.c file's (exit 77 where
@@ -703,6 +704,40 @@ static void test_real(const char *dir) {
   llama_checkpoint_free(&ck);
 }
 
+// Small valid files of every kind the reader takes, for fuzzing to mutate.
+static void write_corpus(const char *dir) {
+  char path[512];
+  spec variants[] = {{0}, {.tokenizer_model = "llama"}, {.version = 2, .alignment = 64}};
+  for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+    buf b = craft(&variants[i]);
+    snprintf(path, sizeof path, "%s/crafted-%zu.gguf", dir, i);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(b.p, 1, b.n, f) == b.n, "writing %s", path);
+    if (f) fclose(f);
+    free(b.p);
+  }
+  llama_error err;
+  for (int shared = 0; shared < 2; shared++) {
+    llama_config c = {.dim = 32,
+                      .hidden_dim = 32,
+                      .n_layers = 1,
+                      .n_heads = 2,
+                      .n_kv_heads = 1,
+                      .vocab_size = 8,
+                      .seq_len = 8,
+                      .shared_classifier = shared};
+    llama_checkpoint ck;
+    CHECK(llama_gen_write_checkpoint("corpus.bin", &c, 1, 0.1f, &err) == 0, "%s", err.msg);
+    if (llama_checkpoint_load("corpus.bin", &ck, &err)) continue;
+    for (int t = 0; t < LLAMA_WEIGHT_TYPES; t++) {
+      snprintf(path, sizeof path, "%s/tiny-%s-%s.gguf", dir, shared ? "shared" : "separate",
+               llama_weight_type_name((llama_weight_type)t));
+      CHECK(llama_gguf_write(path, &ck, (llama_weight_type)t, NULL, &err) == 0, "%s", err.msg);
+    }
+    llama_checkpoint_free(&ck);
+  }
+}
+
 int main(int argc, char **argv) {
   const char *which = argc > 1 ? argv[1] : "";
   if (!strcmp(which, "roundtrip"))
@@ -711,10 +746,12 @@ int main(int argc, char **argv) {
     test_tokenizer();
   else if (!strcmp(which, "hostile"))
     test_hostile();
+  else if (!strcmp(which, "corpus") && argc > 2)
+    write_corpus(argv[2]);
   else if (!strcmp(which, "real") && argc > 2)
     test_real(argv[2]);
   else {
-    fprintf(stderr, "usage: %s roundtrip|tokenizer|hostile|real DIR\n", argv[0]);
+    fprintf(stderr, "usage: %s roundtrip|tokenizer|hostile|corpus DIR|real DIR\n", argv[0]);
     return 2;
   }
   if (failures)
