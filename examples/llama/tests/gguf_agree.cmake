@@ -22,7 +22,7 @@ foreach(where gpu cpu)
     if(where STREQUAL "cpu")
       set(extra --cpu)
     endif()
-    execute_process(COMMAND ${CLI} --model ${file} --prompt-ids 5,6,7 --steps 60 --json ${ARGS} ${extra}
+    execute_process(COMMAND ${CLI} --model ${file} --prompt-ids 5,6,7 --steps 40 --json ${ARGS} ${extra}
                     OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
     if(NOT rc EQUAL 0)
       message(FATAL_ERROR "${file} (${where}): exit ${rc}: ${err}")
