@@ -19,7 +19,9 @@
 #     scripts/trace-kernels.py;
 #   - PyTorch fp32 and fp16, eager and CUDA graph (bench/peers/torch_llama.py).
 # Environment: REPS=N; WEIGHTS="f32 f16" (weights types; "-" runs without
-# --weights, for a build that lacks the flag); PLANS="auto" or e.g.
+# --weights, for a build that lacks the flag; bf16, q8_0 and q4_0 convert the
+# checkpoint once with llama-convert to /tmp/gpb-shapes-NAME-TYPE.gguf, kept
+# while newer than the checkpoint, and decode that with --model); PLANS="auto" or e.g.
 # "fused wide" loops the plans and passes --plan (unset: no --plan);
 # MODES="record-ahead batched immediate" (the gpubatch modes); TORCH=0 skips
 # PyTorch; TRACES=0 skips the traced runs.
@@ -141,10 +143,24 @@ do_shape() {
   echo "# file $name $size bytes ($((size / 1000000)) MB, float32)"
 
   local w rep plan mode margs wflag pflag wname tname
+  # The model arguments for weights type $1: the checkpoint (with --weights),
+  # or its GGUF conversion for the types only a GGUF file holds.
+  model_flags() {
+    case $1 in
+      bf16 | q8_0 | q4_0)
+        local gguf=/tmp/gpb-shapes-$name-$1.gguf
+        if [ ! -f "$gguf" ] || [ "$gguf" -ot "$ckpt" ]; then
+          run "$gpb" llama-convert "$ckpt" -o "$gguf" --type "$1"
+        fi
+        wflag=(--model "$gguf")
+        ;;
+      -) wflag=(--checkpoint "$ckpt") ;;
+      *) wflag=(--checkpoint "$ckpt" --weights "$1") ;;
+    esac
+  }
   for w in $weights_list; do
     t=$(now)
-    wflag=()
-    [ "$w" = - ] || wflag=(--weights "$w")
+    model_flags "$w"
     for ((rep = 1; rep <= reps; rep++)); do
       for plan in ${plans:-_}; do
         pflag=()
@@ -152,7 +168,7 @@ do_shape() {
         for mode in $modes; do
           margs=(--mode "$mode")
           [ "$mode" = record-ahead ] && margs=(--mode batched --record-ahead)
-          run "$gpb" llama --checkpoint "$ckpt" --steps "$steps" "${margs[@]}" "${wflag[@]}" "${pflag[@]}" --json
+          run "$gpb" llama --steps "$steps" "${margs[@]}" "${wflag[@]}" "${pflag[@]}" --json
         done
       done
     done
@@ -162,9 +178,9 @@ do_shape() {
   t=$(now)
   for w in $weights_list; do
     [ "${TRACES:-1}" = 0 ] && break
-    wflag=()
     wname=$w
-    if [ "$w" = - ]; then wname=default; else wflag=(--weights "$w"); fi
+    [ "$w" = - ] && wname=default
+    model_flags "$w"
     for plan in ${plans:-_}; do
       pflag=()
       tname=trace-$name-$wname
@@ -172,7 +188,7 @@ do_shape() {
         pflag=(--plan "$plan")
         tname=$tname-$plan
       fi
-      run "$gpb" llama --checkpoint "$ckpt" --steps "$trace_steps" --mode batched --record-ahead \
+      run "$gpb" llama --steps "$trace_steps" --mode batched --record-ahead \
         "${wflag[@]}" "${pflag[@]}" --trace "$out/$tname.json" --json &&
         run python3 "$root/scripts/trace-kernels.py" "$out/$tname.json" --steps "$trace_steps" --json
     done

@@ -232,6 +232,18 @@ def main():
                 f"| {fmt(roof[0], '.0f')} / {fmt(roof[1], '.0f')} "
                 f"| {fmt(pct[0], '.1f')} / {fmt(pct[1], '.1f')} |")
 
+    # Weights types beside f32/f16 (GGUF files: bf16, q8_0, q4_0): their
+    # tok/s in a table of their own.
+    others = sorted({(s, plan, w) for (s, plan, w, _) in gpb if w not in ("f32", "f16")})
+    if others:
+        out.append("")
+        out.append("| shape | plan | weights | gpubatch rec-ahead / batched / immediate |")
+        out.append("|---|---|---|---|")
+        for s, plan, w in others:
+            names = sorted(resolved.get((s, plan, w), set()))
+            plan_txt = plan + (f" ({'/'.join(names)})" if names and names != [plan] else "")
+            out.append(f"| {s} | {plan_txt} | {w} | {' / '.join(cell((s, plan, w, m)) for m in MODES)} |")
+
     for s in shapes:
         keys = [k for k in traces if k[0] == s]
         if not keys:

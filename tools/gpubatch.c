@@ -129,8 +129,9 @@ static void usage(FILE *out) {
                "  selftest [options]               randomized programs checked against a CPU model\n"
 #endif
 #ifdef GPB_HAVE_LLAMA
-               "  llama ...                        decode a llama2.c checkpoint (see llama --help)\n"
+               "  llama ...                        decode a llama2.c checkpoint or GGUF model (see llama --help)\n"
                "  llama-gen ...                    write a random llama2.c checkpoint\n"
+               "  llama-convert ...                write a model as GGUF (f32/f16/bf16/q8_0/q4_0)\n"
 #endif
                "environment: GPB_DEVICE=<index>, GPB_MODE=immediate|batched, GPB_VALIDATION=1\n");
 }
@@ -165,6 +166,7 @@ int main(int argc, char **argv) {
 #ifdef GPB_HAVE_LLAMA
   if (strcmp(argv[1], "llama") == 0) return gpb_llama_main(argc - 1, argv + 1);
   if (strcmp(argv[1], "llama-gen") == 0) return gpb_llama_gen_main(argc - 1, argv + 1);
+  if (strcmp(argv[1], "llama-convert") == 0) return gpb_llama_convert_main(argc - 1, argv + 1);
 #endif
   fprintf(stderr, "gpubatch: unknown command '%s'\n", argv[1]);
   usage(stderr);

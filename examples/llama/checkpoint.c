@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gguf.h"
 #include "half.h"
 #include "input.h"
 
@@ -97,6 +98,33 @@ static void map_weights(llama_checkpoint *ck) {
   w->wcls = c->shared_classifier ? w->token_embedding : p;
 }
 
+int llama_checkpoint_map(llama_checkpoint *ck, llama_error *err) {
+  map_weights(ck);
+  const llama_config *c = &ck->config;
+  const llama_weights *w = &ck->w;
+  uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim, kv_dim = llama_kv_dim(c);
+  free(ck->src.layers);
+  ck->src.layers = calloc((size_t)c->n_layers * LLAMA_LAYER_MATRICES, sizeof(llama_tensor));
+  if (!ck->src.layers) return llama_error_set(err, "out of memory for the tensor table");
+  ck->src.token_embedding = (llama_tensor){LLAMA_WEIGHTS_F32, w->token_embedding};
+  ck->src.wcls = (llama_tensor){LLAMA_WEIGHTS_F32, w->wcls};
+  for (uint64_t l = 0; l < (uint64_t)c->n_layers; l++) {
+    llama_tensor *t = ck->src.layers + l * LLAMA_LAYER_MATRICES;
+    t[LLAMA_WQ] = (llama_tensor){LLAMA_WEIGHTS_F32, w->wq + l * dim * dim};
+    t[LLAMA_WK] = (llama_tensor){LLAMA_WEIGHTS_F32, w->wk + l * kv_dim * dim};
+    t[LLAMA_WV] = (llama_tensor){LLAMA_WEIGHTS_F32, w->wv + l * kv_dim * dim};
+    t[LLAMA_WO] = (llama_tensor){LLAMA_WEIGHTS_F32, w->wo + l * dim * dim};
+    t[LLAMA_W1] = (llama_tensor){LLAMA_WEIGHTS_F32, w->w1 + l * hidden * dim};
+    t[LLAMA_W2] = (llama_tensor){LLAMA_WEIGHTS_F32, w->w2 + l * dim * hidden};
+    t[LLAMA_W3] = (llama_tensor){LLAMA_WEIGHTS_F32, w->w3 + l * hidden * dim};
+  }
+  return 0;
+}
+
+llama_weight_type llama_checkpoint_weight_type(const llama_checkpoint *ck) {
+  return ck->src.layers ? ck->src.layers[LLAMA_WQ].type : LLAMA_WEIGHTS_F32;
+}
+
 int llama_checkpoint_load(const char *path, llama_checkpoint *out, llama_error *err) {
   memset(out, 0, sizeof *out);
   FILE *f = llama_open_input(path, "checkpoint", err);
@@ -150,8 +178,11 @@ int llama_checkpoint_load(const char *path, llama_checkpoint *out, llama_error *
   out->config = config;
   out->data = data;
   out->data_floats = floats;
-  map_weights(out);
   data = NULL;
+  if (llama_checkpoint_map(out, err)) {
+    llama_checkpoint_free(out);
+    goto done;
+  }
   rc = 0;
 done:
   free(data);
@@ -162,6 +193,11 @@ done:
 void llama_checkpoint_free(llama_checkpoint *checkpoint) {
   if (!checkpoint) return;
   free(checkpoint->data);
+  free(checkpoint->src.layers);
+  if (checkpoint->gguf) {
+    gguf_close(checkpoint->gguf);
+    free(checkpoint->gguf);
+  }
   memset(checkpoint, 0, sizeof *checkpoint);
 }
 

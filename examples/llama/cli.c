@@ -22,8 +22,9 @@
 
 typedef struct cli_options {
   const char *checkpoint, *tokenizer, *prompt, *prompt_ids, *dump_logits;
-  long long steps, threads, device, attention_split, max_batch, ffn_rows, classifier_rows, wide_rows, wide_groups, wait_spin_us;
-  bool json, cpu, replay, ahead, record_ahead, progress;
+  long long steps, threads, device, attention_split, max_batch, ffn_rows, classifier_rows, wide_rows, wide_groups,
+      wait_spin_us;
+  bool json, cpu, replay, ahead, record_ahead, progress, info, weights_given;
   gpb_mode mode;
   llama_plan plan;
   llama_weight_type weights;
@@ -47,20 +48,29 @@ typedef struct decoder {
   llama_gpu *gpu;
   float *logits; // host copy for --dump-logits (GPU)
   int32_t vocab;
+  llama_weight_type cpu_weights; // the file's, for the report
 } decoder;
 
 static void usage(FILE *f, const char *prog) {
   fprintf(f,
-          "usage: %s --checkpoint FILE [--tokenizer FILE] [--prompt TEXT | --prompt-ids 1,2,3]\n"
+          "usage: %s --model FILE [--tokenizer FILE] [--prompt TEXT | --prompt-ids 1,2,3]\n"
           "       [--steps N] [--mode immediate|batched|replay|cpu] [--ahead | --record-ahead]\n"
-          "       [--cpu] [--plan auto|fused|wide] [--weights f32|f16]\n"
-          "       [--threads N] [--json] [--progress] [--dump-logits FILE] [--device I]\n"
-          "       [--attention-split N] [--ffn-rows N] [--classifier-rows N] [--wide-rows N] [--wide-groups N]\n"
+          "       [--cpu] [--plan auto|fused|wide] [--weights f32|f16] [--info]
+          "
+          "       [--threads N] [--json] [--progress] [--dump-logits FILE] [--device I]
+          "
+          "       [--attention-split N] [--ffn-rows N] [--classifier-rows N] [--wide-rows N] [--wide-groups N]
+          "
           "       [--max-batch-dispatches N] [--wait-spin-us N] [--trace FILE.json]\n"
-          "Greedy decoding of a llama2.c checkpoint on gpubatch, token by token: each step\n"
+          "Greedy decoding of a Llama model on gpubatch, token by token: each step\n"
           "is one chain of dispatches and one readback of the classifier workgroups' best\n"
           "logits (2 KB at stories15M), whose best is the token. --steps counts positions,\n"
           "BOS included (0 or more than seq_len: seq_len).\n"
+          "--model (or --checkpoint) takes a llama2.c checkpoint or a GGUF file of the\n"
+          "llama architecture (F32, F16, BF16, Q8_0 or Q4_0 matrices, kept in their type\n"
+          "on the GPU; the fused plan takes F32 and F16 only), told apart by content. A\n"
+          "GGUF file's own tokenizer (tokenizer.ggml.model \"llama\") is used unless\n"
+          "--tokenizer gives one. --info prints what the file holds and exits.\n"
           "--mode picks the stream mode (default: $GPB_MODE, else batched); replay records\n"
           "each step shape once as a gpubatch program and replays it (batched stream);\n"
           "--mode cpu or --cpu decodes with the CPU reference on --threads threads\n"
@@ -74,8 +84,9 @@ static void usage(FILE *f, const char *prog) {
           "is bound by its chain of dispatches), wide one per matrix-vector product over\n"
           "many workgroups (for models whose step is bound by its weights' bytes); auto\n"
           "(default) picks by the size of a layer's weights.\n"
-          "--weights f16: matrices converted to IEEE half at load (the CPU reference\n"
-          "rounds them the same way); arithmetic stays float32. Default f32.\n"
+          "--weights f16: float32 matrices converted to IEEE half at load (the CPU\n"
+          "reference rounds them the same way); arithmetic stays float32. Default: the\n"
+          "file's types.\n"
           "--json prints one JSON object (tokens, tok_per_s, dispatches_per_token,\n"
           "submits_per_token, mode, plan, weights, device, counters) instead of text.\n"
           "--dump-logits writes the float32 logits of every step to FILE; on the GPU that\n"
@@ -116,8 +127,9 @@ static int parse_plan(const char *text, cli_options *o) {
 }
 
 static int parse_weights(const char *text, cli_options *o) {
-  if (llama_weight_type_from_name(text, &o->weights) == 0) return 0;
-  fprintf(stderr, "llama: --weights expects f32 or f16, got '%s'\n", text);
+  o->weights_given = true;
+  if (llama_weight_type_from_name(text, &o->weights) == 0 && o->weights <= LLAMA_WEIGHTS_F16) return 0;
+  fprintf(stderr, "llama: --weights expects f32 or f16 (other types come from a GGUF file), got '%s'\n", text);
   return -1;
 }
 
@@ -169,6 +181,10 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       o->record_ahead = true;
       continue;
     }
+    if (!strcmp(a, "--info")) {
+      o->info = true;
+      continue;
+    }
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v || strncmp(a, "--", 2) != 0) {
       fprintf(stderr, "llama: unknown option or missing value: %s\n", a);
@@ -177,7 +193,7 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     }
     i++;
     int bad = 0;
-    if (!strcmp(a, "--checkpoint"))
+    if (!strcmp(a, "--checkpoint") || !strcmp(a, "--model"))
       o->checkpoint = v;
     else if (!strcmp(a, "--tokenizer"))
       o->tokenizer = v;
@@ -223,7 +239,7 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     if (bad) return 2;
   }
   if (!o->checkpoint) {
-    fprintf(stderr, "llama: --checkpoint FILE is required\n");
+    fprintf(stderr, "llama: --model FILE (or --checkpoint FILE) is required\n");
     usage(stderr, prog);
     return 2;
   }
@@ -240,21 +256,21 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     fprintf(stderr, "llama: give --prompt or --prompt-ids, not both\n");
     return 2;
   }
-  if (o->prompt && !o->tokenizer) {
-    fprintf(stderr, "llama: --prompt needs --tokenizer (or use --prompt-ids)\n");
-    return 2;
-  }
   return 0;
 }
 
 // BOS followed by the prompt's ids.
 static int build_prompt(const cli_options *o, const llama_tokenizer *tok, int32_t vocab, decode_run *run,
                         llama_error *err) {
-  if (o->prompt) return llama_tokenizer_encode(tok, o->prompt, true, &run->prompt, &run->prompt_count, err);
+  if (o->prompt) {
+    if (llama_tokenizer_encode(tok, o->prompt, tok->add_bos, &run->prompt, &run->prompt_count, err)) return -1;
+    if (run->prompt_count == 0) return llama_error_set(err, "--prompt: the text encodes to no tokens");
+    return 0;
+  }
   size_t cap = 1 + (o->prompt_ids ? strlen(o->prompt_ids) : 0);
   run->prompt = malloc(cap * sizeof(int32_t));
   if (!run->prompt) return llama_error_set(err, "out of memory");
-  run->prompt[run->prompt_count++] = LLAMA_BOS;
+  run->prompt[run->prompt_count++] = tok ? tok->bos_id : (int32_t)LLAMA_BOS;
   for (const char *p = o->prompt_ids; p && *p;) {
     char *end;
     errno = 0;
@@ -496,7 +512,9 @@ static int finish_report(const cli_options *o, decoder *d, gpb_device *dev, cons
                          llama_error *err) {
   r->mode = mode_name(o, d);
   r->plan = d->gpu ? llama_plan_name(llama_gpu_plan(d->gpu)) : "cpu";
-  r->weights = llama_weight_type_name(o->weights);
+  r->weights = llama_weight_type_name(d->gpu             ? llama_gpu_weights(d->gpu)
+                                      : o->weights_given ? o->weights
+                                                         : d->cpu_weights);
   r->ahead = d->gpu && o->ahead;
   r->record_ahead = d->gpu && o->record_ahead;
   r->tok_per_s = run->steps_run > 1 && run->rest_s > 0 ? (run->steps_run - 1) / run->rest_s : 0;
@@ -517,6 +535,7 @@ int gpb_llama_main(int argc, char **argv) {
   cli_options o;
   int parsed = parse_args(argc, argv, &o);
   if (parsed) return parsed == 1 ? 0 : 2;
+  if (o.info) return gpb_llama_info(o.checkpoint, o.tokenizer);
   llama_error err = {{0}};
   llama_checkpoint ck = {0};
   llama_tokenizer tok = {0};
@@ -526,12 +545,38 @@ int gpb_llama_main(int argc, char **argv) {
   gpb_device *dev = NULL;
   FILE *dump = NULL;
   int rc = 1;
-  if (llama_checkpoint_load(o.checkpoint, &ck, &err)) goto done;
+  // The GPU decoder reads a GGUF file's matrices from its mapping; the CPU
+  // reference needs them as float32.
+  if (llama_model_load(o.checkpoint, o.cpu ? LLAMA_LOAD_DEQUANTIZE : 0, &ck, &err)) goto done;
+  d.cpu_weights = llama_checkpoint_weight_type(&ck);
+  if (o.weights_given && o.weights != d.cpu_weights &&
+      !(o.weights == LLAMA_WEIGHTS_F16 && d.cpu_weights == LLAMA_WEIGHTS_F32)) {
+    llama_error_set(&err,
+                    "--weights %s: '%s' holds %s matrices, which stay in their type (llama-convert --type "
+                    "writes other types)",
+                    llama_weight_type_name(o.weights), o.checkpoint, llama_weight_type_name(d.cpu_weights));
+    goto done;
+  }
   // The CPU reference computes with the values f16 weights hold on the GPU.
-  if (o.cpu && o.weights == LLAMA_WEIGHTS_F16) llama_checkpoint_round_f16(&ck);
+  if (o.cpu && o.weights == LLAMA_WEIGHTS_F16 && d.cpu_weights == LLAMA_WEIGHTS_F32) llama_checkpoint_round_f16(&ck);
   d.vocab = ck.config.vocab_size;
-  if (o.tokenizer && llama_tokenizer_load(o.tokenizer, ck.config.vocab_size, &tok, &err)) goto done;
-  if (build_prompt(&o, o.tokenizer ? &tok : NULL, ck.config.vocab_size, &run, &err)) goto done;
+  bool have_tok = false;
+  if (o.tokenizer) {
+    if (llama_tokenizer_load(o.tokenizer, ck.config.vocab_size, &tok, &err)) goto done;
+    have_tok = true;
+  } else if (ck.gguf) {
+    int found = llama_tokenizer_from_gguf(ck.gguf, ck.config.vocab_size, &tok, &err);
+    if (found < 0 && o.prompt) goto done;
+    if (found < 0) fprintf(stderr, "llama: %s; printing token ids\n", err.msg);
+    have_tok = found == 0;
+  }
+  if (o.prompt && !have_tok) {
+    llama_error_set(&err,
+                    "--prompt needs a tokenizer: --tokenizer FILE, or a GGUF file with one (or use --prompt-ids)");
+    rc = 2;
+    goto done;
+  }
+  if (build_prompt(&o, have_tok ? &tok : NULL, ck.config.vocab_size, &run, &err)) goto done;
   uint32_t steps = o.steps <= 0 || o.steps > ck.config.seq_len ? (uint32_t)ck.config.seq_len : (uint32_t)o.steps;
   if (o.dump_logits && !(dump = fopen(o.dump_logits, "wb"))) {
     llama_error_set(&err, "cannot create '%s': %s", o.dump_logits, strerror(errno));
@@ -543,7 +588,7 @@ int gpb_llama_main(int argc, char **argv) {
   } else if (open_gpu(&o, &ck, &dev, &d, &r, &err)) {
     goto done;
   }
-  if (run_decode(&d, &o, o.tokenizer ? &tok : NULL, steps, dump, &run, &err)) goto done;
+  if (run_decode(&d, &o, have_tok ? &tok : NULL, steps, dump, &run, &err)) goto done;
   if (finish_report(&o, &d, dev, &run, &r, &err)) goto done;
   if (o.json)
     print_json(&run, &r);

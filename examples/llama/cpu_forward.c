@@ -18,12 +18,13 @@ struct llama_cpu {
 
 float *llama_rope_table(const llama_config *c) {
   uint32_t head_size = llama_head_size(c), half = head_size / 2;
+  float theta = c->rope_theta > 0.0f ? c->rope_theta : 10000.0f;
   float *table = malloc((size_t)c->seq_len * half * 2 * sizeof(float));
   if (!table) return NULL;
   for (int32_t pos = 0; pos < c->seq_len; pos++) {
     for (uint32_t p = 0; p < half; p++) {
       // run.c: head_dim = i % head_size for even i, i.e. 2p.
-      float freq = 1.0f / powf(10000.0f, (float)(2 * p) / (float)head_size);
+      float freq = 1.0f / powf(theta, (float)(2 * p) / (float)head_size);
       float angle = (float)pos * freq;
       table[((size_t)pos * half + p) * 2 + 0] = cosf(angle);
       table[((size_t)pos * half + p) * 2 + 1] = sinf(angle);

@@ -33,7 +33,8 @@ int32_t llama_argmax(const float *values, int32_t count);
 
 // The RoPE rotation table shared with the GPU decoder, so both rotate by
 // bit-identical angles: for pos < seq_len and pair p < head_size/2,
-// table[(pos * head_size/2 + p) * 2 + 0/1] = cos/sin(pos * 10000^(-2p/head_size)),
+// table[(pos * head_size/2 + p) * 2 + 0/1] = cos/sin(pos * theta^(-2p/head_size)),
+// theta the config's rope_theta (llama2.c: 10000),
 // evaluated with run.c's float expression. malloc'd; the caller frees it.
 float *llama_rope_table(const llama_config *config);
 

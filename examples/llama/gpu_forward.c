@@ -34,7 +34,11 @@
 //   llama_wide_w2          x += w2 hb
 // then llama_wide_classifier (final rmsnorm, logits, best per workgroup):
 // 5 * n_layers + 2 dispatches. Both plans read float32 weights or IEEE
-// halves (f16: half the bytes; arithmetic stays float32).
+// halves (f16: half the bytes; arithmetic stays float32); the wide plan
+// also bfloat16, Q8_0 and Q4_0 (GGUF files), dequantized inside its
+// products (quant.h: the GPU layout of their blocks).
+// Weights reach the GPU through the stream's staging path in pieces of at
+// most PACK_CHUNK bytes, packed from the mapped file (upload_rows).
 #define _POSIX_C_SOURCE 200809L // sysconf
 #include "gpu_forward.h"
 
@@ -76,11 +80,29 @@ static const uint32_t k_wide_embed_f32[] =
 static const uint32_t k_wide_embed_f16[] =
 #include "llama_wide_embed_f16.inc"
     ;
+static const uint32_t k_wide_embed_bf16[] =
+#include "llama_wide_embed_bf16.inc"
+    ;
+static const uint32_t k_wide_embed_q8_0[] =
+#include "llama_wide_embed_q8_0.inc"
+    ;
+static const uint32_t k_wide_embed_q4_0[] =
+#include "llama_wide_embed_q4_0.inc"
+    ;
 static const uint32_t k_wide_qkv_f32[] =
 #include "llama_wide_qkv_f32.inc"
     ;
 static const uint32_t k_wide_qkv_f16[] =
 #include "llama_wide_qkv_f16.inc"
+    ;
+static const uint32_t k_wide_qkv_bf16[] =
+#include "llama_wide_qkv_bf16.inc"
+    ;
+static const uint32_t k_wide_qkv_q8_0[] =
+#include "llama_wide_qkv_q8_0.inc"
+    ;
+static const uint32_t k_wide_qkv_q4_0[] =
+#include "llama_wide_qkv_q4_0.inc"
     ;
 static const uint32_t k_wide_wo_f32[] =
 #include "llama_wide_wo_f32.inc"
@@ -88,11 +110,29 @@ static const uint32_t k_wide_wo_f32[] =
 static const uint32_t k_wide_wo_f16[] =
 #include "llama_wide_wo_f16.inc"
     ;
+static const uint32_t k_wide_wo_bf16[] =
+#include "llama_wide_wo_bf16.inc"
+    ;
+static const uint32_t k_wide_wo_q8_0[] =
+#include "llama_wide_wo_q8_0.inc"
+    ;
+static const uint32_t k_wide_wo_q4_0[] =
+#include "llama_wide_wo_q4_0.inc"
+    ;
 static const uint32_t k_wide_w13_f32[] =
 #include "llama_wide_w13_f32.inc"
     ;
 static const uint32_t k_wide_w13_f16[] =
 #include "llama_wide_w13_f16.inc"
+    ;
+static const uint32_t k_wide_w13_bf16[] =
+#include "llama_wide_w13_bf16.inc"
+    ;
+static const uint32_t k_wide_w13_q8_0[] =
+#include "llama_wide_w13_q8_0.inc"
+    ;
+static const uint32_t k_wide_w13_q4_0[] =
+#include "llama_wide_w13_q4_0.inc"
     ;
 static const uint32_t k_wide_w2_f32[] =
 #include "llama_wide_w2_f32.inc"
@@ -100,11 +140,29 @@ static const uint32_t k_wide_w2_f32[] =
 static const uint32_t k_wide_w2_f16[] =
 #include "llama_wide_w2_f16.inc"
     ;
+static const uint32_t k_wide_w2_bf16[] =
+#include "llama_wide_w2_bf16.inc"
+    ;
+static const uint32_t k_wide_w2_q8_0[] =
+#include "llama_wide_w2_q8_0.inc"
+    ;
+static const uint32_t k_wide_w2_q4_0[] =
+#include "llama_wide_w2_q4_0.inc"
+    ;
 static const uint32_t k_wide_classifier_f32[] =
 #include "llama_wide_classifier_f32.inc"
     ;
 static const uint32_t k_wide_classifier_f16[] =
 #include "llama_wide_classifier_f16.inc"
+    ;
+static const uint32_t k_wide_classifier_bf16[] =
+#include "llama_wide_classifier_bf16.inc"
+    ;
+static const uint32_t k_wide_classifier_q8_0[] =
+#include "llama_wide_classifier_q8_0.inc"
+    ;
+static const uint32_t k_wide_classifier_q4_0[] =
+#include "llama_wide_classifier_q4_0.inc"
     ;
 
 typedef struct spirv_words {
@@ -119,11 +177,19 @@ enum { WIDE_EMBED, WIDE_QKV, WIDE_ATTENTION, WIDE_WO, WIDE_W13, WIDE_W2, WIDE_CL
 static const char *const k_wide_names[WIDE_KERNELS] = {"llama_wide_embed",     "llama_wide_qkv", "llama_wide_attention",
                                                        "llama_wide_wo",        "llama_wide_w13", "llama_wide_w2",
                                                        "llama_wide_classifier"};
-static const spirv_words k_wide_spirv[2][WIDE_KERNELS] = {
+// Per weight type (llama_weight_type order), per kind; attention reads no weights.
+static const spirv_words k_wide_spirv[LLAMA_WEIGHT_TYPES][WIDE_KERNELS] = {
     {SPIRV(k_wide_embed_f32), SPIRV(k_wide_qkv_f32), SPIRV(k_wide_attention_spirv), SPIRV(k_wide_wo_f32),
      SPIRV(k_wide_w13_f32), SPIRV(k_wide_w2_f32), SPIRV(k_wide_classifier_f32)},
     {SPIRV(k_wide_embed_f16), SPIRV(k_wide_qkv_f16), SPIRV(k_wide_attention_spirv), SPIRV(k_wide_wo_f16),
-     SPIRV(k_wide_w13_f16), SPIRV(k_wide_w2_f16), SPIRV(k_wide_classifier_f16)}};
+     SPIRV(k_wide_w13_f16), SPIRV(k_wide_w2_f16), SPIRV(k_wide_classifier_f16)},
+    {SPIRV(k_wide_embed_bf16), SPIRV(k_wide_qkv_bf16), SPIRV(k_wide_attention_spirv), SPIRV(k_wide_wo_bf16),
+     SPIRV(k_wide_w13_bf16), SPIRV(k_wide_w2_bf16), SPIRV(k_wide_classifier_bf16)},
+    {SPIRV(k_wide_embed_q8_0), SPIRV(k_wide_qkv_q8_0), SPIRV(k_wide_attention_spirv), SPIRV(k_wide_wo_q8_0),
+     SPIRV(k_wide_w13_q8_0), SPIRV(k_wide_w2_q8_0), SPIRV(k_wide_classifier_q8_0)},
+    {SPIRV(k_wide_embed_q4_0), SPIRV(k_wide_qkv_q4_0), SPIRV(k_wide_attention_spirv), SPIRV(k_wide_wo_q4_0),
+     SPIRV(k_wide_w13_q4_0), SPIRV(k_wide_w2_q4_0), SPIRV(k_wide_classifier_q4_0)},
+};
 
 // Kernel geometry and limits, as in the GLSL sources.
 #define WORKGROUP_SIZE 256u
@@ -167,9 +233,12 @@ struct llama_gpu {
   gpb_device *device;
   gpb_stream *stream;
   llama_config config;
-  llama_plan plan;       // FUSED or WIDE
-  bool f16;              // matrices stored as IEEE halves
-  llama_pool *load_pool; // converts f16 weights while they load
+  llama_plan plan; // FUSED or WIDE
+  bool f16;        // fused: matrices stored as IEEE halves
+  // Wide: the storage type of each kernel's matrix (quant.h), indexed like
+  // wide[] (the attention's entry unused); fused: all F32 or all F16.
+  llama_weight_type types[WIDE_KERNELS];
+  llama_pool *load_pool; // packs (converts, repacks) weights while they load
   gpb_kernel *attention, *ffn, *classifier;
   gpb_kernel *wide[WIDE_KERNELS];
   // Weights, all layers per buffer.
@@ -255,51 +324,10 @@ static int create_buffer(llama_gpu *g, const gpb_device_info *info, const char *
   return create_buffer_of(g, info, name, floats, sizeof(float), out, err);
 }
 
-// A weight matrix's storage: float32, or IEEE half with f16 weights.
-static uint32_t weight_bytes(const llama_gpu *g) { return g->f16 ? 2u : 4u; }
-
-static int create_weights(llama_gpu *g, const gpb_device_info *info, const char *name, uint64_t count, gpb_buffer **out,
-                          llama_error *err) {
-  return create_buffer_of(g, info, name, count, weight_bytes(g), out, err);
-}
-
 static int copy_in(llama_gpu *g, const char *name, const float *data, uint64_t floats, gpb_buffer *dst,
                    uint64_t dst_float, llama_error *err) {
   gpb_status st = gpb_stream_copy_to_device(g->stream, data, dst, dst_float * sizeof(float), floats * sizeof(float));
   return st ? llama_error_gpb(err, st, name) : 0;
-}
-
-typedef struct half_job {
-  const float *src;
-  uint16_t *dst;
-} half_job;
-
-static void to_half(void *ctx, uint32_t begin, uint32_t end) {
-  const half_job *job = ctx;
-  for (uint32_t i = begin; i < end; i++) job->dst[i] = llama_f32_to_f16(job->src[i]);
-}
-
-// Matrix elements into a weight buffer at element `dst_at`, converted to
-// half in pieces of HALF_CHUNK with f16 weights, on the load's threads (the
-// stream copies each piece before the call returns, so one piece of host
-// memory serves all). Converting a 1.1B model on one thread takes seconds,
-// in which the idle GPU lowers its clocks: the first steps then run slowly.
-#define HALF_CHUNK (1u << 24)
-static int copy_weights(llama_gpu *g, const char *name, const float *data, uint64_t count, gpb_buffer *dst,
-                        uint64_t dst_at, llama_error *err) {
-  if (!g->f16) return copy_in(g, name, data, count, dst, dst_at, err);
-  uint16_t *half = malloc((size_t)(count < HALF_CHUNK ? count : HALF_CHUNK) * sizeof(uint16_t));
-  if (!half) return llama_error_set(err, "out of memory converting '%s' to half", name);
-  int rc = 0;
-  for (uint64_t done = 0; rc == 0 && done < count; done += HALF_CHUNK) {
-    uint64_t n = count - done < HALF_CHUNK ? count - done : HALF_CHUNK;
-    half_job job = {data + done, half};
-    llama_pool_run(g->load_pool, (uint32_t)n, to_half, &job);
-    gpb_status st = gpb_stream_copy_to_device(g->stream, half, dst, (dst_at + done) * 2, n * 2);
-    if (st) rc = llama_error_gpb(err, st, name);
-  }
-  free(half);
-  return rc;
 }
 
 static int upload(llama_gpu *g, const gpb_device_info *info, const char *name, const float *data, uint64_t floats,
@@ -308,60 +336,122 @@ static int upload(llama_gpu *g, const gpb_device_info *info, const char *name, c
   return copy_in(g, name, data, floats, *out, 0, err);
 }
 
-static int upload_matrix(llama_gpu *g, const gpb_device_info *info, const char *name, const float *data, uint64_t count,
-                         gpb_buffer **out, llama_error *err) {
-  if (create_weights(g, info, name, count, out, err)) return -1;
-  return copy_weights(g, name, data, count, *out, 0, err);
+// Where a weight buffer's rows come from: the rows of up to 3 tensors one
+// after the other (wqkv: wq, wk, wv), or interleaved row by row (w13: w1,
+// w3), all of `cols` columns.
+typedef struct row_map {
+  const llama_tensor *parts[3];
+  uint64_t rows[3];
+  uint32_t count;
+  bool interleave;
+} row_map;
+
+static const uint8_t *map_row(const row_map *m, uint64_t cols, uint64_t r, llama_weight_type *type) {
+  uint32_t p = 0;
+  if (m->interleave) {
+    p = (uint32_t)(r % m->count);
+    r /= m->count;
+  } else {
+    while (p + 1 < m->count && r >= m->rows[p]) r -= m->rows[p++];
+  }
+  *type = m->parts[p]->type;
+  return (const uint8_t *)m->parts[p]->data + r * llama_row_bytes(*type, cols);
 }
 
-// wqkv[l] = wq[l] rows, wk[l] rows, wv[l] rows: three copies per layer.
-static int upload_wqkv(llama_gpu *g, const llama_checkpoint *ck, const gpb_device_info *info, llama_error *err) {
-  const llama_config *c = &ck->config;
-  uint64_t dim = (uint64_t)c->dim, kv_dim = llama_kv_dim(c);
-  uint64_t per_layer = (dim + 2 * kv_dim) * dim;
-  if (create_weights(g, info, "wqkv", (uint64_t)c->n_layers * per_layer, &g->wqkv, err)) return -1;
-  for (uint64_t l = 0; l < (uint64_t)c->n_layers; l++) {
-    uint64_t at = l * per_layer;
-    if (copy_weights(g, "wqkv", ck->w.wq + l * dim * dim, dim * dim, g->wqkv, at, err) ||
-        copy_weights(g, "wqkv", ck->w.wk + l * kv_dim * dim, kv_dim * dim, g->wqkv, at + dim * dim, err) ||
-        copy_weights(g, "wqkv", ck->w.wv + l * kv_dim * dim, kv_dim * dim, g->wqkv, at + (dim + kv_dim) * dim, err))
-      return -1;
+typedef struct pack_job {
+  const row_map *map;
+  llama_weight_type gpu_type;
+  uint64_t cols, first_row, gpu_row_bytes;
+  uint8_t *dst;
+} pack_job;
+
+static void pack_rows(void *ctx, uint32_t begin, uint32_t end) {
+  const pack_job *job = ctx;
+  for (uint32_t i = begin; i < end; i++) {
+    llama_weight_type src_type;
+    const uint8_t *src = map_row(job->map, job->cols, job->first_row + i, &src_type);
+    llama_pack_row(job->gpu_type, src_type, src, job->cols, job->dst + (uint64_t)i * job->gpu_row_bytes);
+  }
+}
+
+// Rows of a weight buffer, from the map's tensors to the GPU layout of
+// `gpu_type` (quant.h), into `dst` from row `dst_row`: packed on the load's
+// threads in pieces of at most PACK_CHUNK bytes (the stream copies each
+// piece before the call returns, so one piece of host memory serves all,
+// whatever the model's size). Converting a 1.1B model on one thread takes
+// seconds, in which the idle GPU lowers its clocks: the first steps then run
+// slowly.
+#define PACK_CHUNK (32u << 20)
+static int upload_rows(llama_gpu *g, const char *name, const row_map *map, llama_weight_type gpu_type, uint64_t cols,
+                       uint64_t rows, gpb_buffer *dst, uint64_t dst_row, llama_error *err) {
+  uint64_t row_bytes = llama_gpu_row_bytes(gpu_type, cols);
+  uint64_t chunk_rows = PACK_CHUNK / row_bytes ? PACK_CHUNK / row_bytes : 1;
+  if (chunk_rows > rows) chunk_rows = rows;
+  uint8_t *piece = malloc((size_t)(chunk_rows * row_bytes));
+  if (!piece) return llama_error_set(err, "out of memory packing '%s'", name);
+  int rc = 0;
+  for (uint64_t done = 0; rc == 0 && done < rows; done += chunk_rows) {
+    uint64_t n = rows - done < chunk_rows ? rows - done : chunk_rows;
+    pack_job job = {map, gpu_type, cols, done, row_bytes, piece};
+    llama_pool_run(g->load_pool, (uint32_t)n, pack_rows, &job);
+    gpb_status st = gpb_stream_copy_to_device(g->stream, piece, dst, (dst_row + done) * row_bytes, n * row_bytes);
+    if (st) rc = llama_error_gpb(err, st, name);
+  }
+  free(piece);
+  return rc;
+}
+
+static int create_weights(llama_gpu *g, const gpb_device_info *info, const char *name, llama_weight_type type,
+                          uint64_t rows, uint64_t cols, gpb_buffer **out, llama_error *err) {
+  return create_buffer_of(g, info, name, rows, (uint32_t)llama_gpu_row_bytes(type, cols), out, err);
+}
+
+// A single-tensor matrix (embedding, classifier).
+static int upload_matrix(llama_gpu *g, const gpb_device_info *info, const char *name, const llama_tensor *t,
+                         llama_weight_type type, uint64_t rows, uint64_t cols, gpb_buffer **out, llama_error *err) {
+  row_map map = {{t}, {rows}, 1, false};
+  if (create_weights(g, info, name, type, rows, cols, out, err)) return -1;
+  return upload_rows(g, name, &map, type, cols, rows, *out, 0, err);
+}
+
+// A per-layer matrix, all layers in one buffer: layer l's rows from its
+// tensors `matrices` (row_map: one after the other, or interleaved).
+static int upload_layers(llama_gpu *g, const llama_checkpoint *ck, const gpb_device_info *info, const char *name,
+                         llama_weight_type type, const int *matrices, const uint64_t *rows, uint32_t count,
+                         bool interleave, uint64_t cols, gpb_buffer **out, llama_error *err) {
+  uint64_t per_layer = 0;
+  for (uint32_t i = 0; i < count; i++) per_layer += rows[i];
+  if (create_weights(g, info, name, type, (uint64_t)ck->config.n_layers * per_layer, cols, out, err)) return -1;
+  for (uint64_t l = 0; l < (uint64_t)ck->config.n_layers; l++) {
+    row_map map = {.count = count, .interleave = interleave};
+    for (uint32_t i = 0; i < count; i++) {
+      map.parts[i] = &ck->src.layers[l * LLAMA_LAYER_MATRICES + (uint64_t)matrices[i]];
+      map.rows[i] = rows[i];
+    }
+    if (upload_rows(g, name, &map, type, cols, per_layer, *out, l * per_layer, err)) return -1;
   }
   return 0;
 }
 
-// w13[l][r] = w1[l] row r, then w3[l] row r: interleaved one layer at a time.
-static int upload_w13(llama_gpu *g, const llama_checkpoint *ck, const gpb_device_info *info, llama_error *err) {
-  const llama_config *c = &ck->config;
-  uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
-  uint64_t per_layer = 2 * hidden * dim;
-  if (create_weights(g, info, "w13", (uint64_t)c->n_layers * per_layer, &g->w13, err)) return -1;
-  float *layer = malloc((size_t)per_layer * sizeof(float));
-  if (!layer) return llama_error_set(err, "out of memory interleaving w1 and w3");
-  int rc = 0;
-  for (uint64_t l = 0; rc == 0 && l < (uint64_t)c->n_layers; l++) {
-    for (uint64_t r = 0; r < hidden; r++) {
-      memcpy(layer + 2 * r * dim, ck->w.w1 + (l * hidden + r) * dim, dim * sizeof(float));
-      memcpy(layer + (2 * r + 1) * dim, ck->w.w3 + (l * hidden + r) * dim, dim * sizeof(float));
-    }
-    rc = copy_weights(g, "w13", layer, per_layer, g->w13, l * per_layer, err);
-  }
-  free(layer);
-  return rc;
-}
-
+// wqkv[l] = wq[l] rows, wk[l] rows, wv[l] rows; w13[l][r] = w1[l] row r,
+// then w3[l] row r (interleaved).
 static int upload_weights(llama_gpu *g, const llama_checkpoint *ck, const gpb_device_info *info, llama_error *err) {
   const llama_config *c = &ck->config;
   const llama_weights *w = &ck->w;
-  uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
+  uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim, kv_dim = llama_kv_dim(c);
   uint64_t layers = (uint64_t)c->n_layers, vocab = (uint64_t)c->vocab_size;
+  const int qkv[] = {LLAMA_WQ, LLAMA_WK, LLAMA_WV}, w13[] = {LLAMA_W1, LLAMA_W3}, wo[] = {LLAMA_WO}, w2[] = {LLAMA_W2};
+  const uint64_t qkv_rows[] = {dim, kv_dim, kv_dim}, w13_rows[] = {hidden, hidden}, dim_rows[] = {dim};
   float *rope = llama_rope_table(c);
   if (!rope) return llama_error_set(err, "out of memory for the RoPE table");
-  int rc = upload_matrix(g, info, "token_embedding", w->token_embedding, vocab * dim, &g->emb, err) ||
-           upload(g, info, "rms_att", w->rms_att, layers * dim, &g->rms_att, err) || upload_wqkv(g, ck, info, err) ||
-           upload_matrix(g, info, "wo", w->wo, layers * dim * dim, &g->wo, err) ||
-           upload(g, info, "rms_ffn", w->rms_ffn, layers * dim, &g->rms_ffn, err) || upload_w13(g, ck, info, err) ||
-           upload_matrix(g, info, "w2", w->w2, layers * dim * hidden, &g->w2, err) ||
+  int rc = upload_matrix(g, info, "token_embedding", &ck->src.token_embedding, g->types[WIDE_EMBED], vocab, dim,
+                         &g->emb, err) ||
+           upload(g, info, "rms_att", w->rms_att, layers * dim, &g->rms_att, err) ||
+           upload_layers(g, ck, info, "wqkv", g->types[WIDE_QKV], qkv, qkv_rows, 3, false, dim, &g->wqkv, err) ||
+           upload_layers(g, ck, info, "wo", g->types[WIDE_WO], wo, dim_rows, 1, false, dim, &g->wo, err) ||
+           upload(g, info, "rms_ffn", w->rms_ffn, layers * dim, &g->rms_ffn, err) ||
+           upload_layers(g, ck, info, "w13", g->types[WIDE_W13], w13, w13_rows, 2, true, dim, &g->w13, err) ||
+           upload_layers(g, ck, info, "w2", g->types[WIDE_W2], w2, dim_rows, 1, false, hidden, &g->w2, err) ||
            upload(g, info, "rms_final", w->rms_final, dim, &g->rms_final, err) ||
            upload(g, info, "rope", rope, (uint64_t)c->seq_len * llama_head_size(c), &g->rope, err);
   free(rope);
@@ -370,7 +460,7 @@ static int upload_weights(llama_gpu *g, const llama_checkpoint *ck, const gpb_de
     g->wcls = g->emb;
     return 0;
   }
-  return upload_matrix(g, info, "wcls", w->wcls, vocab * dim, &g->wcls, err) ? -1 : 0;
+  return upload_matrix(g, info, "wcls", &ck->src.wcls, g->types[WIDE_CLASSIFIER], vocab, dim, &g->wcls, err) ? -1 : 0;
 }
 
 static uint32_t groups_for(uint32_t items, uint32_t per_group) { return (items + per_group - 1) / per_group; }
@@ -642,8 +732,6 @@ const char *llama_plan_name(llama_plan plan) {
   return plan == LLAMA_PLAN_FUSED ? "fused" : plan == LLAMA_PLAN_WIDE ? "wide" : "auto";
 }
 
-const char *llama_weight_type_name(llama_weight_type weights) { return weights == LLAMA_WEIGHTS_F16 ? "f16" : "f32"; }
-
 int llama_plan_from_name(const char *name, llama_plan *out) {
   for (llama_plan p = LLAMA_PLAN_AUTO; p <= LLAMA_PLAN_WIDE; p++) {
     if (strcmp(name, llama_plan_name(p)) == 0) {
@@ -654,36 +742,28 @@ int llama_plan_from_name(const char *name, llama_plan *out) {
   return -1;
 }
 
-int llama_weight_type_from_name(const char *name, llama_weight_type *out) {
-  for (llama_weight_type w = LLAMA_WEIGHTS_F32; w <= LLAMA_WEIGHTS_F16; w++) {
-    if (strcmp(name, llama_weight_type_name(w)) == 0) {
-      *out = w;
-      return 0;
-    }
-  }
-  return -1;
-}
-
 // The fused plan's few workgroups per layer cannot stream large matrices
 // at the memory's rate; the wide plan's extra dispatches (5 per layer
 // instead of 2, ~2.3 us each on an H100) cost less than that once a
 // layer's weights pass AUTO_WIDE_LAYER_BYTES (see BENCHMARKS.md, plan
-// choice), or its width passes what the fused kernels take.
+// choice), or its width passes what the fused kernels take. The fused
+// kernels read f32 and f16 only: other types always go wide.
 #define AUTO_WIDE_LAYER_BYTES (4ull << 20)
 llama_plan llama_auto_plan(const llama_config *c, llama_weight_type weights) {
   uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
   uint64_t layer_weights = (2 * dim + 2 * llama_kv_dim(c)) * dim + 3 * dim * hidden;
-  uint64_t bytes = layer_weights * (weights == LLAMA_WEIGHTS_F16 ? 2 : 4);
+  uint64_t bytes = layer_weights * (weights == LLAMA_WEIGHTS_F32 ? 4 : 2);
   bool wide_fits = dim % 8 == 0 && hidden % 8 == 0 && dim <= WIDE_MAX_COLS && hidden <= WIDE_MAX_COLS;
   if (!wide_fits) return LLAMA_PLAN_FUSED; // whose own limits then say what it cannot take
-  if (dim > MAX_DIM) return LLAMA_PLAN_WIDE;
+  if (dim > MAX_DIM || weights > LLAMA_WEIGHTS_F16) return LLAMA_PLAN_WIDE;
   return bytes > AUTO_WIDE_LAYER_BYTES ? LLAMA_PLAN_WIDE : LLAMA_PLAN_FUSED;
 }
 
 static int create_kernels(llama_gpu *g, llama_error *err) {
   if (g->plan == LLAMA_PLAN_WIDE) {
     for (int k = 0; k < WIDE_KERNELS; k++)
-      if (create_kernel(g, k_wide_names[k], k_wide_spirv[g->f16][k], sizeof(wide_params), &g->wide[k], err)) return -1;
+      if (create_kernel(g, k_wide_names[k], k_wide_spirv[g->types[k]][k], sizeof(wide_params), &g->wide[k], err))
+        return -1;
     return 0;
   }
   return create_kernel(g, "llama_attention", k_fused_spirv[g->f16][0], sizeof(attention_params), &g->attention, err) ||
@@ -694,12 +774,76 @@ static int create_kernels(llama_gpu *g, llama_error *err) {
              : 0;
 }
 
+// The type one kernel's matrix is stored in: the type its tensors have in
+// the file (every layer's alike), float32 converted to f16 when asked.
+static int kind_type(const llama_checkpoint *ck, llama_weight_type convert, const char *kernel, const int *matrices,
+                     int count, llama_weight_type *out, llama_error *err) {
+  static const char *const names[LLAMA_LAYER_MATRICES] = {"wq", "wk", "wv", "wo", "w1", "w2", "w3"};
+  llama_weight_type type = LLAMA_WEIGHTS_F32;
+  for (int32_t l = 0; l < ck->config.n_layers; l++) {
+    for (int i = 0; i < count; i++) {
+      llama_weight_type t = matrices[i] < 0
+                                ? (matrices[i] == -1 ? ck->src.token_embedding.type : ck->src.wcls.type)
+                                : ck->src.layers[(size_t)l * LLAMA_LAYER_MATRICES + (size_t)matrices[i]].type;
+      if (l == 0 && i == 0) {
+        type = t;
+      } else if (t != type) {
+        return llama_error_set(err,
+                               "%s: layer %d %s is %s, other matrices of the kernel %s; the decoder needs one type "
+                               "per kernel",
+                               kernel, (int)l, matrices[i] < 0 ? "matrix" : names[matrices[i]],
+                               llama_weight_type_name(t), llama_weight_type_name(type));
+      }
+    }
+  }
+  if (convert == LLAMA_WEIGHTS_F16 && type == LLAMA_WEIGHTS_F32) type = LLAMA_WEIGHTS_F16;
+  *out = type;
+  return 0;
+}
+
+// Every kernel's storage type (g->types), and whether the fused plan can
+// take them (all f32 or all f16).
+static int resolve_types(const llama_checkpoint *ck, llama_weight_type convert, llama_weight_type types[WIDE_KERNELS],
+                         bool *fused_ok, llama_error *err) {
+  if (convert != LLAMA_WEIGHTS_F32 && convert != LLAMA_WEIGHTS_F16)
+    return llama_error_set(err,
+                           "weights %s: the decoder converts float32 matrices to f16 only (other types come "
+                           "from a GGUF file)",
+                           llama_weight_type_name(convert));
+  if (!ck->src.layers) return llama_error_set(err, "the checkpoint has no weights loaded");
+  const int emb[] = {-1}, cls[] = {-2}, qkv[] = {LLAMA_WQ, LLAMA_WK, LLAMA_WV}, wo[] = {LLAMA_WO},
+            w13[] = {LLAMA_W1, LLAMA_W3}, w2[] = {LLAMA_W2};
+  types[WIDE_ATTENTION] = LLAMA_WEIGHTS_F32;
+  if (kind_type(ck, convert, "llama_wide_embed", emb, 1, &types[WIDE_EMBED], err) ||
+      kind_type(ck, convert, "llama_wide_qkv", qkv, 3, &types[WIDE_QKV], err) ||
+      kind_type(ck, convert, "llama_wide_wo", wo, 1, &types[WIDE_WO], err) ||
+      kind_type(ck, convert, "llama_wide_w13", w13, 2, &types[WIDE_W13], err) ||
+      kind_type(ck, convert, "llama_wide_w2", w2, 1, &types[WIDE_W2], err) ||
+      kind_type(ck, convert, "llama_wide_classifier", cls, 1, &types[WIDE_CLASSIFIER], err))
+    return -1;
+  *fused_ok = types[WIDE_QKV] <= LLAMA_WEIGHTS_F16;
+  for (int k = 0; k < WIDE_KERNELS; k++)
+    if (k != WIDE_ATTENTION && types[k] != types[WIDE_QKV]) *fused_ok = false;
+  return 0;
+}
+
 int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama_gpu_options *options, llama_gpu **out,
                      llama_error *err) {
   *out = NULL;
   const llama_config *c = &ck->config;
-  llama_weight_type weights = options ? options->weights : LLAMA_WEIGHTS_F32;
-  llama_plan plan = options && options->plan != LLAMA_PLAN_AUTO ? options->plan : llama_auto_plan(c, weights);
+  llama_weight_type types[WIDE_KERNELS] = {LLAMA_WEIGHTS_F32};
+  bool fused_ok = false;
+  if (resolve_types(ck, options ? options->weights : LLAMA_WEIGHTS_F32, types, &fused_ok, err)) return -1;
+  llama_plan plan = options && options->plan != LLAMA_PLAN_AUTO ? options->plan
+                    : fused_ok                                  ? llama_auto_plan(c, types[WIDE_QKV])
+                               : llama_auto_plan(c, LLAMA_WEIGHTS_Q8_0); // wide where it fits
+  if (plan == LLAMA_PLAN_FUSED && !fused_ok)
+    return llama_error_set(
+        err,
+        "the fused plan reads f32 or f16 matrices, all of one type; this model's are %s (embedding), "
+        "%s (layers), %s (classifier): use --plan wide (auto picks it)",
+        llama_weight_type_name(types[WIDE_EMBED]), llama_weight_type_name(types[WIDE_QKV]),
+        llama_weight_type_name(types[WIDE_CLASSIFIER]));
   bool wide = plan == LLAMA_PLAN_WIDE;
   uint32_t split_len = options && options->attention_split ? options->attention_split : default_split(c, plan);
   uint32_t ffn_rows = options && options->rows_per_group ? options->rows_per_group : DEFAULT_FFN_ROWS;
@@ -723,7 +867,8 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   g->device = device;
   g->config = *c;
   g->plan = plan;
-  g->f16 = weights == LLAMA_WEIGHTS_F16;
+  memcpy(g->types, types, sizeof g->types);
+  g->f16 = types[WIDE_QKV] == LLAMA_WEIGHTS_F16;
   g->split_len = split_len;
   g->slot_stride = slots_per_head(c, plan, split_len);
   g->wide_rows = wide_rows;
@@ -769,7 +914,9 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
     return llama_error_set(err, "record-ahead needs a batched stream without a dispatch cap");
   }
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  uint32_t load_threads = g->f16 ? (uint32_t)(cores < 1 ? 1 : cores > 16 ? 16 : cores) : 1;
+  bool packs = false; // anything but float32 copied as it is
+  for (int k = 0; k < WIDE_KERNELS; k++) packs = packs || types[k] != LLAMA_WEIGHTS_F32;
+  uint32_t load_threads = packs ? (uint32_t)(cores < 1 ? 1 : cores > 16 ? 16 : cores) : 1;
   if (llama_pool_create(load_threads, &g->load_pool, err) || create_kernels(g, err) ||
       upload_weights(g, ck, &info, err) || create_state(g, &info, err)) {
     llama_gpu_destroy(g);
@@ -1008,4 +1155,4 @@ uint32_t llama_gpu_dispatches_per_step(const llama_gpu *g) { return g->dispatch_
 
 llama_plan llama_gpu_plan(const llama_gpu *g) { return g->plan; }
 
-llama_weight_type llama_gpu_weights(const llama_gpu *g) { return g->f16 ? LLAMA_WEIGHTS_F16 : LLAMA_WEIGHTS_F32; }
+llama_weight_type llama_gpu_weights(const llama_gpu *g) { return g->types[WIDE_QKV]; }

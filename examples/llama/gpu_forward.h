@@ -44,14 +44,10 @@
 typedef struct llama_gpu llama_gpu;
 
 typedef enum llama_plan { LLAMA_PLAN_AUTO = 0, LLAMA_PLAN_FUSED, LLAMA_PLAN_WIDE } llama_plan;
-typedef enum llama_weight_type { LLAMA_WEIGHTS_F32 = 0, LLAMA_WEIGHTS_F16 } llama_weight_type;
-
-// "auto", "fused", "wide"; "f32", "f16".
+// "auto", "fused", "wide" (weight type names: quant.h).
 const char *llama_plan_name(llama_plan plan);
-const char *llama_weight_type_name(llama_weight_type weights);
 // The reverse: 0 and *out set for one of those names, else -1.
 int llama_plan_from_name(const char *name, llama_plan *out);
-int llama_weight_type_from_name(const char *name, llama_weight_type *out);
 
 // The plan AUTO picks for a model: fused while the step is bound by its
 // dispatches, wide once the weights' bytes are (see gpu_forward.c).
@@ -60,9 +56,13 @@ llama_plan llama_auto_plan(const llama_config *config, llama_weight_type weights
 typedef struct llama_gpu_options {
   gpb_mode mode; // of the stream the decoder creates
   llama_plan plan;
-  // F16: every matrix (embedding, attention, FFN, classifier) is converted
-  // to IEEE half once at load (round to nearest even); RMS gains, the KV
-  // cache, activations and arithmetic stay float32.
+  // Matrices stay in their file's type (checkpoint.h's sources: F32 for
+  // llama2.c files; F32, F16, BF16, Q8_0 or Q4_0 for GGUF files), one type
+  // per kernel (wq/wk/wv alike, w1/w3 alike, every layer alike). F16 here:
+  // float32 matrices are converted to IEEE half once at load (round to
+  // nearest even). RMS gains, the KV cache, activations and arithmetic stay
+  // float32. The fused plan takes f32 or f16 only, one type for all; AUTO
+  // picks the wide plan for anything else.
   llama_weight_type weights;
   // The stream's max_batch_dispatches (0: the library's default). A cap
   // below the step's dispatch count submits the step in pieces, so the GPU
@@ -141,7 +141,8 @@ int llama_gpu_step(llama_gpu *gpu, uint32_t token, uint32_t pos, uint32_t *out_n
 int llama_gpu_read_logits(llama_gpu *gpu, uint32_t pos, float *out, llama_error *err);
 
 gpb_stream *llama_gpu_stream(llama_gpu *gpu);
-// The plan and weight type the decoder runs (AUTO resolved).
+// The plan and weight type the decoder runs (AUTO resolved; the type of
+// the layers' q/k/v matrices).
 llama_plan llama_gpu_plan(const llama_gpu *gpu);
 llama_weight_type llama_gpu_weights(const llama_gpu *gpu);
 uint32_t llama_gpu_dispatches_per_step(const llama_gpu *gpu);

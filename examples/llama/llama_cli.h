@@ -14,5 +14,9 @@
 
 int gpb_llama_main(int argc, char **argv);
 int gpb_llama_gen_main(int argc, char **argv);
+// gpb_llama_convert_main: writes a model as GGUF (`llama-convert`).
+int gpb_llama_convert_main(int argc, char **argv);
+// Prints what a model file holds (`llama --model F --info`); the exit status.
+int gpb_llama_info(const char *path, const char *tokenizer_path);
 
 #endif

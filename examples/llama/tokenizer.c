@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gguf.h"
 #include "input.h"
 
 #define LLAMA_MAX_PIECE_BYTES 65536
@@ -48,6 +49,24 @@ static int read_pieces(FILE *f, const char *path, llama_tokenizer *t, llama_erro
   return 0;
 }
 
+// The lookup index and byte tables, once the pieces are in.
+static void finish_tokenizer(llama_tokenizer *t) {
+  for (int32_t i = 0; i < t->vocab_size; i++) {
+    t->sorted[i].piece = t->pieces[i];
+    t->sorted[i].id = i;
+  }
+  qsort(t->sorted, (size_t)t->vocab_size, sizeof *t->sorted, compare_pieces);
+  for (int b = 0; b < 256; b++) {
+    t->byte_pieces[b][0] = (char)b;
+    t->byte_pieces[b][1] = '\0';
+    char piece[8];
+    snprintf(piece, sizeof piece, "<0x%02X>", b);
+    int32_t id = llama_tokenizer_lookup(t, piece);
+    // llama2.c's encode() assumes the byte pieces at 3..258.
+    t->byte_ids[b] = id >= 0 ? id : (b + 3 < t->vocab_size ? b + 3 : 0);
+  }
+}
+
 int llama_tokenizer_load(const char *path, int32_t vocab_size, llama_tokenizer *out, llama_error *err) {
   memset(out, 0, sizeof *out);
   if (vocab_size < 259)
@@ -78,14 +97,11 @@ int llama_tokenizer_load(const char *path, int32_t vocab_size, llama_tokenizer *
     // Merges may build pieces longer than the header claims; trust the data.
     int32_t len = (int32_t)strlen(t->pieces[i]);
     if (len > t->max_token_length) t->max_token_length = len;
-    t->sorted[i].piece = t->pieces[i];
-    t->sorted[i].id = i;
   }
-  qsort(t->sorted, (size_t)vocab_size, sizeof *t->sorted, compare_pieces);
-  for (int b = 0; b < 256; b++) {
-    t->byte_pieces[b][0] = (char)b;
-    t->byte_pieces[b][1] = '\0';
-  }
+  t->bos_id = 1;
+  t->eos_id = 2;
+  t->add_bos = true;
+  finish_tokenizer(t);
   return 0;
 }
 
@@ -107,7 +123,7 @@ static int32_t encode_code_points(const llama_tokenizer *t, const char *text, ch
     if (id >= 0) {
       tokens[n++] = id;
     } else {
-      for (size_t i = 0; i < len; i++) tokens[n++] = (int32_t)(unsigned char)buf[i] + 3;
+      for (size_t i = 0; i < len; i++) tokens[n++] = t->byte_ids[(unsigned char)buf[i]];
     }
     len = 0;
   }
@@ -242,7 +258,7 @@ int llama_tokenizer_encode(const llama_tokenizer *t, const char *text, bool bos,
     return llama_error_set(err, "tokenizer: out of memory encoding %zu bytes", text_len);
   }
   int32_t n = 0;
-  if (bos) tokens[n++] = 1;
+  if (bos) tokens[n++] = t->bos_id;
   if (text[0] != '\0') {
     // SentencePiece adds a leading space so the first word matches the
     // pieces of words that follow a space.
@@ -271,7 +287,7 @@ static int hex_value(char c) {
 const char *llama_tokenizer_decode(const llama_tokenizer *t, int32_t prev, int32_t token) {
   if (token < 0 || token >= t->vocab_size) return "";
   const char *piece = t->pieces[token];
-  if (prev == 1 && piece[0] == ' ') piece++;
+  if (prev == t->bos_id && piece[0] == ' ') piece++;
   // "<0xHH>" is a raw byte.
   if (strlen(piece) == 6 && piece[0] == '<' && piece[1] == '0' && piece[2] == 'x' && piece[5] == '>') {
     int hi = hex_value(piece[3]), lo = hex_value(piece[4]);
@@ -285,4 +301,101 @@ bool llama_piece_printable(const char *piece) {
   if (piece[1] != '\0') return true;
   unsigned char byte = (unsigned char)piece[0];
   return isprint(byte) || isspace(byte);
+}
+
+// A GGUF piece with each U+2581 turned into ' ', NUL-terminated.
+static char *piece_from_gguf(gguf_str s) {
+  char *out = malloc((size_t)s.len + 1);
+  if (!out) return NULL;
+  size_t n = 0;
+  for (uint64_t i = 0; i < s.len; i++) {
+    if (i + 2 < s.len && (unsigned char)s.data[i] == 0xe2 && (unsigned char)s.data[i + 1] == 0x96 &&
+        (unsigned char)s.data[i + 2] == 0x81) {
+      out[n++] = ' ';
+      i += 2;
+    } else if (s.data[i] == '\0') {
+      out[n++] = ' '; // a NUL would cut the piece short in the C strings here
+    } else {
+      out[n++] = s.data[i];
+    }
+  }
+  out[n] = '\0';
+  return out;
+}
+
+static int gguf_vocab_array(const gguf_file *f, const char *key, gguf_value_type type, int32_t vocab,
+                            const gguf_kv **out, llama_error *err) {
+  if (gguf_get_array(f, key, type, out, err)) return -1;
+  if ((*out)->count != (uint64_t)vocab)
+    return llama_error_set(err, "gguf '%s': key '%s' has %llu entries, the model's vocabulary %d", f->name, key,
+                           (unsigned long long)(*out)->count, (int)vocab);
+  return 0;
+}
+
+static int token_id(const gguf_file *f, const char *key, int32_t fallback, int32_t vocab, int32_t *out,
+                    llama_error *err) {
+  uint32_t id = (uint32_t)fallback;
+  if (gguf_get_u32(f, key, true, &id, err)) return -1;
+  if (id >= (uint32_t)vocab)
+    return llama_error_set(err, "gguf '%s': key '%s' is %u, outside the vocabulary of %d", f->name, key, id,
+                           (int)vocab);
+  *out = (int32_t)id;
+  return 0;
+}
+
+int llama_tokenizer_from_gguf(const gguf_file *f, int32_t vocab, llama_tokenizer *out, llama_error *err) {
+  memset(out, 0, sizeof *out);
+  gguf_str model = {0};
+  if (!gguf_find(f, "tokenizer.ggml.model")) return 1;
+  if (gguf_get_str(f, "tokenizer.ggml.model", false, &model, err)) return -1;
+  if (!gguf_str_eq(model, "llama")) {
+    char name[160];
+    return llama_error_set(err,
+                           "gguf '%s': tokenizer model '%s' is not supported (only 'llama', SentencePiece); "
+                           "give token ids with --prompt-ids",
+                           f->name, gguf_str_printable(model, name, sizeof name));
+  }
+  // token_type is checked, not used: llama.cpp's SentencePiece encoder
+  // merges into any piece, whatever its type, as llama2.c's does.
+  const gguf_kv *tokens, *scores, *types;
+  if (gguf_vocab_array(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, vocab, &tokens, err) ||
+      gguf_vocab_array(f, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, vocab, &scores, err) ||
+      (gguf_find(f, "tokenizer.ggml.token_type") &&
+       gguf_vocab_array(f, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, vocab, &types, err)))
+    return -1;
+  llama_tokenizer *t = out;
+  t->vocab_size = vocab;
+  t->pieces = calloc((size_t)vocab, sizeof(char *));
+  t->scores = calloc((size_t)vocab, sizeof(float));
+  t->sorted = calloc((size_t)vocab, sizeof(llama_piece_index));
+  if (!t->pieces || !t->scores || !t->sorted) {
+    llama_tokenizer_free(t);
+    return llama_error_set(err, "gguf '%s': out of memory for the vocabulary", f->name);
+  }
+  const uint8_t *cursor;
+  for (int32_t i = 0; i < vocab; i++) {
+    gguf_str s = i == 0 ? gguf_array_str_first(tokens, &cursor) : gguf_array_str_next(&cursor);
+    if (!(t->pieces[i] = piece_from_gguf(s))) {
+      llama_tokenizer_free(t);
+      return llama_error_set(err, "gguf '%s': out of memory for the vocabulary", f->name);
+    }
+    size_t len = strlen(t->pieces[i]);
+    if (len > LLAMA_MAX_PIECE_BYTES) {
+      llama_tokenizer_free(t);
+      return llama_error_set(err, "gguf '%s': token %d of key 'tokenizer.ggml.tokens' is %zu bytes long (at most %d)",
+                             f->name, (int)i, len, LLAMA_MAX_PIECE_BYTES);
+    }
+    if ((int32_t)len > t->max_token_length) t->max_token_length = (int32_t)len;
+    memcpy(&t->scores[i], scores->value + 4 * (size_t)i, 4); // little-endian hosts only, as the whole decoder
+  }
+  bool add_bos = true;
+  if (token_id(f, "tokenizer.ggml.bos_token_id", 1, vocab, &t->bos_id, err) ||
+      token_id(f, "tokenizer.ggml.eos_token_id", 2, vocab, &t->eos_id, err) ||
+      gguf_get_bool(f, "tokenizer.ggml.add_bos_token", true, &add_bos, err)) {
+    llama_tokenizer_free(t);
+    return -1;
+  }
+  t->add_bos = add_bos;
+  finish_tokenizer(t);
+  return 0;
 }

@@ -28,16 +28,29 @@ typedef struct llama_tokenizer {
   float *scores;
   llama_piece_index *sorted; // by piece, for bsearch
   char byte_pieces[256][2];  // "<0xHH>" decodes to byte HH
+  int32_t byte_ids[256];     // the id of "<0xHH>" (llama2.c files: HH + 3)
+  int32_t bos_id, eos_id;    // 1 and 2 in llama2.c files
+  bool add_bos;              // whether a prompt starts with BOS
 } llama_tokenizer;
 
 // Reads `path`, which must hold exactly `vocab_size` pieces (the model's).
 int llama_tokenizer_load(const char *path, int32_t vocab_size, llama_tokenizer *out, llama_error *err);
+
+struct gguf_file;
+// The vocabulary of a GGUF file (tokenizer.ggml.*): model "llama"
+// (SentencePiece) only, tokens, scores and token_type arrays of
+// `vocab_size` entries, bos/eos ids, add_bos_token. Pieces have U+2581
+// ("\xe2\x96\x81", SentencePiece's space) turned into ' ' as llama2.c's
+// tokenizer.bin does, so encoding and decoding are the same code. Returns
+// 1 (and *out zeroed) when the file has no tokenizer.ggml.model key.
+int llama_tokenizer_from_gguf(const struct gguf_file *file, int32_t vocab_size, llama_tokenizer *out, llama_error *err);
 void llama_tokenizer_free(llama_tokenizer *t);
 
 // Id of `piece`, or -1.
 int32_t llama_tokenizer_lookup(const llama_tokenizer *t, const char *piece);
 
-// Encodes `text` (BOS first when `bos`). *out_tokens is malloc'd; the caller
+// Encodes `text` (BOS first when `bos`; t->add_bos says what the
+// vocabulary wants). *out_tokens is malloc'd; the caller
 // frees it.
 int llama_tokenizer_encode(const llama_tokenizer *t, const char *text, bool bos, int32_t **out_tokens,
                            int32_t *out_count, llama_error *err);

@@ -15,10 +15,18 @@
 // Subgroup arithmetic is used with any subgroup size (32 on NVIDIA, 4 to 16
 // on lavapipe): rows go to subgroups by gl_SubgroupID.
 //
-// Weights are float32 or, with WEIGHT_F16, IEEE half packed two per uint
-// (unpackHalf2x16 needs no device feature); arithmetic is float32 either way.
-// A "unit" is 8 columns: 2 vec4 of float32 or one uvec4 of halves, 32 or 16
-// bytes. The host checks that every product's columns are a multiple of 8.
+// Weights are stored in one of five types, picked at compile time by one
+// WEIGHTS_<type> definition (none: F32); arithmetic is float32 for all.
+// A "unit" is what one lane loads at a time, 16 bytes or 32 (F32):
+//   F32   8 columns, 2 vec4
+//   F16   8 columns, one uvec4 of IEEE halves (unpackHalf2x16: no device feature)
+//   BF16  8 columns, one uvec4 of bfloat16 (the upper halves of float32)
+//   Q8_0  16 columns, one uvec4 of int8, half a block (2 lanes share a scale)
+//   Q4_0  32 columns, one uvec4 of nibbles, a whole block
+// A Q8_0/Q4_0 row is its quants, then its blocks' f16 scales, padded to 16
+// bytes (quant.h says why); a lane reads its unit's scale as one 32-bit
+// word next to its quants, and adjacent lanes read adjacent scales. The host
+// checks that every product's columns are a multiple of 8 (32 for Q8_0/Q4_0).
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_EXT_control_flow_attributes : require // [[unroll]]: arrays stay in registers
@@ -35,13 +43,23 @@
 // logits (see llama_wide_embed.comp).
 #define NO_TOKEN 0xffffffffu
 
-#if WEIGHT_F16
+#if WEIGHTS_F16 || WEIGHTS_BF16 || WEIGHTS_Q8_0 || WEIGHTS_Q4_0
 #define WEIGHT_TYPE uvec4
 #define UNIT_WORDS 1u // WEIGHT_TYPE elements per unit
 #else
+#define WEIGHTS_F32 1
 #define WEIGHT_TYPE vec4
 #define UNIT_WORDS 2u
 #endif
+#if WEIGHTS_Q8_0
+#define UNIT_COLS 16u
+#elif WEIGHTS_Q4_0
+#define UNIT_COLS 32u
+#else
+#define UNIT_COLS 8u
+#endif
+#define WEIGHT_QUANT (WEIGHTS_Q8_0 || WEIGHTS_Q4_0)
+#define UNIT_VEC4 (UNIT_COLS / 4u) // vec4 of columns per unit
 
 // Every wide kernel takes the same push constants (the host fills one struct
 // per dispatch); each reads the fields it needs.
@@ -73,13 +91,46 @@ float workgroup_max(float v) {
   return m;
 }
 
-// Unpacks 8 weights from their storage form.
-void unpack_unit(WEIGHT_TYPE w[UNIT_WORDS], out vec4 lo, out vec4 hi) {
-#if WEIGHT_F16
-  lo = vec4(unpackHalf2x16(w[0].x), unpackHalf2x16(w[0].y));
-  hi = vec4(unpackHalf2x16(w[0].z), unpackHalf2x16(w[0].w));
+// WEIGHT_TYPE elements of a row of `cols` columns (quant.h's GPU layout).
+uint row_words(uint cols) {
+#if WEIGHT_QUANT
+  return cols / UNIT_COLS + (cols / 32u + 7u) / 8u; // quants, then scales in 16-byte words
 #else
-  lo = w[0];
-  hi = w[1];
+  return cols / UNIT_COLS * UNIT_WORDS;
 #endif
 }
+
+vec4 bf16x4(uint a, uint b) {
+  return vec4(uintBitsToFloat(a << 16), uintBitsToFloat(a & 0xffff0000u), uintBitsToFloat(b << 16),
+              uintBitsToFloat(b & 0xffff0000u));
+}
+
+// Columns 4i..4i+3 of a unit (i < UNIT_VEC4, a constant once unrolled),
+// before the block's scale.
+vec4 unit_vec4(WEIGHT_TYPE w[UNIT_WORDS], uint i) {
+#if WEIGHTS_F16
+  return i == 0u ? vec4(unpackHalf2x16(w[0].x), unpackHalf2x16(w[0].y))
+                 : vec4(unpackHalf2x16(w[0].z), unpackHalf2x16(w[0].w));
+#elif WEIGHTS_BF16
+  return i == 0u ? bf16x4(w[0].x, w[0].y) : bf16x4(w[0].z, w[0].w);
+#elif WEIGHTS_Q8_0
+  int q = int(w[0][i]); // bytes: columns 4i..4i+3, sign-extended by the shifts
+  return vec4(ivec4(q << 24, q << 16, q << 8, q) >> 24);
+#elif WEIGHTS_Q4_0
+  // Byte j of a block: column j in its low nibble, column j + 16 in its high one.
+  uint q = w[0][i % 4u] >> (i < 4u ? 0u : 4u);
+  return vec4((uvec4(q, q >> 8, q >> 16, q >> 24) & 0xfu)) - 8.0;
+#else
+  return w[i];
+#endif
+}
+
+#if WEIGHT_QUANT
+// Where unit j's scale lies in its row: WEIGHT_TYPE element scale_element
+// (after the row's base; `units` per row), component scale_component, and
+// which half of that word.
+uint scale_block(uint j) { return j * UNIT_COLS / 32u; }
+uint scale_element(uint j, uint units) { return units + scale_block(j) / 8u; }
+uint scale_component(uint j) { return (scale_block(j) / 2u) % 4u; }
+float scale_value(uint word, uint j) { return unpackHalf2x16(word)[scale_block(j) % 2u]; }
+#endif

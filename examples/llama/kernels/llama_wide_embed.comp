@@ -11,7 +11,7 @@
 
 layout(local_size_x = 256) in;
 
-layout(std430, set = 0, binding = 0) readonly buffer Emb { WEIGHT_TYPE emb[]; }; // [vocab][dim / 8 units]
+layout(std430, set = 0, binding = 0) readonly buffer Emb { WEIGHT_TYPE emb[]; }; // [vocab][row_words(dim)]
 layout(std430, set = 0, binding = 1) writeonly buffer X { vec4 x_out[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Step { uint pos; uint token; } step;
 layout(std430, set = 0, binding = 3) readonly buffer PrevBest { uvec2 prev_best[]; };
@@ -58,13 +58,15 @@ void main() {
     step_out.pos = step.pos;
     step_out.token = token;
   }
-  uint units = pc.dim / 8u;
+  uint units = pc.dim / UNIT_COLS, base = token * row_words(pc.dim);
   for (uint j = gl_LocalInvocationIndex; j < units; j += WG) {
     WEIGHT_TYPE w[UNIT_WORDS];
-    [[unroll]] for (uint e = 0u; e < UNIT_WORDS; e++) w[e] = emb[(token * units + j) * UNIT_WORDS + e];
-    vec4 lo, hi;
-    unpack_unit(w, lo, hi);
-    x_out[2u * j] = lo;
-    x_out[2u * j + 1u] = hi;
+    [[unroll]] for (uint e = 0u; e < UNIT_WORDS; e++) w[e] = emb[base + j * UNIT_WORDS + e];
+#if WEIGHT_QUANT
+    float s = scale_value(emb[base + scale_element(j, units)][scale_component(j)], j);
+#else
+    float s = 1.0;
+#endif
+    [[unroll]] for (uint i = 0u; i < UNIT_VEC4; i++) x_out[j * UNIT_VEC4 + i] = unit_vec4(w, i) * s;
   }
 }

@@ -60,9 +60,13 @@ shared vec4 xs[MAX_COLS4];   // the product's input vector
 shared float dots[MAX_ROWS]; // the workgroup's row results
 
 // A subgroup's row is read UNROLL units per lane at a time, all loads of a
-// chunk issued before its sums.
+// chunk issued before its sums (with quantized weights, each unit's scale
+// too).
 struct chunk {
   WEIGHT_TYPE w[UNROLL][UNIT_WORDS];
+#if WEIGHT_QUANT
+  float s[UNROLL];
+#endif
 };
 
 // The chunk of units [j0, j0 + UNROLL * subgroup size) of the row whose
@@ -73,6 +77,9 @@ chunk load_chunk(uint base, uint j0, uint units) {
     uint j = j0 + u * gl_SubgroupSize;
     [[unroll]] for (uint e = 0u; e < UNIT_WORDS; e++)
       c.w[u][e] = j < units ? wt[base + j * UNIT_WORDS + e] : WEIGHT_TYPE(0);
+#if WEIGHT_QUANT
+    c.s[u] = j < units ? scale_value(wt[base + scale_element(j, units)][scale_component(j)], j) : 0.0;
+#endif
   }
   return c;
 }
@@ -82,21 +89,24 @@ float sum_chunk(chunk c, uint j0, uint units) {
   [[unroll]] for (uint u = 0u; u < UNROLL; u++) {
     uint j = j0 + u * gl_SubgroupSize;
     if (j < units) {
-      vec4 lo, hi;
-      unpack_unit(c.w[u], lo, hi);
-      acc += dot(lo, xs[2u * j]) + dot(hi, xs[2u * j + 1u]);
+      float d = 0.0;
+      [[unroll]] for (uint i = 0u; i < UNIT_VEC4; i++) d += dot(unit_vec4(c.w[u], i), xs[j * UNIT_VEC4 + i]);
+#if WEIGHT_QUANT
+      d *= c.s[u];
+#endif
+      acc += d;
     }
   }
   return acc;
 }
 
-uint row_base(uint row) { return row * (pc.cols / 8u) * UNIT_WORDS; }
+uint row_base(uint row) { return row * row_words(pc.cols); }
 
 // dots[k] = row (first_row + k) . xs for k < count, one subgroup per row;
 // `first` is this subgroup's first chunk, loaded before xs was ready (the
 // weights' DRAM latency then overlaps the input's).
 void matvec(uint first_row, uint count, chunk first) {
-  uint units = pc.cols / 8u, lane = gl_SubgroupInvocationID, step = UNROLL * gl_SubgroupSize;
+  uint units = pc.cols / UNIT_COLS, lane = gl_SubgroupInvocationID, step = UNROLL * gl_SubgroupSize;
   for (uint k = gl_SubgroupID; k < count; k += gl_NumSubgroups) {
     uint base = row_base(first_row + k);
     bool loaded = k == gl_SubgroupID;
@@ -192,7 +202,8 @@ void main() {
   uint row0 = gl_WorkGroupID.x * pc.rows_per_group;
   uint count = min(pc.rows_per_group, pc.rows - row0);
   uint first_row = pc.layer * pc.rows + row0;
-  chunk first = load_chunk(row_base(first_row + min(gl_SubgroupID, count - 1u)), gl_SubgroupInvocationID, pc.cols / 8u);
+  chunk first =
+      load_chunk(row_base(first_row + min(gl_SubgroupID, count - 1u)), gl_SubgroupInvocationID, pc.cols / UNIT_COLS);
   load_input();
   barrier();
   block(row0, count, first);

@@ -4,6 +4,7 @@
 //                  [--ahead | --record-ahead] --steps N --seed S [--std X] --file F
 //                  [--attention-split N] [--rows-per-group N] [--plan auto|fused|wide]
 //                  [--weights f32|f16] [--wide-rows N] [--expect-plan fused|wide]
+//                  [--gguf f32|f16|bf16|q8_0|q4_0]
 //
 // Writes a random checkpoint to F, then decodes greedily on the default
 // device. At every step the GPU's logits must be within relative L2 1e-4
@@ -15,7 +16,10 @@
 // read (and checks that prepare and commit refuse to be called out of
 // turn). --weights f16: the CPU reference runs on the checkpoint's matrices
 // rounded to half, the values the GPU holds. --expect-plan checks the plan
-// that --plan (default auto) resolved to. Also checks the dispatch count
+// that --plan (default auto) resolved to. --gguf T converts the checkpoint
+// to a GGUF file of type T (F.gguf) and decodes that: the GPU keeps its
+// matrices in T, the CPU reference runs on the same blocks dequantized.
+// Also checks the dispatch count
 // (and replays), that decoding did
 // not collapse to one token, and that the validation layer
 // (GPB_VALIDATION=1) reported nothing.
@@ -30,6 +34,7 @@
 #include "checkpoint.h"
 #include "cpu_forward.h"
 #include "gen.h"
+#include "gguf_write.h"
 #include "gpu_forward.h"
 
 #define MAX_REL_L2 1e-4
@@ -41,6 +46,8 @@ typedef struct test_args {
   uint32_t steps, attention_split, rows_per_group, wide_rows, wide_groups;
   llama_plan plan, expect_plan;
   llama_weight_type weights;
+  bool gguf;
+  llama_weight_type gguf_type;
   unsigned long long seed;
   float std;
   const char *file;
@@ -107,6 +114,12 @@ static int parse(int argc, char **argv, test_args *t) {
     else if (!strcmp(a, "--plan") || !strcmp(a, "--expect-plan")) {
       if (llama_plan_from_name(v, !strcmp(a, "--plan") ? &t->plan : &t->expect_plan)) {
         fprintf(stderr, "%s expects auto, fused or wide\n", a);
+        return -1;
+      }
+    } else if (!strcmp(a, "--gguf")) {
+      t->gguf = true;
+      if (llama_weight_type_from_name(v, &t->gguf_type)) {
+        fprintf(stderr, "--gguf expects f32, f16, bf16, q8_0 or q4_0\n");
         return -1;
       }
     } else if (!strcmp(a, "--weights")) {
@@ -272,6 +285,18 @@ int main(int argc, char **argv) {
     fprintf(stderr, "FAIL: %s\n", err.msg);
     return 1;
   }
+  llama_weight_type expect_weights = t.weights;
+  if (t.gguf) {
+    char gguf_path[512];
+    snprintf(gguf_path, sizeof gguf_path, "%s.gguf", t.file);
+    int rc = llama_gguf_write(gguf_path, &ck, t.gguf_type, NULL, &err);
+    llama_checkpoint_free(&ck);
+    if (rc || llama_model_load(gguf_path, LLAMA_LOAD_DEQUANTIZE, &ck, &err)) {
+      fprintf(stderr, "FAIL: %s\n", err.msg);
+      return 1;
+    }
+    if (t.gguf_type != LLAMA_WEIGHTS_F32) expect_weights = t.gguf_type;
+  }
   int failures = 0;
   gpb_device *dev = NULL;
   llama_gpu *gpu = NULL;
@@ -297,7 +322,9 @@ int main(int argc, char **argv) {
   // The GPU converts the float32 weights itself; the CPU reference gets
   // them rounded here (after the upload, which copies them).
   bool created = gpu_logits && !llama_gpu_create(dev, &ck, &options, &gpu, &err);
-  if (created && t.weights == LLAMA_WEIGHTS_F16) llama_checkpoint_round_f16(&ck);
+  if (created && t.weights == LLAMA_WEIGHTS_F16 && expect_weights == LLAMA_WEIGHTS_F16 &&
+      llama_checkpoint_weight_type(&ck) == LLAMA_WEIGHTS_F32)
+    llama_checkpoint_round_f16(&ck);
   if (!created || llama_cpu_create(&ck, 2, &cpu, &err)) {
     fprintf(stderr, "FAIL: %s\n", gpu_logits ? err.msg : "out of memory");
     failures++;
@@ -307,7 +334,7 @@ int main(int argc, char **argv) {
   llama_plan plan = llama_gpu_plan(gpu);
   printf("plan %s, weights %s\n", llama_plan_name(plan), llama_weight_type_name(llama_gpu_weights(gpu)));
   if ((t.plan != LLAMA_PLAN_AUTO && plan != t.plan) || (t.expect_plan != LLAMA_PLAN_AUTO && plan != t.expect_plan) ||
-      llama_gpu_weights(gpu) != t.weights) {
+      llama_gpu_weights(gpu) != expect_weights) {
     fprintf(stderr, "FAIL: the decoder runs the %s plan with %s weights\n", llama_plan_name(plan),
             llama_weight_type_name(llama_gpu_weights(gpu)));
     failures++;

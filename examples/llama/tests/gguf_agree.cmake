@@ -1,0 +1,41 @@
+# cmake -DCLI=gpubatch-llama -DCHECKPOINT=F.bin -DGGUF=F.gguf [-DARGS=a;b] [-DSKIP_ABSENT=1] -P gguf_agree.cmake
+# Converts the llama2.c checkpoint to an F32 GGUF file with the CLI, then
+# decodes both from the same prompt on the GPU (and on the CPU) and fails
+# unless each pair printed the same token ids with no validation message.
+# SKIP_ABSENT: a missing checkpoint prints "SKIP: <reason>" (the test's
+# SKIP_REGULAR_EXPRESSION) and stops.
+if(NOT EXISTS ${CHECKPOINT})
+  if(SKIP_ABSENT)
+    message("SKIP: ${CHECKPOINT} is absent")
+    return()
+  endif()
+  message(FATAL_ERROR "${CHECKPOINT} is absent")
+endif()
+execute_process(COMMAND ${CLI} convert ${CHECKPOINT} -o ${GGUF} --type f32 RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "convert: exit ${rc}: ${err}")
+endif()
+foreach(where gpu cpu)
+  set(reference "")
+  foreach(file ${CHECKPOINT} ${GGUF})
+    set(extra)
+    if(where STREQUAL "cpu")
+      set(extra --cpu)
+    endif()
+    execute_process(COMMAND ${CLI} --model ${file} --prompt-ids 5,6,7 --steps 40 --json ${ARGS} ${extra}
+                    OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "${file} (${where}): exit ${rc}: ${err}")
+    endif()
+    string(REGEX MATCH "\"tokens\": \\[[0-9, ]*\\]" tokens "${out}")
+    if(tokens STREQUAL "")
+      message(FATAL_ERROR "${file} (${where}): unexpected output: ${out}")
+    endif()
+    message(STATUS "${file} (${where}): ${tokens}")
+    if(reference STREQUAL "")
+      set(reference "${tokens}")
+    elseif(NOT tokens STREQUAL reference)
+      message(FATAL_ERROR "${where}: the GGUF file decoded ${tokens}, the llama2.c file ${reference}")
+    endif()
+  endforeach()
+endforeach()
