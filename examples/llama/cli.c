@@ -55,12 +55,9 @@ static void usage(FILE *f, const char *prog) {
   fprintf(f,
           "usage: %s --model FILE [--tokenizer FILE] [--prompt TEXT | --prompt-ids 1,2,3]\n"
           "       [--steps N] [--mode immediate|batched|replay|cpu] [--ahead | --record-ahead]\n"
-          "       [--cpu] [--plan auto|fused|wide] [--weights f32|f16] [--info]
-          "
-          "       [--threads N] [--json] [--progress] [--dump-logits FILE] [--device I]
-          "
-          "       [--attention-split N] [--ffn-rows N] [--classifier-rows N] [--wide-rows N] [--wide-groups N]
-          "
+          "       [--cpu] [--plan auto|fused|wide] [--weights f32|f16] [--info]\n"
+          "       [--threads N] [--json] [--progress] [--dump-logits FILE] [--device I]\n"
+          "       [--attention-split N] [--ffn-rows N] [--classifier-rows N] [--wide-rows N] [--wide-groups N]\n"
           "       [--max-batch-dispatches N] [--wait-spin-us N] [--trace FILE.json]\n"
           "Greedy decoding of a Llama model on gpubatch, token by token: each step\n"
           "is one chain of dispatches and one readback of the classifier workgroups' best\n"
