@@ -128,6 +128,9 @@ static bool still_running(gpb_stream *stream) {
 // used behind a long spin kernel, so the work is certainly pending at the
 // free; the data read must arrive intact, with no validation message.
 static void test_free_waits_for_pending_readers(void) {
+  int failures = check_failures;
+#define STOP_IF_NOT_WAITED()                                                                                           \
+  if (check_failures != failures) check_abandon(__func__, "freed while the GPU may still read it")
   gpb_device *dev = fixture_open();
   if (!dev) return;
   gpb_stream *s = new_stream(dev, NULL);
@@ -159,6 +162,7 @@ static void test_free_waits_for_pending_readers(void) {
   CHECK_OK(gpb_stream_get_counters(s, &c));
   CHECK_EQ(c.free_syncs, 1);
   CHECK_EQ(c.waits, 1);
+  STOP_IF_NOT_WAITED();
   CHECK(!still_running(s));
   CHECK_OK(gpb_stream_copy_to_host(s, dst, 0, host, sizeof host));
   for (uint32_t i = 0; i < N; i++) CHECK_EQ(host[i], 1000 + i);
@@ -172,6 +176,7 @@ static void test_free_waits_for_pending_readers(void) {
   CHECK_EQ(c.free_syncs, 1);
   CHECK_EQ(c.flush_free, 1);
   CHECK_EQ(c.waits, 1);
+  STOP_IF_NOT_WAITED();
   CHECK_OK(gpb_stream_copy_to_host(s, y, 0, host, sizeof host));
   for (uint32_t i = 0; i < N; i++) CHECK_EQ(host[i], 3 * (1000 + i));
 
@@ -187,6 +192,7 @@ static void test_free_waits_for_pending_readers(void) {
   CHECK_OK(gpb_kernel_destroy(k2));
   CHECK_OK(gpb_stream_get_counters(s, &c));
   CHECK_EQ(c.waits, 1);
+  STOP_IF_NOT_WAITED();
   CHECK(!still_running(s));
   CHECK_OK(gpb_stream_copy_to_host(s, dst, 0, host, sizeof host));
   for (uint32_t i = 0; i < N; i++) CHECK_EQ(host[i], 1000 + i + 1);
@@ -204,10 +210,12 @@ static void test_free_waits_for_pending_readers(void) {
   CHECK_OK(gpb_program_destroy(p));
   CHECK_OK(gpb_stream_get_counters(s, &c));
   CHECK_EQ(c.waits, 1);
+  STOP_IF_NOT_WAITED();
   CHECK(!still_running(s));
   CHECK_OK(gpb_stream_copy_to_host(s, dst, 0, host, sizeof host));
   for (uint32_t i = 0; i < N; i++) CHECK_EQ(host[i], 1000 + i + 2);
   fixture_close(dev);
+#undef STOP_IF_NOT_WAITED
 }
 
 // Rule 3: with a 64-buffer pool, the 65th staged upload before a sync

@@ -131,6 +131,9 @@ static void inject_once(gpb_vk_site site, uint64_t nth, VkResult result) {
       fprintf(stderr, "%s: fired during call %d (%s) but %s\n", where, o.fired_step, o.fired_call,
               o.failed_step ? "a later call failed" : "no call of the workload failed");
       check_failures++;
+      // The call went on as if its wait had succeeded (a free released
+      // memory the GPU may still use): the process cannot go on safely.
+      check_abandon("test_sweep_every_call_site", "an error was dropped");
     }
   }
   if (fired && o.status != GPB_OK) {

@@ -749,7 +749,10 @@ gpb_status gpb_stream_release(gpb_stream_obj *s, char *err) {
   gpb_handle_destroy((uintptr_t)s->handle);
   // Submitted work may still run (a failed stream), and the last finished
   // batch may still be touched by the driver (see retire_completed): let the
-  // device go idle before freeing command buffers and the timeline.
+  // device go idle before freeing command buffers and the timeline. Lavapipe
+  // (Mesa 22.3) touches a timeline semaphore after the batches that waited
+  // on it completed: destroying it at once corrupts its heap
+  // (tests/upstream/lavapipe-stream-destroy.md).
   gpb_status idle = s->timeline ? dev->be->device_wait_idle(dev->impl, err) : GPB_OK;
   if (s->pending) s->pending->next = NULL;
   destroy_batch_list(s, s->pending);

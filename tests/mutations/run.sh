@@ -36,7 +36,7 @@ exclude='selftest|soak'
 [ $all = 1 ] && exclude='^$'
 jobs=${GPB_MUTATION_JOBS:-2}
 # What tests/check.h and ctest print for a failed check.
-assertion='CHECK failed|CHECK_EQ failed|expected|lacks "|Required regular expression|mismatch|swallowed|surfaced'
+assertion='^FAIL |CHECK failed|CHECK_EQ failed|Required regular expression'
 
 
 build() {

@@ -1,13 +1,18 @@
-// Minimal reproduction: destroy a timeline semaphore (and reset the command
-// buffer) as soon as the host has seen the semaphore reach the value the
-// last submission signals. Valid Vulkan: the host observed the batch's
-// signal operation, the last thing the batch does. Build and run:
+// Minimal reproduction (tests/upstream/lavapipe-stream-destroy.md): destroy
+// a timeline semaphore as soon as the host has seen the last batch that
+// refers to it complete. Each iteration is one "stream" (a timeline, a
+// command pool) with two batches; with `cross`, each batch is followed by a
+// batch of another "stream" that waits for it, and the host waits for that
+// one. Valid Vulkan (the validation layer stays silent), yet with `cross`
+// lavapipe (Mesa 22.3.6) crashes (SIGSEGV, heap corruption) or hangs within
+// a few hundred iterations. With `idle`, vkQueueWaitIdle before each destroy
+// (what gpubatch's gpb_stream_release does, through vkDeviceWaitIdle) runs
+// clean.
 //
-//   cc -O1 -g -fsanitize=address tests/upstream/lavapipe_stream_destroy.c -lvulkan -o /tmp/lvp_destroy
-//   /tmp/lvp_destroy 20000        # iterations; 0 exit status = no crash
-//
-// With `idle` as the second argument it calls vkQueueWaitIdle before each
-// destroy (what gpubatch's gpb_stream_release does, via vkDeviceWaitIdle).
+//   cc -O1 -g tests/upstream/lavapipe_stream_destroy.c -lvulkan -o /tmp/lvp_destroy
+//   /tmp/lvp_destroy 20000             # one stream alone: no crash
+//   /tmp/lvp_destroy 20000 cross       # crash or hang
+//   /tmp/lvp_destroy 20000 cross idle  # no crash
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +22,18 @@
   do {                                                                                                                 \
     VkResult r_ = (expr);                                                                                              \
     if (r_ != VK_SUCCESS) {                                                                                            \
-      fprintf(stderr, "%s:%d: %s = %d\n", __FILE__, __LINE__, #expr, (int)r_);                                        \
+      fprintf(stderr, "%s:%d: %s = %d\n", __FILE__, __LINE__, #expr, (int)r_);                                         \
       exit(2);                                                                                                         \
     }                                                                                                                  \
   } while (0)
 
 int main(int argc, char **argv) {
   int iterations = argc > 1 ? atoi(argv[1]) : 20000;
-  int idle = argc > 2 && strcmp(argv[2], "idle") == 0;
+  int idle = 0, cross = 0;
+  for (int i = 2; i < argc; i++) {
+    idle |= strcmp(argv[i], "idle") == 0;
+    cross |= strcmp(argv[i], "cross") == 0;
+  }
   VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .apiVersion = VK_API_VERSION_1_2};
   VkInstanceCreateInfo ici = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app};
   VkInstance inst;
@@ -51,9 +60,8 @@ int main(int argc, char **argv) {
   CHECK_VK(vkCreateDevice(phys, &dci, NULL, &dev));
   VkQueue queue;
   vkGetDeviceQueue(dev, 0, 0, &queue);
-  VkBufferCreateInfo bci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
-                            .size = 1 << 16,
-                            .usage = VK_BUFFER_USAGE_TRANSFER_DST_BIT};
+  VkBufferCreateInfo bci = {
+      .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = 1 << 16, .usage = VK_BUFFER_USAGE_TRANSFER_DST_BIT};
   VkBuffer buf;
   CHECK_VK(vkCreateBuffer(dev, &bci, NULL, &buf));
   VkMemoryRequirements req;
@@ -78,6 +86,8 @@ int main(int argc, char **argv) {
                                        .commandBufferCount = 1};
     VkCommandBuffer cmd;
     CHECK_VK(vkAllocateCommandBuffers(dev, &cai, &cmd));
+    VkSemaphore waiter;
+    CHECK_VK(vkCreateSemaphore(dev, &sci, NULL, &waiter));
     for (uint64_t value = 1; value <= 2; value++) {
       VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                      .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
@@ -101,9 +111,24 @@ int main(int argc, char **argv) {
                          .signalSemaphoreCount = 1,
                          .pSignalSemaphores = &sem};
       CHECK_VK(vkQueueSubmit(queue, 1, &si, VK_NULL_HANDLE));
+      // Another stream's batch (no commands) waits for it; the host waits
+      // for that one: both batches have completed when the wait returns.
+      VkTimelineSemaphoreSubmitInfo tsi2 = {.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
+                                            .waitSemaphoreValueCount = 1,
+                                            .pWaitSemaphoreValues = &value,
+                                            .signalSemaphoreValueCount = 1,
+                                            .pSignalSemaphoreValues = &value};
+      VkSubmitInfo si2 = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+                          .pNext = &tsi2,
+                          .waitSemaphoreCount = 1,
+                          .pWaitSemaphores = &sem,
+                          .pWaitDstStageMask = &stage,
+                          .signalSemaphoreCount = 1,
+                          .pSignalSemaphores = &waiter};
+      if (cross) CHECK_VK(vkQueueSubmit(queue, 1, &si2, VK_NULL_HANDLE));
       VkSemaphoreWaitInfo wi = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO,
                                 .semaphoreCount = 1,
-                                .pSemaphores = &sem,
+                                .pSemaphores = cross ? &waiter : &sem,
                                 .pValues = &value};
       CHECK_VK(vkWaitSemaphores(dev, &wi, UINT64_MAX));
       // The batch signaled `value`: it has completed, so the command buffer
@@ -112,6 +137,7 @@ int main(int argc, char **argv) {
     }
     if (idle) CHECK_VK(vkQueueWaitIdle(queue));
     vkDestroySemaphore(dev, sem, NULL);
+    vkDestroySemaphore(dev, waiter, NULL);
     vkDestroyCommandPool(dev, pool, NULL);
   }
   vkDestroyBuffer(dev, buf, NULL);
