@@ -36,14 +36,14 @@ if(BUILD_TESTING)
   # which runs commands in order and so hides most of them in the results.
   add_test(NAME selftest_validation COMMAND gpubatch_cli selftest --seed 4 --programs 5000 ${selftest_known_bug})
   add_test(NAME selftest_validation_three_streams
-    COMMAND gpubatch_cli selftest --seed 5 --programs 1500 --streams 3 --ops 100 ${selftest_known_bug})
+    COMMAND gpubatch_cli selftest --seed 5 --programs 1200 --streams 3 --ops 100 ${selftest_known_bug})
   add_test(NAME selftest_validation_captures
     COMMAND gpubatch_cli selftest --seed 9 --programs 1000 --weight capture=20 --weight replay=30 ${selftest_known_bug})
   # Streams destroyed and created again mid-program, often right after another
   # stream submitted work behind a wait on them; validated, so that a
   # semaphore or command buffer destroyed while in use is reported.
   add_test(NAME selftest_stream_destroy
-    COMMAND gpubatch_cli selftest --seed 6 --programs 1500 --weight recreate=10 ${selftest_known_bug})
+    COMMAND gpubatch_cli selftest --seed 6 --programs 1000 --weight recreate=10 ${selftest_known_bug})
   set_tests_properties(selftest_validation selftest_validation_three_streams selftest_validation_captures
     selftest_stream_destroy PROPERTIES ENVIRONMENT "GPB_VALIDATION=1")
   # A tester that cannot fail proves nothing: with one dispatch per program
