@@ -14,9 +14,9 @@ if(BUILD_TESTING)
   #
   # Most of the time goes to the runs with the validation layer: lavapipe
   # runs commands in order, so a missing barrier rarely shows in the results
-  # without it, and the validation runs caught everything the others did
-  # (tests/mutations/run.sh --all). The runs without it stay short and
-  # check the results at full speed.
+  # without it, and in a mutation pass the validation runs caught everything
+  # the others caught. The runs without it stay short and check the results
+  # at full speed.
   #
   # Every program destroys its streams as soon as it ends (and `recreate`
   # mid-program): lavapipe's late access to a destroyed timeline is covered
