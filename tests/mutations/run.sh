@@ -50,6 +50,7 @@ build() {
 run_tests() {
   local name=$1 log="$logs/ctest-$1.log"
   ctest --test-dir "$build" -LE "$exclude" -j"$jobs" --output-on-failure --timeout 300 >"$log" 2>&1
+  cp "$build/Testing/Temporary/LastTest.log" "$logs/LastTest-$name.log" # the reruns below replace it
   : >"$logs/$name.caught"
   : >"$logs/$name.crashed"
   : >"$logs/$name.flaky"
@@ -64,7 +65,7 @@ run_tests() {
       continue
     fi
     awk -v t="$test" '$0 ~ "^[0-9]+/[0-9]+ Testing: " t "$" {on = 1} on {print} on && $0 ~ "^\"" t "\" end time" {on = 0}' \
-      "$build/Testing/Temporary/LastTest.log" >"$logs/$name.$test.log"
+      "$logs/LastTest-$name.log" >"$logs/$name.$test.log"
     if grep -qE "$assertion" "$logs/$name.$test.log"; then
       # Confirmed alone: a check that fails only under load (a timing
       # check) is listed as flaky, not as a catch.
