@@ -1,6 +1,7 @@
 // The batching rules of gpubatch/stream.h, each checked on results AND
 // counters, on the default device with the validation layer on.
 #include "core/internal.h"
+#include "core/stream_internal.h"
 #include "gpu_fixture.h"
 
 #define N 256u
@@ -111,6 +112,112 @@ static void test_free_syncs_only_when_used(void) {
   fixture_close(dev);
 }
 
+// True while the stream's submitted work has not finished (asks the device).
+static bool still_running(gpb_stream *stream) {
+  gpb_stream_obj *s = gpb_stream_obj_of(stream);
+  pthread_mutex_lock(&s->lock);
+  gpb_status st = gpb_stream_refresh_completed(s);
+  bool running = st == GPB_OK && s->completed_serial < s->submitted_serial;
+  pthread_mutex_unlock(&s->lock);
+  return running;
+}
+
+// Rule 2 for work that only reads: freeing a buffer that pending work reads
+// (a copy's source, a kernel's read-only argument) waits for that work, as
+// do destroying a kernel or a program that pending work runs. Each object is
+// used behind a long spin kernel, so the work is certainly pending at the
+// free; the data read must arrive intact, with no validation message.
+static void test_free_waits_for_pending_readers(void) {
+  int failures = check_failures;
+#define STOP_IF_NOT_WAITED()                                                                                           \
+  if (check_failures != failures) check_abandon(__func__, "freed while the GPU may still read it")
+  gpb_device *dev = fixture_open();
+  if (!dev) return;
+  gpb_stream *s = new_stream(dev, NULL);
+  gpb_kernel *spin = FIXTURE_KERNEL(dev, spin);
+  gpb_kernel *axpy = FIXTURE_KERNEL(dev, axpy);
+  gpb_kernel *add = FIXTURE_KERNEL(dev, add_one);
+  gpb_buffer *busy, *src, *dst, *x, *y;
+  CHECK_OK(gpb_buffer_create(dev, 64, GPB_MEMORY_PRIVATE, &busy));
+  CHECK_OK(gpb_buffer_create(dev, 4 * N, GPB_MEMORY_PRIVATE, &src));
+  CHECK_OK(gpb_buffer_create(dev, 4 * N, GPB_MEMORY_PRIVATE, &dst));
+  CHECK_OK(gpb_buffer_create(dev, 4 * N, GPB_MEMORY_PRIVATE, &x));
+  CHECK_OK(gpb_buffer_create(dev, 4 * N, GPB_MEMORY_PRIVATE, &y));
+  uint32_t data[N], host[N];
+  for (uint32_t i = 0; i < N; i++) data[i] = 1000 + i;
+  CHECK_OK(gpb_stream_copy_to_device(s, data, src, 0, sizeof data));
+  CHECK_OK(gpb_stream_copy_to_device(s, data, x, 0, sizeof data));
+  upload_zeros(s, dst, 4 * N);
+  upload_zeros(s, y, 4 * N);
+  CHECK_OK(gpb_stream_sync(s)); // the writes are done: only reads stay pending
+  gpb_counters c;
+
+  // A copy's source.
+  CHECK_OK(gpb_stream_reset_counters(s));
+  CHECK_OK(dispatch_spin(s, spin, busy, 64, 1));
+  CHECK_OK(gpb_stream_copy_buffer(s, src, 0, dst, 0, 4 * N));
+  CHECK_OK(gpb_stream_flush(s));
+  CHECK(still_running(s)); // else the free below proves nothing
+  CHECK_OK(gpb_buffer_free(src));
+  CHECK_OK(gpb_stream_get_counters(s, &c));
+  CHECK_EQ(c.free_syncs, 1);
+  CHECK_EQ(c.waits, 1);
+  STOP_IF_NOT_WAITED();
+  CHECK(!still_running(s));
+  CHECK_OK(gpb_stream_copy_to_host(s, dst, 0, host, sizeof host));
+  for (uint32_t i = 0; i < N; i++) CHECK_EQ(host[i], 1000 + i);
+
+  // A kernel's read-only argument, still unsubmitted: the free flushes too.
+  CHECK_OK(gpb_stream_reset_counters(s));
+  CHECK_OK(dispatch_spin(s, spin, busy, 64, 2));
+  CHECK_OK(dispatch_axpy(s, axpy, x, 0, y, 0, N, 3));
+  CHECK_OK(gpb_buffer_free(x));
+  CHECK_OK(gpb_stream_get_counters(s, &c));
+  CHECK_EQ(c.free_syncs, 1);
+  CHECK_EQ(c.flush_free, 1);
+  CHECK_EQ(c.waits, 1);
+  STOP_IF_NOT_WAITED();
+  CHECK_OK(gpb_stream_copy_to_host(s, y, 0, host, sizeof host));
+  for (uint32_t i = 0; i < N; i++) CHECK_EQ(host[i], 3 * (1000 + i));
+
+  // A kernel that pending work runs.
+  gpb_kernel_desc desc = {.name = "add_one_2", .spirv = add_one_spirv, .spirv_bytes = sizeof add_one_spirv};
+  gpb_kernel *k2 = NULL;
+  CHECK_OK(gpb_kernel_create(dev, &desc, &k2));
+  CHECK_OK(gpb_stream_reset_counters(s));
+  CHECK_OK(dispatch_spin(s, spin, busy, 64, 3));
+  CHECK_OK(dispatch_add_one(s, k2, dst, 0, N));
+  CHECK_OK(gpb_stream_flush(s));
+  CHECK(still_running(s));
+  CHECK_OK(gpb_kernel_destroy(k2));
+  CHECK_OK(gpb_stream_get_counters(s, &c));
+  CHECK_EQ(c.waits, 1);
+  STOP_IF_NOT_WAITED();
+  CHECK(!still_running(s));
+  CHECK_OK(gpb_stream_copy_to_host(s, dst, 0, host, sizeof host));
+  for (uint32_t i = 0; i < N; i++) CHECK_EQ(host[i], 1000 + i + 1);
+
+  // A program that a pending replay runs.
+  gpb_program *p = NULL;
+  CHECK_OK(gpb_stream_begin_capture(s));
+  CHECK_OK(dispatch_add_one(s, add, dst, 0, N));
+  CHECK_OK(gpb_stream_end_capture(s, &p));
+  CHECK_OK(gpb_stream_reset_counters(s));
+  CHECK_OK(dispatch_spin(s, spin, busy, 64, 4));
+  CHECK_OK(gpb_stream_replay(s, p));
+  CHECK_OK(gpb_stream_flush(s));
+  CHECK(still_running(s));
+  CHECK_OK(gpb_program_destroy(p));
+  CHECK_OK(gpb_stream_get_counters(s, &c));
+  CHECK_EQ(c.waits, 1);
+  STOP_IF_NOT_WAITED();
+  CHECK(!still_running(s));
+  CHECK_OK(gpb_stream_copy_to_host(s, dst, 0, host, sizeof host));
+  for (uint32_t i = 0; i < N; i++) CHECK_EQ(host[i], 1000 + i + 2);
+  fixture_close(dev);
+#undef STOP_IF_NOT_WAITED
+}
+
 // Rule 3: with a 64-buffer pool, the 65th staged upload before a sync
 // flushes and waits for a slot, and all 65 uploads arrive intact.
 static void test_65th_staged_upload_flushes(void) {
@@ -165,16 +272,16 @@ static void test_staging_not_reused_while_gpu_reads(void) {
   memset(data_a, 0xAA, bytes);
   memset(data_b, 0xBB, bytes);
   // Long enough (~70 ms on lavapipe, under a ms on an H100) that the batch
-  // is most likely still running when the host asks for the slot again; the
-  // data checks below hold whatever the timing.
+  // is still running when the host asks for the slot again (checked).
   CHECK_OK(dispatch_spin(s, spin, busy, 64, 1));
   // The copy depends on nothing the spin touches, but stays in its batch.
   CHECK_OK(gpb_stream_copy_to_device(s, data_a, a, 0, bytes));
   CHECK_OK(gpb_stream_flush(s)); // submitted, not waited
+  CHECK(still_running(s));       // else the wait below cannot be seen
   CHECK_OK(gpb_stream_copy_to_device(s, data_b, b, 0, bytes));
   gpb_counters c;
   CHECK_OK(gpb_stream_get_counters(s, &c));
-  CHECK(c.staging_waits <= 1);  // 1 unless the spin batch already finished
+  CHECK_EQ(c.staging_waits, 1); // the only slot was still being read
   CHECK_EQ(c.flush_staging, 0); // the slot's batch was already submitted
   CHECK_OK(gpb_stream_copy_to_host(s, a, 0, back, bytes));
   CHECK(memcmp(back, data_a, bytes) == 0);
@@ -485,6 +592,7 @@ int main(int argc, char **argv) {
   static const test_case tests[] = {TEST(test_launches_then_sync_is_one_submit),
                                     TEST(test_readback_flushes),
                                     TEST(test_free_syncs_only_when_used),
+                                    TEST(test_free_waits_for_pending_readers),
                                     TEST(test_65th_staged_upload_flushes),
                                     TEST(test_staging_not_reused_while_gpu_reads),
                                     TEST(test_inline_uploads_ordered),

@@ -1,10 +1,23 @@
 // Bad input gets a specific status and leaves the stream usable; a failed
 // submission makes the stream's error sticky and names the kernels.
 #include "core/internal.h"
+#include "core/stream_internal.h"
 #include "gpu_fixture.h"
 #include "vulkan/vk_internal.h"
 
 #define N 64u
+
+// True while the stream's submitted work has not finished (asks the device).
+static bool still_running(gpb_stream *stream) {
+  gpb_stream_obj *s = gpb_stream_obj_of(stream);
+  pthread_mutex_lock(&s->lock);
+  gpb_status st = gpb_stream_refresh_completed(s);
+  bool running = st == GPB_OK && s->completed_serial < s->submitted_serial;
+  pthread_mutex_unlock(&s->lock);
+  return running;
+}
+
+static bool fault_fired(gpb_device *dev) { return atomic_load(&gpb_device_obj_of(dev)->impl->fault.armed_site) == -1; }
 
 // The stream still works: 3 add_one dispatches give 3.
 static void check_stream_usable(gpb_device *dev, gpb_stream *s, gpb_kernel *k) {
@@ -216,22 +229,23 @@ static void test_failed_wait_names_running_batch(void) {
   gpb_stream *s;
   CHECK_OK(gpb_stream_create(dev, NULL, &s));
   gpb_kernel *k = FIXTURE_KERNEL(dev, add_one);
-  gpb_buffer *x;
+  gpb_kernel *spin = FIXTURE_KERNEL(dev, spin);
+  gpb_buffer *x, *busy;
   CHECK_OK(gpb_buffer_create(dev, 4 * N, GPB_MEMORY_PRIVATE, &x));
+  CHECK_OK(gpb_buffer_create(dev, 64, GPB_MEMORY_PRIVATE, &busy));
+  CHECK_OK(dispatch_spin(s, spin, busy, 64, 1)); // the batch is still running at the sync
   CHECK_OK(dispatch_add_one(s, k, x, 0, N));
   CHECK_OK(gpb_stream_flush(s));
+  CHECK(still_running(s));
   gpb_vk_fault_arm(dev, GPB_VK_WAIT_SEMAPHORES, 1, VK_ERROR_DEVICE_LOST);
-  // The batch may already be complete on a fast device: then nothing waits.
-  gpb_status st = gpb_stream_sync(s);
-  if (st != GPB_OK) {
-    CHECK_EQ(st, GPB_ERROR_DEVICE_LOST);
-    CHECK_MSG(gpb_stream_last_error(s), "batch 1 (1 dispatches of 'add_one'");
-    CHECK_MSG(gpb_stream_last_error(s), "failed while running");
-  }
+  CHECK_STATUS(gpb_stream_sync(s), GPB_ERROR_DEVICE_LOST);
+  CHECK(fault_fired(dev));
+  CHECK_MSG(gpb_stream_last_error(s), "batch 1 (2 dispatches of 'spin', 'add_one'; last kernel 'add_one')");
+  CHECK_MSG(gpb_stream_last_error(s), "failed while running");
   gpb_vk_fault_disarm(dev);
   // Closing the device reports the stream's failure, and still releases all.
   uint64_t messages = gpb_device_validation_message_count(dev);
-  CHECK_STATUS(gpb_device_close(dev), st == GPB_OK ? GPB_OK : GPB_ERROR_DEVICE_LOST);
+  CHECK_STATUS(gpb_device_close(dev), GPB_ERROR_DEVICE_LOST);
   CHECK_EQ(messages, 0);
 }
 
@@ -245,24 +259,26 @@ static void test_timeout_is_not_sticky(void) {
   gpb_buffer *x;
   CHECK_OK(gpb_buffer_create(dev, 4 * N, GPB_MEMORY_PRIVATE, &x));
   CHECK_OK(dispatch_spin(s, spin, x, 64, 0));
+  CHECK_OK(gpb_stream_flush(s));
+  CHECK(still_running(s)); // the sync must wait
   gpb_vk_fault_arm(dev, GPB_VK_WAIT_SEMAPHORES, 1, VK_TIMEOUT);
-  gpb_status st = gpb_stream_sync(s);
-  if (st != GPB_OK) { // skipped only if the spin finished before the wait
-    CHECK_EQ(st, GPB_ERROR_TIMEOUT);
-    CHECK_MSG(gpb_stream_last_error(s), "waiting for batch 1");
-  }
+  CHECK_STATUS(gpb_stream_sync(s), GPB_ERROR_TIMEOUT);
+  CHECK(fault_fired(dev));
+  CHECK_MSG(gpb_stream_last_error(s), "waiting for batch 1");
   CHECK_OK(gpb_stream_sync(s)); // waiting again works
   check_stream_usable(dev, s, k);
   // A free whose wait times out keeps the buffer: the GPU may still use it.
   CHECK_OK(dispatch_spin(s, spin, x, 64, 0));
+  CHECK_OK(gpb_stream_flush(s));
+  CHECK(still_running(s)); // the free must wait
   gpb_vk_fault_arm(dev, GPB_VK_WAIT_SEMAPHORES, 1, VK_TIMEOUT);
-  st = gpb_buffer_free(x);
-  if (st != GPB_OK) { // skipped only if the spin finished before the wait
-    CHECK_EQ(st, GPB_ERROR_TIMEOUT);
-    CHECK_MSG(gpb_device_last_error(dev), "still allocated");
-    CHECK_OK(dispatch_add_one(s, k, x, 0, N)); // still a valid buffer
-    CHECK_OK(gpb_buffer_free(x));
-  }
+  int failures = check_failures;
+  CHECK_STATUS(gpb_buffer_free(x), GPB_ERROR_TIMEOUT);
+  if (check_failures != failures) check_abandon(__func__, "the buffer was freed while the GPU may still use it");
+  CHECK(fault_fired(dev));
+  CHECK_MSG(gpb_device_last_error(dev), "still allocated");
+  CHECK_OK(dispatch_add_one(s, k, x, 0, N)); // still a valid buffer
+  CHECK_OK(gpb_buffer_free(x));
   gpb_vk_fault_disarm(dev);
   fixture_close(dev);
 }

@@ -359,7 +359,7 @@ int cli_selftest(int argc, char **argv) {
   if (!ok) fprintf(stderr, "gpubatch selftest: out of host memory\n");
   double seconds = (cli_now_us() - t0) / 1e6;
   if (st_device_release(&d) != GPB_OK) {
-    fprintf(stderr, "gpubatch selftest: destroying the last streams: %s\n", gpb_last_error());
+    fprintf(stderr, "gpubatch selftest: destroying the kernels: %s\n", gpb_last_error());
     ok = false;
   }
   if (gpb_device_close(d.dev) != GPB_OK) {

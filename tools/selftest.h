@@ -36,7 +36,6 @@
 #define ST_MAX_ARGS 3
 #define ST_MAX_CAPTURES 2     // captured gpb_programs alive at once
 #define ST_MAX_CAPTURE_OPS 64 // dispatches and copies in one capture
-#define ST_RETIRED_STREAMS 8  // created streams kept alive after their program
 #define ST_MIN_BUFFER 64u
 #define ST_MAX_BUFFER 65536u
 
@@ -186,10 +185,6 @@ typedef struct st_device {
   bool inject_bug;  // skip the last dispatch on the device (the model runs it)
   bool inject_race; // leave out the waits st_legalize inserts (racy programs)
   bool trace;       // print each op to stderr before it runs (for crashes and hangs)
-  // The created streams of the last few programs, destroyed a few programs
-  // later (see st_run_program); ST_OP_RECREATE destroys streams at once.
-  gpb_stream *retired[ST_RETIRED_STREAMS];
-  uint32_t retired_next;
 } st_device;
 
 typedef enum st_outcome {
@@ -207,7 +202,7 @@ typedef struct st_result {
 
 // Loads the selftest kernels onto `d->dev` and fills `d->info`.
 gpb_status st_device_init(st_device *d);
-// Destroys the kernels and retired streams; the first error, if any.
+// Destroys the kernels; the first error, if any.
 gpb_status st_device_release(st_device *d);
 
 // Runs a legal program; fills `out`. Cleans up its streams and buffers.

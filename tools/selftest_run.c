@@ -57,27 +57,9 @@ gpb_status st_device_init(st_device *d) {
 }
 
 gpb_status st_device_release(st_device *d) {
-  gpb_status first = GPB_OK;
-  for (uint32_t i = 0; i < ST_RETIRED_STREAMS; i++) {
-    gpb_status st = gpb_stream_destroy(d->retired[i]);
-    if (first == GPB_OK) first = st;
-    d->retired[i] = NULL;
-  }
   for (int k = 0; k < ST_KERNEL_COUNT; k++) gpb_kernel_destroy(d->kernels[k]);
   memset(d->kernels, 0, sizeof d->kernels);
-  return first;
-}
-
-// Keeps a program's synced stream alive for ST_RETIRED_STREAMS more
-// programs, destroying the one it replaces. Destroying a stream right after
-// its last batch completed makes lavapipe (Mesa 22.3) touch the freed
-// semaphore from its queue thread and crash now and then (issue 3 report);
-// ST_OP_RECREATE still destroys at once, where that is the point.
-static gpb_status retire_stream(st_device *d, gpb_stream *s) {
-  gpb_stream *evicted = d->retired[d->retired_next];
-  d->retired[d->retired_next] = s;
-  d->retired_next = (d->retired_next + 1) % ST_RETIRED_STREAMS;
-  return gpb_stream_destroy(evicted);
+  return GPB_OK;
 }
 
 // ---- state ---------------------------------------------------------------------
@@ -391,7 +373,7 @@ void st_run_program(st_device *d, const st_program *p, st_result *out) {
     drop_slot(&rs, slot);
   }
   for (uint32_t s = 1; s < p->stream_count; s++) {
-    gpb_status st = retire_stream(d, rs.streams[s]);
+    gpb_status st = gpb_stream_destroy(rs.streams[s]); // right after its last batch, as users do
     if (out->outcome == ST_PASS) api_failed(&rs, -1, st, "gpb_stream_destroy");
   }
   free(rs.host);

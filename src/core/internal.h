@@ -125,6 +125,10 @@ typedef struct gpb_batch {
   bool traced; // timestamps recorded, spans not yet emitted
   uint32_t traced_commands;
   const char **traced_names;
+  // Debug (stream->record_barriers): the commands, by index in the batch,
+  // that a barrier precedes, ascending; tests compare them with a model.
+  uint32_t *barrier_before;
+  uint32_t barrier_count, barrier_cap;
   struct gpb_batch *next;
 } gpb_batch;
 
@@ -184,6 +188,7 @@ struct gpb_stream_obj {
   bool waited_untracked; // out of memory while noting: assume every batch waited
 
   gpb_hazard_tracker hazards;
+  bool record_barriers;  // debug: keep gpb_batch.barrier_before (tests set it)
   bool last_was_command; // a command since the last barrier: a barrier may be needed
   gpb_staging_pool staging;
   gpb_program_obj *capture; // the program being captured, or NULL
@@ -251,6 +256,12 @@ void gpb_kernel_names_add(gpb_kernel_names *names, const char *name);
 // earlier commands) and records what it uses.
 gpb_status gpb_capture_command(gpb_stream_obj *stream, const gpb_access *accesses, size_t count);
 gpb_status gpb_capture_use(gpb_program_obj *program, gpb_buffer_obj *buffer, gpb_kernel_obj *kernel, bool write);
+// Debug: where the pending batch has barriers, if stream->record_barriers
+// was set before it opened: `*out_before` lists the commands (indexes in the
+// batch) that a barrier precedes, `*out_commands` is how many it holds. No
+// pending batch: 0 and 0. Stream lock held.
+void gpb_stream_debug_barriers(const gpb_stream_obj *stream, const uint32_t **out_before, uint32_t *out_count,
+                               uint32_t *out_commands);
 // Records a replay of `program` (not empty) into the pending batch; stream lock held.
 gpb_status gpb_stream_replay_locked(gpb_stream_obj *stream, gpb_program_obj *program);
 

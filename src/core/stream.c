@@ -146,6 +146,7 @@ static gpb_status batch_open(gpb_stream_obj *s, gpb_batch **out) {
   b->names = (gpb_kernel_names){0};
   b->traced = false;
   b->traced_commands = 0;
+  b->barrier_count = 0;
   if (s->device->trace && s->device->be->batch_timestamps_begin) {
     if (!b->traced_names) b->traced_names = calloc(GPB_TRACE_TIMESTAMPS, sizeof *b->traced_names);
     b->traced = b->traced_names &&
@@ -292,6 +293,29 @@ gpb_status gpb_stream_wait_serial_locked(gpb_stream_obj *s, uint64_t serial) {
 
 // ---- recording ------------------------------------------------------------
 
+// Records a barrier before the batch's next command (and, for tests, where).
+static void record_barrier(gpb_stream_obj *s, gpb_batch *b) {
+  s->device->be->cmd_barrier(b->impl);
+  s->counters.barriers++;
+  if (!s->record_barriers) return;
+  if (b->barrier_count == b->barrier_cap) {
+    uint32_t cap = b->barrier_cap ? b->barrier_cap * 2 : 64;
+    uint32_t *before = realloc(b->barrier_before, cap * sizeof *before);
+    if (!before) return; // a debug record only: the query then shows fewer
+    b->barrier_before = before;
+    b->barrier_cap = cap;
+  }
+  b->barrier_before[b->barrier_count++] = b->commands;
+}
+
+void gpb_stream_debug_barriers(const gpb_stream_obj *s, const uint32_t **out_before, uint32_t *out_count,
+                               uint32_t *out_commands) {
+  const gpb_batch *b = s->pending;
+  *out_before = b ? b->barrier_before : NULL;
+  *out_count = b ? b->barrier_count : 0;
+  *out_commands = b ? b->commands : 0;
+}
+
 // Opens the batch for one command with these accesses, recording a barrier
 // first if the command conflicts with what came since the last one.
 gpb_status gpb_stream_begin_command(gpb_stream_obj *s, const gpb_access *acc, size_t n, gpb_batch **out) {
@@ -301,8 +325,7 @@ gpb_status gpb_stream_begin_command(gpb_stream_obj *s, const gpb_access *acc, si
   if (b->commands > 0) {
     bool barrier = s->barrier_policy == GPB_BARRIERS_ALWAYS || gpb_hazard_conflicts(&s->hazards, acc, n);
     if (barrier) {
-      s->device->be->cmd_barrier(b->impl);
-      s->counters.barriers++;
+      record_barrier(s, b);
       gpb_hazard_reset(&s->hazards);
     } else {
       s->counters.barriers_elided++;
@@ -310,8 +333,7 @@ gpb_status gpb_stream_begin_command(gpb_stream_obj *s, const gpb_access *acc, si
   }
   if (gpb_hazard_add(&s->hazards, acc, n) != GPB_OK) {
     // The tracker forgot what came before: a barrier keeps the next command safe.
-    s->device->be->cmd_barrier(b->impl);
-    s->counters.barriers++;
+    record_barrier(s, b);
     return gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "hazard tracking: out of host memory");
   }
   *out = b;
@@ -716,6 +738,7 @@ static void destroy_batch_list(gpb_stream_obj *s, gpb_batch *b) {
     gpb_batch *next = b->next;
     s->device->be->batch_destroy(s->device->impl, b->impl);
     free(b->traced_names);
+    free(b->barrier_before);
     free(b);
     b = next;
   }
@@ -726,7 +749,10 @@ gpb_status gpb_stream_release(gpb_stream_obj *s, char *err) {
   gpb_handle_destroy((uintptr_t)s->handle);
   // Submitted work may still run (a failed stream), and the last finished
   // batch may still be touched by the driver (see retire_completed): let the
-  // device go idle before freeing command buffers and the timeline.
+  // device go idle before freeing command buffers and the timeline. Lavapipe
+  // (Mesa 22.3) touches a timeline semaphore after the batches that waited
+  // on it completed: destroying it at once corrupts its heap
+  // (tests/upstream/lavapipe-stream-destroy.md).
   gpb_status idle = s->timeline ? dev->be->device_wait_idle(dev->impl, err) : GPB_OK;
   if (s->pending) s->pending->next = NULL;
   destroy_batch_list(s, s->pending);
