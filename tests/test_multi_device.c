@@ -133,6 +133,7 @@ static void check_cross_device(worker *a, worker *b) {
   CHECK_STATUS(gpb_stream_dispatch(s, &d), GPB_ERROR_INVALID_ARGUMENT);
   CHECK_MSG(gpb_stream_last_error(s), want_kernel);
   CHECK_MSG(gpb_stream_last_error(s), ", the stream to device ");
+  printf("refused: %s\n", gpb_stream_last_error(s));
   CHECK_STATUS(gpb_stream_copy_buffer(s, a->x, 0, b->x, 0, 16), GPB_ERROR_INVALID_ARGUMENT);
   CHECK_MSG(gpb_stream_last_error(s), want_buffer);
   CHECK_STATUS(gpb_stream_wait_stream(s, gpb_device_default_stream(b->dev)), GPB_ERROR_INVALID_ARGUMENT);
