@@ -49,6 +49,9 @@ static void *work(void *arg) {
             worker_ok(w, gpb_buffer_create(w->dev, 4 * N, GPB_MEMORY_PRIVATE, &w->x), "buffer x") &&
             worker_ok(w, gpb_buffer_create(w->dev, 4 * N, GPB_MEMORY_PRIVATE, &y), "buffer y") &&
             worker_ok(w, gpb_buffer_create(w->dev, 4 * N, GPB_MEMORY_PRIVATE, &z), "buffer z");
+  // Buffers start undefined: z, which only the replays write, starts at zero.
+  static const uint32_t zeros[N];
+  if (ok) ok = worker_ok(w, gpb_stream_copy_to_device(b, zeros, z, 0, sizeof zeros), "zero z");
   if (ok) ok = worker_ok(w, gpb_stream_begin_capture(b), "capture");
   for (int i = 0; ok && i < CHAIN; i++) ok = worker_ok(w, dispatch_add_one(b, w->k, z, 0, N), "capture dispatch");
   if (ok) ok = worker_ok(w, gpb_stream_end_capture(b, &prog), "end capture");
