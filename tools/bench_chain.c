@@ -424,7 +424,8 @@ static void chain_usage(FILE *out) {
           "  --devices runs the chain on the first listed device alone, then on every listed\n"
           "  device at once, one thread and device open each (an index may repeat: 0,0 opens\n"
           "  device 0 twice), and prints each device's figures, their sum (aggregate) and its\n"
-          "  ratio to the single device's.\n");
+          "  ratio to the single device's; within_single_spread: every device's median is at\n"
+          "  most the single run's median plus its spread (max - min).\n");
 }
 
 int cli_bench_chain(int argc, char **argv) {
