@@ -9,6 +9,7 @@
 // dispatches are captured once into a program (gpubatch/program.h) and a
 // repetition = one replay + stream sync. The result is read
 // back and checked after every repetition (outside the timed region).
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,7 @@ static const uint32_t add_one_spirv[] =
 
 #define ELEMS 256u
 #define MODE_REPLAY 100 // a batched stream replaying a captured program
+#define MAX_DEVICES 16
 
 typedef struct chain_opts {
   uint32_t n, reps;
@@ -33,6 +35,14 @@ typedef struct chain_opts {
   int mode_count;
   const char *plot; // --sweep --plot FILE.svg
   bool sweep;
+  // --devices: the indices (repeats allowed) run at once, one thread each;
+  // devices_all: every usable device.
+  uint32_t devices[MAX_DEVICES];
+  int device_count;
+  bool devices_all;
+  // Where each thread of a run on several devices waits, its device open and
+  // its stream, kernel and buffer made, so their repetitions overlap.
+  pthread_barrier_t *start;
 } chain_opts;
 
 typedef struct chain_result {
@@ -92,6 +102,7 @@ static bool run_chain(gpb_device *dev, const chain_opts *o, int mode, chain_resu
     if (st == GPB_OK) st = record_chain(s, k, x, o, stride);
     if (st == GPB_OK) st = gpb_stream_end_capture(s, &program);
   }
+  if (o->start) pthread_barrier_wait(o->start); // also after a failure: the others wait for every thread
   for (uint32_t rep = 0; st == GPB_OK && rep <= o->reps; rep++) { // rep 0 is the warm-up
     memset(host, 0, bytes);
     st = gpb_stream_copy_to_device(s, host, x, 0, bytes);
@@ -214,6 +225,187 @@ static int run_sweep(gpb_device *dev, const gpb_device_info *info, const chain_o
   return ok ? 0 : 1;
 }
 
+// ---- --devices: the chain on several devices at once ----------------------
+
+typedef struct chain_thread {
+  const chain_opts *o;
+  uint32_t index;
+  int mode;
+  chain_result r;
+  gpb_device_info info;
+  bool ok;
+} chain_thread;
+
+// Opens its own device and runs the chain there; the barrier is waited on
+// whatever happens, so no thread is left waiting for one that failed.
+static void *chain_thread_main(void *arg) {
+  chain_thread *t = arg;
+  gpb_device *dev = NULL;
+  gpb_status st = gpb_device_open(t->index, NULL, &dev);
+  if (st != GPB_OK) {
+    fprintf(stderr, "gpubatch: bench chain: device %u: %s: %s\n", t->index, gpb_status_name(st), gpb_last_error());
+    if (t->o->start) pthread_barrier_wait(t->o->start);
+    return NULL;
+  }
+  gpb_device_query(dev, &t->info);
+  t->ok = run_chain(dev, t->o, t->mode, &t->r);
+  if (gpb_device_close(dev) != GPB_OK) {
+    fprintf(stderr, "gpubatch: bench chain: device %u: %s\n", t->index, gpb_last_error());
+    t->ok = false;
+  }
+  return NULL;
+}
+
+// Runs `count` threads at once (their repetitions start together); false if
+// a thread could not be started.
+static bool run_threads(chain_thread *threads, int count, const chain_opts *o) {
+  pthread_barrier_t start;
+  pthread_t ids[MAX_DEVICES];
+  chain_opts with_start = *o;
+  with_start.start = count > 1 ? &start : NULL;
+  if (count > 1 && pthread_barrier_init(&start, NULL, (unsigned)count) != 0) return false;
+  int started = 0;
+  for (; started < count; started++) {
+    threads[started].o = &with_start;
+    if (pthread_create(&ids[started], NULL, chain_thread_main, &threads[started]) != 0) break;
+  }
+  if (started < count) {
+    // Those started wait at the barrier for the rest; they cannot be released
+    // portably, so give up the process's run.
+    fprintf(stderr, "gpubatch: bench chain: cannot start thread %d of %d\n", started + 1, count);
+    exit(1);
+  }
+  for (int i = 0; i < count; i++) pthread_join(ids[i], NULL);
+  if (count > 1) pthread_barrier_destroy(&start);
+  for (int i = 0; i < count; i++) threads[i].o = o;
+  return true;
+}
+
+static double per_second(double us_per_dispatch) { return us_per_dispatch > 0 ? 1e6 / us_per_dispatch : 0; }
+
+static void print_multi_json(const chain_opts *o, int mode, const chain_thread *alone, const chain_thread *all,
+                             double aggregate, bool correct, bool within) {
+  char name[600];
+  printf("{\"mode\": \"%s\", \"pattern\": \"%s\", \"barrier_policy\": \"%s\", \"n\": %u, \"reps\": %u, \"devices\": [",
+         mode_name(mode), o->independent ? "independent" : "dependent",
+         o->barriers == GPB_BARRIERS_ALWAYS ? "always" : "tracked", o->n, o->reps);
+  for (int i = 0; i < o->device_count; i++) printf("%s%u", i ? ", " : "", o->devices[i]);
+  printf("], \"single\": {\"index\": %u, \"device\": \"%s\", \"per_dispatch_us_median\": %.4f, "
+         "\"per_dispatch_us_min\": %.4f, \"per_dispatch_us_max\": %.4f, \"dispatches_per_s\": %.1f, \"correct\": %s}, "
+         "\"per_device\": [",
+         alone->index, cli_json_escape(alone->info.name, name, sizeof name), alone->r.median_us, alone->r.min_us,
+         alone->r.max_us, per_second(alone->r.median_us), alone->r.correct ? "true" : "false");
+  for (int i = 0; i < o->device_count; i++) {
+    const chain_thread *t = &all[i];
+    printf("%s{\"index\": %u, \"device\": \"%s\", \"per_dispatch_us_median\": %.4f, \"per_dispatch_us_min\": %.4f, "
+           "\"per_dispatch_us_max\": %.4f, \"dispatches_per_s\": %.1f, \"correct\": %s, \"counters\": {",
+           i ? ", " : "", t->index, cli_json_escape(t->info.name, name, sizeof name), t->r.median_us, t->r.min_us,
+           t->r.max_us, per_second(t->r.median_us), t->r.correct ? "true" : "false");
+    cli_print_counters_json(stdout, &t->r.counters);
+    printf("}}");
+  }
+  printf("], \"aggregate_dispatches_per_s\": %.1f, \"speedup_over_single\": %.3f, \"within_single_spread\": %s, "
+         "\"correct\": %s}\n",
+         aggregate, per_second(alone->r.median_us) > 0 ? aggregate / per_second(alone->r.median_us) : 0,
+         within ? "true" : "false", correct ? "true" : "false");
+}
+
+static void print_multi_table(const chain_opts *o, int mode, const chain_thread *alone, const chain_thread *all,
+                              double aggregate, bool within) {
+  printf("bench chain: %s pattern, %s, n=%u, %u repetitions (+1 warm-up), barriers %s, %d devices at once\n",
+         o->independent ? "independent" : "dependent", mode_name(mode), o->n, o->reps,
+         o->barriers == GPB_BARRIERS_ALWAYS ? "always" : "tracked", o->device_count);
+  printf("%-24s %-28s %14s %18s %14s %8s\n", "", "device", "us/dispatch", "min .. max", "dispatches/s", "correct");
+  char span[48], label[32];
+  snprintf(span, sizeof span, "%.3f..%.3f", alone->r.min_us, alone->r.max_us);
+  snprintf(label, sizeof label, "single (index %u)", alone->index);
+  printf("%-24s %-28.28s %14.3f %18s %14.0f %8s\n", label, alone->info.name, alone->r.median_us, span,
+         per_second(alone->r.median_us), alone->r.correct ? "yes" : "NO");
+  for (int i = 0; i < o->device_count; i++) {
+    const chain_thread *t = &all[i];
+    snprintf(span, sizeof span, "%.3f..%.3f", t->r.min_us, t->r.max_us);
+    snprintf(label, sizeof label, "index %u (%d of %d)", t->index, i + 1, o->device_count);
+    printf("%-24s %-28.28s %14.3f %18s %14.0f %8s\n", label, t->info.name, t->r.median_us, span,
+           per_second(t->r.median_us), t->r.correct ? "yes" : "NO");
+  }
+  double single = per_second(alone->r.median_us);
+  printf("aggregate: %.0f dispatches/s = %.2fx the single device's %.0f; every device within the single run's "
+         "spread: %s\n\n",
+         aggregate, single > 0 ? aggregate / single : 0, single, within ? "yes" : "no");
+}
+
+// The chain on the first listed device alone, then on every listed device at
+// once (one thread and device open each), for every --mode.
+static int run_devices(chain_opts *o) {
+  uint32_t count = 0;
+  gpb_status st = gpb_device_count(&count);
+  if (st != GPB_OK) {
+    fprintf(stderr, "gpubatch: %s: %s\n", gpb_status_name(st), gpb_last_error());
+    return 1;
+  }
+  if (o->devices_all) {
+    for (uint32_t i = 0; i < count && o->device_count < MAX_DEVICES; i++) {
+      gpb_device_info info;
+      if (gpb_device_get_info(i, &info) == GPB_OK && info.usable) o->devices[o->device_count++] = i;
+    }
+    if (o->device_count == 0) {
+      fprintf(stderr, "gpubatch bench chain: --devices all: no usable device\n");
+      return 1;
+    }
+  }
+  for (int i = 0; i < o->device_count; i++) {
+    if (o->devices[i] >= count) {
+      fprintf(stderr, "gpubatch bench chain: --devices: there is no device %u (%u device%s)\n", o->devices[i], count,
+              count == 1 ? "" : "s");
+      return 1;
+    }
+  }
+  bool ok = true;
+  for (int m = 0; m < o->mode_count; m++) {
+    chain_thread alone = {.index = o->devices[0], .mode = o->modes[m]};
+    chain_thread all[MAX_DEVICES] = {{0}};
+    for (int i = 0; i < o->device_count; i++) all[i] = (chain_thread){.index = o->devices[i], .mode = o->modes[m]};
+    if (!run_threads(&alone, 1, o) || !run_threads(all, o->device_count, o)) return 1;
+    bool mode_ok = alone.ok && alone.r.correct, within = true;
+    double aggregate = 0, limit = alone.r.median_us + (alone.r.max_us - alone.r.min_us);
+    for (int i = 0; i < o->device_count; i++) {
+      mode_ok = mode_ok && all[i].ok && all[i].r.correct;
+      aggregate += per_second(all[i].r.median_us);
+      within = within && all[i].r.median_us <= limit;
+    }
+    if (alone.ok && mode_ok) {
+      if (o->json)
+        print_multi_json(o, o->modes[m], &alone, all, aggregate, mode_ok, within);
+      else
+        print_multi_table(o, o->modes[m], &alone, all, aggregate, within);
+    }
+    ok = ok && mode_ok;
+  }
+  return ok ? 0 : 1;
+}
+
+// --devices all | I,J,...: false on bad syntax.
+static bool parse_devices(const char *v, chain_opts *o) {
+  if (!v || !*v) return false;
+  if (strcmp(v, "all") == 0) {
+    o->devices_all = true;
+    o->device_count = 0;
+    return true;
+  }
+  o->devices_all = false;
+  o->device_count = 0;
+  for (const char *p = v;;) {
+    char *end;
+    if (*p < '0' || *p > '9' || o->device_count == MAX_DEVICES) return false;
+    unsigned long d = strtoul(p, &end, 10);
+    if (d > 1u << 20) return false;
+    o->devices[o->device_count++] = (uint32_t)d;
+    if (*end == '\0') return true;
+    if (*end != ',') return false;
+    p = end + 1;
+  }
+}
+
 static bool parse_u32(const char *s, uint32_t *out) {
   char *end;
   unsigned long v = strtoul(s ? s : "", &end, 10);
@@ -223,11 +415,17 @@ static bool parse_u32(const char *s, uint32_t *out) {
 }
 
 static void chain_usage(FILE *out) {
-  fprintf(out, "usage: gpubatch bench chain [--n N] [--reps R] [--mode immediate|batched|replay|both|all]\n"
-               "         [--pattern dependent|independent] [--barriers tracked|always] [--cap DISPATCHES]\n"
-               "         [--device I] [--json] [--trace FILE.json] [--sweep [--plot FILE.svg]]\n"
-               "  --sweep runs N = 10, 30, 100, 300, ... up to --n for every --mode and prints (or\n"
-               "  plots as SVG) microseconds per dispatch against N.\n");
+  fprintf(out,
+          "usage: gpubatch bench chain [--n N] [--reps R] [--mode immediate|batched|replay|both|all]\n"
+          "         [--pattern dependent|independent] [--barriers tracked|always] [--cap DISPATCHES]\n"
+          "         [--device I | --devices all|I,J,...] [--json] [--trace FILE.json] [--sweep [--plot FILE.svg]]\n"
+          "  --sweep runs N = 10, 30, 100, 300, ... up to --n for every --mode and prints (or\n"
+          "  plots as SVG) microseconds per dispatch against N.\n"
+          "  --devices runs the chain on the first listed device alone, then on every listed\n"
+          "  device at once, one thread and device open each (an index may repeat: 0,0 opens\n"
+          "  device 0 twice), and prints each device's figures, their sum (aggregate) and its\n"
+          "  ratio to the single device's; within_single_spread: every device's median is at\n"
+          "  most the single run's median plus its spread (max - min).\n");
 }
 
 int cli_bench_chain(int argc, char **argv) {
@@ -280,6 +478,8 @@ int cli_bench_chain(int argc, char **argv) {
       bad = !v || setenv("GPB_TRACE", v, 1) != 0, i++;
     } else if (strcmp(a, "--sweep") == 0)
       o.sweep = true;
+    else if (strcmp(a, "--devices") == 0)
+      bad = !parse_devices(v, &o), i++;
     else if (strcmp(a, "--plot") == 0)
       bad = !(o.plot = v), i++;
     else if (strcmp(a, "--json") == 0)
@@ -300,6 +500,16 @@ int cli_bench_chain(int argc, char **argv) {
   if (o.modes[0] == GPB_MODE_DEFAULT) {
     const char *env = getenv("GPB_MODE");
     o.modes[0] = env && strcmp(env, "immediate") == 0 ? GPB_MODE_IMMEDIATE : GPB_MODE_BATCHED;
+  }
+  if (o.device_count > 0 || o.devices_all) {
+    if (o.sweep || o.device >= 0 || getenv("GPB_TRACE")) {
+      fprintf(stderr, "gpubatch bench chain: --devices runs without --%s\n",
+              o.sweep         ? "sweep"
+              : o.device >= 0 ? "device"
+                              : "trace (GPB_TRACE)");
+      return 2;
+    }
+    return run_devices(&o);
   }
   gpb_device *dev = cli_open_device(o.device);
   if (!dev) return 1;

@@ -6,6 +6,7 @@
 // The same loop drives the GPU decoder and the CPU reference.
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,7 +29,14 @@ typedef struct cli_options {
   gpb_mode mode;
   llama_plan plan;
   llama_weight_type weights;
+  // --devices: decode on these (an index may repeat) at once, one thread
+  // and device open each; devices_all: every usable device.
+  uint32_t devices[16];
+  int device_count;
+  bool devices_all;
 } cli_options;
+
+#define MAX_DEVICES 16
 
 #define DEFAULT_GPU_SPIN_US 20000u
 
@@ -58,7 +66,7 @@ static void usage(FILE *f, const char *prog) {
           "       [--cpu] [--plan auto|fused|wide] [--weights f32|f16] [--info]\n"
           "       [--threads N] [--json] [--progress] [--dump-logits FILE] [--device I]\n"
           "       [--attention-split N] [--ffn-rows N] [--classifier-rows N] [--wide-rows N] [--wide-groups N]\n"
-          "       [--max-batch-dispatches N] [--wait-spin-us N] [--trace FILE.json]\n"
+          "       [--max-batch-dispatches N] [--wait-spin-us N] [--trace FILE.json] [--devices all|I,J,...]\n"
           "Greedy decoding of a Llama model on gpubatch, token by token: each step\n"
           "is one chain of dispatches and one readback of the classifier workgroups' best\n"
           "logits (2 KB at stories15M), whose best is the token. --steps counts positions,\n"
@@ -101,7 +109,12 @@ static void usage(FILE *f, const char *prog) {
           "library's), so a step can start on the GPU while the rest is recorded.\n"
           "--wait-spin-us N: how long the host polls for a step before it blocks (default\n"
           "on GPUs: 20000, longer than a step of the models here, since waking a blocked\n"
-          "thread costs ~100 us there; on CPU devices: the library's, no polling).\n",
+          "thread costs ~100 us there; on CPU devices: the library's, no polling).\n"
+          "--devices all|I,J,...: decode on the first listed device alone, then on every\n"
+          "listed device at once, one thread and decoder each (an index may repeat: 0,0\n"
+          "opens device 0 twice); prints each device's tok/s, their sum (aggregate), its\n"
+          "ratio to the single device's, and whether every device's tokens are the single\n"
+          "run's (same_tokens).\n",
           prog);
 }
 
@@ -127,6 +140,26 @@ static int parse_weights(const char *text, cli_options *o) {
   o->weights_given = true;
   if (llama_weight_type_from_name(text, &o->weights) == 0 && o->weights <= LLAMA_WEIGHTS_F16) return 0;
   fprintf(stderr, "llama: --weights expects f32 or f16 (other types come from a GGUF file), got '%s'\n", text);
+  return -1;
+}
+
+// --devices all | I,J,...
+static int parse_devices(const char *text, cli_options *o) {
+  o->device_count = 0;
+  o->devices_all = !strcmp(text, "all");
+  if (o->devices_all) return 0;
+  for (const char *p = text;;) {
+    char *end;
+    if (*p < '0' || *p > '9' || o->device_count == MAX_DEVICES) break;
+    unsigned long d = strtoul(p, &end, 10);
+    if (d > 1u << 20) break;
+    o->devices[o->device_count++] = (uint32_t)d;
+    if (*end == '\0') return 0;
+    if (*end != ',') break;
+    p = end + 1;
+  }
+  fprintf(stderr, "llama: bad value '%s' for --devices (all, or up to %d device indices such as 0,1)\n", text,
+          MAX_DEVICES);
   return -1;
 }
 
@@ -226,6 +259,8 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       bad = parse_int(a, v, 1, UINT32_MAX, &o->max_batch);
     else if (!strcmp(a, "--mode"))
       bad = parse_mode(v, o);
+    else if (!strcmp(a, "--devices"))
+      bad = parse_devices(v, o);
     else if (!strcmp(a, "--trace")) // the device writes a Chrome trace (GPB_TRACE) when it closes
       bad = setenv("GPB_TRACE", v, 1) != 0;
     else {
@@ -252,6 +287,18 @@ static int parse_args(int argc, char **argv, cli_options *o) {
   if (o->prompt && o->prompt_ids) {
     fprintf(stderr, "llama: give --prompt or --prompt-ids, not both\n");
     return 2;
+  }
+  if (o->device_count > 0 || o->devices_all) {
+    const char *other = o->cpu                                        ? "--cpu (--mode cpu)"
+                        : o->device >= 0                              ? "--device"
+                        : o->dump_logits                              ? "--dump-logits"
+                        : o->progress                                 ? "--progress"
+                        : getenv("GPB_TRACE") && *getenv("GPB_TRACE") ? "--trace (GPB_TRACE)"
+                                                                      : NULL;
+    if (other) {
+      fprintf(stderr, "llama: --devices decodes on GPUs without %s\n", other);
+      return 2;
+    }
   }
   return 0;
 }
@@ -528,6 +575,152 @@ static int finish_report(const cli_options *o, decoder *d, gpb_device *dev, cons
   return 0;
 }
 
+// ---- --devices: one decoder per device, decoding at once ------------------
+
+typedef struct device_decode {
+  const cli_options *o;
+  const llama_checkpoint *ck;
+  const decode_run *prompt_of; // the prompt, shared read-only
+  uint32_t index, steps;
+  pthread_barrier_t *start; // after every decoder is built, so the decodes overlap
+  decode_run run;
+  report r;
+  llama_error err;
+  int rc;
+} device_decode;
+
+// Opens device t->index, builds a decoder there and decodes; the barrier is
+// waited on whatever happens, so no thread waits for one that failed.
+static void *device_decode_main(void *arg) {
+  device_decode *t = arg;
+  cli_options o = *t->o;
+  o.device = t->index;
+  o.json = true; // no token text while several decode
+  gpb_device *dev = NULL;
+  decoder d = {.vocab = t->ck->config.vocab_size};
+  t->run.prompt = t->prompt_of->prompt;
+  t->run.prompt_count = t->prompt_of->prompt_count;
+  t->rc = open_gpu(&o, t->ck, &dev, &d, &t->r, &t->err);
+  if (t->start) pthread_barrier_wait(t->start);
+  if (!t->rc) t->rc = run_decode(&d, &o, NULL, t->steps, NULL, &t->run, &t->err);
+  if (!t->rc) t->rc = finish_report(&o, &d, dev, &t->run, &t->r, &t->err);
+  llama_gpu_destroy(d.gpu);
+  free(d.logits);
+  if (gpb_device_close(dev) != GPB_OK && !t->rc) t->rc = llama_error_set(&t->err, "closing: %s", gpb_last_error());
+  return NULL;
+}
+
+static bool same_tokens(const decode_run *a, const decode_run *b) {
+  return a->steps_run == b->steps_run && a->generated_count == b->generated_count &&
+         (a->generated_count == 0 || !memcmp(a->generated, b->generated, a->generated_count * sizeof(uint32_t)));
+}
+
+static void print_devices_json(const cli_options *o, const device_decode *alone, const device_decode *all,
+                               double aggregate, bool same) {
+  printf("{\"devices\": [");
+  for (int i = 0; i < o->device_count; i++) printf("%s%u", i ? ", " : "", o->devices[i]);
+  printf("], \"mode\": \"%s\", \"ahead\": %s, \"record_ahead\": %s, \"plan\": \"%s\", \"weights\": \"%s\", "
+         "\"steps\": %u, \"tokens\": [",
+         alone->r.mode, alone->r.ahead ? "true" : "false", alone->r.record_ahead ? "true" : "false", alone->r.plan,
+         alone->r.weights, alone->run.steps_run);
+  for (uint32_t i = 0; i < alone->run.generated_count; i++) printf("%s%u", i ? ", " : "", alone->run.generated[i]);
+  printf("], \"single\": {\"index\": %u, \"device\": ", alone->index);
+  print_json_string(alone->r.device);
+  printf(", \"tok_per_s\": %.3f, \"validation_messages\": %llu}, \"per_device\": [", alone->r.tok_per_s,
+         (unsigned long long)alone->r.validation_messages);
+  for (int i = 0; i < o->device_count; i++) {
+    printf("%s{\"index\": %u, \"device\": ", i ? ", " : "", all[i].index);
+    print_json_string(all[i].r.device);
+    printf(", \"tok_per_s\": %.3f, \"steps\": %u, \"same_tokens\": %s, \"validation_messages\": %llu}",
+           all[i].r.tok_per_s, all[i].run.steps_run, same_tokens(&all[i].run, &alone->run) ? "true" : "false",
+           (unsigned long long)all[i].r.validation_messages);
+  }
+  printf("], \"aggregate_tok_per_s\": %.3f, \"speedup_over_single\": %.3f, \"same_tokens\": %s}\n", aggregate,
+         alone->r.tok_per_s > 0 ? aggregate / alone->r.tok_per_s : 0, same ? "true" : "false");
+}
+
+static void print_devices_text(const cli_options *o, const device_decode *alone, const device_decode *all,
+                               double aggregate, bool same) {
+  printf("%u steps (%s, %s plan, %s weights), %d decoders at once\n", alone->run.steps_run, alone->r.mode,
+         alone->r.plan, alone->r.weights, o->device_count);
+  printf("single: index %u (%s): %.1f tok/s\n", alone->index, alone->r.device, alone->r.tok_per_s);
+  for (int i = 0; i < o->device_count; i++)
+    printf("index %u (%d of %d, %s): %.1f tok/s, tokens %s\n", all[i].index, i + 1, o->device_count, all[i].r.device,
+           all[i].r.tok_per_s, same_tokens(&all[i].run, &alone->run) ? "the single run's" : "DIFFERENT");
+  printf("aggregate: %.1f tok/s = %.2fx the single device's; same_tokens: %s\n", aggregate,
+         alone->r.tok_per_s > 0 ? aggregate / alone->r.tok_per_s : 0, same ? "yes" : "no");
+}
+
+// The first listed device alone, then every listed device at once.
+static int decode_on_devices(cli_options *o, const llama_checkpoint *ck, const decode_run *prompt, uint32_t steps,
+                             llama_error *err) {
+  uint32_t count = 0;
+  gpb_status st = gpb_device_count(&count);
+  if (st) return llama_error_gpb(err, st, "counting devices");
+  if (o->devices_all) {
+    for (uint32_t i = 0; i < count && o->device_count < MAX_DEVICES; i++) {
+      gpb_device_info info;
+      if (gpb_device_get_info(i, &info) == GPB_OK && info.usable) o->devices[o->device_count++] = i;
+    }
+    if (o->device_count == 0) return llama_error_set(err, "--devices all: no usable device");
+  }
+  for (int i = 0; i < o->device_count; i++)
+    if (o->devices[i] >= count)
+      return llama_error_set(err, "--devices: there is no device %u (%u device%s)", o->devices[i], count,
+                             count == 1 ? "" : "s");
+  device_decode alone = {.o = o, .ck = ck, .prompt_of = prompt, .index = o->devices[0], .steps = steps};
+  device_decode all[MAX_DEVICES];
+  pthread_t ids[MAX_DEVICES];
+  pthread_barrier_t start;
+  int started = 0, rc = 0;
+  device_decode_main(&alone);
+  if (alone.rc) {
+    llama_error_set(err, "device %u alone: %s", alone.index, alone.err.msg);
+    free(alone.run.generated);
+    return -1;
+  }
+  bool barrier = o->device_count > 1 && pthread_barrier_init(&start, NULL, (unsigned)o->device_count) == 0;
+  for (int i = 0; i < o->device_count; i++)
+    all[i] = (device_decode){.o = o,
+                             .ck = ck,
+                             .prompt_of = prompt,
+                             .index = o->devices[i],
+                             .steps = steps,
+                             .start = barrier ? &start : NULL};
+  for (; started < o->device_count; started++)
+    if (pthread_create(&ids[started], NULL, device_decode_main, &all[started]) != 0) break;
+  if (started < o->device_count) {
+    // Those started wait at the barrier for the rest and cannot be released portably.
+    fprintf(stderr, "llama: cannot start thread %d of %d\n", started + 1, o->device_count);
+    exit(1);
+  }
+  for (int i = 0; i < started; i++) pthread_join(ids[i], NULL);
+  if (barrier) pthread_barrier_destroy(&start);
+  double aggregate = 0;
+  bool same = true;
+  uint64_t messages = alone.r.validation_messages;
+  for (int i = 0; i < o->device_count; i++) {
+    if (all[i].rc && !rc)
+      rc = llama_error_set(err, "device %u (%d of %d): %s", all[i].index, i + 1, o->device_count, all[i].err.msg);
+    aggregate += all[i].r.tok_per_s;
+    same = same && !all[i].rc && same_tokens(&all[i].run, &alone.run);
+    messages += all[i].r.validation_messages;
+  }
+  if (!rc) {
+    if (o->json)
+      print_devices_json(o, &alone, all, aggregate, same);
+    else
+      print_devices_text(o, &alone, all, aggregate, same);
+    if (!same)
+      rc = llama_error_set(err, "a device's tokens differ from the single device's");
+    else if (messages)
+      rc = llama_error_set(err, "%llu validation messages", (unsigned long long)messages);
+  }
+  free(alone.run.generated);
+  for (int i = 0; i < o->device_count; i++) free(all[i].run.generated);
+  return rc ? -1 : 0;
+}
+
 int gpb_llama_main(int argc, char **argv) {
   cli_options o;
   int parsed = parse_args(argc, argv, &o);
@@ -577,6 +770,10 @@ int gpb_llama_main(int argc, char **argv) {
   uint32_t steps = o.steps <= 0 || o.steps > ck.config.seq_len ? (uint32_t)ck.config.seq_len : (uint32_t)o.steps;
   if (o.dump_logits && !(dump = fopen(o.dump_logits, "wb"))) {
     llama_error_set(&err, "cannot create '%s': %s", o.dump_logits, strerror(errno));
+    goto done;
+  }
+  if (o.device_count > 0 || o.devices_all) {
+    rc = decode_on_devices(&o, &ck, &run, steps, &err) ? 1 : 0;
     goto done;
   }
   if (o.cpu) {

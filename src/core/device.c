@@ -7,6 +7,7 @@
 const gpb_backend *gpb_active_backend = &gpb_vulkan_backend;
 
 static atomic_uint_fast64_t id_counter = 1;
+static atomic_uint_fast64_t open_counter = 1;
 
 uint64_t gpb_next_id(void) { return atomic_fetch_add(&id_counter, 1); }
 
@@ -134,6 +135,8 @@ gpb_status gpb_device_open(uint32_t index, const gpb_device_options *options, gp
   dev->be = gpb_active_backend;
   dev->default_mode = env.mode;
   dev->wait_timeout_ns = env.wait_timeout_ns;
+  gpb_format(dev->label, sizeof dev->label, "device %u (open %llu)", index,
+             (unsigned long long)atomic_fetch_add(&open_counter, 1));
   pthread_mutex_init(&dev->lock, NULL);
 
   char err[GPB_MSG_MAX] = "";

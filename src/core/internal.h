@@ -223,6 +223,9 @@ struct gpb_device_obj {
   gpb_program_obj *programs;
   gpb_pipeline_entry *pipelines;
   gpb_trace *trace; // NULL unless tracing
+  // "device 0 (open 2)": names it in messages, apart from another open of
+  // the same physical device in the process.
+  char label[48];
   char last_error[GPB_MSG_MAX];
 };
 

@@ -158,7 +158,8 @@ gpb_status gpb_stream_replay(gpb_stream *stream, gpb_program *program) {
     return gpb_handle_fail(s->last_error, op, GPB_HANDLE_PROGRAM, (uintptr_t)program);
   }
   if (p->device != s->device) {
-    return gpb_fail(s->last_error, GPB_ERROR_INVALID_ARGUMENT, "%s: replay of a program of another device", s->label);
+    return gpb_fail(s->last_error, GPB_ERROR_INVALID_ARGUMENT, "%s: replay of a program of %s on %s", s->label,
+                    p->device->label, s->device->label);
   }
   pthread_mutex_lock(&s->lock);
   if (s->sticky != GPB_OK) {

@@ -405,7 +405,8 @@ static gpb_status resolve_buffer(gpb_stream_obj *s, const char *op, const char *
   char name[160];
   arg_name(name, sizeof name, op, what, kernel, arg);
   if (!buf) return stream_fail_handle(s, name, GPB_HANDLE_BUFFER, handle);
-  return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: buffer belongs to another device", name);
+  return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "%s: buffer belongs to %s, the stream to %s", name,
+                         buf->device->label, s->device->label);
 }
 
 // Checks that [offset, offset + bytes) lies in `buf`; names it as arg_name does.
@@ -463,7 +464,8 @@ gpb_status gpb_stream_dispatch(gpb_stream *stream, const gpb_dispatch *d) {
   if (!k) return stream_fail_handle(s, "dispatch", GPB_HANDLE_KERNEL, d->kernel);
   const char *name = k->info.name;
   if (k->device != s->device)
-    return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch of '%s': kernel belongs to another device", name);
+    return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT, "dispatch of '%s': kernel belongs to %s, the stream to %s",
+                           name, k->device->label, s->device->label);
   for (int i = 0; i < 3; i++) {
     if (d->groups[i] == 0 || d->groups[i] > s->device->info.max_workgroup_count[i]) {
       return gpb_stream_fail(s, GPB_ERROR_INVALID_ARGUMENT,
@@ -604,8 +606,8 @@ gpb_status gpb_stream_wait_stream(gpb_stream *waiter_stream, gpb_stream *signale
   gpb_stream_obj *signaler = gpb_stream_obj_of(signaler_stream);
   if (!signaler) return stream_fail_handle(waiter, "waiting on another stream", GPB_HANDLE_STREAM, signaler_stream);
   if (waiter->device != signaler->device) {
-    return gpb_stream_fail(waiter, GPB_ERROR_INVALID_ARGUMENT, "waiting on %s: it belongs to another device",
-                           signaler->label);
+    return gpb_stream_fail(waiter, GPB_ERROR_INVALID_ARGUMENT, "waiting on %s: it belongs to %s, the waiter to %s",
+                           signaler->label, signaler->device->label, waiter->device->label);
   }
   pthread_mutex_lock(&waiter->lock);
   gpb_status capturing = gpb_stream_refuse_if_capturing(waiter, "waiting on another stream");
