@@ -212,7 +212,8 @@ void main() {
     row0 = b * pc.rows_per_group;
     count = min(pc.rows_per_group, pc.rows - row0);
     first_row = pc.layer * pc.rows + row0;
-    first = load_chunk(row_base(first_row + min(gl_SubgroupID, count - 1u)), gl_SubgroupInvocationID, pc.cols / 8u);
+    first = load_chunk(row_base(first_row + min(gl_SubgroupID, count - 1u)), gl_SubgroupInvocationID,
+                       pc.cols / UNIT_COLS);
     barrier(); // the last block's epilogue has read dots
     block(row0, count, first);
   }
