@@ -3,6 +3,7 @@
 #include "core/internal.h"
 #include "core/stream_internal.h"
 #include "gpu_fixture.h"
+#include "stream_probe.h"
 
 #define N 256u
 
@@ -110,16 +111,6 @@ static void test_free_syncs_only_when_used(void) {
   CHECK_OK(gpb_stream_get_counters(s, &c));
   CHECK_EQ(c.free_syncs, 0);
   fixture_close(dev);
-}
-
-// True while the stream's submitted work has not finished (asks the device).
-static bool still_running(gpb_stream *stream) {
-  gpb_stream_obj *s = gpb_stream_obj_of(stream);
-  pthread_mutex_lock(&s->lock);
-  gpb_status st = gpb_stream_refresh_completed(s);
-  bool running = st == GPB_OK && s->completed_serial < s->submitted_serial;
-  pthread_mutex_unlock(&s->lock);
-  return running;
 }
 
 // Rule 2 for work that only reads: freeing a buffer that pending work reads

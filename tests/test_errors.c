@@ -3,19 +3,10 @@
 #include "core/internal.h"
 #include "core/stream_internal.h"
 #include "gpu_fixture.h"
+#include "stream_probe.h"
 #include "vulkan/vk_internal.h"
 
 #define N 64u
-
-// True while the stream's submitted work has not finished (asks the device).
-static bool still_running(gpb_stream *stream) {
-  gpb_stream_obj *s = gpb_stream_obj_of(stream);
-  pthread_mutex_lock(&s->lock);
-  gpb_status st = gpb_stream_refresh_completed(s);
-  bool running = st == GPB_OK && s->completed_serial < s->submitted_serial;
-  pthread_mutex_unlock(&s->lock);
-  return running;
-}
 
 static bool fault_fired(gpb_device *dev) { return atomic_load(&gpb_device_obj_of(dev)->impl->fault.armed_site) == -1; }
 
