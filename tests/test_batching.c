@@ -354,7 +354,7 @@ static void test_shared_buffer_access_waits_for_writers(void) {
   fixture_close(dev);
 }
 
-// Rule 5 (and issue 3): barriers only where a hazard exists.
+// Barriers only where a hazard exists.
 static void test_barriers_only_on_hazards(void) {
   gpb_device *dev = fixture_open();
   if (!dev) return;
@@ -545,7 +545,7 @@ static void test_destroy_signaler_with_submitted_waiter(void) {
   fixture_close(dev);
 }
 
-// Issue 3: the batch is submitted early at the dispatch cap, with no host wait.
+// The batch is submitted early at the dispatch cap, with no host wait.
 static void test_dispatch_cap_submits_early(void) {
   gpb_device *dev = fixture_open();
   if (!dev) return;

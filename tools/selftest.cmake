@@ -1,4 +1,4 @@
-# `gpubatch selftest`: the randomized differential tester of streams (issue 3).
+# `gpubatch selftest`: the randomized differential tester of streams.
 # Included by the top-level CMakeLists.txt before the CLI target exists; adds
 # its sources, kernels and define to the CLI, and registers its tests.
 list(APPEND GPB_CLI_EXTRA_SOURCES tools/selftest.c tools/selftest_gen.c tools/selftest_legalize.c tools/selftest_run.c)
