@@ -3,6 +3,8 @@
 # examples/saxpy against it the three ways a user can: find_package (shared,
 # then static), pkg-config (shared, then --static), and gpubatch's sources as
 # a subdirectory, whose ctest must list saxpy's test and none of gpubatch's.
+# Where the install has the CLI, its llama commands must run the installed
+# gpubatch-llama.
 #   scripts/check-install.sh [BUILD_DIR]   (default build/, already built)
 set -eu
 cd "$(dirname "$0")/.."
@@ -22,6 +24,12 @@ for f in include/gpubatch/gpubatch.h include/gpubatch/version.h $lib/libgpubatch
   $lib/cmake/gpubatch/kernels.cmake $lib/pkgconfig/gpubatch.pc; do
   [ -e "$prefix/$f" ] || { echo "check-install: $f was not installed" >&2; exit 1; }
 done
+# The CLI's llama commands run the gpubatch-llama installed beside it.
+if [ -x "$prefix/bin/gpubatch" ]; then
+  step "installed bin/gpubatch llama --help (runs bin/gpubatch-llama)"
+  "$prefix/bin/gpubatch" llama --help | grep -q "usage: gpubatch-llama" ||
+    { echo "check-install: bin/gpubatch llama did not run bin/gpubatch-llama" >&2; exit 1; }
+fi
 soname=$(readelf -d "$prefix/$lib/libgpubatch.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
 [ "$soname" = "libgpubatch.so.$(sed -n 's/^#define GPB_VERSION_MAJOR_NUMBER //p' include/gpubatch/version.h)" ] ||
   { echo "check-install: unexpected soname '$soname'" >&2; exit 1; }

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tools/asan_pin.h"
+#include "asan_pin.h"
 #include "gpubatch/gpubatch.h"
 
 static int check_failures;

@@ -18,7 +18,7 @@ double cli_now_us(void);
 const char *cli_json_escape(const char *s, char *buf, size_t cap);
 
 int cli_bench_chain(int argc, char **argv);
-// `gpubatch selftest` (tools/selftest*.c), when built with GPB_HAVE_SELFTEST.
+// `gpubatch selftest` (tests/selftest/selftest*.c), when built with GPB_HAVE_SELFTEST.
 int cli_selftest(int argc, char **argv);
 
 #endif

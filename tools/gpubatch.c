@@ -1,14 +1,14 @@
 // gpubatch: the command-line tool. `gpubatch help` lists what it does.
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "asan_pin.h"
 #include "cli.h"
-#ifdef GPB_HAVE_LLAMA
-#include "llama_cli.h"
-#endif
 
 double cli_now_us(void) {
   struct timespec ts;
@@ -121,6 +121,54 @@ static int cmd_devices(int argc, char **argv) {
   return 0;
 }
 
+// The llama example is a program of its own (examples/llama), so that the
+// CLI does not link it: `gpubatch llama[-gen|-convert] ...` runs
+// gpubatch-llama [gen|convert] ... from the folder this program was run from
+// (the build folder, or the install's bindir, where both are installed).
+// Returns only when it could not be run.
+static int run_llama(const char *argv0, const char *command, const char *sub, int argc, char **argv) {
+  static const char program[] = "gpubatch-llama";
+  char path[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n > 0) {
+    path[n] = '\0';
+  } else if (strchr(argv0, '/')) {
+    snprintf(path, sizeof path, "%s", argv0);
+  } else {
+    path[0] = '\0'; // run by name from $PATH: look for it there too
+  }
+  char *slash = strrchr(path, '/');
+  char exe[PATH_MAX + sizeof program];
+  if (slash) {
+    slash[1] = '\0';
+    snprintf(exe, sizeof exe, "%s%s", path, program);
+  } else {
+    snprintf(exe, sizeof exe, "%s", program);
+  }
+  char **args = calloc((size_t)argc + 3, sizeof *args);
+  if (!args) {
+    fprintf(stderr, "gpubatch %s: out of memory\n", command);
+    return 1;
+  }
+  int k = 0;
+  args[k++] = exe;
+  if (sub) args[k++] = (char *)sub;
+  for (int i = 0; i < argc; i++) args[k++] = argv[i];
+  args[k] = NULL;
+  fflush(NULL);
+  if (slash)
+    execv(exe, args);
+  else
+    execvp(exe, args);
+  int err = errno;
+  fprintf(stderr,
+          "gpubatch %s: cannot run the llama example's program '%s': %s (it is built with the llama example, "
+          "GPB_BUILD_LLAMA=ON, and installed beside gpubatch)\n",
+          command, exe, strerror(err));
+  free(args);
+  return err == ENOENT ? 127 : 126;
+}
+
 static void usage(FILE *out) {
   fprintf(out, "usage: gpubatch <command> [options]     (gpubatch --version, <command> --help)\n"
                "  devices [--json]                 list Vulkan devices, mark the default\n"
@@ -128,11 +176,10 @@ static void usage(FILE *out) {
 #ifdef GPB_HAVE_SELFTEST
                "  selftest [options]               randomized programs checked against a CPU model\n"
 #endif
-#ifdef GPB_HAVE_LLAMA
                "  llama ...                        decode a llama2.c checkpoint or GGUF model (see llama --help)\n"
                "  llama-gen ...                    write a random llama2.c checkpoint\n"
                "  llama-convert ...                write a model as GGUF (f32/f16/bf16/q8_0/q4_0)\n"
-#endif
+               "                                   (the llama commands run gpubatch-llama, installed beside gpubatch)\n"
                "environment: GPB_DEVICE=<index>, GPB_MODE=immediate|batched, GPB_VALIDATION=1\n");
 }
 
@@ -163,11 +210,9 @@ int main(int argc, char **argv) {
       fprintf(stderr, "gpubatch bench: which benchmark? (try: bench chain)\n");
     return 2;
   }
-#ifdef GPB_HAVE_LLAMA
-  if (strcmp(argv[1], "llama") == 0) return gpb_llama_main(argc - 1, argv + 1);
-  if (strcmp(argv[1], "llama-gen") == 0) return gpb_llama_gen_main(argc - 1, argv + 1);
-  if (strcmp(argv[1], "llama-convert") == 0) return gpb_llama_convert_main(argc - 1, argv + 1);
-#endif
+  if (strcmp(argv[1], "llama") == 0) return run_llama(argv[0], argv[1], NULL, argc - 2, argv + 2);
+  if (strcmp(argv[1], "llama-gen") == 0) return run_llama(argv[0], argv[1], "gen", argc - 2, argv + 2);
+  if (strcmp(argv[1], "llama-convert") == 0) return run_llama(argv[0], argv[1], "convert", argc - 2, argv + 2);
   fprintf(stderr, "gpubatch: unknown command '%s'\n", argv[1]);
   usage(stderr);
   return 2;

@@ -7,8 +7,8 @@
 // Both take argv in the usual form: argv[0] is the command's name (used only
 // in the usage text), options follow. They print, and return the process
 // exit status (0 success, 1 failure, 2 bad usage); they never call exit().
-// `gpubatch llama ...` / `gpubatch llama-gen ...` and the standalone
-// `gpubatch-llama [gen] ...` forward here.
+// The gpubatch-llama program (main.c) forwards here; `gpubatch llama ...`,
+// `gpubatch llama-gen ...` and `gpubatch llama-convert ...` run that program.
 #ifndef LLAMA_CLI_H
 #define LLAMA_CLI_H
 

@@ -1,5 +1,5 @@
 """The README's Python walkthrough, run as written (from a folder holding
-kernels/add_one.comp, as the repository root does)."""
+tests/kernels/add_one.comp, as the repository root does)."""
 
 import contextlib
 import io
@@ -20,8 +20,8 @@ def test_readme_python_block(tmp_path, monkeypatch):
         text = f.read()
     section = text[text.index("## Python"):]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    (tmp_path / "kernels").mkdir()
-    shutil.copy(os.path.join(ROOT, "kernels", "add_one.comp"), tmp_path / "kernels")
+    (tmp_path / "tests" / "kernels").mkdir(parents=True)
+    shutil.copy(os.path.join(ROOT, "tests", "kernels", "add_one.comp"), tmp_path / "tests" / "kernels")
     monkeypatch.chdir(tmp_path)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

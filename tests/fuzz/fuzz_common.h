@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../tools/asan_pin.h"
+#include "../asan_pin.h"
 #include "gpubatch/gpubatch.h"
 
 #define FUZZ_CHECK(cond)                                                                                               \
@@ -33,7 +33,7 @@ static void fuzz_on_message(void *user, int severity, const char *message) {
 
 // Keeps the Vulkan drivers and layers mapped once the loader is done with
 // them, so that LeakSanitizer names their frames and tests/fuzz/lsan.supp
-// can set aside what they leak: tools/asan_pin.h's list, plus the other
+// can set aside what they leak: tests/asan_pin.h's list, plus the other
 // drivers the loader opens while enumerating devices, which libFuzzer's
 // leak check between inputs (unlike a check at exit) sees while mapped.
 static void fuzz_pin_driver_libraries(void) {

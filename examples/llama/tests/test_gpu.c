@@ -30,7 +30,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../../tools/asan_pin.h"
+#include "asan_pin.h"
 #include "checkpoint.h"
 #include "cpu_forward.h"
 #include "gen.h"

@@ -5,7 +5,7 @@
 # 16 threads), one checkpoint, 256 steps, three runs per gpubatch row; then
 # Chrome traces of 64 steps of batched, replay --ahead and batched
 # --record-ahead. Usage:
-#   bash scripts/gpu-llama.sh build-gpu [OUTDIR]
+#   bash bench/scripts/gpu-llama.sh build-gpu [OUTDIR]
 set -u -o pipefail
 build=${1:-build-gpu}
 out=${2:-${OUT:-/tmp/gpb-out}}

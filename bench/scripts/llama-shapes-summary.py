@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Markdown table of a scripts/gpu-llama-shapes.sh log: one row per shape
+"""Markdown table of a bench/scripts/gpu-llama-shapes.sh log: one row per shape
 (and per plan where PLANS was set), medians over the runs.
 
 Columns: the weights read per token in MB, float32 and float16; gpubatch tok/s
 in batched --record-ahead / batched / immediate mode with f32 and with f16
 weights; PyTorch eager / CUDA graph tok/s in fp32 and fp16; GPU busy µs per
-token from the traced run (scripts/trace-kernels.py); the roofline, tok/s the
+token from the traced run (bench/scripts/trace-kernels.py); the roofline, tok/s the
 measured read bandwidth allows at those weight bytes; and record-ahead as a
 share of it.
 

@@ -3,7 +3,7 @@
 # time from the defaults (classifier rows per workgroup, FFN rows per
 # workgroup, positions per attention workgroup), stories15M shape, 256 steps,
 # replay --ahead (GPU-bound: tok/s follows the GPU time per step), 2 runs each.
-#   bash scripts/gpu-llama-sweep.sh build-gpu [OUTDIR]
+#   bash bench/scripts/gpu-llama-sweep.sh build-gpu [OUTDIR]
 set -u -o pipefail
 build=${1:-build-gpu}
 out=${2:-${OUT:-/tmp/gpb-out}}

@@ -3,7 +3,7 @@
 # ctest llama_gpu_* cases: every mode, ahead and record-ahead too, several shapes,
 # both plans, f32 and f16 weights) with the validation layer on, plus 64 steps
 # of stories15M in replay --ahead. PART=fused or PART=wide runs one plan's cases.
-#   bash scripts/gpu-llama-tests.sh build-gpu [OUTDIR]
+#   bash bench/scripts/gpu-llama-tests.sh build-gpu [OUTDIR]
 set -u -o pipefail
 build=${1:-build-gpu}
 out=${2:-${OUT:-/tmp/gpb-out}}

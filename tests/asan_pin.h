@@ -1,9 +1,11 @@
 // Keeps the Vulkan driver and layer libraries mapped after the loader
 // unloads them, so LeakSanitizer can name their frames and tests/lsan.supp
 // can set aside what they leak by library name (lavapipe leaks 128 bytes per
-// VkInstance by itself). Tests pin always; programs only under ASan.
-#ifndef GPB_TOOLS_ASAN_PIN_H
-#define GPB_TOOLS_ASAN_PIN_H
+// VkInstance by itself). Tests pin always; programs only under ASan. It lives
+// with the tests, whose suppressions it serves; the programs (gpubatch,
+// gpubatch-llama) reach it through the gpb_asan_pin CMake target.
+#ifndef GPB_TESTS_ASAN_PIN_H
+#define GPB_TESTS_ASAN_PIN_H
 
 #include <dlfcn.h>
 #include <stddef.h>

@@ -340,7 +340,7 @@ int cli_selftest(int argc, char **argv) {
     usage(parsed == 1 ? stdout : stderr);
     return parsed == 1 ? 0 : 2;
   }
-  // (the CLI's main pins the driver libraries under ASan: tools/asan_pin.h)
+  // (the CLI's main pins the driver libraries under ASan: tests/asan_pin.h)
   st_device d = {.inject_bug = o.inject_bug, .inject_race = o.inject_race, .trace = o.trace};
   d.dev = open_device(&o);
   if (!d.dev) return 1;

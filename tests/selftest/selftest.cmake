@@ -1,11 +1,12 @@
 # `gpubatch selftest`: the randomized differential tester of streams.
 # Included by the top-level CMakeLists.txt before the CLI target exists; adds
 # its sources, kernels and define to the CLI, and registers its tests.
-list(APPEND GPB_CLI_EXTRA_SOURCES tools/selftest.c tools/selftest_gen.c tools/selftest_legalize.c tools/selftest_run.c)
-list(APPEND GPB_CLI_EXTRA_KERNELS
-  kernels/selftest_scale.comp kernels/selftest_scale_inplace.comp kernels/selftest_add.comp
-  kernels/selftest_copy.comp kernels/selftest_scan.comp kernels/selftest_scan_inplace.comp
-  kernels/selftest_reduce.comp)
+set(selftest_dir ${CMAKE_CURRENT_LIST_DIR})
+list(APPEND GPB_CLI_EXTRA_SOURCES ${selftest_dir}/selftest.c ${selftest_dir}/selftest_gen.c
+  ${selftest_dir}/selftest_legalize.c ${selftest_dir}/selftest_run.c)
+foreach(k scale scale_inplace add copy scan scan_inplace reduce)
+  list(APPEND GPB_CLI_EXTRA_KERNELS ${selftest_dir}/kernels/selftest_${k}.comp)
+endforeach()
 list(APPEND GPB_CLI_EXTRA_DEFINES GPB_HAVE_SELFTEST)
 
 if(BUILD_TESTING)

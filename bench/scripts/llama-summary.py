@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Medians of a scripts/gpu-llama.sh log: tok/s per gpubatch row (256-step
+"""Medians of a bench/scripts/gpu-llama.sh log: tok/s per gpubatch row (256-step
 runs), min..max, and whether every run decoded the same tokens.
 Usage: llama-summary.py llama.txt"""
 import collections

@@ -5,13 +5,13 @@
 # batched), each with --devices all (or $DEVICES, e.g. 0,1 or 0,0), three
 # runs each; prints the aggregate against the single device and keeps the
 # JSON lines. Usage:
-#   bash scripts/gpu-multi.sh BUILD [OUTDIR]
+#   bash bench/scripts/gpu-multi.sh BUILD [OUTDIR]
 # A quick run elsewhere (lavapipe): DEVICES=0,0 RUNS=1 N=100 STEPS=8
-# CKPT=small.bin (a llama-gen checkpoint) bash scripts/gpu-multi.sh build
+# CKPT=small.bin (a llama-gen checkpoint) bash bench/scripts/gpu-multi.sh build
 # Goal on two GPUs: aggregate >= 1.9x one GPU, and every device's figure
 # within the single run's spread (bench chain's within_single_spread).
 set -u -o pipefail
-build=${1:?usage: scripts/gpu-multi.sh BUILD [OUTDIR]}
+build=${1:?usage: bench/scripts/gpu-multi.sh BUILD [OUTDIR]}
 out=${2:-${OUT:-/tmp/gpb-out}}
 devices=${DEVICES:-all}
 n=${N:-1000}

@@ -2,7 +2,7 @@
 # Runs on the GPU machine: the llama decoder at larger model shapes (random
 # weights), gpubatch with f32 and f16 weights against PyTorch fp32 and fp16,
 # each against the GPU's read-bandwidth roofline. Usage:
-#   bash scripts/gpu-llama-shapes.sh BUILD OUTDIR PART [STEPS]
+#   bash bench/scripts/gpu-llama-shapes.sh BUILD OUTDIR PART [STEPS]
 # PART is one of probe, stories15M, stories42M, stories110M, qwen05b,
 # tinyllama11b (or tiny, a toy shape for a smoke test on any device), or a
 # comma list of them; STEPS defaults to 128. A part is sized to fit one
@@ -16,7 +16,7 @@
 #     STEPS steps, REPS runs each (default 1; the table takes medians);
 #   - per weights type: one traced batched --record-ahead run of 32 steps,
 #     $OUTDIR/trace-NAME-WEIGHTS[-PLAN].json, summarized per kernel by
-#     scripts/trace-kernels.py;
+#     bench/scripts/trace-kernels.py;
 #   - PyTorch fp32 and fp16, eager and CUDA graph (bench/peers/torch_llama.py).
 # Environment: REPS=N; WEIGHTS="f32 f16" (weights types; "-" runs without
 # --weights, for a build that lacks the flag; bf16, q8_0 and q4_0 convert the
@@ -29,13 +29,13 @@
 # a note; a failing command is logged with its exit status and the run goes on.
 # Output: every command and its output in $OUTDIR/shapes-PART.txt ("## command"
 # before, "# rc STATUS SECONDS s" after; "# phase NAME SECONDS s" per phase),
-# and the table from scripts/llama-shapes-summary.py in
+# and the table from bench/scripts/llama-shapes-summary.py in
 # $OUTDIR/shapes-table-PART.md (a comma list's commas become '-'), also
 # printed at the end. The console shows the log with long lines cut.
 set -u -o pipefail
 
 usage() {
-  echo "usage: bash scripts/gpu-llama-shapes.sh BUILD OUTDIR PART[,PART...] [STEPS]" >&2
+  echo "usage: bash bench/scripts/gpu-llama-shapes.sh BUILD OUTDIR PART[,PART...] [STEPS]" >&2
   echo "  PART: probe stories15M stories42M stories110M qwen05b tinyllama11b tiny" >&2
   exit 2
 }
@@ -49,7 +49,7 @@ weights_list=${WEIGHTS:-f32 f16}
 plans=${PLANS:-}
 modes=${MODES:-record-ahead batched immediate}
 trace_steps=32
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 gpb=$build/gpubatch
 
 # dim hidden layers heads kv_heads vocab seq_len std classifier
@@ -190,7 +190,7 @@ do_shape() {
       fi
       run "$gpb" llama --steps "$trace_steps" --mode batched --record-ahead \
         "${wflag[@]}" "${pflag[@]}" --trace "$out/$tname.json" --json &&
-        run python3 "$root/scripts/trace-kernels.py" "$out/$tname.json" --steps "$trace_steps" --json
+        run python3 "$root/bench/scripts/trace-kernels.py" "$out/$tname.json" --steps "$trace_steps" --json
     done
   done
   phase "$name/traces" "$t"
@@ -229,4 +229,4 @@ do_shape() {
   /^\{/ { print substr($0, 1, 300); fflush(); next }
   ++n <= 12 { print substr($0, 1, 300); fflush() }
   n == 13 { print "  ... (the rest is in the log)"; fflush() }'
-python3 "$root/scripts/llama-shapes-summary.py" "$log" | tee "$table"
+python3 "$root/bench/scripts/llama-shapes-summary.py" "$log" | tee "$table"
