@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (see ../shared/gpu/README.md): the tests, the
 # randomized differential tester at scale, producer-consumer chains, and the
-# dispatch benchmarks. Build here first (bench/scripts/gpu-prepare.sh once, then
+# dispatch benchmarks. Build here first (scripts/gpu-prepare.sh once, then
 # scripts/build.sh build-gpu -DCMAKE_BUILD_TYPE=Release), carry .gpu and
 # build-gpu, and run:  bash bench/scripts/gpu-suite.sh build-gpu [OUTDIR] [PARTS]
 # PARTS: any of tests,selftest,chains,plots,bench (default: all).
