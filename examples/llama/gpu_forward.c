@@ -203,9 +203,11 @@ static const spirv_words k_wide_spirv[LLAMA_WEIGHT_TYPES][WIDE_KERNELS] = {
 #define MAX_SPLIT WORKGROUP_SIZE // one position per invocation
 #define NO_INDEX 0xffffffffu
 // The wide plan (kernels/llama_wide.glsl).
-#define WIDE_MAX_COLS 6144u  // MAX_COLS4 * 4: a product's input vector
-#define WIDE_MAX_SLOTS 512u  // n_heads * slot_stride, MAX_SLOTS of its wo kernel
-#define WIDE_DEFAULT_ROWS 8u // rows per workgroup of the layer products (one per NVIDIA subgroup)
+#define WIDE_MAX_COLS 6144u // MAX_COLS4 * 4: a product's input vector
+#define WIDE_MAX_SLOTS 512u // n_heads * slot_stride, MAX_SLOTS of its wo kernel
+// Rows per workgroup of the layer products: two per subgroup on NVIDIA (8
+// subgroups of 32), the kernels' MV_ROWS (llama_wide.glsl).
+#define WIDE_DEFAULT_ROWS 16u
 #define WIDE_DEFAULT_CLASSIFIER_ROWS 64u
 #define WIDE_DEFAULT_SPLIT 64u
 

@@ -82,8 +82,8 @@ typedef struct llama_gpu_options {
   // 4..4096, 0 means 128 (250 workgroups at stories15M); wide, 1..256, 0
   // means 64.
   uint32_t classifier_rows;
-  // Wide: rows per workgroup of the layer products, even, 2..256; 0 means 8
-  // (one row per subgroup on NVIDIA).
+  // Wide: rows per workgroup of the layer products, even, 2..256; 0 means 16
+  // (two rows per subgroup on NVIDIA).
   uint32_t wide_rows;
   // Wide: at most this many workgroups per layer product, each taking
   // several blocks of wide_rows rows (its input normalized once for all of

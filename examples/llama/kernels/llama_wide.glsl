@@ -3,12 +3,14 @@
 // The wide plan is for shapes whose step is bound by the bytes of its
 // weights, not by the number of its dispatches: each matrix-vector product
 // is its own dispatch over many small workgroups (rows_per_group rows each,
-// one row per subgroup at a time), so that every SM streams weights with
-// many loads in flight. Each workgroup first builds the product's whole
+// MV_ROWS rows per subgroup at a time), so that every SM streams weights
+// with many loads in flight. Each workgroup first builds the product's whole
 // input vector in shared memory (from L2: a few KB, against the MB of
 // weights the grid reads from DRAM), RMS-normalized where the model says so,
 // then its subgroups stride over their rows' columns in 16-byte loads, UNROLL
-// of them issued before their sums, and add up with subgroupAdd. Each
+// of them per row issued before their sums, and add up with subgroupAdd.
+// A subgroup's MV_ROWS rows share each read of the input from shared memory
+// (it is read once per MV_ROWS rows' weights, not once per row's). Each
 // kernel's epilogue (RoPE and the KV cache, SwiGLU, the residual add, the
 // argmax) runs on the workgroup's row results in shared memory.
 //
@@ -36,6 +38,9 @@
 #define MAX_ROWS WG     // rows_per_group <= WG (checked by the host)
 #ifndef UNROLL
 #define UNROLL 4u // units per lane loaded before they are summed
+#endif
+#ifndef MV_ROWS
+#define MV_ROWS 2u // rows a subgroup sums at a time, sharing its reads of the input
 #endif
 #define NEG_INF uintBitsToFloat(0xff800000u)
 #define NO_INDEX 0xffffffffu

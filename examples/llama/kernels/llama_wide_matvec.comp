@@ -84,43 +84,63 @@ chunk load_chunk(uint base, uint j0, uint units) {
   return c;
 }
 
-float sum_chunk(chunk c, uint j0, uint units) {
-  float acc = 0.0;
+// Where vec4 i (< UNIT_VEC4) of unit j lies in xs: by unit column, so that
+// lanes j and j + 1 read adjacent vec4s and a subgroup's shared-memory reads
+// do not collide in the banks. (Stored in order, lane j's vec4s sit
+// UNIT_VEC4 vec4s from lane j + 1's: 2-way to 8-way bank conflicts, which
+// made the quantized products slower than f16.)
+uint xs_unit(uint j, uint i, uint units) { return i * units + j; }
+
+// The xs slot of the input's vec4 `j4`.
+uint xs_slot(uint j4) { return xs_unit(j4 / UNIT_VEC4, j4 % UNIT_VEC4, pc.cols / UNIT_COLS); }
+
+// acc[r] += row r's part of the chunk . xs: each vec4 of xs is read once
+// for all MV_ROWS rows.
+void sum_chunks(chunk c[MV_ROWS], uint j0, uint units, inout float acc[MV_ROWS]) {
   [[unroll]] for (uint u = 0u; u < UNROLL; u++) {
     uint j = j0 + u * gl_SubgroupSize;
     if (j < units) {
-      float d = 0.0;
-      [[unroll]] for (uint i = 0u; i < UNIT_VEC4; i++) d += dot(unit_vec4(c.w[u], i), xs[j * UNIT_VEC4 + i]);
+      float d[MV_ROWS];
+      [[unroll]] for (uint r = 0u; r < MV_ROWS; r++) d[r] = 0.0;
+      [[unroll]] for (uint i = 0u; i < UNIT_VEC4; i++) {
+        vec4 xv = xs[xs_unit(j, i, units)];
+        [[unroll]] for (uint r = 0u; r < MV_ROWS; r++) d[r] += dot(unit_vec4(c[r].w[u], i), xv);
+      }
+      [[unroll]] for (uint r = 0u; r < MV_ROWS; r++) {
 #if WEIGHT_QUANT
-      d *= c.s[u];
+        d[r] *= c[r].s[u];
 #endif
-      acc += d;
+        acc[r] += d[r];
+      }
     }
   }
-  return acc;
 }
 
 uint row_base(uint row) { return row * row_words(pc.cols); }
 
-// dots[k] = row (first_row + k) . xs for k < count, one subgroup per row;
-// `first` is this subgroup's first chunk, loaded before xs was ready (the
-// weights' DRAM latency then overlaps the input's).
-void matvec(uint first_row, uint count, chunk first) {
+// dots[k] = row (first_row + k) . xs for k < count; a subgroup takes
+// MV_ROWS rows at a time (k, k + subgroups, ...). (Loading a subgroup's
+// first chunks before the input was built, to overlap the two latencies,
+// cost registers that left fewer workgroups on each SM: slower.)
+void matvec(uint first_row, uint count) {
   uint units = pc.cols / UNIT_COLS, lane = gl_SubgroupInvocationID, step = UNROLL * gl_SubgroupSize;
-  for (uint k = gl_SubgroupID; k < count; k += gl_NumSubgroups) {
-    uint base = row_base(first_row + k);
-    bool loaded = k == gl_SubgroupID;
-    float acc = 0.0;
-    for (uint j0 = lane; j0 < units; j0 += step) {
-      chunk c;
-      if (loaded && j0 == lane)
-        c = first;
-      else
-        c = load_chunk(base, j0, units);
-      acc += sum_chunk(c, j0, units);
+  uint stride = gl_NumSubgroups;
+  for (uint k = gl_SubgroupID; k < count; k += stride * MV_ROWS) {
+    uint base[MV_ROWS];
+    float acc[MV_ROWS];
+    [[unroll]] for (uint r = 0u; r < MV_ROWS; r++) {
+      base[r] = row_base(first_row + min(k + r * stride, count - 1u)); // past the end: a repeat, not stored
+      acc[r] = 0.0;
     }
-    acc = subgroupAdd(acc);
-    if (subgroupElect()) dots[k] = acc;
+    for (uint j0 = lane; j0 < units; j0 += step) {
+      chunk c[MV_ROWS];
+      [[unroll]] for (uint r = 0u; r < MV_ROWS; r++) c[r] = load_chunk(base[r], j0, units);
+      sum_chunks(c, j0, units, acc);
+    }
+    [[unroll]] for (uint r = 0u; r < MV_ROWS; r++) {
+      float s = subgroupAdd(acc[r]);
+      if (subgroupElect() && k + r * stride < count) dots[k + r * stride] = s;
+    }
   }
 }
 
@@ -137,11 +157,11 @@ void load_input() {
   float ss = 0.0;
   for (uint j = t; j < n4; j += WG) {
     vec4 v = x_in[j];
-    xs[j] = v * gains[gain0 + j];
+    xs[xs_slot(j)] = v * gains[gain0 + j];
     ss += dot(v, v);
   }
   float scale = rms_scale(workgroup_sum(ss), pc.cols);
-  for (uint j = t; j < n4; j += WG) xs[j] *= scale;
+  for (uint j = t; j < n4; j += WG) xs[xs_slot(j)] *= scale;
 }
 #elif KIND_WO
 // xs = the attention output: per head, the attention workgroups' slots
@@ -164,12 +184,12 @@ void load_input() {
     uint h = j / hs4, d = j % hs4;
     vec4 a = vec4(0.0);
     for (uint s = 0u; s < splits; s++) a += slot_ml[h * splits + s].x * slots[acc0 + (h * pc.slot_stride + s) * hs4 + d];
-    xs[j] = a;
+    xs[xs_slot(j)] = a;
   }
 }
 #elif KIND_W2
 void load_input() {
-  for (uint j = gl_LocalInvocationIndex; j < pc.cols / 4u; j += WG) xs[j] = hb4[j];
+  for (uint j = gl_LocalInvocationIndex; j < pc.cols / 4u; j += WG) xs[xs_slot(j)] = hb4[j];
 }
 #endif
 
@@ -195,35 +215,29 @@ void subgroup_best(inout float v, inout uint i) {
 // (the host may dispatch fewer workgroups than blocks, so that each
 // normalizes its input once for several blocks and the last wave of
 // workgroups is not a small fraction of the GPU).
-void block(uint row0, uint count, chunk first);
+void block(uint row0, uint count);
 
 void main() {
   uint blocks = (pc.rows + pc.rows_per_group - 1u) / pc.rows_per_group;
   uint row0 = gl_WorkGroupID.x * pc.rows_per_group;
   uint count = min(pc.rows_per_group, pc.rows - row0);
-  uint first_row = pc.layer * pc.rows + row0;
-  chunk first =
-      load_chunk(row_base(first_row + min(gl_SubgroupID, count - 1u)), gl_SubgroupInvocationID, pc.cols / UNIT_COLS);
   load_input();
   barrier();
-  block(row0, count, first);
+  block(row0, count);
 #if !KIND_CLASSIFIER
   for (uint b = gl_WorkGroupID.x + gl_NumWorkGroups.x; b < blocks; b += gl_NumWorkGroups.x) {
     row0 = b * pc.rows_per_group;
     count = min(pc.rows_per_group, pc.rows - row0);
-    first_row = pc.layer * pc.rows + row0;
-    first = load_chunk(row_base(first_row + min(gl_SubgroupID, count - 1u)), gl_SubgroupInvocationID,
-                       pc.cols / UNIT_COLS);
     barrier(); // the last block's epilogue has read dots
-    block(row0, count, first);
+    block(row0, count);
   }
 #endif
 }
 
-void block(uint row0, uint count, chunk first) {
+void block(uint row0, uint count) {
   uint t = gl_LocalInvocationIndex;
   uint first_row = pc.layer * pc.rows + row0;
-  matvec(first_row, count, first);
+  matvec(first_row, count);
   barrier();
 
 #if KIND_QKV
