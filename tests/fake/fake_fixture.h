@@ -1,0 +1,36 @@
+// Test fixture for the tests on the fake backend (tests/fake/fake_backend.h):
+// opens a fake device with the test kernels' host versions registered,
+// and fails the test on any lifetime violation the fake saw.
+#ifndef GPB_TESTS_FAKE_FIXTURE_H
+#define GPB_TESTS_FAKE_FIXTURE_H
+
+#include "core/error.h" // GPB_MSG_MAX
+#include "fake/fake_backend.h"
+#include "gpu_fixture.h"
+
+// Opens a fake device (stream options apply to its streams, not here).
+static inline gpb_device *fake_open(gpb_fake_device **out_fake) {
+  gpb_fake_install(true);
+  gpb_fake_register_test_kernels();
+  gpb_device_options opts = {.on_message = fixture_on_message};
+  gpb_device *dev = NULL;
+  gpb_status st = gpb_device_open(0, &opts, &dev);
+  gpb_fake_install(false);
+  if (st != GPB_OK) {
+    fprintf(stderr, "fixture: cannot open a fake device: %s: %s\n", gpb_status_name(st), gpb_last_error());
+    check_failures++;
+    return NULL;
+  }
+  *out_fake = gpb_fake_of(dev);
+  return dev;
+}
+
+// Closes the device; fails the test on a violation, at close included.
+static inline void fake_close(gpb_device *dev) {
+  if (!dev) return;
+  uint64_t before = gpb_fake_process_violations() - gpb_device_validation_message_count(dev);
+  CHECK_OK(gpb_device_close(dev));
+  CHECK_EQ(gpb_fake_process_violations(), before);
+}
+
+#endif
