@@ -2,8 +2,8 @@
 //
 // The core (stream state machine, hazard tracking, staging policy, counters,
 // errors) calls the backend only through this table; raw Vulkan lives behind
-// it in src/vulkan/. Tests can install a recording fake to check the
-// batching decisions without a GPU.
+// it in src/vulkan/. Tests install a recording fake (tests/fake/) that does
+// the work on the host, to check the core's decisions without a GPU.
 //
 // Handles are opaque to the core. Functions that can fail return a status and
 // write a message (without object prefix) into `err` (GPB_MSG_MAX bytes).
