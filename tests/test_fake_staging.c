@@ -121,11 +121,45 @@ static void test_bounded_pool_waits_and_reuses(void) {
   fake_close(dev);
 }
 
+// A slot whose batch was submitted but has not run is not reused: the next
+// batch's upload takes a new slot, and the queued copy still reads the
+// bytes it was given.
+static void test_slot_not_reused_while_queued(void) {
+  gpb_fake_device *f;
+  gpb_device *dev = fake_open(&f);
+  if (!dev) return;
+  gpb_stream *s = NULL;
+  CHECK_OK(gpb_stream_create(dev, &(gpb_stream_options){.staging_buffer_bytes = 64 * KB}, &s));
+  gpb_buffer *x = NULL, *y = NULL;
+  CHECK_OK(gpb_buffer_create(dev, 64 * KB, GPB_MEMORY_PRIVATE, &x));
+  CHECK_OK(gpb_buffer_create(dev, 64 * KB, GPB_MEMORY_PRIVATE, &y));
+  uint64_t creates = gpb_fake_calls(f, GPB_FAKE_BUFFER_CREATE);
+  gpb_fake_hold(f, true);
+  fill_host(5);
+  CHECK_OK(gpb_stream_copy_to_device(s, host, x, 0, 64 * KB));
+  CHECK_OK(gpb_stream_flush(s));
+  fill_host(6);
+  CHECK_OK(gpb_stream_copy_to_device(s, host, y, 0, 64 * KB));
+  CHECK_EQ(gpb_fake_queued(f), 1); // the first copy has not run
+  CHECK_EQ(gpb_fake_calls(f, GPB_FAKE_BUFFER_CREATE) - creates, 2);
+  static uint32_t back[16 * KB];
+  CHECK_OK(gpb_stream_copy_to_host(s, x, 0, back, sizeof back));
+  CHECK(matches(back, 5, 16 * KB));
+  CHECK_OK(gpb_stream_copy_to_host(s, y, 0, back, sizeof back));
+  CHECK(matches(back, 6, 16 * KB));
+  gpb_fake_hold(f, false);
+  CHECK_OK(gpb_buffer_free(x));
+  CHECK_OK(gpb_buffer_free(y));
+  CHECK_OK(gpb_stream_destroy(s));
+  fake_close(dev);
+}
+
 int main(int argc, char **argv) {
   static const test_case tests[] = {
       TEST(test_small_upload_inline),
       TEST(test_large_upload_in_pieces),
       TEST(test_bounded_pool_waits_and_reuses),
+      TEST(test_slot_not_reused_while_queued),
   };
   return RUN_TESTS(tests);
 }
