@@ -1,7 +1,7 @@
 // Behaviour every backend must show, written once and run per backend
 // (ctest: test_conformance on the default Vulkan device with the
-// validation layer, test_conformance_fake with GPB_TEST_BACKEND=fake on the
-// fake backend): results, and the core's batching, barrier, staging and
+// validation layer, test_conformance_fake with GPB_BACKEND=fake on the
+// fake backend: the program's library registers both): results, and the core's batching, barrier, staging and
 // lifetime decisions as the counters report them, which do not depend on
 // the backend.
 #include "fake/fake_fixture.h"
@@ -9,7 +9,7 @@
 #define N 256u
 
 static bool on_fake(void) {
-  const char *b = getenv("GPB_TEST_BACKEND");
+  const char *b = getenv("GPB_BACKEND");
   return b && strcmp(b, "fake") == 0;
 }
 

@@ -4,8 +4,6 @@
 
 #include "core/internal.h"
 
-const gpb_backend *gpb_active_backend = &gpb_vulkan_backend;
-
 static atomic_uint_fast64_t id_counter = 1;
 static atomic_uint_fast64_t open_counter = 1;
 
@@ -15,7 +13,10 @@ gpb_status gpb_device_count(uint32_t *out_count) {
   char err[GPB_MSG_MAX] = "";
   if (!out_count) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_device_count: out_count is NULL");
   *out_count = 0;
-  gpb_status st = gpb_active_backend->device_count(out_count, err);
+  const gpb_backend *be;
+  gpb_status st = gpb_backend_active(&be);
+  if (st != GPB_OK) return st;
+  st = be->device_count(out_count, err);
   if (st != GPB_OK) return gpb_fail(NULL, st, "enumerating devices: %s", err);
   return GPB_OK;
 }
@@ -24,7 +25,10 @@ gpb_status gpb_device_get_info(uint32_t index, gpb_device_info *out_info) {
   char err[GPB_MSG_MAX] = "";
   if (!out_info) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_device_get_info: out_info is NULL");
   memset(out_info, 0, sizeof *out_info);
-  gpb_status st = gpb_active_backend->device_info(index, out_info, err);
+  const gpb_backend *be;
+  gpb_status st = gpb_backend_active(&be);
+  if (st != GPB_OK) return st;
+  st = be->device_info(index, out_info, err);
   if (st != GPB_OK) return gpb_fail(NULL, st, "device %u: %s", index, err);
   return GPB_OK;
 }
@@ -66,10 +70,11 @@ gpb_status gpb_device_default_index(uint32_t *out_index) {
     if (chosen == UINT32_MAX) chosen = i;
   }
   if (chosen == UINT32_MAX) {
-    return gpb_fail(NULL, GPB_ERROR_NOT_FOUND,
-                    "no usable Vulkan device (%u found); install a driver, "
-                    "e.g. mesa-vulkan-drivers for lavapipe",
-                    count);
+    const gpb_backend *be;
+    st = gpb_backend_active(&be);
+    if (st != GPB_OK) return st;
+    return gpb_fail(NULL, GPB_ERROR_NOT_FOUND, "no usable %s device (%u found)%s%s", be->label, count,
+                    be->no_device_hint ? "; " : "", be->no_device_hint ? be->no_device_hint : "");
   }
   *out_index = chosen;
   return GPB_OK;
@@ -127,12 +132,15 @@ gpb_status gpb_device_open(uint32_t index, const gpb_device_options *options, gp
   env_settings env;
   gpb_status est = read_env(&env);
   if (est != GPB_OK) return est;
+  const gpb_backend *be;
+  est = gpb_backend_active(&be);
+  if (est != GPB_OK) return est;
   if (env.validation) opts.validation = true;
   if (!opts.wait_spin_us) opts.wait_spin_us = env.wait_spin_us; // the options win
 
   gpb_device_obj *dev = calloc(1, sizeof *dev);
   if (!dev) return gpb_fail(NULL, GPB_ERROR_OUT_OF_HOST_MEMORY, "device %u: out of host memory", index);
-  dev->be = gpb_active_backend;
+  dev->be = be;
   dev->default_mode = env.mode;
   dev->wait_timeout_ns = env.wait_timeout_ns;
   gpb_format(dev->label, sizeof dev->label, "device %u (open %llu)", index,
@@ -278,7 +286,7 @@ gpb_status gpb_device_query(const gpb_device *device, gpb_device_info *out_info)
 uint64_t gpb_device_validation_message_count(const gpb_device *device) {
   gpb_device_obj *dev;
   if (!device || gpb_device_resolve(device, "gpb_device_validation_message_count", &dev) != GPB_OK) return 0;
-  return dev->be->validation_messages(dev->impl);
+  return dev->be->diagnostics_count ? dev->be->diagnostics_count(dev->impl) : 0;
 }
 
 const char *gpb_device_last_error(const gpb_device *device) {

@@ -83,11 +83,11 @@ struct gpb_buffer_obj {
   gpb_buffer_obj *prev, *next; // device->buffers
 };
 
-// A pipeline shared by every kernel handle of the same SPIR-V and entry.
+// A pipeline shared by every kernel handle of the same code and entry point.
 typedef struct gpb_pipeline_entry {
   uint64_t hash;
-  uint32_t *words;
-  size_t word_count;
+  uint32_t *code; // 4-byte aligned copy the backend may keep pointing at
+  size_t bytes;
   gpb_kernel_info info; // as reflected (name is the first loader's)
   gpb_be_pipeline *impl;
   uint32_t refs;

@@ -1,11 +1,11 @@
-// Kernels: SPIR-V in, reflected interface and a cached pipeline out.
+// Kernels: code in (SPIR-V today), the backend's reflection of its interface
+// and a cached pipeline out.
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/internal.h"
-#include "core/reflect.h"
 
 static uint64_t fnv1a(const void *data, size_t n, uint64_t h) {
   const uint8_t *p = data;
@@ -16,15 +16,14 @@ static uint64_t fnv1a(const void *data, size_t n, uint64_t h) {
   return h;
 }
 
-// Finds or creates the device's pipeline for these words and entry point.
-// Device lock held.
-static gpb_status pipeline_get_locked(gpb_device_obj *dev, uint32_t *words, size_t word_count,
-                                      const gpb_kernel_info *info, gpb_pipeline_entry **out, char *err) {
-  uint64_t hash =
-      fnv1a(info->entry_point, strlen(info->entry_point), fnv1a(words, word_count * 4, 0xcbf29ce484222325ull));
+// Finds or creates the device's pipeline for this code and entry point, and
+// takes ownership of `words` (`bytes` long). Device lock held.
+static gpb_status pipeline_get_locked(gpb_device_obj *dev, uint32_t *words, size_t bytes, const gpb_kernel_info *info,
+                                      gpb_pipeline_entry **out, char *err) {
+  uint64_t hash = fnv1a(info->entry_point, strlen(info->entry_point), fnv1a(words, bytes, 0xcbf29ce484222325ull));
   for (gpb_pipeline_entry *e = dev->pipelines; e; e = e->next) {
-    if (e->hash == hash && e->word_count == word_count && strcmp(e->info.entry_point, info->entry_point) == 0 &&
-        memcmp(e->words, words, word_count * 4) == 0) {
+    if (e->hash == hash && e->bytes == bytes && strcmp(e->info.entry_point, info->entry_point) == 0 &&
+        memcmp(e->code, words, bytes) == 0) {
       e->refs++;
       *out = e;
       free(words);
@@ -37,15 +36,16 @@ static gpb_status pipeline_get_locked(gpb_device_obj *dev, uint32_t *words, size
     gpb_format(err, GPB_MSG_MAX, "out of host memory");
     return GPB_ERROR_OUT_OF_HOST_MEMORY;
   }
-  gpb_status st = dev->be->pipeline_create(dev->impl, words, word_count, info, &e->impl, err);
+  gpb_be_kernel_code code = {GPB_BE_KERNEL_SPIRV, words, bytes, info->entry_point};
+  gpb_status st = dev->be->pipeline_create(dev->impl, &code, info, &e->impl, err);
   if (st != GPB_OK) {
     free(words);
     free(e);
     return st;
   }
   e->hash = hash;
-  e->words = words;
-  e->word_count = word_count;
+  e->code = words;
+  e->bytes = bytes;
   e->info = *info;
   e->refs = 1;
   e->next = dev->pipelines;
@@ -63,7 +63,7 @@ static void pipeline_put_locked(gpb_device_obj *dev, gpb_pipeline_entry *entry) 
     }
   }
   dev->be->pipeline_destroy(dev->impl, entry->impl);
-  free(entry->words);
+  free(entry->code);
   free(entry);
 }
 
@@ -83,7 +83,6 @@ gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc, gp
   if (strlen(entry) >= sizeof(((gpb_kernel_info *)0)->entry_point)) {
     return gpb_fail(dev->last_error, GPB_ERROR_INVALID_ARGUMENT, "kernel '%s': entry point name too long", name);
   }
-  size_t word_count = desc->spirv_bytes / 4;
   uint32_t *words = malloc(desc->spirv_bytes); // aligned copy; the cache keeps it
   gpb_kernel_obj *k = calloc(1, sizeof *k);
   if (!words || !k) {
@@ -95,7 +94,8 @@ gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc, gp
   gpb_format(k->info.name, sizeof k->info.name, "%s", name);
   gpb_format(k->info.entry_point, sizeof k->info.entry_point, "%s", entry);
   char err[GPB_MSG_MAX] = "";
-  st = gpb_reflect_kernel(words, word_count, entry, dev->info.kernel_api_version, &k->info, err);
+  gpb_be_kernel_code code = {GPB_BE_KERNEL_SPIRV, words, desc->spirv_bytes, entry};
+  st = dev->be->kernel_reflect(dev->impl, &code, &k->info, err);
   const uint32_t *wg = k->info.workgroup_size;
   uint64_t invocations = (uint64_t)wg[0] * wg[1] * wg[2];
   if (st == GPB_OK && (wg[0] == 0 || wg[1] == 0 || wg[2] == 0)) {
@@ -131,7 +131,7 @@ gpb_status gpb_kernel_create(gpb_device *device, const gpb_kernel_desc *desc, gp
   }
   k->handle = (gpb_kernel *)handle;
   pthread_mutex_lock(&dev->lock);
-  st = pipeline_get_locked(dev, words, word_count, &k->info, &k->pipeline, err);
+  st = pipeline_get_locked(dev, words, desc->spirv_bytes, &k->info, &k->pipeline, err);
   if (st == GPB_OK) {
     k->device = dev;
     gpb_uses_init(&k->uses);

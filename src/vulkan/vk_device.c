@@ -2,7 +2,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
 #include "vulkan/vk_internal.h"
 
 #define MAX_DEVICES 16
@@ -342,6 +341,7 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   }
   d->physical = pds[index];
   describe(d->physical, index, info);
+  d->api_version = info->kernel_api_version;
   if (!info->usable) {
     gpb_format(err, GPB_MSG_MAX, "'%s' cannot run gpubatch: %s", info->name, info->unusable_reason);
     return GPB_ERROR_UNSUPPORTED;
@@ -460,20 +460,23 @@ static gpb_status vk_device_wait_idle(gpb_be_device *d, char *err) {
   return gpb_vk_status(r, "vkDeviceWaitIdle", err);
 }
 
-static uint64_t vk_validation_messages(const gpb_be_device *d) {
+static uint64_t vk_diagnostics_count(const gpb_be_device *d) {
   return atomic_load(&((gpb_be_device *)d)->validation_messages);
 }
 
 const gpb_backend gpb_vulkan_backend = {
     .name = "vulkan",
+    .label = "Vulkan",
+    .no_device_hint = "install a driver, e.g. mesa-vulkan-drivers for lavapipe",
     .device_count = vk_device_count,
     .device_info = vk_device_info,
     .device_open = vk_device_open,
     .device_close = vk_device_close,
     .device_wait_idle = vk_device_wait_idle,
-    .validation_messages = vk_validation_messages,
+    .diagnostics_count = vk_diagnostics_count,
     .buffer_create = gpb_vk_buffer_create,
     .buffer_destroy = gpb_vk_buffer_destroy,
+    .kernel_reflect = gpb_vk_kernel_reflect,
     .pipeline_create = gpb_vk_pipeline_create,
     .pipeline_destroy = gpb_vk_pipeline_destroy,
     .timeline_create = gpb_vk_timeline_create,

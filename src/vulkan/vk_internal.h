@@ -28,6 +28,7 @@ struct gpb_be_device {
   VkQueue queues[GPB_VK_MAX_QUEUES];
   pthread_mutex_t queue_locks[GPB_VK_MAX_QUEUES]; // VkQueue is externally synchronized
   VkPipelineCache pipeline_cache;
+  uint32_t api_version;  // the instance's: which SPIR-V versions kernels may use
   uint64_t wait_spin_ns; // poll a timeline this long before blocking on it
   float timestamp_period_ns;
   uint32_t timestamp_valid_bits; // of the queue family; 0: no timestamps
@@ -41,7 +42,7 @@ struct gpb_be_device {
 
   VkDebugUtilsMessengerEXT messenger;
   PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger;
-  atomic_uint_fast64_t validation_messages;
+  atomic_uint_fast64_t validation_messages; // the backend's diagnostics_count
   gpb_message_fn on_message;
   void *on_message_user;
 
@@ -85,6 +86,9 @@ bool gpb_vk_fault_fire(gpb_vk_fault *fault, gpb_vk_site site);
 gpb_status gpb_vk_status(VkResult result, const char *call, char *err);
 const char *gpb_vk_result_name(VkResult result);
 
+// The backend's table (vk_device.c), for its registry entry and test hooks.
+extern const gpb_backend gpb_vulkan_backend;
+
 // Loads the Vulkan loader once per process (volk). Thread-safe.
 gpb_status gpb_vk_load(char *err);
 
@@ -94,8 +98,10 @@ gpb_status gpb_vk_load(char *err);
 gpb_status gpb_vk_buffer_create(gpb_be_device *d, uint64_t size, gpb_be_memory memory, gpb_be_buffer **out,
                                 void **out_mapped, char *err);
 void gpb_vk_buffer_destroy(gpb_be_device *d, gpb_be_buffer *b);
-gpb_status gpb_vk_pipeline_create(gpb_be_device *d, const uint32_t *words, size_t word_count,
-                                  const gpb_kernel_info *info, gpb_be_pipeline **out, char *err);
+gpb_status gpb_vk_kernel_reflect(gpb_be_device *d, const gpb_be_kernel_code *code, gpb_kernel_info *out_info,
+                                 char *err);
+gpb_status gpb_vk_pipeline_create(gpb_be_device *d, const gpb_be_kernel_code *code, const gpb_kernel_info *info,
+                                  gpb_be_pipeline **out, char *err);
 void gpb_vk_pipeline_destroy(gpb_be_device *d, gpb_be_pipeline *p);
 gpb_status gpb_vk_timeline_create(gpb_be_device *d, uint32_t queue, gpb_be_timeline **out, char *err);
 void gpb_vk_timeline_destroy(gpb_be_device *d, gpb_be_timeline *t);

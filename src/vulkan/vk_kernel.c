@@ -1,6 +1,7 @@
 // Vulkan compute pipelines with push-descriptor set layouts.
 #include <stdlib.h>
 
+#include "spirv/spirv_reflect.h"
 #include "vulkan/vk_internal.h"
 
 void gpb_vk_pipeline_destroy(gpb_be_device *d, gpb_be_pipeline *p) {
@@ -198,9 +199,34 @@ static gpb_status check_memory_semantics(const uint32_t *w, size_t n, char *err)
   return GPB_OK;
 }
 
-gpb_status gpb_vk_pipeline_create(gpb_be_device *d, const uint32_t *words, size_t word_count,
-                                  const gpb_kernel_info *info, gpb_be_pipeline **out, char *err) {
-  gpb_status st = check_capabilities(d, words, word_count, err);
+// Vulkan takes SPIR-V only.
+static gpb_status spirv_words(const gpb_be_kernel_code *code, const uint32_t **out_words, size_t *out_count,
+                              char *err) {
+  if (code->format != GPB_BE_KERNEL_SPIRV) {
+    gpb_format(err, GPB_MSG_MAX, "kernel format %d: the Vulkan backend takes SPIR-V only", (int)code->format);
+    return GPB_ERROR_UNSUPPORTED;
+  }
+  *out_words = code->code;
+  *out_count = code->bytes / 4;
+  return GPB_OK;
+}
+
+gpb_status gpb_vk_kernel_reflect(gpb_be_device *d, const gpb_be_kernel_code *code, gpb_kernel_info *out_info,
+                                 char *err) {
+  const uint32_t *words;
+  size_t word_count;
+  gpb_status st = spirv_words(code, &words, &word_count, err);
+  if (st != GPB_OK) return st;
+  return gpb_spirv_reflect(words, word_count, code->entry_point, d->api_version, out_info, err);
+}
+
+gpb_status gpb_vk_pipeline_create(gpb_be_device *d, const gpb_be_kernel_code *code, const gpb_kernel_info *info,
+                                  gpb_be_pipeline **out, char *err) {
+  const uint32_t *words;
+  size_t word_count;
+  gpb_status st = spirv_words(code, &words, &word_count, err);
+  if (st != GPB_OK) return st;
+  st = check_capabilities(d, words, word_count, err);
   if (st == GPB_OK) st = check_workgroup_size_type(words, word_count, err);
   if (st == GPB_OK) st = check_memory_semantics(words, word_count, err);
   if (st != GPB_OK) return st;

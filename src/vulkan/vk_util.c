@@ -1,7 +1,6 @@
 // Vulkan results, loader start-up and the fault-injection hook.
 #include <string.h>
 
-#include "core/internal.h"
 #include "vulkan/vk_internal.h"
 
 const char *gpb_vk_result_name(VkResult r) {
@@ -80,9 +79,9 @@ bool gpb_vk_fault_fire(gpb_vk_fault *f, gpb_vk_site site) {
 
 // Test hooks: a device handle that is not live is ignored (0 calls).
 void gpb_vk_fault_arm(gpb_device *device, gpb_vk_site site, uint64_t nth, VkResult result) {
-  gpb_device_obj *dev = gpb_device_obj_of(device);
-  if (!dev) return;
-  gpb_vk_fault *f = &dev->impl->fault;
+  gpb_be_device *d = gpb_backend_device_of(device, &gpb_vulkan_backend);
+  if (!d) return;
+  gpb_vk_fault *f = &d->fault;
   atomic_store(&f->armed_site, -1);
   f->result = result;
   atomic_store(&f->countdown, nth ? nth : 1);
@@ -90,13 +89,13 @@ void gpb_vk_fault_arm(gpb_device *device, gpb_vk_site site, uint64_t nth, VkResu
 }
 
 void gpb_vk_fault_disarm(gpb_device *device) {
-  gpb_device_obj *dev = gpb_device_obj_of(device);
-  if (dev) atomic_store(&dev->impl->fault.armed_site, -1);
+  gpb_be_device *d = gpb_backend_device_of(device, &gpb_vulkan_backend);
+  if (d) atomic_store(&d->fault.armed_site, -1);
 }
 
 uint64_t gpb_vk_fault_calls(gpb_device *device, gpb_vk_site site) {
-  gpb_device_obj *dev = gpb_device_obj_of(device);
-  return dev ? atomic_load(&dev->impl->fault.calls[site]) : 0;
+  gpb_be_device *d = gpb_backend_device_of(device, &gpb_vulkan_backend);
+  return d ? atomic_load(&d->fault.calls[site]) : 0;
 }
 
 const char *gpb_vk_site_name(gpb_vk_site site) {

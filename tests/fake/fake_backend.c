@@ -10,7 +10,7 @@
 
 #include "core/backend.h"
 #include "core/error.h"
-#include "core/internal.h"
+#include "spirv/spirv_reflect.h"
 
 // The largest buffer the fake allocates: bigger requests fail as a GPU's
 // heap would, instead of exhausting the test machine.
@@ -73,6 +73,7 @@ typedef struct table {
 
 struct gpb_fake_device {
   pthread_mutex_t lock;
+  uint32_t kernel_api_version;
   gpb_message_fn on_message;
   void *on_message_user;
   table buffers, pipelines, timelines, batches;
@@ -468,6 +469,7 @@ static gpb_status fake_device_open(uint32_t index, const gpb_device_options *opt
   if (!f) return out_of_memory(err, "device_open");
   pthread_mutex_init(&f->lock, NULL);
   f->armed = -1;
+  f->kernel_api_version = out_info->kernel_api_version;
   f->on_message = options->on_message;
   f->on_message_user = options->on_message_user;
   *out_queue_count = 2; // streams alternate between two queues, as on GPUs with several
@@ -526,7 +528,7 @@ static gpb_status fake_device_wait_idle(gpb_be_device *device, char *err) {
   return st;
 }
 
-static uint64_t fake_validation_messages(const gpb_be_device *device) {
+static uint64_t fake_diagnostics_count(const gpb_be_device *device) {
   gpb_fake_device *f = (gpb_fake_device *)device;
   pthread_mutex_lock(&f->lock);
   uint64_t n = f->violations;
@@ -585,11 +587,41 @@ static void fake_buffer_destroy(gpb_be_device *device, gpb_be_buffer *buffer) {
 
 // ---- pipelines ----------------------------------------------------------------
 
-static gpb_status fake_pipeline_create(gpb_be_device *device, const uint32_t *words, size_t word_count,
-                                       const gpb_kernel_info *info, gpb_be_pipeline **out_pipeline, char *err) {
+// The fake takes SPIR-V, like the Vulkan backend, so the test kernels are
+// reflected (and refused) as they are there.
+static gpb_status spirv_code(const gpb_be_kernel_code *code, const uint32_t **words, size_t *word_count, char *err) {
+  if (code->format != GPB_BE_KERNEL_SPIRV || code->bytes % 4 != 0) {
+    gpb_format(err, GPB_MSG_MAX, "fake: kernel code of format %d is not SPIR-V", (int)code->format);
+    return GPB_ERROR_UNSUPPORTED;
+  }
+  *words = code->code;
+  *word_count = code->bytes / 4;
+  return GPB_OK;
+}
+
+static gpb_status fake_kernel_reflect(gpb_be_device *device, const gpb_be_kernel_code *code, gpb_kernel_info *out_info,
+                                      char *err) {
   gpb_fake_device *f = (gpb_fake_device *)device;
   pthread_mutex_lock(&f->lock);
-  gpb_status st = fault_hit(f, GPB_FAKE_PIPELINE_CREATE, err);
+  gpb_status st = fault_hit(f, GPB_FAKE_KERNEL_REFLECT, err);
+  uint32_t api = f->kernel_api_version;
+  pthread_mutex_unlock(&f->lock);
+  const uint32_t *words = NULL;
+  size_t word_count = 0;
+  if (st == GPB_OK) st = spirv_code(code, &words, &word_count, err);
+  if (st == GPB_OK) st = gpb_spirv_reflect(words, word_count, code->entry_point, api, out_info, err);
+  return st;
+}
+
+static gpb_status fake_pipeline_create(gpb_be_device *device, const gpb_be_kernel_code *code,
+                                       const gpb_kernel_info *info, gpb_be_pipeline **out_pipeline, char *err) {
+  gpb_fake_device *f = (gpb_fake_device *)device;
+  const uint32_t *words = NULL;
+  size_t word_count = 0;
+  gpb_status st = spirv_code(code, &words, &word_count, err);
+  if (st != GPB_OK) return st;
+  pthread_mutex_lock(&f->lock);
+  st = fault_hit(f, GPB_FAKE_PIPELINE_CREATE, err);
   fake_pipeline *p = NULL;
   if (st == GPB_OK) {
     p = calloc(1, sizeof *p);
@@ -923,14 +955,17 @@ static gpb_status fake_batch_submit(gpb_be_device *device, gpb_be_batch *batch, 
 
 const gpb_backend gpb_fake_backend = {
     .name = "fake",
+    .label = "fake",
+    .no_device_hint = NULL,
     .device_count = fake_device_count,
     .device_info = fake_device_info,
     .device_open = fake_device_open,
     .device_close = fake_device_close,
     .device_wait_idle = fake_device_wait_idle,
-    .validation_messages = fake_validation_messages,
+    .diagnostics_count = fake_diagnostics_count,
     .buffer_create = fake_buffer_create,
     .buffer_destroy = fake_buffer_destroy,
+    .kernel_reflect = fake_kernel_reflect,
     .pipeline_create = fake_pipeline_create,
     .pipeline_destroy = fake_pipeline_destroy,
     .timeline_create = fake_timeline_create,
@@ -957,17 +992,13 @@ const gpb_backend gpb_fake_backend = {
 
 // ---- test API -------------------------------------------------------------------
 
-void gpb_fake_install(bool on) { gpb_active_backend = on ? &gpb_fake_backend : &gpb_vulkan_backend; }
+void gpb_fake_install(bool on) { gpb_backend_set_active(on ? &gpb_fake_backend : NULL); }
 
 gpb_fake_device *gpb_fake_of(gpb_device *device) {
-  gpb_device_obj *dev = gpb_device_obj_of(device);
-  return dev && dev->be == &gpb_fake_backend ? (gpb_fake_device *)dev->impl : NULL;
+  return (gpb_fake_device *)gpb_backend_device_of(device, &gpb_fake_backend);
 }
 
-uint64_t gpb_fake_buffer_id(gpb_buffer *buffer) {
-  gpb_buffer_obj *b = gpb_buffer_obj_of(buffer);
-  return b && b->device->be == &gpb_fake_backend ? buffer_id(b->impl) : 0;
-}
+uint64_t gpb_fake_buffer_id_of(const gpb_be_buffer *buffer) { return buffer ? ((const fake_buffer *)buffer)->id : 0; }
 
 uint32_t gpb_fake_submission_count(gpb_fake_device *f) {
   pthread_mutex_lock(&f->lock);
@@ -1092,6 +1123,6 @@ uint64_t gpb_fake_calls(gpb_fake_device *f, gpb_fake_entry entry) {
   return n;
 }
 
-uint64_t gpb_fake_violations(gpb_fake_device *f) { return fake_validation_messages((gpb_be_device *)f); }
+uint64_t gpb_fake_violations(gpb_fake_device *f) { return fake_diagnostics_count((gpb_be_device *)f); }
 
 uint64_t gpb_fake_process_violations(void) { return atomic_load(&process_violations); }

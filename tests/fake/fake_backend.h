@@ -44,7 +44,8 @@ struct gpb_backend;
 extern const struct gpb_backend gpb_fake_backend;
 
 // Makes the fake the backend of devices opened from now on (and
-// gpb_device_count, gpb_device_get_info); false restores the default.
+// gpb_device_count, gpb_device_get_info), whatever the library's registry
+// holds; false leaves the choice to the registry again (core/backend.h).
 void gpb_fake_install(bool on);
 
 typedef struct gpb_fake_device gpb_fake_device;
@@ -138,8 +139,10 @@ void gpb_fake_log_clear(gpb_fake_device *fake);
 const gpb_fake_cmd *gpb_fake_program_commands(gpb_fake_device *fake, uint64_t program, uint32_t *out_count);
 // Commands of `kind` in a submission (programs it executes not counted).
 uint32_t gpb_fake_count_kind(const gpb_fake_submission *submission, gpb_fake_cmd_kind kind);
-// A public buffer's fake id (0 for a buffer of another device kind).
-uint64_t gpb_fake_buffer_id(gpb_buffer *buffer);
+// The fake id of a backend buffer (tests/fake/fake_fixture.h maps a public
+// buffer to it: gpb_fake_buffer_id).
+struct gpb_be_buffer;
+uint64_t gpb_fake_buffer_id_of(const struct gpb_be_buffer *buffer);
 const char *gpb_fake_cmd_kind_name(gpb_fake_cmd_kind kind);
 
 // ---- a busy GPU -------------------------------------------------------------
@@ -159,6 +162,7 @@ uint64_t gpb_fake_blocking_waits(gpb_fake_device *fake);
 #define GPB_FAKE_ENTRY_LIST(X)                                                                                         \
   X(DEVICE_WAIT_IDLE, "device_wait_idle")                                                                              \
   X(BUFFER_CREATE, "buffer_create")                                                                                    \
+  X(KERNEL_REFLECT, "kernel_reflect")                                                                                  \
   X(PIPELINE_CREATE, "pipeline_create")                                                                                \
   X(TIMELINE_CREATE, "timeline_create")                                                                                \
   X(TIMELINE_COMPLETED, "timeline_completed")                                                                          \
@@ -186,7 +190,8 @@ void gpb_fake_disarm(gpb_fake_device *fake);
 bool gpb_fake_fault_fired(gpb_fake_device *fake);
 // Calls of `entry` on this device so far.
 uint64_t gpb_fake_calls(gpb_fake_device *fake, gpb_fake_entry entry);
-// Lifetime violations seen on this device (also its validation messages).
+// Lifetime violations seen on this device (also its diagnostics, which
+// gpb_device_validation_message_count reports).
 uint64_t gpb_fake_violations(gpb_fake_device *fake);
 // Violations on every fake device of the process, closed ones included
 // (a device closed with work queued or objects alive counts one).

@@ -4,7 +4,7 @@
 #ifndef GPB_TESTS_FAKE_FIXTURE_H
 #define GPB_TESTS_FAKE_FIXTURE_H
 
-#include "core/error.h" // GPB_MSG_MAX
+#include "core/internal.h" // gpb_fake_buffer_id reads the buffer object
 #include "fake/fake_backend.h"
 #include "gpu_fixture.h"
 
@@ -23,6 +23,12 @@ static inline gpb_device *fake_open(gpb_fake_device **out_fake) {
   }
   *out_fake = gpb_fake_of(dev);
   return dev;
+}
+
+// A public buffer's id in the fake's log (0: not a buffer of a fake device).
+static inline uint64_t gpb_fake_buffer_id(gpb_buffer *buffer) {
+  gpb_buffer_obj *b = gpb_buffer_obj_of(buffer);
+  return b && gpb_fake_of(b->device->handle) ? gpb_fake_buffer_id_of(b->impl) : 0;
 }
 
 // Closes the device; fails the test on a violation, at close included.

@@ -1,5 +1,5 @@
-// Kernel reflection with SPIRV-Cross: see reflect.h.
-#include "core/reflect.h"
+// Kernel reflection with SPIRV-Cross: see spirv_reflect.h.
+#include "spirv/spirv_reflect.h"
 
 #include <spirv-tools/libspirv.h>
 #include <spirv_cross/spirv_cross_c.h>
@@ -353,8 +353,8 @@ static uint64_t workgroup_bytes(const uint32_t *w, size_t n, bool *out_unknown) 
   return total;
 }
 
-gpb_status gpb_reflect_kernel(const uint32_t *words, size_t word_count, const char *entry_point, uint32_t vulkan_api,
-                              gpb_kernel_info *out, char *err) {
+gpb_status gpb_spirv_reflect(const uint32_t *words, size_t word_count, const char *entry_point, uint32_t vulkan_api,
+                             gpb_kernel_info *out, char *err) {
   err[0] = '\0';
   if (word_count < 5 || words[0] != SPIRV_MAGIC) {
     if (word_count < 5)
