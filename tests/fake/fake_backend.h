@@ -5,8 +5,8 @@
 // Buffers are host memory. Commands are recorded into a batch and run, in
 // order, when the batch "executes": copies and updates are memcpy, a barrier
 // does nothing, a dispatch calls the host function registered for its
-// kernel (gpb_fake_register_kernel; none: the dispatch only goes into the
-// log). A submitted batch executes at once unless the test holds the device
+// kernel (gpb_fake_register_kernel, or a built-in one for the test kernels;
+// none: the dispatch only goes into the log). A submitted batch executes at once unless the test holds the device
 // (gpb_fake_hold): then it waits, like a busy GPU, until the host waits for
 // its timeline value, the device goes idle, or the test lets the queue run
 // (gpb_fake_run). Waits between timelines are honoured: a batch that waits
@@ -73,10 +73,11 @@ typedef struct gpb_fake_invocation {
 typedef void (*gpb_fake_kernel_fn)(void *user, const gpb_fake_invocation *invocation);
 
 // Registers the host function of every kernel named `name` (process-wide,
-// for pipelines created from now on). NULL fn removes it.
+// for pipelines created from now on; the kernel's name, else its entry
+// point). NULL fn: its dispatches only go into the log. The test kernels
+// (add_one, fill, axpy, spin of tests/kernels) have host versions built in,
+// so a test written for any backend runs on the fake unchanged.
 void gpb_fake_register_kernel(const char *name, gpb_fake_kernel_fn fn, void *user);
-// Host versions of the test kernels (tests/kernels: add_one, fill, axpy, spin).
-void gpb_fake_register_test_kernels(void);
 
 // ---- the log ---------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 // Test fixture for the tests on the fake backend (tests/fake/fake_backend.h):
-// opens a fake device with the test kernels' host versions registered,
-// and fails the test on any lifetime violation the fake saw.
+// opens a fake device (the test kernels' host versions are built in), and
+// fails the test on any lifetime violation the fake saw.
 #ifndef GPB_TESTS_FAKE_FIXTURE_H
 #define GPB_TESTS_FAKE_FIXTURE_H
 
@@ -11,7 +11,6 @@
 // Opens a fake device (stream options apply to its streams, not here).
 static inline gpb_device *fake_open(gpb_fake_device **out_fake) {
   gpb_fake_install(true);
-  gpb_fake_register_test_kernels();
   gpb_device_options opts = {.on_message = fixture_on_message};
   gpb_device *dev = NULL;
   gpb_status st = gpb_device_open(0, &opts, &dev);
