@@ -130,8 +130,8 @@ typedef struct gpb_fake_submission {
   bool executed;
 } gpb_fake_submission;
 
-// Submissions so far (failed ones are not listed). A record stays valid
-// until the device closes.
+// Submissions so far (failed ones are not listed), oldest first. A record
+// stays valid until gpb_fake_log_clear or the device closes.
 uint32_t gpb_fake_submission_count(gpb_fake_device *fake);
 const gpb_fake_submission *gpb_fake_submission_at(gpb_fake_device *fake, uint32_t index);
 // Forgets the submissions logged so far.
