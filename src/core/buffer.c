@@ -47,6 +47,13 @@ out:
   return st;
 }
 
+uint32_t gpb_uses_note_all(const gpb_use_note *notes, uint32_t count, uint64_t stream_id, uint64_t serial) {
+  for (uint32_t i = 0; i < count; i++) {
+    if (gpb_uses_note(notes[i].uses, stream_id, serial, notes[i].write) != GPB_OK) return i;
+  }
+  return count;
+}
+
 static void count_flush_wait(gpb_stream_obj *s, gpb_flush_reason reason) {
   if (reason == GPB_FLUSH_FREE) s->counters.free_syncs++;
 }

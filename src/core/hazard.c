@@ -132,3 +132,11 @@ gpb_status gpb_hazard_add(gpb_hazard_tracker *t, const gpb_access *accesses, siz
   }
   return GPB_OK;
 }
+
+gpb_status gpb_hazard_next(gpb_hazard_tracker *t, const gpb_access *accesses, size_t count, bool follows, bool always,
+                           bool *out_barrier) {
+  bool barrier = follows && (always || gpb_hazard_conflicts(t, accesses, count));
+  if (barrier) gpb_hazard_reset(t);
+  *out_barrier = barrier;
+  return gpb_hazard_add(t, accesses, count);
+}

@@ -56,6 +56,17 @@ bool gpb_hazard_conflicts(const gpb_hazard_tracker *t, const gpb_access *accesse
 // then leaves the tracker reset (a barrier must be recorded: safe default).
 gpb_status gpb_hazard_add(gpb_hazard_tracker *t, const gpb_access *accesses, size_t count);
 
+// The one call a recorder makes per command: whether a barrier must
+// precede a command with these accesses, and the tracker updated as if it
+// were recorded. `follows` says the command follows others since the
+// tracker was reset (the first one needs no barrier); `always` asks for a
+// barrier before every following command (GPB_BARRIERS_ALWAYS). On a barrier
+// the tracker forgets what came before it. Fails only on allocation failure,
+// leaving the tracker reset: then a barrier must precede the command whatever
+// *out_barrier says.
+gpb_status gpb_hazard_next(gpb_hazard_tracker *t, const gpb_access *accesses, size_t count, bool follows, bool always,
+                           bool *out_barrier);
+
 // Forgets everything (after a barrier or at a batch boundary).
 void gpb_hazard_reset(gpb_hazard_tracker *t);
 

@@ -52,21 +52,42 @@ void gpb_uses_init(gpb_uses *uses);
 void gpb_uses_release(gpb_uses *uses);
 gpb_status gpb_uses_note(gpb_uses *uses, uint64_t stream_id, uint64_t serial, bool write);
 
+// One resource a command uses, for gpb_uses_note_all; `what` names the
+// resource's kind in a message ("buffer", "kernel", "program").
+typedef struct gpb_use_note {
+  gpb_uses *uses;
+  bool write;
+  const char *what;
+} gpb_use_note;
+
+// Notes that batch `serial` of stream `stream_id` uses each of `notes`;
+// returns the index of the first that could not be noted (out of host
+// memory), or `count`.
+uint32_t gpb_uses_note_all(const gpb_use_note *notes, uint32_t count, uint64_t stream_id, uint64_t serial);
+
+// Why a pending batch is submitted: one line per reason, (enum suffix, name
+// in traces, counter in gpb_counters). The enum, the trace names and the
+// counters all come from this list.
+#define GPB_FLUSH_REASON_LIST(X)                                                                                       \
+  X(READBACK, "readback", flush_readback)                                                                              \
+  X(FREE, "free", flush_free)                                                                                          \
+  X(SYNC, "sync", flush_sync)                                                                                          \
+  X(CAP, "cap", flush_cap)                                                                                             \
+  X(STAGING, "staging", flush_staging)                                                                                 \
+  X(IMMEDIATE, "immediate", flush_immediate)                                                                           \
+  X(WAIT, "wait", flush_wait)
+
+typedef enum gpb_flush_reason {
+#define GPB_FLUSH_REASON_ENUM(suffix, name, counter) GPB_FLUSH_##suffix,
+  GPB_FLUSH_REASON_LIST(GPB_FLUSH_REASON_ENUM)
+#undef GPB_FLUSH_REASON_ENUM
+} gpb_flush_reason;
+
 // Flushes and waits, on every stream of `device`, the unfinished work in
 // `uses` that conflicts with `access` (GPB_HOST_READ: writers only;
 // GPB_HOST_WRITE: readers and writers). `reason` picks the flush counter.
 // Must be called with no stream lock held. Sets *out_waited when it had to
 // wait. Returns the first stream error met (after waiting for the others).
-typedef enum gpb_flush_reason {
-  GPB_FLUSH_READBACK,
-  GPB_FLUSH_FREE,
-  GPB_FLUSH_SYNC,
-  GPB_FLUSH_CAP,
-  GPB_FLUSH_STAGING,
-  GPB_FLUSH_IMMEDIATE,
-  GPB_FLUSH_WAIT,
-} gpb_flush_reason;
-
 gpb_status gpb_uses_wait(gpb_device_obj *device, gpb_uses *uses, gpb_host_access access, gpb_flush_reason reason,
                          bool *out_waited, char *err_msg);
 
@@ -153,6 +174,8 @@ struct gpb_program_obj {
   uint32_t access_count, access_cap;
   gpb_program_ref *refs;
   uint32_t ref_count, ref_cap;
+  gpb_use_note *replay_uses; // what each replay notes: the program, then refs (set when the capture ends)
+  uint32_t replay_use_count;
   gpb_kernel_names names;
   gpb_uses uses;                // replays not finished yet
   gpb_program_obj *prev, *next; // device->programs
@@ -254,19 +277,17 @@ void gpb_buffer_release_locked(gpb_buffer_obj *buffer);    // device lock held
 void gpb_program_release_locked(gpb_program_obj *program); // device lock held
 void gpb_kernel_names_add(gpb_kernel_names *names, const char *name);
 
-// Capture (program.c), stream lock held: opens one command of the program
-// being captured (a barrier first where it conflicts with the program's
-// earlier commands) and records what it uses.
-gpb_status gpb_capture_command(gpb_stream_obj *stream, const gpb_access *accesses, size_t count);
-gpb_status gpb_capture_use(gpb_program_obj *program, gpb_buffer_obj *buffer, gpb_kernel_obj *kernel, bool write);
+// Capture (program.c), stream lock held: appends a command's accesses to
+// the program's replay footprint, and holds a buffer or kernel it uses
+// (program_refs; one of the two is set).
+gpb_status gpb_program_note_accesses(gpb_program_obj *program, const gpb_access *accesses, size_t count);
+gpb_status gpb_program_note_ref(gpb_program_obj *program, gpb_buffer_obj *buffer, gpb_kernel_obj *kernel, bool write);
 // Debug: where the pending batch has barriers, if stream->record_barriers
 // was set before it opened: `*out_before` lists the commands (indexes in the
 // batch) that a barrier precedes, `*out_commands` is how many it holds. No
 // pending batch: 0 and 0. Stream lock held.
 void gpb_stream_debug_barriers(const gpb_stream_obj *stream, const uint32_t **out_before, uint32_t *out_count,
                                uint32_t *out_commands);
-// Records a replay of `program` (not empty) into the pending batch; stream lock held.
-gpb_status gpb_stream_replay_locked(gpb_stream_obj *stream, gpb_program_obj *program);
 
 // ---- handles ------------------------------------------------------------
 // gpb_X_obj_of: the object behind a live handle, else NULL (for calls that

@@ -1,20 +1,18 @@
 // Programs: capture once, replay many. See gpubatch/program.h.
 //
-// A capture records into a backend program (a secondary command buffer)
-// instead of the stream's pending batch, with its own hazard tracker for the
-// barriers between its commands. A replay is one command of the pending
-// batch whose footprint is every access the program makes.
+// While a stream captures, the record path (stream_record.c) sends its
+// commands into a backend program (a secondary command buffer) instead of
+// the pending batch, with the program's own hazard tracker for the barriers
+// between its commands; this file keeps what the program learns (its
+// footprint, its references). A replay is one command (GPB_CMD_EXECUTE) of
+// the pending batch whose footprint is every access the program makes.
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/internal.h"
+#include "core/stream_internal.h"
 
-gpb_status gpb_capture_command(gpb_stream_obj *s, const gpb_access *acc, size_t n) {
-  gpb_program_obj *p = s->capture;
-  if (p->commands > 0 && (s->barrier_policy == GPB_BARRIERS_ALWAYS || gpb_hazard_conflicts(&p->hazards, acc, n))) {
-    s->device->be->cmd_barrier(p->impl);
-    gpb_hazard_reset(&p->hazards);
-  }
+gpb_status gpb_program_note_accesses(gpb_program_obj *p, const gpb_access *acc, size_t n) {
   if (p->access_count + n > p->access_cap) {
     uint32_t cap = p->access_cap ? p->access_cap : 16;
     while (cap < p->access_count + n) cap *= 2;
@@ -23,16 +21,12 @@ gpb_status gpb_capture_command(gpb_stream_obj *s, const gpb_access *acc, size_t 
     p->accesses = grown;
     p->access_cap = cap;
   }
-  if (gpb_hazard_add(&p->hazards, acc, n) != GPB_OK) {
-    s->device->be->cmd_barrier(p->impl); // the tracker forgot: stay safe
-    return gpb_fail(NULL, GPB_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-  }
   memcpy(p->accesses + p->access_count, acc, n * sizeof *acc);
   p->access_count += (uint32_t)n;
   return GPB_OK;
 }
 
-gpb_status gpb_capture_use(gpb_program_obj *p, gpb_buffer_obj *buffer, gpb_kernel_obj *kernel, bool write) {
+gpb_status gpb_program_note_ref(gpb_program_obj *p, gpb_buffer_obj *buffer, gpb_kernel_obj *kernel, bool write) {
   for (uint32_t i = 0; i < p->ref_count; i++) {
     gpb_program_ref *r = &p->refs[i];
     if (r->buffer == buffer && r->kernel == kernel) {
@@ -49,6 +43,24 @@ gpb_status gpb_capture_use(gpb_program_obj *p, gpb_buffer_obj *buffer, gpb_kerne
   }
   p->refs[p->ref_count++] = (gpb_program_ref){.buffer = buffer, .kernel = kernel, .write = write};
   atomic_fetch_add(buffer ? &buffer->program_refs : &kernel->program_refs, 1);
+  return GPB_OK;
+}
+
+// What a replay uses, noted for each replay: the program itself (so
+// destroying it waits), then every buffer and kernel it references.
+static gpb_status replay_uses_build(gpb_program_obj *p, char *err) {
+  p->replay_uses = malloc((p->ref_count + 1) * sizeof *p->replay_uses);
+  if (!p->replay_uses) {
+    gpb_format(err, GPB_MSG_MAX, "out of host memory");
+    return GPB_ERROR_OUT_OF_HOST_MEMORY;
+  }
+  p->replay_uses[0] = (gpb_use_note){&p->uses, false, "program"};
+  for (uint32_t i = 0; i < p->ref_count; i++) {
+    const gpb_program_ref *r = &p->refs[i];
+    p->replay_uses[i + 1] = r->buffer ? (gpb_use_note){&r->buffer->uses, r->write, "buffer"}
+                                      : (gpb_use_note){&r->kernel->uses, false, "kernel"};
+  }
+  p->replay_use_count = p->ref_count + 1;
   return GPB_OK;
 }
 
@@ -69,6 +81,7 @@ void gpb_program_release_locked(gpb_program_obj *p) {
   gpb_uses_release(&p->uses);
   free(p->accesses);
   free(p->refs);
+  free(p->replay_uses);
   free(p);
 }
 
@@ -136,7 +149,8 @@ gpb_status gpb_stream_end_capture(gpb_stream *stream, gpb_program **out_program)
   p->capturing_on = NULL;
   gpb_hazard_release(&p->hazards);
   char err[GPB_MSG_MAX] = "";
-  st = s->device->be->program_end(s->device->impl, p->impl, err);
+  st = replay_uses_build(p, err);
+  if (st == GPB_OK) st = s->device->be->program_end(s->device->impl, p->impl, err);
   if (st != GPB_OK) {
     pthread_mutex_lock(&s->device->lock);
     gpb_program_release_locked(p);
@@ -168,7 +182,10 @@ gpb_status gpb_stream_replay(gpb_stream *stream, gpb_program *program) {
     st = gpb_fail(s->last_error, GPB_ERROR_FAILED_PRECONDITION, "%s: replay while %s", s->label,
                   s->capture ? "the stream captures a program" : "the program is still being captured");
   }
-  if (st == GPB_OK && p->commands > 0) st = gpb_stream_replay_locked(s, p);
+  if (st == GPB_OK && p->commands > 0) {
+    gpb_cmd cmd = {.kind = GPB_CMD_EXECUTE, .name = "replay", .execute = {p}};
+    st = gpb_stream_record(s, &cmd);
+  }
   if (st == GPB_OK) s->counters.replays++;
   pthread_mutex_unlock(&s->lock);
   return st;

@@ -1,12 +1,14 @@
 // Streams: the batching state machine. See gpubatch/stream.h for the rules.
 //
 // A stream owns at most one pending batch (open command buffer). Commands go
-// into it, preceded by a barrier when the hazard tracker finds a conflict.
-// flush_locked submits it with the next serial on the stream's timeline;
-// wait_serial_locked waits for a serial on the host. In-flight batches are
-// recycled once the timeline passes their serial. The copies are in
-// stream_copy.c; what the two files share, in stream_internal.h.
+// into it through the one record path (stream_record.c), preceded by a
+// barrier when the hazard tracker finds a conflict. flush_locked submits it
+// with the next serial on the stream's timeline; wait_serial_locked waits
+// for a serial on the host. In-flight batches are recycled once the timeline
+// passes their serial. Dispatch's argument checks are here, the copies' in
+// stream_copy.c; what the files share, in stream_internal.h.
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,70 +114,21 @@ gpb_status gpb_stream_refresh_completed(gpb_stream_obj *s) {
   return GPB_OK;
 }
 
-static gpb_status batch_open(gpb_stream_obj *s, gpb_batch **out) {
-  if (s->pending) {
-    *out = s->pending;
-    return GPB_OK;
-  }
-  gpb_status st = gpb_stream_refresh_completed(s);
-  if (st == GPB_OK && !s->free_batches && s->inflight_count >= GPB_MAX_INFLIGHT_BATCHES && s->inflight_head->next) {
-    st = gpb_stream_wait_serial_locked(s, s->inflight_head->next->serial); // frees the oldest (see retire_completed)
-  }
-  if (st != GPB_OK) return st;
-  gpb_batch *b = s->free_batches;
-  char err[GPB_MSG_MAX] = "";
-  if (b) {
-    s->free_batches = b->next;
-  } else {
-    b = calloc(1, sizeof *b);
-    if (!b) return gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "new batch: out of host memory");
-    st = s->device->be->batch_create(s->device->impl, &b->impl, err);
-    if (st != GPB_OK) {
-      free(b);
-      return gpb_stream_fail(s, st, "creating a command buffer: %s", err);
-    }
-  }
-  st = s->device->be->batch_begin(s->device->impl, b->impl, err);
-  if (st != GPB_OK) {
-    b->next = s->free_batches;
-    s->free_batches = b;
-    return gpb_stream_fail(s, st, "beginning a command buffer: %s", err);
-  }
-  b->serial = s->submitted_serial + 1;
-  b->dispatches = b->commands = 0;
-  b->names = (gpb_kernel_names){0};
-  b->traced = false;
-  b->traced_commands = 0;
-  b->barrier_count = 0;
-  if (s->device->trace && s->device->be->batch_timestamps_begin) {
-    if (!b->traced_names) b->traced_names = calloc(GPB_TRACE_TIMESTAMPS, sizeof *b->traced_names);
-    b->traced = b->traced_names &&
-                s->device->be->batch_timestamps_begin(s->device->impl, b->impl, GPB_TRACE_TIMESTAMPS, err) == GPB_OK;
-    if (b->traced) s->device->be->cmd_timestamp(b->impl, 0);
-  }
-  b->next = NULL;
-  s->pending = b;
-  gpb_hazard_reset(&s->hazards);
-  *out = b;
-  return GPB_OK;
-}
+static const struct {
+  const char *name;
+  size_t counter; // offset in gpb_counters
+} flush_reasons[] = {
+#define GPB_FLUSH_REASON_ROW(suffix, name, counter) {name, offsetof(gpb_counters, counter)},
+    GPB_FLUSH_REASON_LIST(GPB_FLUSH_REASON_ROW)
+#undef GPB_FLUSH_REASON_ROW
+};
 
 static const char *flush_reason_name(gpb_flush_reason reason) {
-  static const char *const names[] = {"readback", "free", "sync", "cap", "staging", "immediate", "wait"};
-  return (unsigned)reason < sizeof names / sizeof names[0] ? names[reason] : "?";
+  return (unsigned)reason < sizeof flush_reasons / sizeof flush_reasons[0] ? flush_reasons[reason].name : "?";
 }
 
 static uint64_t *flush_counter(gpb_stream_obj *s, gpb_flush_reason reason) {
-  switch (reason) {
-  case GPB_FLUSH_READBACK: return &s->counters.flush_readback;
-  case GPB_FLUSH_FREE: return &s->counters.flush_free;
-  case GPB_FLUSH_SYNC: return &s->counters.flush_sync;
-  case GPB_FLUSH_CAP: return &s->counters.flush_cap;
-  case GPB_FLUSH_STAGING: return &s->counters.flush_staging;
-  case GPB_FLUSH_IMMEDIATE: return &s->counters.flush_immediate;
-  case GPB_FLUSH_WAIT: return &s->counters.flush_wait;
-  }
-  return &s->counters.flush_sync;
+  return (uint64_t *)((char *)&s->counters + flush_reasons[reason].counter);
 }
 
 // Remembers that batch `serial` waits on the timelines in s->waits.
@@ -294,79 +247,7 @@ gpb_status gpb_stream_wait_serial_locked(gpb_stream_obj *s, uint64_t serial) {
   return st;
 }
 
-// ---- recording ------------------------------------------------------------
-
-// Records a barrier before the batch's next command (and, for tests, where).
-static void record_barrier(gpb_stream_obj *s, gpb_batch *b) {
-  s->device->be->cmd_barrier(b->impl);
-  s->counters.barriers++;
-  if (!s->record_barriers) return;
-  if (b->barrier_count == b->barrier_cap) {
-    uint32_t cap = b->barrier_cap ? b->barrier_cap * 2 : 64;
-    uint32_t *before = realloc(b->barrier_before, cap * sizeof *before);
-    if (!before) return; // a debug record only: the query then shows fewer
-    b->barrier_before = before;
-    b->barrier_cap = cap;
-  }
-  b->barrier_before[b->barrier_count++] = b->commands;
-}
-
-void gpb_stream_debug_barriers(const gpb_stream_obj *s, const uint32_t **out_before, uint32_t *out_count,
-                               uint32_t *out_commands) {
-  const gpb_batch *b = s->pending;
-  *out_before = b ? b->barrier_before : NULL;
-  *out_count = b ? b->barrier_count : 0;
-  *out_commands = b ? b->commands : 0;
-}
-
-// Opens the batch for one command with these accesses, recording a barrier
-// first if the command conflicts with what came since the last one.
-gpb_status gpb_stream_begin_command(gpb_stream_obj *s, const gpb_access *acc, size_t n, gpb_batch **out) {
-  gpb_batch *b;
-  gpb_status st = batch_open(s, &b);
-  if (st != GPB_OK) return st;
-  if (b->commands > 0) {
-    bool barrier = s->barrier_policy == GPB_BARRIERS_ALWAYS || gpb_hazard_conflicts(&s->hazards, acc, n);
-    if (barrier) {
-      record_barrier(s, b);
-      gpb_hazard_reset(&s->hazards);
-    } else {
-      s->counters.barriers_elided++;
-    }
-  }
-  if (gpb_hazard_add(&s->hazards, acc, n) != GPB_OK) {
-    // The tracker forgot what came before: a barrier keeps the next command safe.
-    record_barrier(s, b);
-    return gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "hazard tracking: out of host memory");
-  }
-  *out = b;
-  return GPB_OK;
-}
-
-// Tracing: a GPU timestamp after the command just recorded.
-void gpb_stream_trace_command(gpb_stream_obj *s, gpb_batch *b, const char *name) {
-  if (!b->traced || b->traced_commands + 1 >= GPB_TRACE_TIMESTAMPS) return;
-  b->traced_names[b->traced_commands++] = name;
-  s->device->be->cmd_timestamp(b->impl, b->traced_commands);
-}
-
-// After a command: immediate mode submits it; batched mode submits at the cap.
-gpb_status gpb_stream_end_command(gpb_stream_obj *s, gpb_batch *b, const char *name) {
-  gpb_stream_trace_command(s, b, name);
-  b->commands++;
-  if (s->mode == GPB_MODE_IMMEDIATE) return gpb_stream_flush_locked(s, GPB_FLUSH_IMMEDIATE);
-  if (b->dispatches >= s->max_batch_dispatches) return gpb_stream_flush_locked(s, GPB_FLUSH_CAP);
-  return GPB_OK;
-}
-
-void gpb_kernel_names_add(gpb_kernel_names *n, const char *name) {
-  if (!name || n->last == name) return;
-  n->last = name;
-  for (uint32_t i = 0; i < n->count; i++) {
-    if (n->first[i] == name) return;
-  }
-  if (n->count < 4) n->first[n->count++] = name;
-}
+// ---- arguments ------------------------------------------------------------
 
 // Commands that a capturing stream refuses (gpubatch/program.h).
 gpb_status gpb_stream_refuse_if_capturing(gpb_stream_obj *s, const char *op) {
@@ -429,13 +310,6 @@ gpb_status gpb_stream_resolve_range(gpb_stream_obj *s, const char *op, const cha
   gpb_status st = resolve_buffer(s, op, what, NULL, 0, handle, out_buf);
   if (st == GPB_OK) st = check_range(s, op, what, NULL, 0, *out_buf, offset, bytes);
   return st;
-}
-
-gpb_status gpb_stream_note_use(gpb_stream_obj *s, gpb_buffer_obj *buf, uint64_t serial, bool write) {
-  if (gpb_uses_note(&buf->uses, s->id, serial, write) != GPB_OK) {
-    return gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking buffer use: out of host memory");
-  }
-  return GPB_OK;
 }
 
 // Explains why argument `i` of a dispatch of `k` is refused (not its range).
@@ -508,68 +382,20 @@ gpb_status gpb_stream_dispatch(gpb_stream *stream, const gpb_dispatch *d) {
     args[i] = (gpb_be_arg){.buffer = buf->impl, .offset = a->offset, .size = size};
   }
 
+  gpb_cmd cmd = {.kind = GPB_CMD_DISPATCH,
+                 .name = name,
+                 .accesses = acc,
+                 .buffers = bufs,
+                 .access_count = d->arg_count,
+                 .dispatch = {k, d->groups, args, d->push_constants, d->push_constant_bytes}};
   double t0 = s->device->trace ? gpb_trace_now_us() : 0;
   pthread_mutex_lock(&s->lock);
   st = gpb_stream_check_sticky(s);
-  if (st == GPB_OK && s->capture) {
-    gpb_program_obj *p = s->capture;
-    st = gpb_capture_command(s, acc, d->arg_count);
-    if (st == GPB_OK) st = gpb_capture_use(p, NULL, k, false);
-    for (uint32_t i = 0; st == GPB_OK && i < d->arg_count; i++) st = gpb_capture_use(p, bufs[i], NULL, acc[i].write);
-    if (st == GPB_OK) {
-      s->device->be->cmd_dispatch(p->impl, k->pipeline->impl, d->groups, args, d->arg_count, d->push_constants,
-                                  d->push_constant_bytes);
-      p->commands++;
-      p->dispatches++;
-      gpb_kernel_names_add(&p->names, name);
-    } else {
-      gpb_stream_fail(s, st, "capturing a dispatch of '%s': %s", name, gpb_last_error());
-    }
-    pthread_mutex_unlock(&s->lock);
-    return st;
-  }
-  gpb_batch *b = NULL;
-  if (st == GPB_OK) st = gpb_stream_begin_command(s, acc, d->arg_count, &b);
-  if (st == GPB_OK && gpb_uses_note(&k->uses, s->id, b->serial, false) != GPB_OK) {
-    st = gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking kernel use: out of host memory");
-  }
-  for (uint32_t i = 0; st == GPB_OK && i < d->arg_count; i++)
-    st = gpb_stream_note_use(s, bufs[i], b->serial, acc[i].write);
-  if (st == GPB_OK) {
-    s->device->be->cmd_dispatch(b->impl, k->pipeline->impl, d->groups, args, d->arg_count, d->push_constants,
-                                d->push_constant_bytes);
-    b->dispatches++;
-    gpb_kernel_names_add(&b->names, name);
-    s->counters.dispatches++;
-    st = gpb_stream_end_command(s, b, name);
-  }
+  if (st == GPB_OK) st = gpb_stream_record(s, &cmd);
   pthread_mutex_unlock(&s->lock);
   if (s->device->trace)
     gpb_trace_event(s->device->trace, false, s->id, name, "record", t0, gpb_trace_now_us() - t0, NULL);
   return st;
-}
-
-gpb_status gpb_stream_replay_locked(gpb_stream_obj *s, gpb_program_obj *p) {
-  gpb_batch *b = NULL;
-  gpb_status st = gpb_stream_begin_command(s, p->accesses, p->access_count, &b);
-  if (st == GPB_OK && gpb_uses_note(&p->uses, s->id, b->serial, false) != GPB_OK) {
-    st = gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking program use: out of host memory");
-  }
-  for (uint32_t i = 0; st == GPB_OK && i < p->ref_count; i++) {
-    const gpb_program_ref *r = &p->refs[i];
-    if (r->buffer)
-      st = gpb_stream_note_use(s, r->buffer, b->serial, r->write);
-    else if (gpb_uses_note(&r->kernel->uses, s->id, b->serial, false) != GPB_OK) {
-      st = gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "tracking kernel use: out of host memory");
-    }
-  }
-  if (st != GPB_OK) return st;
-  s->device->be->cmd_execute(b->impl, p->impl);
-  b->dispatches += p->dispatches;
-  s->counters.dispatches += p->dispatches;
-  for (uint32_t i = 0; i < p->names.count; i++) gpb_kernel_names_add(&b->names, p->names.first[i]);
-  gpb_kernel_names_add(&b->names, p->names.last);
-  return gpb_stream_end_command(s, b, "replay");
 }
 
 // ---- sync and cross-stream order ------------------------------------------

@@ -60,35 +60,38 @@ static gpb_status staging_acquire(gpb_stream_obj *s, uint64_t bytes, gpb_staging
 // unfinished GPU uses). Stream lock held.
 static gpb_status upload_locked(gpb_stream_obj *s, const uint8_t *src, gpb_buffer_obj *dst, uint64_t offset,
                                 uint64_t bytes) {
-  gpb_status st = GPB_OK;
-  gpb_batch *b;
+  gpb_buffer_obj *const bufs[1] = {dst};
   if (bytes <= s->inline_upload_max_bytes && bytes % 4 == 0 && offset % 4 == 0) {
     gpb_access acc = {dst->id, offset, offset + bytes, true};
-    st = gpb_stream_begin_command(s, &acc, 1, &b);
-    if (st == GPB_OK) st = gpb_stream_note_use(s, dst, b->serial, true);
-    if (st != GPB_OK) return st;
-    s->device->be->cmd_update(b->impl, dst->impl, offset, src, bytes);
-    s->counters.blits++;
-    s->counters.inline_bytes += bytes;
-    return gpb_stream_end_command(s, b, "upload (inline)");
+    gpb_cmd cmd = {.kind = GPB_CMD_UPLOAD_INLINE,
+                   .name = "upload (inline)",
+                   .accesses = &acc,
+                   .buffers = bufs,
+                   .access_count = 1,
+                   .update = {.dst = dst->impl, .offset = offset, .bytes = bytes, .data = src}};
+    return gpb_stream_record(s, &cmd);
   }
   for (uint64_t done = 0; done < bytes;) {
     uint64_t n = bytes - done;
     if (n > s->staging.buffer_bytes) n = s->staging.buffer_bytes;
     gpb_staging_plan plan = {0};
-    st = staging_acquire(s, n, &plan);
+    gpb_status st = staging_acquire(s, n, &plan);
     if (st != GPB_OK) return st;
     gpb_staging_slot *slot = &s->staging.slots[plan.slot];
     memcpy(slot->mapped + plan.offset, src + done, n);
     gpb_access acc = {dst->id, offset + done, offset + done + n, true};
-    st = gpb_stream_begin_command(s, &acc, 1, &b);
-    if (st == GPB_OK) st = gpb_stream_note_use(s, dst, b->serial, true);
-    if (st != GPB_OK) return st;
-    s->device->be->cmd_copy(b->impl, slot->memory, plan.offset, dst->impl, offset + done, n);
-    gpb_staging_commit(&s->staging, plan.slot, plan.offset, n, b->serial);
-    s->counters.blits++;
-    s->counters.staging_bytes += n;
-    st = gpb_stream_end_command(s, b, "upload (staged)");
+    gpb_cmd cmd = {.kind = GPB_CMD_UPLOAD_STAGED,
+                   .name = "upload (staged)",
+                   .accesses = &acc,
+                   .buffers = bufs,
+                   .access_count = 1,
+                   .copy = {.src = slot->memory,
+                            .dst = dst->impl,
+                            .src_offset = plan.offset,
+                            .dst_offset = offset + done,
+                            .bytes = n,
+                            .staging_slot = plan.slot}};
+    st = gpb_stream_record(s, &cmd);
     if (st != GPB_OK) return st;
     done += n;
   }
@@ -201,15 +204,16 @@ gpb_status gpb_stream_copy_to_host(gpb_stream *stream, gpb_buffer *src, uint64_t
     uint64_t n = bytes - done;
     if (n > s->staging.buffer_bytes) n = s->staging.buffer_bytes;
     st = readback_reserve(s, n);
-    gpb_batch *b;
     gpb_access acc = {src_buf->id, src_offset + done, src_offset + done + n, false};
-    if (st == GPB_OK) st = gpb_stream_begin_command(s, &acc, 1, &b);
-    if (st == GPB_OK) st = gpb_stream_note_use(s, src_buf, b->serial, false);
+    gpb_buffer_obj *const bufs[1] = {src_buf};
+    gpb_cmd cmd = {.kind = GPB_CMD_READBACK,
+                   .name = "readback",
+                   .accesses = &acc,
+                   .buffers = bufs,
+                   .access_count = 1,
+                   .copy = {.src = src_buf->impl, .dst = s->readback, .src_offset = src_offset + done, .bytes = n}};
+    if (st == GPB_OK) st = gpb_stream_record(s, &cmd);
     if (st != GPB_OK) break;
-    s->device->be->cmd_copy(b->impl, src_buf->impl, src_offset + done, s->readback, 0, n);
-    s->counters.blits++;
-    gpb_stream_trace_command(s, b, "readback");
-    b->commands++;
     st = gpb_stream_flush_locked(s, GPB_FLUSH_READBACK);
     if (st == GPB_OK) st = gpb_stream_wait_serial_locked(s, s->submitted_serial);
     if (st == GPB_OK) memcpy((uint8_t *)dst + done, s->readback_mapped, n);
@@ -234,32 +238,20 @@ gpb_status gpb_stream_copy_buffer(gpb_stream *stream, gpb_buffer *src, uint64_t 
   }
   gpb_access acc[2] = {{src_buf->id, src_offset, src_offset + bytes, false},
                        {dst_buf->id, dst_offset, dst_offset + bytes, true}};
+  gpb_buffer_obj *const bufs[2] = {src_buf, dst_buf};
+  gpb_cmd cmd = {.kind = GPB_CMD_COPY,
+                 .name = "copy",
+                 .accesses = acc,
+                 .buffers = bufs,
+                 .access_count = 2,
+                 .copy = {.src = src_buf->impl,
+                          .dst = dst_buf->impl,
+                          .src_offset = src_offset,
+                          .dst_offset = dst_offset,
+                          .bytes = bytes}};
   pthread_mutex_lock(&s->lock);
   st = gpb_stream_check_sticky(s);
-  if (st == GPB_OK && s->capture) {
-    gpb_program_obj *p = s->capture;
-    st = gpb_capture_command(s, acc, 2);
-    if (st == GPB_OK) st = gpb_capture_use(p, src_buf, NULL, false);
-    if (st == GPB_OK) st = gpb_capture_use(p, dst_buf, NULL, true);
-    if (st == GPB_OK) {
-      s->device->be->cmd_copy(p->impl, src_buf->impl, src_offset, dst_buf->impl, dst_offset, bytes);
-      p->commands++;
-    } else {
-      gpb_stream_fail(s, st, "capturing a device->device copy: %s", gpb_last_error());
-    }
-    pthread_mutex_unlock(&s->lock);
-    return st;
-  }
-  gpb_batch *b = NULL;
-  if (st == GPB_OK) st = gpb_stream_begin_command(s, acc, 2, &b);
-  if (st == GPB_OK) st = gpb_stream_note_use(s, src_buf, b->serial, false);
-  if (st == GPB_OK) st = gpb_stream_note_use(s, dst_buf, b->serial, true);
-  if (st == GPB_OK) {
-    s->device->be->cmd_copy(b->impl, src_buf->impl, src_offset, dst_buf->impl, dst_offset, bytes);
-    s->counters.blits++;
-    s->counters.gpu_to_gpu++;
-    st = gpb_stream_end_command(s, b, "copy");
-  }
+  if (st == GPB_OK) st = gpb_stream_record(s, &cmd);
   pthread_mutex_unlock(&s->lock);
   return st;
 }
