@@ -1,6 +1,4 @@
 // The fake backend: see fake_backend.h.
-#include "fake/fake_backend.h"
-
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -8,197 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backend.h"
-#include "core/error.h"
+#include "fake/fake_internal.h"
 #include "spirv/spirv_reflect.h"
-
-// The largest buffer the fake allocates: bigger requests fail as a GPU's
-// heap would, instead of exhausting the test machine.
-#define FAKE_HEAP_BYTES (1ull << 30)
-// Buffers start with this byte: GPU memory is undefined until written, so
-// a test that forgot to write it sees garbage, not zeros.
-#define FAKE_POISON 0xcd
-
-typedef struct fake_buffer {
-  uint64_t id;
-  gpb_be_memory memory;
-  uint64_t size;
-  uint8_t *data;
-  uint32_t pending; // queued submissions that use it
-  bool destroyed;   // destroyed while pending: freed when they ran
-} fake_buffer;
-
-typedef struct fake_pipeline {
-  uint64_t id;
-  char name[64];
-  uint32_t workgroup_size[3];
-  gpb_fake_kernel_fn fn;
-  void *user;
-  uint32_t pending;
-  bool destroyed;
-} fake_pipeline;
-
-typedef struct fake_timeline {
-  uint64_t id;
-  uint64_t completed;
-  uint64_t submitted; // highest value a submission signals
-  uint32_t pending;
-  bool destroyed;
-} fake_timeline;
-
-typedef enum batch_state { BATCH_INITIAL, BATCH_RECORDING, BATCH_ENDED, BATCH_SUBMITTED } batch_state;
-
-typedef struct fake_batch {
-  gpb_fake_device *fake;
-  uint64_t id;
-  bool is_program;
-  batch_state state;
-  gpb_fake_cmd *cmds;
-  uint32_t count, cap;
-  bool out_of_memory; // a command could not be recorded: submit fails
-  uint32_t pending;
-  bool destroyed;
-} fake_batch;
-
-typedef struct fake_sub {
-  gpb_fake_submission pub;
-  fake_batch *batch;
-} fake_sub;
-
-// An id -> object table per kind; ids start at 1; entries go NULL when freed.
-typedef struct table {
-  void **items;
-  uint64_t count, cap;
-} table;
-
-struct gpb_fake_device {
-  pthread_mutex_t lock;
-  uint32_t kernel_api_version;
-  gpb_message_fn on_message;
-  void *on_message_user;
-  table buffers, pipelines, timelines, batches;
-  fake_sub **log;
-  uint32_t log_count, log_cap;
-  uint32_t queue_head; // log[queue_head..] holds every unexecuted submission
-  bool hold;
-  uint64_t blocking_waits;
-  uint64_t violations;
-  int armed; // gpb_fake_entry, or -1
-  uint64_t countdown;
-  gpb_status fault_status;
-  bool fired;
-  uint64_t calls[GPB_FAKE_ENTRY_COUNT];
-};
-
-static atomic_uint_fast64_t process_violations;
-
-// ---- kernels registry ---------------------------------------------------------
-
-typedef struct kernel_entry {
-  char name[64];
-  gpb_fake_kernel_fn fn;
-  void *user;
-} kernel_entry;
-
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static kernel_entry registry[64];
-static uint32_t registry_count;
-
-void gpb_fake_register_kernel(const char *name, gpb_fake_kernel_fn fn, void *user) {
-  pthread_mutex_lock(&registry_lock);
-  uint32_t i = 0;
-  while (i < registry_count && strcmp(registry[i].name, name) != 0) i++;
-  if (i == registry_count && registry_count < sizeof registry / sizeof registry[0]) {
-    gpb_format(registry[i].name, sizeof registry[i].name, "%s", name);
-    registry_count++;
-  }
-  if (i < registry_count) {
-    registry[i].fn = fn;
-    registry[i].user = user;
-  }
-  pthread_mutex_unlock(&registry_lock);
-}
-
-static const kernel_entry *builtin_find(const char *name);
-
-static void registry_find(const char *name, gpb_fake_kernel_fn *fn, void **user) {
-  *fn = NULL;
-  *user = NULL;
-  bool found = false;
-  pthread_mutex_lock(&registry_lock);
-  for (uint32_t i = 0; i < registry_count; i++) {
-    if (strcmp(registry[i].name, name) == 0) {
-      *fn = registry[i].fn;
-      *user = registry[i].user;
-      found = true;
-    }
-  }
-  pthread_mutex_unlock(&registry_lock);
-  const kernel_entry *b = found ? NULL : builtin_find(name);
-  if (b) *fn = b->fn;
-}
-
-// The invocations of a 1-D dispatch over `n` elements that exist.
-static uint32_t invocations_1d(const gpb_fake_invocation *inv, uint32_t n) {
-  uint64_t total = (uint64_t)inv->groups[0] * inv->workgroup_size[0];
-  return total < n ? (uint32_t)total : n;
-}
-
-static void push_u32(const gpb_fake_invocation *inv, uint32_t *out, uint32_t count) {
-  memset(out, 0, count * sizeof *out);
-  uint32_t bytes = inv->push_constant_bytes < count * 4 ? inv->push_constant_bytes : count * 4;
-  if (inv->push_constants) memcpy(out, inv->push_constants, bytes);
-}
-
-static uint32_t arg_words(const gpb_fake_invocation *inv, uint32_t index) {
-  return index < inv->arg_count ? (uint32_t)(inv->args[index].size / 4) : 0;
-}
-
-static void kernel_add_one(void *user, const gpb_fake_invocation *inv) {
-  uint32_t p[1];
-  push_u32(inv, p, 1);
-  uint32_t n = invocations_1d(inv, p[0]), words = arg_words(inv, 0);
-  uint32_t *x = words ? (uint32_t *)inv->args[0].data : NULL;
-  for (uint32_t i = 0; i < n && i < words; i++) x[i] += 1;
-}
-
-static void kernel_fill(void *user, const gpb_fake_invocation *inv) {
-  uint32_t p[2];
-  push_u32(inv, p, 2);
-  uint32_t n = invocations_1d(inv, p[0]), words = arg_words(inv, 0);
-  uint32_t *v = words ? (uint32_t *)inv->args[0].data : NULL;
-  for (uint32_t i = 0; i < n && i < words; i++) v[i] = p[1] + i;
-}
-
-static void kernel_axpy(void *user, const gpb_fake_invocation *inv) {
-  uint32_t p[2];
-  push_u32(inv, p, 2);
-  uint32_t n = invocations_1d(inv, p[0]), xw = arg_words(inv, 0), yw = arg_words(inv, 1);
-  if (!xw || !yw) return;
-  const uint32_t *x = (const uint32_t *)inv->args[0].data;
-  uint32_t *y = (uint32_t *)inv->args[1].data;
-  for (uint32_t i = 0; i < n && i < xw && i < yw; i++) y[i] += p[1] * x[i];
-}
-
-static void kernel_spin(void *user, const gpb_fake_invocation *inv) {
-  uint32_t p[2];
-  push_u32(inv, p, 2);
-  if (arg_words(inv, 0) >= 1 && inv->groups[0] > 0) ((uint32_t *)inv->args[0].data)[0] = p[1];
-}
-
-// Built in, so that a test written for any backend runs on the fake as it is.
-static const kernel_entry builtins[] = {
-    {"add_one", kernel_add_one, NULL},
-    {"fill", kernel_fill, NULL},
-    {"axpy", kernel_axpy, NULL},
-    {"spin", kernel_spin, NULL},
-};
-
-static const kernel_entry *builtin_find(const char *name) {
-  for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
-    if (strcmp(builtins[i].name, name) == 0) return &builtins[i];
-  return NULL;
-}
 
 // ---- helpers ------------------------------------------------------------------
 
@@ -215,7 +24,7 @@ static gpb_status table_add(table *t, void *item, uint64_t *out_id) {
   return GPB_OK;
 }
 
-static void *table_get(const table *t, uint64_t id) { return id >= 1 && id <= t->count ? t->items[id - 1] : NULL; }
+void *gpb_fake_table_get(const table *t, uint64_t id) { return id >= 1 && id <= t->count ? t->items[id - 1] : NULL; }
 static void table_clear(table *t, uint64_t id) {
   if (id >= 1 && id <= t->count) t->items[id - 1] = NULL;
 }
@@ -230,7 +39,7 @@ static void violation(gpb_fake_device *f, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   f->violations++;
-  atomic_fetch_add(&process_violations, 1);
+  atomic_fetch_add(&gpb_fake_process_violation_count, 1);
   if (f->on_message)
     f->on_message(f->on_message_user, 2, msg);
   else
@@ -258,7 +67,7 @@ static void free_buffer(gpb_fake_device *f, fake_buffer *b) {
   free(b);
 }
 
-static void free_cmds(gpb_fake_cmd *cmds, uint32_t count) {
+void gpb_fake_free_cmds(gpb_fake_cmd *cmds, uint32_t count) {
   for (uint32_t i = 0; i < count; i++) {
     free(cmds[i].args);
     free(cmds[i].data);
@@ -268,7 +77,7 @@ static void free_cmds(gpb_fake_cmd *cmds, uint32_t count) {
 
 static void free_batch(gpb_fake_device *f, fake_batch *b) {
   table_clear(&f->batches, b->id);
-  free_cmds(b->cmds, b->count);
+  gpb_fake_free_cmds(b->cmds, b->count);
   free(b);
 }
 
@@ -279,7 +88,7 @@ static void free_batch(gpb_fake_device *f, fake_batch *b) {
 static void hold_cmds(gpb_fake_device *f, const gpb_fake_cmd *cmds, uint32_t count, int delta);
 
 static void hold_buffer(gpb_fake_device *f, uint64_t id, int delta) {
-  fake_buffer *b = table_get(&f->buffers, id);
+  fake_buffer *b = gpb_fake_table_get(&f->buffers, id);
   if (!b) return;
   b->pending += (uint32_t)delta;
   if (b->pending == 0 && b->destroyed) free_buffer(f, b);
@@ -290,7 +99,7 @@ static void hold_cmds(gpb_fake_device *f, const gpb_fake_cmd *cmds, uint32_t cou
     const gpb_fake_cmd *c = &cmds[i];
     switch (c->kind) {
     case GPB_FAKE_DISPATCH: {
-      fake_pipeline *p = table_get(&f->pipelines, c->pipeline);
+      fake_pipeline *p = gpb_fake_table_get(&f->pipelines, c->pipeline);
       if (p) {
         p->pending += (uint32_t)delta;
         if (p->pending == 0 && p->destroyed) {
@@ -307,7 +116,7 @@ static void hold_cmds(gpb_fake_device *f, const gpb_fake_cmd *cmds, uint32_t cou
       break;
     case GPB_FAKE_UPDATE: hold_buffer(f, c->dst.buffer, delta); break;
     case GPB_FAKE_EXECUTE: {
-      fake_batch *p = table_get(&f->batches, c->program);
+      fake_batch *p = gpb_fake_table_get(&f->batches, c->program);
       if (!p) break;
       hold_cmds(f, p->cmds, p->count, delta);
       p->pending += (uint32_t)delta;
@@ -324,7 +133,7 @@ static void hold_cmds(gpb_fake_device *f, const gpb_fake_cmd *cmds, uint32_t cou
 
 // The bytes of `r`, or NULL (a violation) when it is not inside a live buffer.
 static uint8_t *range_data(gpb_fake_device *f, const gpb_fake_range *r, const char *what) {
-  fake_buffer *b = table_get(&f->buffers, r->buffer); // one destroyed too early is kept (and was reported)
+  fake_buffer *b = gpb_fake_table_get(&f->buffers, r->buffer); // one destroyed too early is kept (and was reported)
   if (!b) {
     violation(f, "%s: buffer %llu is gone", what, (unsigned long long)r->buffer);
     return NULL;
@@ -343,7 +152,7 @@ static void execute_cmds(gpb_fake_device *f, const gpb_fake_cmd *cmds, uint32_t 
     const gpb_fake_cmd *c = &cmds[i];
     switch (c->kind) {
     case GPB_FAKE_DISPATCH: {
-      fake_pipeline *p = table_get(&f->pipelines, c->pipeline);
+      fake_pipeline *p = gpb_fake_table_get(&f->pipelines, c->pipeline);
       if (!p) {
         violation(f, "dispatch of '%s': its pipeline is gone", c->kernel);
         break;
@@ -378,7 +187,7 @@ static void execute_cmds(gpb_fake_device *f, const gpb_fake_cmd *cmds, uint32_t 
       break;
     }
     case GPB_FAKE_EXECUTE: {
-      fake_batch *p = table_get(&f->batches, c->program);
+      fake_batch *p = gpb_fake_table_get(&f->batches, c->program);
       if (!p)
         violation(f, "program %llu is gone", (unsigned long long)c->program);
       else
@@ -392,10 +201,10 @@ static void execute_cmds(gpb_fake_device *f, const gpb_fake_cmd *cmds, uint32_t 
 }
 
 // Runs the oldest queued submission. Device lock held.
-static void run_one(gpb_fake_device *f) {
+void gpb_fake_run_one(gpb_fake_device *f) {
   fake_sub *s = f->log[f->queue_head++];
   for (uint32_t i = 0; i < s->pub.wait_count; i++) {
-    fake_timeline *t = table_get(&f->timelines, s->pub.waits[i].timeline);
+    fake_timeline *t = gpb_fake_table_get(&f->timelines, s->pub.waits[i].timeline);
     if (!t || t->completed < s->pub.waits[i].value)
       violation(f, "batch %llu waits for timeline %llu to reach %llu, which no earlier submission signals",
                 (unsigned long long)s->pub.batch, (unsigned long long)s->pub.waits[i].timeline,
@@ -404,7 +213,7 @@ static void run_one(gpb_fake_device *f) {
   execute_cmds(f, s->pub.commands, s->pub.command_count);
   s->pub.executed = true;
   hold_cmds(f, s->pub.commands, s->pub.command_count, -1);
-  fake_timeline *t = table_get(&f->timelines, s->pub.timeline);
+  fake_timeline *t = gpb_fake_table_get(&f->timelines, s->pub.timeline);
   if (t) {
     if (s->pub.signal > t->completed) t->completed = s->pub.signal;
     t->pending--;
@@ -414,7 +223,7 @@ static void run_one(gpb_fake_device *f) {
     }
   }
   for (uint32_t i = 0; i < s->pub.wait_count; i++) {
-    fake_timeline *w = table_get(&f->timelines, s->pub.waits[i].timeline);
+    fake_timeline *w = gpb_fake_table_get(&f->timelines, s->pub.waits[i].timeline);
     if (!w) continue;
     w->pending--;
     if (w->pending == 0 && w->destroyed) {
@@ -432,8 +241,8 @@ static void run_one(gpb_fake_device *f) {
   s->batch = NULL;
 }
 
-static void run_all(gpb_fake_device *f) {
-  while (f->queue_head < f->log_count) run_one(f);
+void gpb_fake_run_all(gpb_fake_device *f) {
+  while (f->queue_head < f->log_count) gpb_fake_run_one(f);
 }
 
 // ---- devices ------------------------------------------------------------------
@@ -501,7 +310,7 @@ static void fake_device_close(gpb_be_device *device) {
   pthread_mutex_lock(&f->lock);
   if (f->queue_head < f->log_count)
     violation(f, "device closed with %u submissions not run", f->log_count - f->queue_head);
-  run_all(f);
+  gpb_fake_run_all(f);
   uint32_t buffers = live_count(&f->buffers), pipelines = live_count(&f->pipelines),
            timelines = live_count(&f->timelines), batches = live_count(&f->batches);
   if (buffers || pipelines || timelines || batches)
@@ -522,7 +331,7 @@ static void fake_device_close(gpb_be_device *device) {
   free(f->timelines.items);
   free(f->batches.items);
   for (uint32_t i = 0; i < f->log_count; i++) {
-    free_cmds(f->log[i]->pub.commands, f->log[i]->pub.command_count);
+    gpb_fake_free_cmds(f->log[i]->pub.commands, f->log[i]->pub.command_count);
     free(f->log[i]->pub.waits);
     free(f->log[i]);
   }
@@ -536,12 +345,12 @@ static gpb_status fake_device_wait_idle(gpb_be_device *device, char *err) {
   gpb_fake_device *f = (gpb_fake_device *)device;
   pthread_mutex_lock(&f->lock);
   gpb_status st = fault_hit(f, GPB_FAKE_DEVICE_WAIT_IDLE, err);
-  if (st == GPB_OK) run_all(f);
+  if (st == GPB_OK) gpb_fake_run_all(f);
   pthread_mutex_unlock(&f->lock);
   return st;
 }
 
-static uint64_t fake_diagnostics_count(const gpb_be_device *device) {
+uint64_t gpb_fake_diagnostics(const gpb_be_device *device) {
   gpb_fake_device *f = (gpb_fake_device *)device;
   pthread_mutex_lock(&f->lock);
   uint64_t n = f->violations;
@@ -646,8 +455,8 @@ static gpb_status fake_pipeline_create(gpb_be_device *device, const gpb_be_kerne
   if (st == GPB_OK) {
     gpb_format(p->name, sizeof p->name, "%s", info->name);
     memcpy(p->workgroup_size, info->workgroup_size, sizeof p->workgroup_size);
-    registry_find(info->name, &p->fn, &p->user);
-    if (!p->fn) registry_find(info->entry_point, &p->fn, &p->user);
+    gpb_fake_kernel_find(info->name, &p->fn, &p->user);
+    if (!p->fn) gpb_fake_kernel_find(info->entry_point, &p->fn, &p->user);
     *out_pipeline = (gpb_be_pipeline *)p;
   }
   pthread_mutex_unlock(&f->lock);
@@ -723,7 +532,7 @@ static gpb_status fake_timeline_wait(gpb_be_device *device, gpb_be_timeline *tim
   if (st == GPB_OK && t->completed < value) {
     f->blocking_waits++;
     // The "GPU" runs, in submission order, until the value is reached.
-    while (t->completed < value && f->queue_head < f->log_count) run_one(f);
+    while (t->completed < value && f->queue_head < f->log_count) gpb_fake_run_one(f);
     if (t->completed < value) {
       violation(f, "waiting for timeline %llu to reach %llu, which no submission signals", (unsigned long long)t->id,
                 (unsigned long long)value);
@@ -784,7 +593,7 @@ static gpb_status fake_batch_begin(gpb_be_device *device, gpb_be_batch *batch, c
   if (st == GPB_OK) {
     if (b->pending > 0)
       violation(f, "batch %llu begun (reset) while its submission has not run", (unsigned long long)b->id);
-    free_cmds(b->cmds, b->count);
+    gpb_fake_free_cmds(b->cmds, b->count);
     b->cmds = NULL;
     b->count = b->cap = 0;
     b->out_of_memory = false;
@@ -960,7 +769,7 @@ static gpb_status fake_batch_submit(gpb_be_device *device, gpb_be_batch *batch, 
     if (signal > t->submitted) t->submitted = signal;
     hold_cmds(f, s->pub.commands, s->pub.command_count, +1);
     f->log[f->log_count++] = s;
-    if (!f->hold) run_all(f);
+    if (!f->hold) gpb_fake_run_all(f);
   }
   pthread_mutex_unlock(&f->lock);
   return st;
@@ -975,7 +784,7 @@ const gpb_backend gpb_fake_backend = {
     .device_open = fake_device_open,
     .device_close = fake_device_close,
     .device_wait_idle = fake_device_wait_idle,
-    .diagnostics_count = fake_diagnostics_count,
+    .diagnostics_count = gpb_fake_diagnostics,
     .buffer_create = fake_buffer_create,
     .buffer_destroy = fake_buffer_destroy,
     .kernel_reflect = fake_kernel_reflect,
@@ -1002,140 +811,3 @@ const gpb_backend gpb_fake_backend = {
     .timestamp_calibrate = NULL,
     .batch_submit = fake_batch_submit,
 };
-
-// ---- test API -------------------------------------------------------------------
-
-void gpb_fake_install(bool on) { gpb_backend_set_active(on ? &gpb_fake_backend : NULL); }
-
-gpb_fake_device *gpb_fake_of(gpb_device *device) {
-  return (gpb_fake_device *)gpb_backend_device_of(device, &gpb_fake_backend);
-}
-
-uint64_t gpb_fake_buffer_id_of(const gpb_be_buffer *buffer) { return buffer ? ((const fake_buffer *)buffer)->id : 0; }
-
-uint32_t gpb_fake_submission_count(gpb_fake_device *f) {
-  pthread_mutex_lock(&f->lock);
-  uint32_t n = f->log_count;
-  pthread_mutex_unlock(&f->lock);
-  return n;
-}
-
-const gpb_fake_submission *gpb_fake_submission_at(gpb_fake_device *f, uint32_t index) {
-  pthread_mutex_lock(&f->lock);
-  const gpb_fake_submission *s = index < f->log_count ? &f->log[index]->pub : NULL;
-  pthread_mutex_unlock(&f->lock);
-  return s;
-}
-
-void gpb_fake_log_clear(gpb_fake_device *f) {
-  pthread_mutex_lock(&f->lock);
-  // Queued submissions stay: they have yet to run.
-  uint32_t kept = 0;
-  for (uint32_t i = 0; i < f->log_count; i++) {
-    fake_sub *s = f->log[i];
-    if (i >= f->queue_head) {
-      f->log[kept++] = s;
-      continue;
-    }
-    free_cmds(s->pub.commands, s->pub.command_count);
-    free(s->pub.waits);
-    free(s);
-  }
-  f->log_count = kept;
-  f->queue_head = 0;
-  pthread_mutex_unlock(&f->lock);
-}
-
-const gpb_fake_cmd *gpb_fake_program_commands(gpb_fake_device *f, uint64_t program, uint32_t *out_count) {
-  pthread_mutex_lock(&f->lock);
-  fake_batch *p = table_get(&f->batches, program);
-  *out_count = p && p->is_program ? p->count : 0;
-  const gpb_fake_cmd *cmds = p && p->is_program ? p->cmds : NULL;
-  pthread_mutex_unlock(&f->lock);
-  return cmds;
-}
-
-uint32_t gpb_fake_count_kind(const gpb_fake_submission *s, gpb_fake_cmd_kind kind) {
-  uint32_t n = 0;
-  for (uint32_t i = 0; s && i < s->command_count; i++) n += s->commands[i].kind == kind;
-  return n;
-}
-
-const char *gpb_fake_cmd_kind_name(gpb_fake_cmd_kind kind) {
-  static const char *const names[] = {"dispatch", "copy", "update", "barrier", "execute", "timestamp"};
-  return (unsigned)kind < sizeof names / sizeof names[0] ? names[kind] : "?";
-}
-
-void gpb_fake_hold(gpb_fake_device *f, bool hold) {
-  pthread_mutex_lock(&f->lock);
-  f->hold = hold;
-  if (!hold) run_all(f);
-  pthread_mutex_unlock(&f->lock);
-}
-
-uint32_t gpb_fake_run(gpb_fake_device *f, uint32_t count) {
-  pthread_mutex_lock(&f->lock);
-  uint32_t ran = 0;
-  while (ran < count && f->queue_head < f->log_count) {
-    run_one(f);
-    ran++;
-  }
-  pthread_mutex_unlock(&f->lock);
-  return ran;
-}
-
-uint32_t gpb_fake_queued(gpb_fake_device *f) {
-  pthread_mutex_lock(&f->lock);
-  uint32_t n = f->log_count - f->queue_head;
-  pthread_mutex_unlock(&f->lock);
-  return n;
-}
-
-uint64_t gpb_fake_blocking_waits(gpb_fake_device *f) {
-  pthread_mutex_lock(&f->lock);
-  uint64_t n = f->blocking_waits;
-  pthread_mutex_unlock(&f->lock);
-  return n;
-}
-
-const char *gpb_fake_entry_name(gpb_fake_entry entry) {
-  static const char *const names[] = {
-#define GPB_FAKE_ENTRY_NAME(name, text) text,
-      GPB_FAKE_ENTRY_LIST(GPB_FAKE_ENTRY_NAME)
-#undef GPB_FAKE_ENTRY_NAME
-  };
-  return (unsigned)entry < GPB_FAKE_ENTRY_COUNT ? names[entry] : "?";
-}
-
-void gpb_fake_fail(gpb_fake_device *f, gpb_fake_entry entry, uint64_t nth, gpb_status status) {
-  pthread_mutex_lock(&f->lock);
-  f->armed = nth > 0 ? (int)entry : -1;
-  f->countdown = nth;
-  f->fault_status = status;
-  f->fired = false;
-  pthread_mutex_unlock(&f->lock);
-}
-
-void gpb_fake_disarm(gpb_fake_device *f) {
-  pthread_mutex_lock(&f->lock);
-  f->armed = -1;
-  pthread_mutex_unlock(&f->lock);
-}
-
-bool gpb_fake_fault_fired(gpb_fake_device *f) {
-  pthread_mutex_lock(&f->lock);
-  bool fired = f->fired;
-  pthread_mutex_unlock(&f->lock);
-  return fired;
-}
-
-uint64_t gpb_fake_calls(gpb_fake_device *f, gpb_fake_entry entry) {
-  pthread_mutex_lock(&f->lock);
-  uint64_t n = (unsigned)entry < GPB_FAKE_ENTRY_COUNT ? f->calls[entry] : 0;
-  pthread_mutex_unlock(&f->lock);
-  return n;
-}
-
-uint64_t gpb_fake_violations(gpb_fake_device *f) { return fake_diagnostics_count((gpb_be_device *)f); }
-
-uint64_t gpb_fake_process_violations(void) { return atomic_load(&process_violations); }

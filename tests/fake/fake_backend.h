@@ -6,11 +6,12 @@
 // order, when the batch "executes": copies and updates are memcpy, a barrier
 // does nothing, a dispatch calls the host function registered for its
 // kernel (gpb_fake_register_kernel, or a built-in one for the test kernels;
-// none: the dispatch only goes into the log). A submitted batch executes at once unless the test holds the device
-// (gpb_fake_hold): then it waits, like a busy GPU, until the host waits for
-// its timeline value, the device goes idle, or the test lets the queue run
-// (gpb_fake_run). Waits between timelines are honoured: a batch that waits
-// on another timeline's value runs that timeline's batches first.
+// none: the dispatch only goes into the log). A submitted batch executes at
+// once unless the test holds the device (gpb_fake_hold): then it waits, like
+// a busy GPU, until the host waits for its timeline value, the device goes
+// idle, or the test lets the queue run (gpb_fake_run). Queued batches run in
+// submission order, one queue for all timelines; a batch that waits for a
+// timeline value no earlier submission signals is a violation (below).
 //
 // Everything submitted goes into a log the test reads: one record per
 // submission with its commands, the timeline value it signals and what it
