@@ -13,7 +13,7 @@ static inline bool still_running(gpb_stream *stream) {
   gpb_stream_obj *s = gpb_stream_obj_of(stream);
   pthread_mutex_lock(&s->lock);
   gpb_status st = gpb_stream_refresh_completed(s);
-  bool running = st == GPB_OK && s->completed_serial < s->submitted_serial;
+  bool running = st == GPB_OK && s->batches.completed_serial < s->batches.submitted_serial;
   pthread_mutex_unlock(&s->lock);
   return running;
 }

@@ -152,7 +152,7 @@ static void run_programs(uint64_t seed, int programs) {
   if (f.align_words == 0) f.align_words = 1;
   CHECK_OK(gpb_stream_create(f.dev, &(gpb_stream_options){.max_batch_dispatches = UINT32_MAX}, &f.s));
   gpb_stream_obj *so = gpb_stream_obj_of(f.s);
-  so->record_barriers = true;
+  so->record.record_barriers = true;
   f.add = FIXTURE_KERNEL(f.dev, add_one);
   f.fill = FIXTURE_KERNEL(f.dev, fill);
   f.axpy = FIXTURE_KERNEL(f.dev, axpy);

@@ -67,7 +67,8 @@ static void test_readback_flushes(void) {
   CHECK_EQ(c.flush_readback, 1);
   CHECK_EQ(c.gpu_to_cpu, 1);
   CHECK_EQ(c.cpu_to_gpu, 1);
-  CHECK_EQ(gpb_stream_obj_of(s)->completed_serial, gpb_stream_obj_of(s)->submitted_serial); // waited for the batch
+  CHECK_EQ(gpb_stream_obj_of(s)->batches.completed_serial,
+           gpb_stream_obj_of(s)->batches.submitted_serial); // waited for the batch
   // Sub-range readback with an offset.
   CHECK_OK(gpb_stream_copy_to_host(s, x, 40, host, 8));
   CHECK_EQ(host[0], 7);
@@ -447,7 +448,7 @@ static void test_immediate_mode(void) {
   CHECK_EQ(c.barriers, 0); // one command per command buffer
   // Uploads are waited for: after one returns, its batch has completed.
   CHECK_OK(gpb_stream_copy_to_device(s, host, x, 0, sizeof host));
-  CHECK_EQ(gpb_stream_obj_of(s)->completed_serial, gpb_stream_obj_of(s)->submitted_serial);
+  CHECK_EQ(gpb_stream_obj_of(s)->batches.completed_serial, gpb_stream_obj_of(s)->batches.submitted_serial);
   // Every free syncs in immediate mode, used or not.
   gpb_buffer *unused;
   CHECK_OK(gpb_buffer_create(dev, 64, GPB_MEMORY_PRIVATE, &unused));
@@ -470,7 +471,7 @@ static void test_inflight_batches_are_bounded(void) {
   uint32_t most = 0;
   for (int i = 0; i < 300; i++) {
     CHECK_OK(dispatch_add_one(s, k, x, 0, N));
-    if (gpb_stream_obj_of(s)->inflight_count > most) most = gpb_stream_obj_of(s)->inflight_count;
+    if (gpb_stream_obj_of(s)->batches.inflight_count > most) most = gpb_stream_obj_of(s)->batches.inflight_count;
   }
   CHECK(most <= GPB_MAX_INFLIGHT_BATCHES);
   uint32_t host[N];
@@ -537,7 +538,7 @@ static void test_destroy_signaler_with_submitted_waiter(void) {
     CHECK_OK(gpb_stream_flush(a)); // submitted with a wait on b's timeline
     CHECK_OK(gpb_stream_destroy(b));
     const gpb_stream_obj *a_obj = gpb_stream_obj_of(a);
-    CHECK(a_obj->completed_serial == a_obj->submitted_serial); // destroy waited for a's batch
+    CHECK(a_obj->batches.completed_serial == a_obj->batches.submitted_serial); // destroy waited for a's batch
     CHECK_OK(gpb_stream_destroy(a));
   }
   CHECK_OK(gpb_buffer_map(y, GPB_HOST_READ, (void **)&host));

@@ -123,11 +123,12 @@ static footprint measure(gpb_device *device) {
   for (uint32_t i = 0; i < dev->stream_count; i++) {
     gpb_stream_obj *s = dev->streams[i];
     pthread_mutex_lock(&s->lock);
-    f.staging_buffers += s->staging.count;
-    f.staging_bytes += s->staging.total_bytes;
-    f.readback_bytes += s->readback_size;
-    f.inflight += s->inflight_count;
-    f.batches += (s->pending ? 1 : 0) + batch_list_length(s->inflight_head) + batch_list_length(s->free_batches);
+    f.staging_buffers += s->transfer.staging.count;
+    f.staging_bytes += s->transfer.staging.total_bytes;
+    f.readback_bytes += s->transfer.readback_size;
+    f.inflight += s->batches.inflight_count;
+    f.batches += (s->batches.pending ? 1 : 0) + batch_list_length(s->batches.inflight_head) +
+                 batch_list_length(s->batches.free_batches);
     pthread_mutex_unlock(&s->lock);
   }
   pthread_mutex_unlock(&dev->lock);

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/device.h"
 #include "core/error.h"
-#include "core/internal.h"
 
 static pthread_mutex_t active_lock = PTHREAD_MUTEX_INITIALIZER;
 static const gpb_backend *active;

@@ -2,12 +2,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
+#include "core/buffer.h"
+#include "core/device.h"
+#include "core/kernel.h"
+#include "core/program.h"
+#include "core/stream.h"
 
-static atomic_uint_fast64_t id_counter = 1;
 static atomic_uint_fast64_t open_counter = 1;
-
-uint64_t gpb_next_id(void) { return atomic_fetch_add(&id_counter, 1); }
 
 gpb_status gpb_device_count(uint32_t *out_count) {
   char err[GPB_MSG_MAX] = "";
@@ -188,13 +189,6 @@ gpb_status gpb_device_open_default(const gpb_device_options *options, gpb_device
   gpb_status st = gpb_device_default_index(&index);
   if (st != GPB_OK) return st;
   return gpb_device_open(index, options, out_device);
-}
-
-gpb_stream_obj *gpb_device_find_stream_locked(gpb_device_obj *dev, uint64_t stream_id) {
-  for (uint32_t i = 0; i < dev->stream_count; i++) {
-    if (dev->streams[i]->id == stream_id) return dev->streams[i];
-  }
-  return NULL;
 }
 
 // Drains every stream of the device, all of them even after a failure (so

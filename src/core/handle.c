@@ -135,3 +135,7 @@ gpb_status gpb_handle_fail(char *object_msg, const char *op, gpb_handle_type typ
   describe(what, sizeof what, type, handle);
   return gpb_fail(object_msg, handle ? GPB_ERROR_INVALID_HANDLE : GPB_ERROR_INVALID_ARGUMENT, "%s: %s", op, what);
 }
+
+static atomic_uint_fast64_t id_counter = 1;
+
+uint64_t gpb_next_id(void) { return atomic_fetch_add(&id_counter, 1); }

@@ -66,4 +66,7 @@ void gpb_handle_destroy(uintptr_t handle);
 // goes to the thread's slot and to `object_msg` when not NULL.
 gpb_status gpb_handle_fail(char *object_msg, const char *op, gpb_handle_type type, uintptr_t handle);
 
+// A number unique in the process, never 0: buffers' and streams' ids.
+uint64_t gpb_next_id(void);
+
 #endif

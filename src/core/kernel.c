@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
+#include "core/kernel.h"
 
 static uint64_t fnv1a(const void *data, size_t n, uint64_t h) {
   const uint8_t *p = data;
@@ -204,32 +204,6 @@ void gpb_kernel_release_locked(gpb_kernel_obj *k) {
   free(k);
 }
 
-gpb_status gpb_kernel_destroy(gpb_kernel *kernel) {
-  if (!kernel) return GPB_OK;
-  gpb_kernel_obj *k;
-  gpb_status st = gpb_kernel_resolve(kernel, "gpb_kernel_destroy", &k);
-  if (st != GPB_OK) return st;
-  gpb_device_obj *dev = k->device;
-  if (atomic_load(&k->program_refs) > 0) {
-    return gpb_fail(dev->last_error, GPB_ERROR_FAILED_PRECONDITION,
-                    "destroying kernel '%s', which %u program(s) use: destroy them first", k->info.name,
-                    atomic_load(&k->program_refs));
-  }
-  char err[GPB_MSG_MAX] = "";
-  // Recorded dispatches still reference the pipeline: let them run first.
-  st = gpb_uses_wait(dev, &k->uses, GPB_HOST_WRITE, GPB_FLUSH_SYNC, NULL, err);
-  if (st == GPB_ERROR_TIMEOUT) {
-    return gpb_fail(dev->last_error, st, "destroying kernel '%s': %s; the kernel is still alive", k->info.name, err);
-  }
-  char what[GPB_MSG_MAX];
-  gpb_format(what, sizeof what, "destroying kernel '%s'", k->info.name);
-  pthread_mutex_lock(&dev->lock);
-  gpb_kernel_release_locked(k);
-  pthread_mutex_unlock(&dev->lock);
-  if (st != GPB_OK) return gpb_fail(dev->last_error, st, "%s: %s", what, err);
-  return GPB_OK;
-}
-
 gpb_status gpb_kernel_get_info(const gpb_kernel *kernel, gpb_kernel_info *out_info) {
   gpb_kernel_obj *k;
   gpb_status st = gpb_kernel_resolve(kernel, "gpb_kernel_get_info", &k);
@@ -237,4 +211,13 @@ gpb_status gpb_kernel_get_info(const gpb_kernel *kernel, gpb_kernel_info *out_in
   if (!out_info) return gpb_fail(NULL, GPB_ERROR_INVALID_ARGUMENT, "gpb_kernel_get_info: out_info is NULL");
   *out_info = k->info;
   return GPB_OK;
+}
+
+void gpb_kernel_names_add(gpb_kernel_names *n, const char *name) {
+  if (!name || n->last == name) return;
+  n->last = name;
+  for (uint32_t i = 0; i < n->count; i++) {
+    if (n->first[i] == name) return;
+  }
+  if (n->count < 4) n->first[n->count++] = name;
 }

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
 #include "core/stream_internal.h"
 
 // ---- copies ---------------------------------------------------------------
@@ -16,12 +15,13 @@ static gpb_status staging_acquire(gpb_stream_obj *s, uint64_t bytes, gpb_staging
   for (;;) {
     gpb_status st = gpb_stream_refresh_completed(s);
     if (st != GPB_OK) return st;
-    uint64_t pending_serial = s->submitted_serial + 1;
-    gpb_staging_plan plan = gpb_staging_plan_upload(&s->staging, bytes, pending_serial, s->completed_serial);
+    uint64_t pending_serial = s->batches.submitted_serial + 1;
+    gpb_staging_plan plan =
+        gpb_staging_plan_upload(&s->transfer.staging, bytes, pending_serial, s->batches.completed_serial);
     switch (plan.action) {
     case GPB_STAGING_USE: *out = plan; return GPB_OK;
     case GPB_STAGING_CREATE: {
-      gpb_staging_pool *pool = &s->staging;
+      gpb_staging_pool *pool = &s->transfer.staging;
       gpb_staging_slot *slots = realloc(pool->slots, (pool->count + 1) * sizeof *slots);
       if (!slots) return gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "staging pool: out of host memory");
       pool->slots = slots;
@@ -40,11 +40,11 @@ static gpb_status staging_acquire(gpb_stream_obj *s, uint64_t bytes, gpb_staging
       return GPB_OK;
     }
     case GPB_STAGING_DROP:
-      s->device->be->buffer_destroy(s->device->impl, s->staging.slots[plan.slot].memory);
-      gpb_staging_remove(&s->staging, plan.slot);
+      s->device->be->buffer_destroy(s->device->impl, s->transfer.staging.slots[plan.slot].memory);
+      gpb_staging_remove(&s->transfer.staging, plan.slot);
       break;
     case GPB_STAGING_WAIT:
-      if (plan.serial > s->submitted_serial) {
+      if (plan.serial > s->batches.submitted_serial) {
         st = gpb_stream_flush_locked(s, GPB_FLUSH_STAGING);
         if (st != GPB_OK) return st;
       }
@@ -61,7 +61,7 @@ static gpb_status staging_acquire(gpb_stream_obj *s, uint64_t bytes, gpb_staging
 static gpb_status upload_locked(gpb_stream_obj *s, const uint8_t *src, gpb_buffer_obj *dst, uint64_t offset,
                                 uint64_t bytes) {
   gpb_buffer_obj *const bufs[1] = {dst};
-  if (bytes <= s->inline_upload_max_bytes && bytes % 4 == 0 && offset % 4 == 0) {
+  if (bytes <= s->config.inline_upload_max_bytes && bytes % 4 == 0 && offset % 4 == 0) {
     gpb_access acc = {dst->id, offset, offset + bytes, true};
     gpb_cmd cmd = {.kind = GPB_CMD_UPLOAD_INLINE,
                    .name = "upload (inline)",
@@ -73,11 +73,11 @@ static gpb_status upload_locked(gpb_stream_obj *s, const uint8_t *src, gpb_buffe
   }
   for (uint64_t done = 0; done < bytes;) {
     uint64_t n = bytes - done;
-    if (n > s->staging.buffer_bytes) n = s->staging.buffer_bytes;
+    if (n > s->transfer.staging.buffer_bytes) n = s->transfer.staging.buffer_bytes;
     gpb_staging_plan plan = {0};
     gpb_status st = staging_acquire(s, n, &plan);
     if (st != GPB_OK) return st;
-    gpb_staging_slot *slot = &s->staging.slots[plan.slot];
+    gpb_staging_slot *slot = &s->transfer.staging.slots[plan.slot];
     memcpy(slot->mapped + plan.offset, src + done, n);
     gpb_access acc = {dst->id, offset + done, offset + done + n, true};
     gpb_cmd cmd = {.kind = GPB_CMD_UPLOAD_STAGED,
@@ -108,7 +108,7 @@ static gpb_status copy_shared(gpb_stream_obj *s, const char *op, gpb_buffer_obj 
   pthread_mutex_unlock(&s->lock);
   if (st != GPB_OK) return st;
   char err[GPB_MSG_MAX] = "";
-  st = gpb_uses_wait(s->device, &buf->uses, access, GPB_FLUSH_READBACK, NULL, err);
+  st = gpb_streams_wait_uses(s->device, &buf->uses, access, GPB_FLUSH_READBACK, NULL, err);
   pthread_mutex_lock(&s->lock);
   if (st != GPB_OK) {
     st = gpb_stream_fail(s, st, "%s: %s", op, err);
@@ -167,25 +167,26 @@ gpb_status gpb_stream_copy_to_device(gpb_stream *stream, const void *src, gpb_bu
     st = upload_locked(s, src, dst_buf, dst_offset, bytes);
   }
   // Immediate mode waits for every upload, as unbatched runtimes do.
-  if (st == GPB_OK && s->mode == GPB_MODE_IMMEDIATE) st = gpb_stream_wait_serial_locked(s, s->submitted_serial);
+  if (st == GPB_OK && s->config.mode == GPB_MODE_IMMEDIATE)
+    st = gpb_stream_wait_serial_locked(s, s->batches.submitted_serial);
   pthread_mutex_unlock(&s->lock);
   return st;
 }
 
 static gpb_status readback_reserve(gpb_stream_obj *s, uint64_t bytes) {
-  if (s->readback_size >= bytes) return GPB_OK;
-  uint64_t size = gpb_staging_buffer_size(&s->staging, bytes);
+  if (s->transfer.readback_size >= bytes) return GPB_OK;
+  uint64_t size = gpb_staging_buffer_size(&s->transfer.staging, bytes);
   char err[GPB_MSG_MAX] = "";
-  if (s->readback) s->device->be->buffer_destroy(s->device->impl, s->readback); // never in use here
-  s->readback = NULL;
-  s->readback_size = 0;
+  if (s->transfer.readback) s->device->be->buffer_destroy(s->device->impl, s->transfer.readback); // never in use here
+  s->transfer.readback = NULL;
+  s->transfer.readback_size = 0;
   void *mapped = NULL;
   gpb_status st =
-      s->device->be->buffer_create(s->device->impl, size, GPB_BE_MEMORY_READBACK, &s->readback, &mapped, err);
+      s->device->be->buffer_create(s->device->impl, size, GPB_BE_MEMORY_READBACK, &s->transfer.readback, &mapped, err);
   if (st != GPB_OK)
     return gpb_stream_fail(s, st, "creating a %llu-byte readback buffer: %s", (unsigned long long)size, err);
-  s->readback_mapped = mapped;
-  s->readback_size = size;
+  s->transfer.readback_mapped = mapped;
+  s->transfer.readback_size = size;
   return GPB_OK;
 }
 
@@ -202,21 +203,22 @@ gpb_status gpb_stream_copy_to_host(gpb_stream *stream, gpb_buffer *src, uint64_t
   if (st == GPB_OK) s->counters.gpu_to_cpu++;
   for (uint64_t done = 0; st == GPB_OK && done < bytes;) {
     uint64_t n = bytes - done;
-    if (n > s->staging.buffer_bytes) n = s->staging.buffer_bytes;
+    if (n > s->transfer.staging.buffer_bytes) n = s->transfer.staging.buffer_bytes;
     st = readback_reserve(s, n);
     gpb_access acc = {src_buf->id, src_offset + done, src_offset + done + n, false};
     gpb_buffer_obj *const bufs[1] = {src_buf};
-    gpb_cmd cmd = {.kind = GPB_CMD_READBACK,
-                   .name = "readback",
-                   .accesses = &acc,
-                   .buffers = bufs,
-                   .access_count = 1,
-                   .copy = {.src = src_buf->impl, .dst = s->readback, .src_offset = src_offset + done, .bytes = n}};
+    gpb_cmd cmd = {
+        .kind = GPB_CMD_READBACK,
+        .name = "readback",
+        .accesses = &acc,
+        .buffers = bufs,
+        .access_count = 1,
+        .copy = {.src = src_buf->impl, .dst = s->transfer.readback, .src_offset = src_offset + done, .bytes = n}};
     if (st == GPB_OK) st = gpb_stream_record(s, &cmd);
     if (st != GPB_OK) break;
     st = gpb_stream_flush_locked(s, GPB_FLUSH_READBACK);
-    if (st == GPB_OK) st = gpb_stream_wait_serial_locked(s, s->submitted_serial);
-    if (st == GPB_OK) memcpy((uint8_t *)dst + done, s->readback_mapped, n);
+    if (st == GPB_OK) st = gpb_stream_wait_serial_locked(s, s->batches.submitted_serial);
+    if (st == GPB_OK) memcpy((uint8_t *)dst + done, s->transfer.readback_mapped, n);
     done += n;
   }
   pthread_mutex_unlock(&s->lock);

@@ -1,15 +1,24 @@
-// Streams: one state machine in three files, stream.c (batches, sync,
-// lifetime, dispatch), stream_record.c (the one record path) and
-// stream_copy.c (the three copies). What they share,
-// every function with the stream lock held unless it says otherwise.
+// Streams: one state machine in seven files. stream.c: sync, cross-stream
+// order, the waits of frees and host access, lifetime. stream_error.c:
+// messages, the sticky error, refusals. stream_submit.c: submitting and
+// waiting for batches. stream_record.c: the
+// one record path. The public commands: stream_dispatch.c, stream_copy.c
+// (the three copies), stream_capture.c (capture and replay). What they
+// share, every function with the stream lock held unless it says otherwise.
 #ifndef GPB_CORE_STREAM_INTERNAL_H
 #define GPB_CORE_STREAM_INTERNAL_H
 
-#include "core/internal.h"
+#include "core/buffer.h"
+#include "core/kernel.h"
+#include "core/program.h"
+#include "core/stream.h"
 
 // Sets the stream's last error ("<label>: <message>") and returns `st`.
 gpb_status gpb_stream_fail(gpb_stream_obj *stream, gpb_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+// Makes the stream's error sticky (the first cause stays); later calls fail
+// fast with it. Returns `st` with the message set.
+gpb_status gpb_stream_make_sticky(gpb_stream_obj *stream, gpb_status st, const char *msg);
 // GPB_OK, or the stream's sticky error (a failed submission or wait).
 gpb_status gpb_stream_check_sticky(gpb_stream_obj *stream);
 // Reads the timeline and recycles the batches it passed.
@@ -63,6 +72,10 @@ typedef struct gpb_cmd {
 // dispatch cap submit here). The caller checked the sticky error and, for
 // commands a capture refuses, that the stream is not capturing.
 gpb_status gpb_stream_record(gpb_stream_obj *stream, const gpb_cmd *cmd);
+// Fails a call on `stream` given a handle that is not live (NULL:
+// GPB_ERROR_INVALID_ARGUMENT, else GPB_ERROR_INVALID_HANDLE); `what` names
+// it (stream lock not needed).
+gpb_status gpb_stream_fail_handle(gpb_stream_obj *stream, const char *what, gpb_handle_type type, const void *handle);
 // Commands that a capturing stream refuses (gpubatch/program.h).
 gpb_status gpb_stream_refuse_if_capturing(gpb_stream_obj *stream, const char *op);
 // A live buffer of the stream's device and a range in it, for the copies;

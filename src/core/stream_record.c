@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
 #include "core/stream_internal.h"
 
 // Where a command goes: the pending batch or the program being captured.
@@ -26,19 +25,21 @@ typedef struct record_target {
 
 // Opens the pending batch (or returns the open one).
 static gpb_status batch_open(gpb_stream_obj *s, gpb_batch **out) {
-  if (s->pending) {
-    *out = s->pending;
+  if (s->batches.pending) {
+    *out = s->batches.pending;
     return GPB_OK;
   }
   gpb_status st = gpb_stream_refresh_completed(s);
-  if (st == GPB_OK && !s->free_batches && s->inflight_count >= GPB_MAX_INFLIGHT_BATCHES && s->inflight_head->next) {
-    st = gpb_stream_wait_serial_locked(s, s->inflight_head->next->serial); // frees the oldest (see retire_completed)
+  if (st == GPB_OK && !s->batches.free_batches && s->batches.inflight_count >= GPB_MAX_INFLIGHT_BATCHES &&
+      s->batches.inflight_head->next) {
+    st = gpb_stream_wait_serial_locked(
+        s, s->batches.inflight_head->next->serial); // frees the oldest (see retire_completed)
   }
   if (st != GPB_OK) return st;
-  gpb_batch *b = s->free_batches;
+  gpb_batch *b = s->batches.free_batches;
   char err[GPB_MSG_MAX] = "";
   if (b) {
-    s->free_batches = b->next;
+    s->batches.free_batches = b->next;
   } else {
     b = calloc(1, sizeof *b);
     if (!b) return gpb_stream_fail(s, GPB_ERROR_OUT_OF_HOST_MEMORY, "new batch: out of host memory");
@@ -50,11 +51,11 @@ static gpb_status batch_open(gpb_stream_obj *s, gpb_batch **out) {
   }
   st = s->device->be->batch_begin(s->device->impl, b->impl, err);
   if (st != GPB_OK) {
-    b->next = s->free_batches;
-    s->free_batches = b;
+    b->next = s->batches.free_batches;
+    s->batches.free_batches = b;
     return gpb_stream_fail(s, st, "beginning a command buffer: %s", err);
   }
-  b->serial = s->submitted_serial + 1;
+  b->serial = s->batches.submitted_serial + 1;
   b->dispatches = b->commands = 0;
   b->names = (gpb_kernel_names){0};
   b->traced = false;
@@ -67,14 +68,14 @@ static gpb_status batch_open(gpb_stream_obj *s, gpb_batch **out) {
     if (b->traced) s->device->be->cmd_timestamp(b->impl, 0);
   }
   b->next = NULL;
-  s->pending = b;
-  gpb_hazard_reset(&s->hazards);
+  s->batches.pending = b;
+  gpb_hazard_reset(&s->record.hazards);
   *out = b;
   return GPB_OK;
 }
 
 static gpb_status target_open(gpb_stream_obj *s, record_target *t) {
-  gpb_program_obj *p = s->capture;
+  gpb_program_obj *p = s->record.capture;
   if (p) {
     *t = (record_target){.impl = p->impl, .hazards = &p->hazards, .commands = p->commands, .program = p};
     return GPB_OK;
@@ -82,7 +83,7 @@ static gpb_status target_open(gpb_stream_obj *s, record_target *t) {
   gpb_batch *b;
   gpb_status st = batch_open(s, &b);
   if (st != GPB_OK) return st;
-  *t = (record_target){.impl = b->impl, .hazards = &s->hazards, .commands = b->commands, .batch = b};
+  *t = (record_target){.impl = b->impl, .hazards = &s->record.hazards, .commands = b->commands, .batch = b};
   return GPB_OK;
 }
 
@@ -93,7 +94,7 @@ static void record_barrier(gpb_stream_obj *s, const record_target *t) {
   gpb_batch *b = t->batch;
   if (!b) return;
   s->counters.barriers++;
-  if (!s->record_barriers) return;
+  if (!s->record.record_barriers) return;
   if (b->barrier_count == b->barrier_cap) {
     uint32_t cap = b->barrier_cap ? b->barrier_cap * 2 : 64;
     uint32_t *before = realloc(b->barrier_before, cap * sizeof *before);
@@ -106,7 +107,7 @@ static void record_barrier(gpb_stream_obj *s, const record_target *t) {
 
 void gpb_stream_debug_barriers(const gpb_stream_obj *s, const uint32_t **out_before, uint32_t *out_count,
                                uint32_t *out_commands) {
-  const gpb_batch *b = s->pending;
+  const gpb_batch *b = s->batches.pending;
   *out_before = b ? b->barrier_before : NULL;
   *out_count = b ? b->barrier_count : 0;
   *out_commands = b ? b->commands : 0;
@@ -117,7 +118,7 @@ void gpb_stream_debug_barriers(const gpb_stream_obj *s, const uint32_t **out_bef
 static gpb_status place_barrier(gpb_stream_obj *s, const record_target *t, const gpb_access *acc, size_t n) {
   bool barrier = false;
   gpb_status st =
-      gpb_hazard_next(t->hazards, acc, n, t->commands > 0, s->barrier_policy == GPB_BARRIERS_ALWAYS, &barrier);
+      gpb_hazard_next(t->hazards, acc, n, t->commands > 0, s->config.barrier_policy == GPB_BARRIERS_ALWAYS, &barrier);
   if (barrier)
     record_barrier(s, t);
   else if (t->batch && t->commands > 0)
@@ -196,7 +197,7 @@ static void count_in_batch(gpb_stream_obj *s, gpb_batch *b, const gpb_cmd *c) {
     s->counters.inline_bytes += c->update.bytes;
     break;
   case GPB_CMD_UPLOAD_STAGED:
-    gpb_staging_commit(&s->staging, c->copy.staging_slot, c->copy.src_offset, c->copy.bytes, b->serial);
+    gpb_staging_commit(&s->transfer.staging, c->copy.staging_slot, c->copy.src_offset, c->copy.bytes, b->serial);
     s->counters.blits++;
     s->counters.staging_bytes += c->copy.bytes;
     break;
@@ -225,8 +226,8 @@ static gpb_status end_command(gpb_stream_obj *s, gpb_batch *b, const gpb_cmd *c)
   trace_command(s, b, c->name);
   b->commands++;
   if (c->kind == GPB_CMD_READBACK) return GPB_OK;
-  if (s->mode == GPB_MODE_IMMEDIATE) return gpb_stream_flush_locked(s, GPB_FLUSH_IMMEDIATE);
-  if (b->dispatches >= s->max_batch_dispatches) return gpb_stream_flush_locked(s, GPB_FLUSH_CAP);
+  if (s->config.mode == GPB_MODE_IMMEDIATE) return gpb_stream_flush_locked(s, GPB_FLUSH_IMMEDIATE);
+  if (b->dispatches >= s->config.max_batch_dispatches) return gpb_stream_flush_locked(s, GPB_FLUSH_CAP);
   return GPB_OK;
 }
 
@@ -256,13 +257,4 @@ gpb_status gpb_stream_record(gpb_stream_obj *s, const gpb_cmd *c) {
   }
   count_in_batch(s, t.batch, c);
   return end_command(s, t.batch, c);
-}
-
-void gpb_kernel_names_add(gpb_kernel_names *n, const char *name) {
-  if (!name || n->last == name) return;
-  n->last = name;
-  for (uint32_t i = 0; i < n->count; i++) {
-    if (n->first[i] == name) return;
-  }
-  if (n->count < 4) n->first[n->count++] = name;
 }
