@@ -11,9 +11,12 @@
 // registry is the NULL-terminated array `gpb_backends` defined in
 // src/backends.c from a list CMake generates: the library's list is
 // GPB_BACKENDS in the top CMakeLists.txt (one entry per backend, the symbol
-// of its table), and gpb_add_backend_registry(<target> <symbols>...) gives
-// any other library variant (a test library with a fake backend) its own
-// list. Adding a backend is one folder plus one entry in such a list.
+// of its table, its sources in a gpubatch_<name>_objects library), and
+// gpb_add_library_variant(<name> BACKENDS <symbols>... SOURCES ... OBJECTS
+// ...) builds another static library of the core with its own list (a test
+// library with a fake backend: the core's objects, the fake's sources, a
+// registry of the fake). Adding a backend is one folder plus one entry in
+// such a list.
 //
 // Which backend a process uses (gpb_backend_active), decided at the first
 // call that needs one and kept for the life of the process:
