@@ -2,9 +2,9 @@
 //
 // The core (stream state machine, hazard tracking, staging policy, counters,
 // errors) calls a backend only through this table of function pointers; it
-// never names a backend. Each backend lives in its own folder under src/
-// and includes this header, core/error.h and nothing else of
-// the core.
+// never names a backend. Each backend lives in its own folder (src/vulkan/;
+// the tests' recording fake in tests/fake/) and includes this header,
+// core/error.h and nothing else of the core.
 //
 // ---- Registry -----------------------------------------------------------
 // A backend is one `const gpb_backend` object with external linkage. The

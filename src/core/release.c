@@ -123,7 +123,10 @@ gpb_status gpb_program_destroy(gpb_program *program) {
   // Its command buffer may still be touched by the driver right after the
   // last replay finished (see retire_completed in stream.c).
   char idle_err[GPB_MSG_MAX];
-  if (p->uses.count > 0) dev->be->device_wait_idle(dev->impl, idle_err);
+  if (p->uses.count > 0 && dev->be->device_wait_idle(dev->impl, idle_err) != GPB_OK && st == GPB_OK) {
+    st = GPB_ERROR_DEVICE_LOST; // the device cannot say the replays are done: report it
+    gpb_format(err, sizeof err, "%s", idle_err);
+  }
   pthread_mutex_lock(&dev->lock);
   gpb_program_release_locked(p);
   pthread_mutex_unlock(&dev->lock);

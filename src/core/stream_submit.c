@@ -198,9 +198,12 @@ gpb_status gpb_stream_wait_serial_locked(gpb_stream_obj *s, uint64_t serial) {
       s->batches.completed_serial = serial;
       retire_completed(s);
     } else {
-      // Blame the oldest batch that had not finished.
+      // Blame the oldest batch that had not finished (the list starts with
+      // the last finished one: see retire_completed).
       char what[400] = "work";
-      if (s->batches.inflight_head) describe_batch(s->batches.inflight_head, what, sizeof what);
+      const gpb_batch *oldest = s->batches.inflight_head;
+      while (oldest && oldest->serial <= s->batches.completed_serial) oldest = oldest->next;
+      if (oldest) describe_batch(oldest, what, sizeof what);
       if (st == GPB_ERROR_TIMEOUT) return gpb_stream_fail(s, st, "waiting for %s: %s", what, err);
       char msg[GPB_MSG_MAX];
       gpb_format(msg, sizeof msg, "%s failed while running: %s", what, err);
