@@ -747,7 +747,7 @@ int llama_plan_from_name(const char *name, llama_plan *out) {
 // The fused plan's few workgroups per layer cannot stream large matrices
 // at the memory's rate; the wide plan's extra dispatches (5 per layer
 // instead of 2, ~2.3 us each on an H100) cost less than that once a
-// layer's weights pass AUTO_WIDE_LAYER_BYTES (see BENCHMARKS.md, plan
+// layer's weights pass AUTO_WIDE_LAYER_BYTES (see bench/results/history.md, plan
 // choice), or its width passes what the fused kernels take. The fused
 // kernels read f32 and f16 only: other types always go wide.
 #define AUTO_WIDE_LAYER_BYTES (4ull << 20)

@@ -86,7 +86,7 @@ typedef struct gpb_stream_options {
   uint32_t inline_upload_max_bytes;
 } gpb_stream_options;
 
-// Chosen by measurement (BENCHMARKS.md): on an H100 caps of 128-512 are
+// Chosen by measurement (bench/results/history.md): on an H100 caps of 128-512 are
 // within noise of each other and 2x faster than no cap for a dependent
 // chain; on lavapipe the cap changes little.
 #define GPB_DEFAULT_MAX_BATCH_DISPATCHES 256u

@@ -51,7 +51,7 @@ static uint64_t now_ns(void) {
 
 // Polls the timeline for up to d->wait_spin_ns, then blocks: waking a thread
 // blocked in vkWaitSemaphores costs tens of microseconds on some drivers,
-// more than a short GPU batch takes (BENCHMARKS.md).
+// more than a short GPU batch takes (bench/results/history.md).
 gpb_status gpb_vk_timeline_wait(gpb_be_device *d, gpb_be_timeline *t, uint64_t value, uint64_t timeout_ns, char *err) {
   if (d->wait_spin_ns > 0) {
     uint64_t start = now_ns();

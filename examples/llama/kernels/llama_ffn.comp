@@ -46,7 +46,7 @@ layout(push_constant) uniform Params {
 
 // When the w2 splits are loaded: 1 first, 2 after the slots are summed, 0
 // after x is normalized (each earlier start holds registers longer). 2 was
-// fastest on an H100 (BENCHMARKS.md, compile-time knobs).
+// fastest on an H100 (bench/results/history.md, compile-time knobs).
 #ifndef AHEAD_W2
 #define AHEAD_W2 2
 #endif
