@@ -87,8 +87,8 @@ chunk load_chunk(uint base, uint j0, uint units) {
 // Where vec4 i (< UNIT_VEC4) of unit j lies in xs: by unit column, so that
 // lanes j and j + 1 read adjacent vec4s and a subgroup's shared-memory reads
 // do not collide in the banks. (Stored in order, lane j's vec4s sit
-// UNIT_VEC4 vec4s from lane j + 1's: 2-way to 8-way bank conflicts, which
-// made the quantized products slower than f16.)
+// UNIT_VEC4 vec4s from lane j + 1's: 2-way to 8-way bank conflicts, the
+// widest for the quantized units.)
 uint xs_unit(uint j, uint i, uint units) { return i * units + j; }
 
 // The xs slot of the input's vec4 `j4`.
