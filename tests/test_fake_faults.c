@@ -3,6 +3,7 @@
 // naming the object; and a sweep that fails every call of every backend
 // entry a representative workload makes, one run each.
 #include "fake/fake_fixture.h"
+#include "fault_step.h"
 
 #define N 256u
 
@@ -113,45 +114,21 @@ static void test_creation_failures_named(void) {
 
 // ---- the sweep ----------------------------------------------------------------
 
-typedef struct outcome {
-  gpb_status status;
-  char message[GPB_MSG_MAX];
-  gpb_stream *failed_stream; // the stream the failing call used, if any
-  gpb_stream *streams[2];    // the workload's streams
-  int steps, failed_step, fired_step;
-  const char *fired_call;
-} outcome;
-
-#define STEP(expr, stream)                                                                                             \
-  do {                                                                                                                 \
-    o->steps++;                                                                                                        \
-    bool armed_ = !gpb_fake_fault_fired(f);                                                                            \
-    gpb_status st_ = (expr);                                                                                           \
-    if (armed_ && gpb_fake_fault_fired(f) && o->fired_step == 0) {                                                     \
-      o->fired_step = o->steps;                                                                                        \
-      o->fired_call = #expr;                                                                                           \
-    }                                                                                                                  \
-    if (st_ != GPB_OK && o->status == GPB_OK) {                                                                        \
-      o->status = st_;                                                                                                 \
-      o->failed_step = o->steps;                                                                                       \
-      snprintf(o->message, sizeof o->message, "%s", gpb_last_error());                                                 \
-      o->failed_stream = (stream);                                                                                     \
-    }                                                                                                                  \
-    if (st_ != GPB_OK) return;                                                                                         \
-  } while (0)
+#define STEP(expr, stream) FAULT_STEP(o, gpb_fake_fault_fired(f), expr, stream)
 
 // Allocations, inline and staged uploads (a pool of two), dispatches, a
 // capture and replays, a device copy, readbacks, shared-buffer access, a
 // cross-stream wait, frees behind pending work, kernel and stream teardown;
 // with the device held, so every wait really waits. Stops at the first
-// failure; gpb_device_close cleans up.
-static void workload(gpb_device *dev, gpb_fake_device *f, outcome *o) {
+// failure; gpb_device_close cleans up. streams[] gets the workload's two
+// streams.
+static void workload(gpb_device *dev, gpb_fake_device *f, gpb_stream *streams[2], fault_outcome *o) {
   gpb_stream *s = NULL, *t = NULL;
   STEP(gpb_stream_create(dev, &(gpb_stream_options){.staging_buffer_bytes = 64 * 1024, .staging_max_buffers = 2}, &s),
        NULL);
-  o->streams[0] = s;
+  streams[0] = s;
   STEP(gpb_stream_create(dev, NULL, &t), NULL);
-  o->streams[1] = t;
+  streams[1] = t;
   gpb_kernel *add = NULL, *fill = NULL;
   gpb_kernel_desc d1 = {.name = "add_one", .spirv = add_one_spirv, .spirv_bytes = sizeof add_one_spirv};
   gpb_kernel_desc d2 = {.name = "fill", .spirv = fill_spirv, .spirv_bytes = sizeof fill_spirv};
@@ -215,8 +192,9 @@ static void inject_once(gpb_fake_entry e, uint64_t nth, gpb_status status) {
   uint64_t violations_before = gpb_fake_process_violations();
   gpb_fake_hold(f, true);
   gpb_fake_fail(f, e, nth, status);
-  outcome o = {.status = GPB_OK};
-  workload(dev, f, &o);
+  fault_outcome o = {.status = GPB_OK};
+  gpb_stream *streams[2] = {NULL, NULL};
+  workload(dev, f, streams, &o);
   bool fired = gpb_fake_fault_fired(f);
   runs++;
   char where[128], cause[64];
@@ -241,8 +219,8 @@ static void inject_once(gpb_fake_entry e, uint64_t nth, gpb_status status) {
       // call that waits on both, one of them) keeps failing with the cause.
       bool sticky = false;
       for (int i = 0; i < 2; i++) {
-        sticky = sticky || (gpb_stream_sync(o.streams[i]) == GPB_ERROR_DEVICE_LOST &&
-                            strstr(gpb_stream_last_error(o.streams[i]), cause));
+        sticky = sticky || (gpb_stream_sync(streams[i]) == GPB_ERROR_DEVICE_LOST &&
+                            strstr(gpb_stream_last_error(streams[i]), cause));
       }
       if (!sticky) {
         fprintf(stderr, "%s: no stream failed for good after call %d (%s)\n", where, o.failed_step, o.fired_call);
@@ -275,8 +253,9 @@ static void test_sweep_every_entry(void) {
   uint64_t at_open[GPB_FAKE_ENTRY_COUNT], calls[GPB_FAKE_ENTRY_COUNT];
   for (int e = 0; e < GPB_FAKE_ENTRY_COUNT; e++) at_open[e] = gpb_fake_calls(f, (gpb_fake_entry)e);
   gpb_fake_hold(f, true);
-  outcome clean = {.status = GPB_OK};
-  workload(dev, f, &clean);
+  fault_outcome clean = {.status = GPB_OK};
+  gpb_stream *streams[2] = {NULL, NULL};
+  workload(dev, f, streams, &clean);
   CHECK_OK(clean.status);
   for (int e = 0; e < GPB_FAKE_ENTRY_COUNT; e++) calls[e] = gpb_fake_calls(f, (gpb_fake_entry)e) - at_open[e];
   gpb_fake_hold(f, false);

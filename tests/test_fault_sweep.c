@@ -9,45 +9,18 @@
 // the device must still close, and the validation layer must stay silent.
 // Under ASan (scripts/test.sh) LeakSanitizer checks that nothing leaks.
 #include "core/internal.h"
+#include "fault_step.h"
 #include "gpu_fixture.h"
 #include "vulkan/vk_internal.h"
 
 #define N 256u
 
-typedef struct outcome {
-  gpb_status status;
-  char message[GPB_MSG_MAX];
-  gpb_stream *failed_stream; // the stream whose call failed, if any
-  int steps;                 // calls made so far
-  int failed_step;           // the call that returned the error (1-based), 0: none
-  int fired_step;            // the call during which the injected fault fired, 0: none
-  const char *fired_call;    // its text
-} outcome;
-
 static bool fault_fired(gpb_device *dev) { return atomic_load(&gpb_device_obj_of(dev)->impl->fault.armed_site) == -1; }
 
-// One call of the workload. Notes the call during which the armed fault
-// fired and the first call that failed: the failure must surface there.
-#define STEP(expr, stream)                                                                                             \
-  do {                                                                                                                 \
-    o->steps++;                                                                                                        \
-    bool armed_ = !fault_fired(dev);                                                                                   \
-    gpb_status st_ = (expr);                                                                                           \
-    if (armed_ && fault_fired(dev) && o->fired_step == 0) {                                                            \
-      o->fired_step = o->steps;                                                                                        \
-      o->fired_call = #expr;                                                                                           \
-    }                                                                                                                  \
-    if (st_ != GPB_OK && o->status == GPB_OK) {                                                                        \
-      o->status = st_;                                                                                                 \
-      o->failed_step = o->steps;                                                                                       \
-      snprintf(o->message, sizeof o->message, "%s", gpb_last_error());                                                 \
-      o->failed_stream = (stream);                                                                                     \
-    }                                                                                                                  \
-    if (st_ != GPB_OK) return;                                                                                         \
-  } while (0)
+#define STEP(expr, stream) FAULT_STEP(o, fault_fired(dev), expr, stream)
 
 // Stops at the first failure; leaves cleanup to gpb_device_close.
-static void workload(gpb_device *dev, gpb_stream **out_stream, outcome *o) {
+static void workload(gpb_device *dev, gpb_stream **out_stream, fault_outcome *o) {
   gpb_stream *s = NULL;
   STEP(gpb_stream_create(dev, &(gpb_stream_options){.staging_buffer_bytes = 64 * 1024, .staging_max_buffers = 2}, &s),
        NULL);
@@ -117,7 +90,7 @@ static void inject_once(gpb_vk_site site, uint64_t nth, VkResult result) {
   gpb_device *dev = fixture_open();
   if (!dev) return;
   gpb_vk_fault_arm(dev, site, nth, result);
-  outcome o = {GPB_OK, "", NULL, 0, 0, 0, NULL};
+  fault_outcome o = {GPB_OK, "", NULL, 0, 0, 0, NULL};
   gpb_stream *s = NULL;
   workload(dev, &s, &o);
   bool fired = fault_fired(dev);
@@ -183,7 +156,7 @@ static void test_sweep_every_call_site(void) {
   // Count the calls of each site in one clean run.
   gpb_device *dev = fixture_open();
   if (!dev) return;
-  outcome clean = {GPB_OK, "", NULL, 0, 0, 0, NULL};
+  fault_outcome clean = {GPB_OK, "", NULL, 0, 0, 0, NULL};
   gpb_stream *s = NULL;
   uint64_t at_open[GPB_VK_SITE_COUNT]; // made by gpb_device_open, before a fault can be armed
   for (int site = 0; site < GPB_VK_SITE_COUNT; site++) at_open[site] = gpb_vk_fault_calls(dev, (gpb_vk_site)site);
