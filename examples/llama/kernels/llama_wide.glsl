@@ -33,7 +33,9 @@
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_EXT_control_flow_attributes : require // [[unroll]]: arrays stay in registers
 
-#define WG 256u
+#ifndef WG
+#define WG 256u // threads per workgroup
+#endif
 #define MAX_COLS4 1536u // input vectors of at most 6144 floats (checked by the host)
 #define MAX_ROWS WG     // rows_per_group <= WG (checked by the host)
 #ifndef UNROLL
@@ -41,6 +43,12 @@
 #endif
 #ifndef MV_ROWS
 #define MV_ROWS 2u // rows a subgroup sums at a time, sharing its reads of the input
+#endif
+#ifndef DEQUANT_CONVERT
+#define DEQUANT_CONVERT 0 // 1: quantized weights decoded through int-to-float conversions (see small_uints)
+#endif
+#ifndef PRELOAD
+#define PRELOAD 0 // 1: load the first weights before building the input (llama_wide_matvec.comp)
 #endif
 #define NEG_INF uintBitsToFloat(0xff800000u)
 #define NO_INDEX 0xffffffffu
@@ -110,6 +118,18 @@ vec4 bf16x4(uint a, uint b) {
               uintBitsToFloat(b & 0xffff0000u));
 }
 
+#if WEIGHT_QUANT
+// MAGIC + the bytes of q, each masked by `mask`, as floats: with the integer
+// in the low mantissa bits of 2^23, the float is 2^23 + integer exactly.
+// Subtracting MAGIC (and the type's offset) then costs one add, where an
+// int-to-float conversion runs at an eighth of the add's rate on NVIDIA
+// GPUs and would bound the quantized products.
+#define MAGIC 8388608.0
+vec4 small_uints(uint q, uint mask) {
+  return uintBitsToFloat((uvec4(q, q >> 8, q >> 16, q >> 24) & mask) | 0x4b000000u);
+}
+#endif
+
 // Columns 4i..4i+3 of a unit (i < UNIT_VEC4, a constant once unrolled),
 // before the block's scale.
 vec4 unit_vec4(WEIGHT_TYPE w[UNIT_WORDS], uint i) {
@@ -118,13 +138,19 @@ vec4 unit_vec4(WEIGHT_TYPE w[UNIT_WORDS], uint i) {
                  : vec4(unpackHalf2x16(w[0].z), unpackHalf2x16(w[0].w));
 #elif WEIGHTS_BF16
   return i == 0u ? bf16x4(w[0].x, w[0].y) : bf16x4(w[0].z, w[0].w);
-#elif WEIGHTS_Q8_0
+#elif WEIGHTS_Q8_0 && DEQUANT_CONVERT
   int q = int(w[0][i]); // bytes: columns 4i..4i+3, sign-extended by the shifts
   return vec4(ivec4(q << 24, q << 16, q << 8, q) >> 24);
-#elif WEIGHTS_Q4_0
+#elif WEIGHTS_Q8_0
+  // Bytes: columns 4i..4i+3; the xor makes each byte b + 128, unsigned.
+  return small_uints(w[0][i] ^ 0x80808080u, 0xffu) - (MAGIC + 128.0);
+#elif WEIGHTS_Q4_0 && DEQUANT_CONVERT
   // Byte j of a block: column j in its low nibble, column j + 16 in its high one.
   uint q = w[0][i % 4u] >> (i < 4u ? 0u : 4u);
   return vec4((uvec4(q, q >> 8, q >> 16, q >> 24) & 0xfu)) - 8.0;
+#elif WEIGHTS_Q4_0
+  // Byte j of a block: column j in its low nibble, column j + 16 in its high one.
+  return small_uints(w[0][i % 4u] >> (i < 4u ? 0u : 4u), 0xfu) - (MAGIC + 8.0);
 #else
   return w[i];
 #endif

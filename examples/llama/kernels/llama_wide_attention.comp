@@ -8,7 +8,7 @@
 #extension GL_GOOGLE_include_directive : require
 #include "llama_wide.glsl"
 
-layout(local_size_x = 256) in;
+layout(local_size_x = WG) in;
 
 layout(std430, set = 0, binding = 0) readonly buffer Q { vec4 q4[]; };
 layout(std430, set = 0, binding = 1) readonly buffer KV { vec4 kv4[]; }; // [layer][k, v][seq_len][kv_dim4]

@@ -9,7 +9,7 @@
 #extension GL_GOOGLE_include_directive : require
 #include "llama_wide.glsl"
 
-layout(local_size_x = 256) in;
+layout(local_size_x = WG) in;
 
 layout(std430, set = 0, binding = 0) readonly buffer Emb { WEIGHT_TYPE emb[]; }; // [vocab][row_words(dim)]
 layout(std430, set = 0, binding = 1) writeonly buffer X { vec4 x_out[]; };
