@@ -33,22 +33,11 @@
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_EXT_control_flow_attributes : require // [[unroll]]: arrays stay in registers
 
-#ifndef WG
-#define WG 256u // threads per workgroup
-#endif
+#define WG 256u // threads per workgroup (128 ran 15-35% slower on the H100)
 #define MAX_COLS4 1536u // input vectors of at most 6144 floats (checked by the host)
 #define MAX_ROWS WG     // rows_per_group <= WG (checked by the host)
-#ifndef UNROLL
-#define UNROLL 4u // units per lane loaded before they are summed
-#endif
 #ifndef MV_ROWS
 #define MV_ROWS 2u // rows a subgroup sums at a time, sharing its reads of the input
-#endif
-#ifndef DEQUANT_CONVERT
-#define DEQUANT_CONVERT 0 // 1: quantized weights decoded through int-to-float conversions (see small_uints)
-#endif
-#ifndef PRELOAD
-#define PRELOAD 0 // 1: load the first weights before building the input (llama_wide_matvec.comp)
 #endif
 #define NEG_INF uintBitsToFloat(0xff800000u)
 #define NO_INDEX 0xffffffffu
@@ -72,6 +61,17 @@
 #define UNIT_COLS 8u
 #endif
 #define WEIGHT_QUANT (WEIGHTS_Q8_0 || WEIGHTS_Q4_0)
+// UNROLL: units per lane loaded before they are summed. A quantized unit
+// holds 16 or 32 columns, so 2 per lane already span rows of 1-2K columns;
+// 4 would add loads past the row's end and registers (fewer workgroups per
+// SM). On the H100, 2 against 4: Q4_0 +8%, Q8_0 +3%, f16 -6% tok/s.
+#ifndef UNROLL
+#if WEIGHT_QUANT
+#define UNROLL 2u
+#else
+#define UNROLL 4u
+#endif
+#endif
 #define UNIT_VEC4 (UNIT_COLS / 4u) // vec4 of columns per unit
 
 // Every wide kernel takes the same push constants (the host fills one struct
@@ -138,16 +138,9 @@ vec4 unit_vec4(WEIGHT_TYPE w[UNIT_WORDS], uint i) {
                  : vec4(unpackHalf2x16(w[0].z), unpackHalf2x16(w[0].w));
 #elif WEIGHTS_BF16
   return i == 0u ? bf16x4(w[0].x, w[0].y) : bf16x4(w[0].z, w[0].w);
-#elif WEIGHTS_Q8_0 && DEQUANT_CONVERT
-  int q = int(w[0][i]); // bytes: columns 4i..4i+3, sign-extended by the shifts
-  return vec4(ivec4(q << 24, q << 16, q << 8, q) >> 24);
 #elif WEIGHTS_Q8_0
   // Bytes: columns 4i..4i+3; the xor makes each byte b + 128, unsigned.
   return small_uints(w[0][i] ^ 0x80808080u, 0xffu) - (MAGIC + 128.0);
-#elif WEIGHTS_Q4_0 && DEQUANT_CONVERT
-  // Byte j of a block: column j in its low nibble, column j + 16 in its high one.
-  uint q = w[0][i % 4u] >> (i < 4u ? 0u : 4u);
-  return vec4((uvec4(q, q >> 8, q >> 16, q >> 24) & 0xfu)) - 8.0;
 #elif WEIGHTS_Q4_0
   // Byte j of a block: column j in its low nibble, column j + 16 in its high one.
   return small_uints(w[0][i % 4u] >> (i < 4u ? 0u : 4u), 0xfu) - (MAGIC + 8.0);

@@ -118,21 +118,6 @@ void sum_chunks(chunk c[MV_ROWS], uint j0, uint units, inout float acc[MV_ROWS])
 
 uint row_base(uint row) { return row * row_words(pc.cols); }
 
-#if PRELOAD
-// The subgroup's first chunk of its first rows, loaded before the input is
-// built so that the weights' DRAM latency overlaps the input's.
-chunk first_chunk[MV_ROWS];
-bool preloaded = false;
-
-void preload(uint first_row, uint count) {
-  uint k = gl_SubgroupID, units = pc.cols / UNIT_COLS;
-  preloaded = k < count;
-  if (preloaded)
-    [[unroll]] for (uint r = 0u; r < MV_ROWS; r++)
-      first_chunk[r] = load_chunk(row_base(first_row + min(k + r * gl_NumSubgroups, count - 1u)), gl_SubgroupInvocationID, units);
-}
-#endif
-
 // dots[k] = row (first_row + k) . xs for k < count; a subgroup takes
 // MV_ROWS rows at a time (k, k + subgroups, ...). (Loading a subgroup's
 // first chunks before the input was built, to overlap the two latencies,
@@ -149,13 +134,7 @@ void matvec(uint first_row, uint count) {
     }
     for (uint j0 = lane; j0 < units; j0 += step) {
       chunk c[MV_ROWS];
-#if PRELOAD
-      if (preloaded) {
-        c = first_chunk;
-        preloaded = false;
-      } else
-#endif
-        [[unroll]] for (uint r = 0u; r < MV_ROWS; r++) c[r] = load_chunk(base[r], j0, units);
+      [[unroll]] for (uint r = 0u; r < MV_ROWS; r++) c[r] = load_chunk(base[r], j0, units);
       sum_chunks(c, j0, units, acc);
     }
     [[unroll]] for (uint r = 0u; r < MV_ROWS; r++) {
@@ -242,9 +221,6 @@ void main() {
   uint blocks = (pc.rows + pc.rows_per_group - 1u) / pc.rows_per_group;
   uint row0 = gl_WorkGroupID.x * pc.rows_per_group;
   uint count = min(pc.rows_per_group, pc.rows - row0);
-#if PRELOAD
-  preload(pc.layer * pc.rows + row0, count);
-#endif
   load_input();
   barrier();
   block(row0, count);
