@@ -25,6 +25,11 @@
 # "fused wide" loops the plans and passes --plan (unset: no --plan);
 # MODES="record-ahead batched immediate" (the gpubatch modes); TORCH=0 skips
 # PyTorch; TRACES=0 skips the traced runs.
+# LLAMACPP=DIR adds llama.cpp's Vulkan backend (DIR as bench/peers/llamacpp-vulkan.sh
+# leaves it) on GGUF conversions of the checkpoint, f32 and each GGUF-capable type
+# in WEIGHTS, REPS runs each; TOKENIZER=FILE (a llama2.c tokenizer.bin with the
+# shape's vocabulary size: 32000 for every shape here but qwen05b) goes into those
+# files, as llama.cpp's loader requires a vocabulary.
 # Where torch or CUDA is missing, the probe and PyTorch rows are skipped with
 # a note; a failing command is logged with its exit status and the run goes on.
 # Output: every command and its output in $OUTDIR/shapes-PART.txt ("## command"
@@ -205,6 +210,36 @@ do_shape() {
     done
   else
     echo "# skip $name torch: $torch_why"
+  fi
+
+  # llama.cpp's Vulkan backend on GGUF files of the same checkpoint: f32 (its
+  # tokens must equal gpubatch's) and each GGUF type in WEIGHTS. Its loader
+  # needs a vocabulary, so these files are converted with $TOKENIZER.
+  if [ -n "${LLAMACPP:-}" ]; then
+    local pw pg seen=""
+    if [ ! -x "$LLAMACPP/llamacpp_vulkan" ]; then
+      echo "# skip $name llama.cpp: no $LLAMACPP/llamacpp_vulkan (bench/peers/llamacpp-vulkan.sh builds it)"
+    elif [ ! -f "${TOKENIZER:-}" ]; then
+      echo "# skip $name llama.cpp: TOKENIZER names no file (llama.cpp loads no GGUF without a vocabulary)"
+    else
+      for pw in f32 $weights_list; do
+        case $pw in
+          f32 | f16 | bf16 | q8_0 | q4_0) ;;
+          *) continue ;;
+        esac
+        case " $seen " in *" $pw "*) continue ;; esac
+        seen="$seen $pw"
+        t=$(now)
+        pg=/tmp/gpb-shapes-$name-$pw-tokenizer.gguf
+        if [ ! -f "$pg" ] || [ "$pg" -ot "$ckpt" ]; then
+          run "$gpb" llama-convert "$ckpt" -o "$pg" --type "$pw" --tokenizer "$TOKENIZER" || continue
+        fi
+        for ((rep = 1; rep <= reps; rep++)); do
+          run "$LLAMACPP/llamacpp_vulkan" --lib "$LLAMACPP/lib" --model "$pg" --steps "$steps" --json
+        done
+        phase "$name/llamacpp-$pw" "$t"
+      done
+    fi
   fi
   phase "$name/total" "$t_shape"
 }

@@ -17,7 +17,9 @@ count 2 bytes an element and the norm weights 4. KV-cache reads (which grow
 with the position; at 128 steps under 2% of the weights at every shape here)
 are left out, so the roofline is a slight overestimate.
 
-A cell holds the median; "err" where every run of it failed, "*" after a
+With LLAMACPP set, a table of llama.cpp's tok/s per GGUF type follows, with
+gpubatch's record-ahead figure for the same weights and whether the tokens
+agree. A cell holds the median; "err" where every run of it failed, "*" after a
 median where some failed, "-" where none ran. Below the table: the per-kernel
 µs per token of each trace, whether the token lists agree, failures with
 their last output line, and the phase times.
@@ -117,6 +119,7 @@ def main():
     torch_err = defaultdict(int)
     traces, trace_of = {}, {}  # (shape, weights, plan) -> trace-kernels JSON; path -> key
     probes, errors, devices = [], [], set()
+    peer = defaultdict(list)  # (shape, weights) -> llama.cpp JSON objects
     for b in blocks:
         t, s, ok = b["tokens"], b["shape"], b["rc"] == 0
         if b["rc"] is None:  # the log ends inside this command
@@ -143,6 +146,15 @@ def main():
                 traces[key] = r
             else:
                 errors.append(f"{s} trace summary: {last_message(b['lines'])}")
+        elif t and t[0].endswith("llamacpp_vulkan"):
+            r = first_json(b["lines"], '{"tokens"')
+            m = re.search(r"-(f32|f16|bf16|q8_0|q4_0)-tokenizer\.gguf$", flag(t, "--model") or "")
+            w = m.group(1) if m else "?"
+            if r and ok and "tok_per_s" in r:
+                peer[(s, w)].append(r)
+            else:
+                peer[(s, w)]  # the row shows "err"
+                errors.append(f"{s} llama.cpp {w}: rc {b['rc']}: {last_message(b['lines'])}")
         elif "llama" in t and len(t) > 1:
             r = first_json(b["lines"], '{"tokens"')
             weights = flag(t, "--weights") or (r or {}).get("weights") or "f32"
@@ -244,6 +256,25 @@ def main():
             plan_txt = plan + (f" ({'/'.join(names)})" if names and names != [plan] else "")
             out.append(f"| {s} | {plan_txt} | {w} | {' / '.join(cell((s, plan, w, m)) for m in MODES)} |")
 
+    def agree(a, b):
+        if a == b:
+            return f"same {len(a)} tokens"
+        n = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        return f"differ from token {n}"
+
+    # llama.cpp's Vulkan backend on the same checkpoint's GGUF files, against
+    # gpubatch's batched --record-ahead with the same weights (first plan run).
+    if peer:
+        out += ["", "llama.cpp Vulkan (bench/peers/llamacpp_vulkan.c) on GGUF files of the same checkpoints:", "",
+                "| shape | weights | llama.cpp tok/s | gpubatch rec-ahead tok/s | tokens, llama.cpp vs gpubatch |",
+                "|---|---|---|---|---|"]
+        for (s, w), runs in sorted(peer.items()):
+            plan = (plans_of[s] or ["default"])[0]
+            mine = gpb_tokens.get((s, w))
+            toks = agree(runs[0].get("tokens", []), mine[0]) if runs and mine else "-"
+            out.append(f"| {s} | {w} | {rate(med([r['tok_per_s'] for r in runs])) if runs else 'err'} "
+                       f"| {cell((s, plan, w, 'record-ahead'))} | {toks} |")
+
     for s in shapes:
         keys = [k for k in traces if k[0] == s]
         if not keys:
@@ -266,12 +297,6 @@ def main():
                    + " |")
         out.append("| wall (median) | " + " | ".join(fmt(traces[k]["gpu_wall_us_per_step_median"], ".1f")
                                                     for k in cols) + " |")
-
-    def agree(a, b):
-        if a == b:
-            return f"same {len(a)} tokens"
-        n = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-        return f"differ from token {n}"
 
     lines = []
     for s in shapes:
