@@ -230,8 +230,8 @@ do_shape() {
         case " $seen " in *" $pw "*) continue ;; esac
         seen="$seen $pw"
         t=$(now)
-        pg=/tmp/gpb-shapes-$name-$pw-tokenizer.gguf
-        if [ ! -f "$pg" ] || [ "$pg" -ot "$ckpt" ]; then
+        pg=/tmp/gpb-shapes-$name-$pw-tok-$(basename "$TOKENIZER").gguf
+        if [ ! -f "$pg" ] || [ "$pg" -ot "$ckpt" ] || [ "$pg" -ot "$TOKENIZER" ]; then
           run "$gpb" llama-convert "$ckpt" -o "$pg" --type "$pw" --tokenizer "$TOKENIZER" || continue
         fi
         for ((rep = 1; rep <= reps; rep++)); do

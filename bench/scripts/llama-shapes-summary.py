@@ -148,7 +148,7 @@ def main():
                 errors.append(f"{s} trace summary: {last_message(b['lines'])}")
         elif t and t[0].endswith("llamacpp_vulkan"):
             r = first_json(b["lines"], '{"tokens"')
-            m = re.search(r"-(f32|f16|bf16|q8_0|q4_0)-tokenizer\.gguf$", flag(t, "--model") or "")
+            m = re.search(r"-(f32|f16|bf16|q8_0|q4_0)-tok-[^/]*\.gguf$", flag(t, "--model") or "")
             w = m.group(1) if m else "?"
             if r and ok and "tok_per_s" in r:
                 peer[(s, w)].append(r)
@@ -178,8 +178,9 @@ def main():
             else:
                 cell["err"] += 1
                 errors.append(f"{what}: rc {b['rc']}: {last_message(b['lines'])}")
-        elif "llama-gen" in t and not ok:
-            errors.append(f"{s} llama-gen: rc {b['rc']}: {last_message(b['lines'])}")
+        elif not ok and any(x in t for x in ("llama-gen", "llama-convert")):
+            tool = "llama-gen" if "llama-gen" in t else "llama-convert"
+            errors.append(f"{s} {tool}: rc {b['rc']}: {last_message(b['lines'])}")
 
     bw = med([p["gb_per_s"] for p in probes])
     out = []
