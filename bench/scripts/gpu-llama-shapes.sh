@@ -27,9 +27,10 @@
 # PyTorch; TRACES=0 skips the traced runs.
 # LLAMACPP=DIR adds llama.cpp's Vulkan backend (DIR as bench/peers/llamacpp-vulkan.sh
 # leaves it) on GGUF conversions of the checkpoint, f32 and each GGUF-capable type
-# in WEIGHTS, REPS runs each; TOKENIZER=FILE (a llama2.c tokenizer.bin with the
-# shape's vocabulary size: 32000 for every shape here but qwen05b) goes into those
-# files, as llama.cpp's loader requires a vocabulary.
+# in WEIGHTS, REPS runs each. llama.cpp's loader requires a vocabulary, so those
+# files carry TOKENIZER=FILE (a llama2.c tokenizer.bin of the shape's vocabulary
+# size) or, unset, a synthetic one of that size (llama-gen --tokenizer-out,
+# /tmp/gpb-shapes-tok-VOCAB.bin); decoding from BOS never reads its pieces.
 # Where torch or CUDA is missing, the probe and PyTorch rows are skipped with
 # a note; a failing command is logged with its exit status and the run goes on.
 # Output: every command and its output in $OUTDIR/shapes-PART.txt ("## command"
@@ -214,13 +215,17 @@ do_shape() {
 
   # llama.cpp's Vulkan backend on GGUF files of the same checkpoint: f32 (its
   # tokens must equal gpubatch's) and each GGUF type in WEIGHTS. Its loader
-  # needs a vocabulary, so these files are converted with $TOKENIZER.
+  # needs a vocabulary, so these files are converted with a tokenizer.
   if [ -n "${LLAMACPP:-}" ]; then
-    local pw pg seen=""
+    local pw pg seen="" tok=${TOKENIZER:-/tmp/gpb-shapes-tok-$vocab.bin}
+    if [ -z "${TOKENIZER:-}" ] && [ ! -f "$tok" ]; then
+      run "$gpb" llama-gen --dim 8 --hidden 8 --layers 1 --heads 1 --kv-heads 1 --vocab "$vocab" --seq-len 8 \
+        -o /tmp/gpb-shapes-tok-model.bin --tokenizer-out "$tok"
+    fi
     if [ ! -x "$LLAMACPP/llamacpp_vulkan" ]; then
       echo "# skip $name llama.cpp: no $LLAMACPP/llamacpp_vulkan (bench/peers/llamacpp-vulkan.sh builds it)"
-    elif [ ! -f "${TOKENIZER:-}" ]; then
-      echo "# skip $name llama.cpp: TOKENIZER names no file (llama.cpp loads no GGUF without a vocabulary)"
+    elif [ ! -f "$tok" ]; then
+      echo "# skip $name llama.cpp: no tokenizer $tok (llama.cpp loads no GGUF without a vocabulary)"
     else
       for pw in f32 $weights_list; do
         case $pw in
@@ -230,9 +235,9 @@ do_shape() {
         case " $seen " in *" $pw "*) continue ;; esac
         seen="$seen $pw"
         t=$(now)
-        pg=/tmp/gpb-shapes-$name-$pw-tok-$(basename "$TOKENIZER").gguf
-        if [ ! -f "$pg" ] || [ "$pg" -ot "$ckpt" ] || [ "$pg" -ot "$TOKENIZER" ]; then
-          run "$gpb" llama-convert "$ckpt" -o "$pg" --type "$pw" --tokenizer "$TOKENIZER" || continue
+        pg=/tmp/gpb-shapes-$name-$pw-tok-$(basename "$tok").gguf
+        if [ ! -f "$pg" ] || [ "$pg" -ot "$ckpt" ] || [ "$pg" -ot "$tok" ]; then
+          run "$gpb" llama-convert "$ckpt" -o "$pg" --type "$pw" --tokenizer "$tok" || continue
         fi
         for ((rep = 1; rep <= reps; rep++)); do
           run "$LLAMACPP/llamacpp_vulkan" --lib "$LLAMACPP/lib" --model "$pg" --steps "$steps" --json
