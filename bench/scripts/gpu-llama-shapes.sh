@@ -20,17 +20,19 @@
 #   - PyTorch fp32 and fp16, eager and CUDA graph (bench/peers/torch_llama.py).
 # Environment: REPS=N; WEIGHTS="f32 f16" (weights types; "-" runs without
 # --weights, for a build that lacks the flag; bf16, q8_0 and q4_0 convert the
-# checkpoint once with llama-convert to /tmp/gpb-shapes-NAME-TYPE.gguf, kept
-# while newer than the checkpoint, and decode that with --model); PLANS="auto" or e.g.
+# checkpoint once with llama-convert to /tmp/gpb-shapes-NAME-TYPE-tok-*.gguf,
+# kept while newer than the checkpoint and its tokenizer (see LLAMACPP), and
+# decode that with --model); PLANS="auto" or e.g.
 # "fused wide" loops the plans and passes --plan (unset: no --plan);
 # MODES="record-ahead batched immediate" (the gpubatch modes); TORCH=0 skips
 # PyTorch; TRACES=0 skips the traced runs.
 # LLAMACPP=DIR adds llama.cpp's Vulkan backend (DIR as bench/peers/llamacpp-vulkan.sh
 # leaves it) on GGUF conversions of the checkpoint, f32 and each GGUF-capable type
-# in WEIGHTS, REPS runs each. llama.cpp's loader requires a vocabulary, so those
-# files carry TOKENIZER=FILE (a llama2.c tokenizer.bin of the shape's vocabulary
-# size) or, unset, a synthetic one of that size (llama-gen --tokenizer-out,
-# /tmp/gpb-shapes-tok-VOCAB.bin); decoding from BOS never reads its pieces.
+# in WEIGHTS, REPS runs each. llama.cpp's loader requires a vocabulary, so every
+# GGUF file the script writes carries TOKENIZER=FILE (a llama2.c tokenizer.bin of
+# the shape's vocabulary size) or, unset, a synthetic one of that size (llama-gen
+# --tokenizer-out, /tmp/gpb-shapes-tok-VOCAB.bin); decoding from BOS never reads
+# its pieces, so gpubatch and llama.cpp decode the same files.
 # Where torch or CUDA is missing, the probe and PyTorch rows are skipped with
 # a note; a failing command is logged with its exit status and the run goes on.
 # Output: every command and its output in $OUTDIR/shapes-PART.txt ("## command"
@@ -148,16 +150,28 @@ do_shape() {
   fi
   echo "# file $name $size bytes ($((size / 1000000)) MB, float32)"
 
-  local w rep plan mode margs wflag pflag wname tname
+  local w rep plan mode margs wflag pflag wname tname gguf
+  local tok=${TOKENIZER:-/tmp/gpb-shapes-tok-$vocab.bin}
+  # $gguf: the checkpoint converted to weights type $1, made when missing or
+  # older than its inputs. Every such file carries a tokenizer, as llama.cpp's
+  # loader needs a vocabulary: TOKENIZER, or a synthetic one of the shape's
+  # size (decoding from BOS never reads its pieces). Fails as the conversion.
+  gguf_file() {
+    if [ -z "${TOKENIZER:-}" ] && [ ! -f "$tok" ]; then
+      run "$gpb" llama-gen --dim 8 --hidden 8 --layers 1 --heads 1 --kv-heads 1 --vocab "$vocab" --seq-len 8 \
+        -o /tmp/gpb-shapes-tok-model.bin --tokenizer-out "$tok"
+    fi
+    gguf=/tmp/gpb-shapes-$name-$1-tok-$(basename "$tok").gguf
+    if [ ! -f "$gguf" ] || [ "$gguf" -ot "$ckpt" ] || [ "$gguf" -ot "$tok" ]; then
+      run "$gpb" llama-convert "$ckpt" -o "$gguf" --type "$1" --tokenizer "$tok"
+    fi
+  }
   # The model arguments for weights type $1: the checkpoint (with --weights),
   # or its GGUF conversion for the types only a GGUF file holds.
   model_flags() {
     case $1 in
       bf16 | q8_0 | q4_0)
-        local gguf=/tmp/gpb-shapes-$name-$1.gguf
-        if [ ! -f "$gguf" ] || [ "$gguf" -ot "$ckpt" ]; then
-          run "$gpb" llama-convert "$ckpt" -o "$gguf" --type "$1"
-        fi
+        gguf_file "$1"
         wflag=(--model "$gguf")
         ;;
       -) wflag=(--checkpoint "$ckpt") ;;
@@ -213,19 +227,12 @@ do_shape() {
     echo "# skip $name torch: $torch_why"
   fi
 
-  # llama.cpp's Vulkan backend on GGUF files of the same checkpoint: f32 (its
-  # tokens must equal gpubatch's) and each GGUF type in WEIGHTS. Its loader
-  # needs a vocabulary, so these files are converted with a tokenizer.
+  # llama.cpp's Vulkan backend on the GGUF files: f32 (its tokens must equal
+  # gpubatch's) and each GGUF type in WEIGHTS.
   if [ -n "${LLAMACPP:-}" ]; then
-    local pw pg seen="" tok=${TOKENIZER:-/tmp/gpb-shapes-tok-$vocab.bin}
-    if [ -z "${TOKENIZER:-}" ] && [ ! -f "$tok" ]; then
-      run "$gpb" llama-gen --dim 8 --hidden 8 --layers 1 --heads 1 --kv-heads 1 --vocab "$vocab" --seq-len 8 \
-        -o /tmp/gpb-shapes-tok-model.bin --tokenizer-out "$tok"
-    fi
+    local pw seen=""
     if [ ! -x "$LLAMACPP/llamacpp_vulkan" ]; then
       echo "# skip $name llama.cpp: no $LLAMACPP/llamacpp_vulkan (bench/peers/llamacpp-vulkan.sh builds it)"
-    elif [ ! -f "$tok" ]; then
-      echo "# skip $name llama.cpp: no tokenizer $tok (llama.cpp loads no GGUF without a vocabulary)"
     else
       for pw in f32 $weights_list; do
         case $pw in
@@ -235,12 +242,9 @@ do_shape() {
         case " $seen " in *" $pw "*) continue ;; esac
         seen="$seen $pw"
         t=$(now)
-        pg=/tmp/gpb-shapes-$name-$pw-tok-$(basename "$tok").gguf
-        if [ ! -f "$pg" ] || [ "$pg" -ot "$ckpt" ] || [ "$pg" -ot "$tok" ]; then
-          run "$gpb" llama-convert "$ckpt" -o "$pg" --type "$pw" --tokenizer "$tok" || continue
-        fi
+        gguf_file "$pw" || continue
         for ((rep = 1; rep <= reps; rep++)); do
-          run "$LLAMACPP/llamacpp_vulkan" --lib "$LLAMACPP/lib" --model "$pg" --steps "$steps" --json
+          run "$LLAMACPP/llamacpp_vulkan" --lib "$LLAMACPP/lib" --model "$gguf" --steps "$steps" --json
         done
         phase "$name/llamacpp-$pw" "$t"
       done
