@@ -24,7 +24,7 @@
 typedef struct cli_options {
   const char *checkpoint, *tokenizer, *prompt, *prompt_ids, *dump_logits;
   long long steps, threads, device, attention_split, max_batch, ffn_rows, classifier_rows, wide_rows, wide_groups,
-      wait_spin_us;
+      wide_split, wait_spin_us;
   bool json, cpu, replay, ahead, record_ahead, progress, info, weights_given;
   gpb_mode mode;
   llama_plan plan;
@@ -66,6 +66,7 @@ static void usage(FILE *f, const char *prog) {
           "       [--cpu] [--plan auto|fused|wide] [--weights f32|f16] [--info]\n"
           "       [--threads N] [--json] [--progress] [--dump-logits FILE] [--device I]\n"
           "       [--attention-split N] [--ffn-rows N] [--classifier-rows N] [--wide-rows N] [--wide-groups N]\n"
+          "       [--wide-split N]\n"
           "       [--max-batch-dispatches N] [--wait-spin-us N] [--trace FILE.json] [--devices all|I,J,...]\n"
           "Greedy decoding of a Llama model on gpubatch, token by token: each step\n"
           "is one chain of dispatches and one readback of the classifier workgroups' best\n"
@@ -104,7 +105,8 @@ static void usage(FILE *f, const char *prog) {
           "4; wide: default 64, at most 256). --wide-rows N: rows per workgroup of the\n"
           "wide plan's layer products (even, default 16); --wide-groups N: at most N\n"
           "workgroups per layer product, each taking several blocks of rows (default 0:\n"
-          "one workgroup per block).\n"
+          "one workgroup per block); --wide-split N: subgroups per row pair of a layer\n"
+          "product, 1..8 (default 0: picked per product).\n"
           "--max-batch-dispatches N: the stream submits after N dispatches (default: the\n"
           "library's), so a step can start on the GPU while the rest is recorded.\n"
           "--wait-spin-us N: how long the host polls for a step before it blocks (default\n"
@@ -249,6 +251,8 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       bad = parse_int(a, v, 2, 256, &o->wide_rows);
     else if (!strcmp(a, "--wide-groups"))
       bad = parse_int(a, v, 0, 1 << 20, &o->wide_groups);
+    else if (!strcmp(a, "--wide-split"))
+      bad = parse_int(a, v, 0, 8, &o->wide_split);
     else if (!strcmp(a, "--plan"))
       bad = parse_plan(v, o);
     else if (!strcmp(a, "--weights"))
@@ -540,6 +544,7 @@ static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device
                             .classifier_rows = (uint32_t)o->classifier_rows,
                             .wide_rows = (uint32_t)o->wide_rows,
                             .wide_groups = (uint32_t)o->wide_groups,
+                            .wide_split = (uint32_t)o->wide_split,
                             .plan = o->plan,
                             .weights = o->weights,
                             .replay = o->replay,

@@ -28,11 +28,15 @@
 //   llama_wide_embed       x = emb[token] (or the GPU's argmax token)
 // per layer:
 //   llama_wide_qkv         rmsnorm, q/k/v, RoPE, k/v into the cache
-//   llama_wide_attention   (head, split of positions): m, l, acc slots
-//   llama_wide_wo          x += wo (slots merged)
+//   llama_wide_attention   (head, split of positions): m, l, acc slots;
+//                          each head's last workgroup merges them: att
+//   llama_wide_wo          x += wo att
 //   llama_wide_w13         rmsnorm, hb = silu(w1 xb) * w3 xb
 //   llama_wide_w2          x += w2 hb
 // then llama_wide_classifier (final rmsnorm, logits, best per workgroup):
+// The kernel that writes x also writes xn = x * the next norm's gains and
+// its workgroups' parts of the sum of squares (sum_sq); the norm's reader
+// scales its row results by 1 / RMS (kernels/llama_wide.glsl).
 // 5 * n_layers + 2 dispatches. Both plans read float32 weights or IEEE
 // halves (f16: half the bytes; arithmetic stays float32); the wide plan
 // also bfloat16, Q8_0 and Q4_0 (GGUF files), dequantized inside its
@@ -203,10 +207,11 @@ static const spirv_words k_wide_spirv[LLAMA_WEIGHT_TYPES][WIDE_KERNELS] = {
 #define MAX_SPLIT WORKGROUP_SIZE // one position per invocation
 #define NO_INDEX 0xffffffffu
 // The wide plan (kernels/llama_wide.glsl).
-#define WIDE_MAX_COLS 6144u // MAX_COLS4 * 4: a product's input vector
-#define WIDE_MAX_SLOTS 512u // n_heads * slot_stride, MAX_SLOTS of its wo kernel
-// Rows per workgroup of the layer products: two per subgroup on NVIDIA (8
-// subgroups of 32), the kernels' MV_ROWS (llama_wide.glsl).
+// n_heads * slot_stride: keeps the merge of a head's slots (its attention's
+// last workgroup) short; longer sequences get longer splits.
+#define WIDE_MAX_SLOTS 512u
+// Rows per workgroup of the layer products: a pair per subgroup on NVIDIA
+// (8 subgroups of 32; llama_wide.glsl).
 #define WIDE_DEFAULT_ROWS 16u
 #define WIDE_DEFAULT_CLASSIFIER_ROWS 64u
 #define WIDE_DEFAULT_SPLIT 64u
@@ -223,13 +228,13 @@ typedef struct classifier_params {
 } classifier_params;
 typedef struct wide_params {
   uint32_t rows, cols, layer, rows_per_group, dim, kv_dim, head_size, seq_len, n_heads, kv_mul, split_len, slot_stride,
-      best_count;
+      best_count, parts, out_vec4, gain_base, split;
 } wide_params;
 
 enum { ARGS_ATTENTION = 13, ARGS_FFN = 10, ARGS_CLASSIFIER = 8 };
 #define ARGS_PER_LAYER (ARGS_ATTENTION + ARGS_FFN)
-// Wide: embed 5, then per layer qkv 7, attention 4, wo 4, w13 4, w2 3, then the classifier 7.
-enum { WIDE_ARGS_EMBED = 5, WIDE_ARGS_PER_LAYER = 22, WIDE_ARGS_CLASSIFIER = 7 };
+// Wide: embed 8, then per layer qkv 7, attention 6, wo 6, w13 4, w2 6, then the classifier 7.
+enum { WIDE_ARGS_EMBED = 8, WIDE_ARGS_PER_LAYER = 29, WIDE_ARGS_CLASSIFIER = 7 };
 
 struct llama_gpu {
   gpb_device *device;
@@ -250,7 +255,10 @@ struct llama_gpu {
   // two steps' logits, the classifier workgroups' bests (for the next
   // step's token on the GPU), and the step's (pos, token).
   gpb_buffer *kv, *x, *x_mid, *q, *slots, *ffn_parts, *logits, *best, *step;
-  gpb_buffer *hb;       // wide: the FFN's hidden vector
+  gpb_buffer *hb; // wide: the FFN's hidden vector
+  // Wide: x * the next norm's gains, the parts of its sum of squares, the
+  // attention's merged output and its per-head counters (zeroed once).
+  gpb_buffer *xn, *sum_sq, *att, *att_done;
   gpb_buffer *step_dev; // wide: the step's (pos, token), copied by the embedding kernel
   // The bests again, where the host reads them: best_read (a private
   // buffer, read back by a copy) or, ahead and record-ahead,
@@ -270,6 +278,7 @@ struct llama_gpu {
   uint32_t slot_stride; // attention slots per head: the most splits (+ 1 fused)
   uint32_t wide_rows;   // rows per workgroup of the wide layer products
   uint32_t wide_groups; // at most this many workgroups per layer product (0: no cap)
+  uint32_t wide_split;  // subgroups per row pair of the layer products (0: per product)
   uint32_t ffn_rows, ffn_groups, classifier_rows, classifier_groups;
   // The step, filled in once; only the attention grid (and, ahead, the
   // host's copy of the bests) changes between steps.
@@ -501,6 +510,20 @@ static int create_state(llama_gpu *g, const gpb_device_info *info, llama_error *
       create_buffer(g, info, "best_read", 2ull * g->classifier_groups, &g->best_read, err) ||
       create_buffer(g, info, "step", 4, &g->step, err))
     return -1;
+  if (g->plan == LLAMA_PLAN_WIDE) {
+    // sum_sq: one part per workgroup of the wo and w2 dispatches, which
+    // take a row pair each at least.
+    if (create_buffer(g, info, "xn", dim, &g->xn, err) ||
+        create_buffer(g, info, "sum_sq", groups_for((uint32_t)dim, 2), &g->sum_sq, err) ||
+        create_buffer(g, info, "att", dim, &g->att, err) ||
+        create_buffer_of(g, info, "att_done", heads, sizeof(uint32_t), &g->att_done, err))
+      return -1;
+    float *zeros = calloc(heads, sizeof(float)); // all bits 0: the counters' 0 too
+    if (!zeros) return llama_error_set(err, "out of memory");
+    int rc = copy_in(g, "att_done", zeros, heads, g->att_done, 0, err);
+    free(zeros);
+    if (rc) return -1;
+  }
   for (int i = 0; (g->ahead || g->record_ahead) && i < 2; i++) {
     gpb_status st = gpb_buffer_create(g->device, 2ull * g->classifier_groups * sizeof(uint32_t), GPB_MEMORY_SHARED,
                                       &g->best_shared[i]);
@@ -587,17 +610,58 @@ typedef struct wide_cursor {
   wide_params *pc;
 } wide_cursor;
 
+// How a wide dispatch meets its neighbours: the parts of the sum of
+// squares it adds up (its input's norm), the kind that reads its output
+// vector (whose unit order it writes), and where the gains of the norm it
+// prepares start.
+typedef struct wide_link {
+  uint32_t parts;
+  int reader;
+  uint32_t gain_base;
+} wide_link;
+
+// vec4s per unit of a wide kernel's weight type (llama_wide.glsl's
+// UNIT_VEC4): the unit order of the vectors it reads.
+static uint32_t unit_vec4(const llama_gpu *g, int kind) {
+  llama_weight_type t = g->types[kind];
+  return t == LLAMA_WEIGHTS_Q4_0 ? 8u : t == LLAMA_WEIGHTS_Q8_0 ? 4u : 2u;
+}
+
+// Subgroups per row pair of a product (split-K, llama_wide_matvec.comp):
+// doubled while the product's row pairs leave the GPU short of
+// WIDE_SUBGROUPS subgroups (an H100: 132 SMs of 32 resident subgroups;
+// w2, wo and q/k/v at 1-2K rows) and each part keeps a run of 32 units
+// (a subgroup's width on NVIDIA) of each row.
+#define WIDE_SUBGROUPS 4096u
+#define WIDE_MAX_SPLIT 8u
+static uint32_t wide_split(const llama_gpu *g, int kind, uint32_t rows, uint32_t cols) {
+  // The classifier's workgroups are counted once (classifier_groups; a
+  // vocabulary's rows are many anyway).
+  if (kind == WIDE_EMBED || kind == WIDE_ATTENTION || kind == WIDE_CLASSIFIER) return 1;
+  if (g->wide_split) return g->wide_split;
+  uint32_t units = cols / (4 * unit_vec4(g, kind)), pairs = (rows + 1) / 2, split = 1;
+  while (2 * split <= WIDE_MAX_SPLIT && 2 * split * 32 <= units && pairs * split < WIDE_SUBGROUPS) split *= 2;
+  return split;
+}
+
 // One wide dispatch of `kind`: `rows` rows (of layer `layer`'s matrix) of
-// `cols` columns, `per_group` rows per workgroup.
-static void wide_dispatch(llama_gpu *g, wide_cursor *at, const wide_params *base, int kind, uint32_t layer,
-                          uint32_t rows, uint32_t cols, uint32_t per_group, gpb_buffer *const *buffers,
-                          uint32_t count) {
+// `cols` columns, `per_group` rows per workgroup. Returns its workgroups.
+static uint32_t wide_dispatch(llama_gpu *g, wide_cursor *at, const wide_params *base, int kind, uint32_t layer,
+                              uint32_t rows, uint32_t cols, uint32_t per_group, wide_link link,
+                              gpb_buffer *const *buffers, uint32_t count) {
   put_args(at->a, buffers, count);
   *at->pc = *base;
   at->pc->rows = rows;
   at->pc->cols = cols;
   at->pc->layer = layer;
+  // A pass of a workgroup takes per_group / split rows (llama_wide_matvec.comp).
+  uint32_t split = wide_split(g, kind, rows, cols);
+  if (split > 1) per_group = per_group / split < 2 ? 2 : (per_group / split) & ~1u; // row pairs stay whole
   at->pc->rows_per_group = per_group;
+  at->pc->split = split;
+  at->pc->parts = link.parts;
+  at->pc->out_vec4 = unit_vec4(g, link.reader);
+  at->pc->gain_base = link.gain_base;
   uint32_t i = (uint32_t)(at->d - g->dispatches);
   bool per_layer = kind != WIDE_EMBED && kind != WIDE_CLASSIFIER;
   g->dispatch_layer[i] = per_layer ? layer : (uint32_t)g->config.n_layers;
@@ -608,6 +672,7 @@ static void wide_dispatch(llama_gpu *g, wide_cursor *at, const wide_params *base
   if (loops && g->wide_groups && groups > g->wide_groups) groups = g->wide_groups;
   set_dispatch(at->d++, g->wide[kind], groups, at->a, count, at->pc++, sizeof(wide_params));
   at->a += count;
+  return groups;
 }
 
 // The wide plan's dispatch list (see the top of this file).
@@ -630,17 +695,25 @@ static void record_wide_plan(llama_gpu *g) {
   // Only the embedding kernel reads `step` (record-ahead: host memory); it
   // copies the values to step_dev for the others.
   gpb_buffer *step = g->step_dev;
-  wide_dispatch(g, &at, &base, WIDE_EMBED, 0, 1, dim, 1, ARGS(g->emb, g->x, g->step, g->best, step));
+  uint32_t parts = wide_dispatch(g, &at, &base, WIDE_EMBED, 0, 1, dim, 1, (wide_link){0, WIDE_QKV, 0},
+                                 ARGS(g->emb, g->x, g->step, g->best, step, g->rms_att, g->xn, g->sum_sq));
   for (uint32_t l = 0; l < (uint32_t)c->n_layers; l++) {
-    wide_dispatch(g, &at, &base, WIDE_QKV, l, dim + 2 * kv_dim, dim, rows,
-                  ARGS(g->x, g->rms_att, g->wqkv, g->rope, g->kv, g->q, step));
-    wide_dispatch(g, &at, &base, WIDE_ATTENTION, l, heads, dim, 1, ARGS(g->q, g->kv, g->slots, step));
-    wide_dispatch(g, &at, &base, WIDE_WO, l, dim, dim, rows, ARGS(g->slots, g->wo, g->x, step));
-    wide_dispatch(g, &at, &base, WIDE_W13, l, 2 * hidden, dim, rows, ARGS(g->x, g->rms_ffn, g->w13, g->hb));
-    wide_dispatch(g, &at, &base, WIDE_W2, l, dim, hidden, rows, ARGS(g->hb, g->w2, g->x));
+    bool last = l + 1 == (uint32_t)c->n_layers;
+    wide_dispatch(g, &at, &base, WIDE_QKV, l, dim + 2 * kv_dim, dim, rows, (wide_link){parts, WIDE_QKV, 0},
+                  ARGS(g->xn, g->wqkv, g->sum_sq, g->rope, g->kv, g->q, step));
+    wide_dispatch(g, &at, &base, WIDE_ATTENTION, l, heads, dim, 1, (wide_link){0, WIDE_WO, 0},
+                  ARGS(g->q, g->kv, g->slots, step, g->att, g->att_done));
+    parts = wide_dispatch(g, &at, &base, WIDE_WO, l, dim, dim, rows, (wide_link){0, WIDE_W13, l * dim},
+                          ARGS(g->att, g->wo, g->x, g->rms_ffn, g->xn, g->sum_sq));
+    wide_dispatch(g, &at, &base, WIDE_W13, l, 2 * hidden, dim, rows, (wide_link){parts, WIDE_W2, 0},
+                  ARGS(g->xn, g->w13, g->sum_sq, g->hb));
+    parts = wide_dispatch(g, &at, &base, WIDE_W2, l, dim, hidden, rows,
+                          (wide_link){0, last ? WIDE_CLASSIFIER : WIDE_QKV, last ? 0 : (l + 1) * dim},
+                          ARGS(g->hb, g->w2, g->x, last ? g->rms_final : g->rms_att, g->xn, g->sum_sq));
   }
   wide_dispatch(g, &at, &base, WIDE_CLASSIFIER, 0, (uint32_t)c->vocab_size, dim, g->classifier_rows,
-                ARGS(g->x, g->rms_final, g->wcls, g->logits, g->best, step, g->best_read));
+                (wide_link){parts, WIDE_CLASSIFIER, 0},
+                ARGS(g->xn, g->wcls, g->sum_sq, g->logits, g->best, step, g->best_read));
 #undef ARGS
   g->best_out_arg = at.a - 1;
   g->dispatch_count = (uint32_t)(at.d - g->dispatches);
@@ -656,8 +729,8 @@ static int check_fused_limits(const llama_config *c, const gpb_device_info *info
   if ((uint32_t)c->dim > MAX_DIM)
     return llama_error_set(err,
                            "dim %d exceeds the fused kernels' %u (their shared input vector); the wide plan "
-                           "takes up to %u",
-                           c->dim, MAX_DIM, WIDE_MAX_COLS);
+                           "takes it",
+                           c->dim, MAX_DIM);
   if (head_size > MAX_HEAD_SIZE)
     return llama_error_set(err, "head size %u exceeds the attention kernel's %u", head_size, MAX_HEAD_SIZE);
   if (ffn_rows == 0 || ffn_rows > WORKGROUP_SIZE || ffn_rows % 4 != 0)
@@ -692,9 +765,6 @@ static int check_wide_limits(const llama_config *c, const gpb_device_info *info,
                            "the wide plan needs dim %d and hidden %d multiples of 8, head size %u a multiple of 4 "
                            "(its kernels read 8 weights at a time)",
                            c->dim, c->hidden_dim, head_size);
-  if ((uint32_t)c->dim > WIDE_MAX_COLS || (uint32_t)c->hidden_dim > WIDE_MAX_COLS)
-    return llama_error_set(err, "dim %d or hidden %d exceeds the wide kernels' %u (their shared input vector)", c->dim,
-                           c->hidden_dim, WIDE_MAX_COLS);
   if (head_size > MAX_HEAD_SIZE)
     return llama_error_set(err, "head size %u exceeds the attention kernel's %u", head_size, MAX_HEAD_SIZE);
   if (rows < 2 || rows > WORKGROUP_SIZE || rows % 2 != 0)
@@ -707,7 +777,7 @@ static int check_wide_limits(const llama_config *c, const gpb_device_info *info,
   uint32_t slot_stride = slots_per_head(c, LLAMA_PLAN_WIDE, split_len);
   if ((uint64_t)c->n_heads * slot_stride > WIDE_MAX_SLOTS)
     return llama_error_set(err,
-                           "%d heads x %u attention splits (seq_len %d in splits of %u) exceed the wo kernel's %u; "
+                           "%d heads x %u attention splits (seq_len %d in splits of %u) exceed the wide plan's %u; "
                            "use a longer split",
                            c->n_heads, slot_stride, c->seq_len, split_len, WIDE_MAX_SLOTS);
   uint32_t most_groups = groups_for((uint32_t)c->vocab_size, classifier_rows);
@@ -755,7 +825,7 @@ llama_plan llama_auto_plan(const llama_config *c, llama_weight_type weights) {
   uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
   uint64_t layer_weights = (2 * dim + 2 * llama_kv_dim(c)) * dim + 3 * dim * hidden;
   uint64_t bytes = layer_weights * (weights == LLAMA_WEIGHTS_F32 ? 4 : 2);
-  bool wide_fits = dim % 8 == 0 && hidden % 8 == 0 && dim <= WIDE_MAX_COLS && hidden <= WIDE_MAX_COLS;
+  bool wide_fits = dim % 8 == 0 && hidden % 8 == 0;
   if (!wide_fits) return LLAMA_PLAN_FUSED; // whose own limits then say what it cannot take
   if (dim > MAX_DIM || weights > LLAMA_WEIGHTS_F16) return LLAMA_PLAN_WIDE;
   return bytes > AUTO_WIDE_LAYER_BYTES ? LLAMA_PLAN_WIDE : LLAMA_PLAN_FUSED;
@@ -863,6 +933,8 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
     return llama_error_set(err, "the kernels need %u-invocation workgroups", WORKGROUP_SIZE);
   if (options && options->ahead && options->record_ahead)
     return llama_error_set(err, "ahead and record-ahead exclude each other (the GPU or the host picks the token)");
+  if (options && options->wide_split > WIDE_MAX_SPLIT)
+    return llama_error_set(err, "wide split %u is outside 0..%u", options->wide_split, WIDE_MAX_SPLIT);
 
   llama_gpu *g = calloc(1, sizeof *g);
   if (!g) return llama_error_set(err, "out of memory");
@@ -875,6 +947,7 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   g->slot_stride = slots_per_head(c, plan, split_len);
   g->wide_rows = wide_rows;
   g->wide_groups = options ? options->wide_groups : 0;
+  g->wide_split = options ? options->wide_split : 0;
   g->ffn_rows = ffn_rows;
   g->ffn_groups = groups_for((uint32_t)c->hidden_dim, ffn_rows);
   g->classifier_rows = classifier_rows;
@@ -951,8 +1024,8 @@ void llama_gpu_destroy(llama_gpu *g) {
   for (uint32_t i = 0; g->programs && i < g->program_count; i++) gpb_program_destroy(g->programs[i]);
   gpb_stream_destroy(g->stream);
   gpb_buffer *weights[] = {g->emb, g->rms_att, g->wqkv, g->wo, g->rms_ffn, g->w13, g->w2, g->rms_final, g->rope};
-  gpb_buffer *state[] = {g->kv,   g->x,    g->x_mid,  g->q,         g->slots, g->ffn_parts,
-                         g->best, g->step, g->logits, g->best_read, g->hb,    g->step_dev};
+  gpb_buffer *state[] = {g->kv,     g->x,         g->x_mid, g->q,        g->slots, g->ffn_parts, g->best, g->step,
+                         g->logits, g->best_read, g->hb,    g->step_dev, g->xn,    g->sum_sq,    g->att,  g->att_done};
   gpb_buffer *mapped[] = {g->best_shared[0], g->best_shared[1], g->step_shared[0], g->step_shared[1]};
   for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) gpb_buffer_free(weights[i]);
   for (size_t i = 0; i < sizeof state / sizeof state[0]; i++) gpb_buffer_free(state[i]);

@@ -26,8 +26,8 @@
 // Limits (checked, with a message): fused: dim, hidden and head size
 // multiples of 4, dim <= 4096, head size <= 256, n_heads x (attention
 // splits + 1) <= 1024 (the default split grows with seq_len); wide: dim
-// and hidden multiples of 8 and at most 6144, head size <= 256 and a
-// multiple of 4, n_heads x splits <= 512; both: each weight buffer within
+// and hidden multiples of 8, head size <= 256 and a multiple of 4,
+// n_heads x splits <= 512; both: each weight buffer within
 // the device's storage buffer range.
 //
 // Ownership: llama_gpu borrows the device (which must outlive it), creates
@@ -83,12 +83,14 @@ typedef struct llama_gpu_options {
   // means 64.
   uint32_t classifier_rows;
   // Wide: rows per workgroup of the layer products, even, 2..256; 0 means 16
-  // (two rows per subgroup on NVIDIA).
+  // (a row pair per subgroup on NVIDIA); split-K divides it by the split.
   uint32_t wide_rows;
   // Wide: at most this many workgroups per layer product, each taking
-  // several blocks of wide_rows rows (its input normalized once for all of
-  // them); 0 means one workgroup per block.
+  // several blocks of wide_rows rows; 0 means one workgroup per block.
   uint32_t wide_groups;
+  // Wide: subgroups per row pair of the layer products (split-K), 1..8; 0
+  // picks per product: enough subgroups to fill the GPU where rows are few.
+  uint32_t wide_split;
   // Replay: capture each step shape (attention grid) once as a gpb_program
   // and replay it, instead of recording the step's dispatches every step.
   bool replay;

@@ -2,20 +2,27 @@
 //
 // The wide plan is for shapes whose step is bound by the bytes of its
 // weights, not by the number of its dispatches: each matrix-vector product
-// is its own dispatch over many small workgroups (rows_per_group rows each,
-// MV_ROWS rows per subgroup at a time), so that every SM streams weights
-// with many loads in flight. Each workgroup first builds the product's whole
-// input vector in shared memory (from L2: a few KB, against the MB of
-// weights the grid reads from DRAM), RMS-normalized where the model says so,
-// then its subgroups stride over their rows' columns in 16-byte loads, UNROLL
-// of them per row issued before their sums, and add up with subgroupAdd.
-// A subgroup's MV_ROWS rows share each read of the input from shared memory
-// (it is read once per MV_ROWS rows' weights, not once per row's). Each
-// kernel's epilogue (RoPE and the KV cache, SwiGLU, the residual add, the
-// argmax) runs on the workgroup's row results in shared memory.
+// is its own dispatch over many workgroups, and each subgroup takes a pair
+// of adjacent rows at a time (RoPE's pairs, w1/w3's interleaved rows), so
+// that its epilogue needs no other subgroup: no kernel waits on a barrier
+// before its weights' loads, and the workgroup is only a unit of
+// scheduling. A subgroup strides over its rows' columns in 16-byte loads,
+// UNROLL of them per row issued before their sums, reads the product's
+// input straight from memory (a few KB, cached, against the MB of weights
+// the grid reads from DRAM) and adds up with subgroupAdd.
+//
+// Each kernel leaves its output vector where the next product reads it, in
+// that product's "unit order" (in_slot below: lane j's vec4 i of a unit at
+// i * units + j, so a subgroup's input reads are adjacent, coalesced), and
+// an RMS norm is split between the producer and the consumer: the kernel
+// that updates x writes x * gains of the next norm and, per workgroup, the
+// sum of squares of its rows of x; the consumer sums those parts and
+// scales its row results by 1 / RMS (a scalar: rmsnorm(x) . w =
+// (x * gains) . w / RMS). Each kernel's epilogue (RoPE and the KV cache,
+// SwiGLU, the residual add, the argmax) runs on its subgroups' row pairs.
 //
 // Subgroup arithmetic is used with any subgroup size (32 on NVIDIA, 4 to 16
-// on lavapipe): rows go to subgroups by gl_SubgroupID.
+// on lavapipe): row pairs go to subgroups by gl_SubgroupID.
 //
 // Weights are stored in one of five types, picked at compile time by one
 // WEIGHTS_<type> definition (none: F32); arithmetic is float32 for all.
@@ -33,11 +40,8 @@
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_EXT_control_flow_attributes : require // [[unroll]]: arrays stay in registers
 
-#define WG 256u // threads per workgroup (128 ran 15-35% slower on the H100)
-#define MAX_COLS4 1536u // input vectors of at most 6144 floats (checked by the host)
-#define MAX_ROWS WG     // rows_per_group <= WG (checked by the host)
-#ifndef MV_ROWS
-#define MV_ROWS 2u // rows a subgroup sums at a time, sharing its reads of the input
+#ifndef WG
+#define WG 256u // threads per workgroup
 #endif
 #define NEG_INF uintBitsToFloat(0xff800000u)
 #define NO_INDEX 0xffffffffu
@@ -63,8 +67,7 @@
 #define WEIGHT_QUANT (WEIGHTS_Q8_0 || WEIGHTS_Q4_0)
 // UNROLL: units per lane loaded before they are summed. A quantized unit
 // holds 16 or 32 columns, so 2 per lane already span rows of 1-2K columns;
-// 4 would add loads past the row's end and registers (fewer workgroups per
-// SM). On the H100, 2 against 4: Q4_0 +8%, Q8_0 +3%, f16 -6% tok/s.
+// 4 would add loads past the row's end and registers.
 #ifndef UNROLL
 #if WEIGHT_QUANT
 #define UNROLL 2u
@@ -80,7 +83,7 @@ layout(push_constant) uniform Params {
   uint rows;           // rows of this product per layer
   uint cols;           // its input length, a multiple of 8
   uint layer;          // which layer's matrix: rows from layer * rows
-  uint rows_per_group; // even, <= WG
+  uint rows_per_group; // even
   uint dim;
   uint kv_dim;
   uint head_size;
@@ -90,6 +93,10 @@ layout(push_constant) uniform Params {
   uint split_len;   // positions per attention workgroup, <= WG
   uint slot_stride; // attention slots per head: the most splits
   uint best_count;  // classifier workgroups (entries of Best)
+  uint parts;       // entries of SumSq the consumer of a norm adds up
+  uint out_vec4;    // UNIT_VEC4 of the kernel that reads this one's output vector
+  uint gain_base;   // where the next norm's gains start in Gains (floats)
+  uint split;       // subgroups per row pair (llama_wide_matvec.comp)
 } pc;
 
 #include "llama_reduce.glsl"
@@ -149,6 +156,17 @@ vec4 unit_vec4(WEIGHT_TYPE w[UNIT_WORDS], uint i) {
   return w[i];
 #endif
 }
+
+// The unit-order slot of vec4 j4 of a vector of `cols` floats, read by a
+// kernel whose units hold `unit_vec4` vec4s: vec4 i of unit j at
+// i * units + j.
+uint in_slot(uint j4, uint cols, uint unit_vec4) {
+  return (j4 % unit_vec4) * (cols / (4u * unit_vec4)) + j4 / unit_vec4;
+}
+
+// The float index of element c of an output vector of `cols` floats, in
+// its reader's unit order (pc.out_vec4).
+uint out_index(uint c, uint cols) { return in_slot(c / 4u, cols, pc.out_vec4) * 4u + c % 4u; }
 
 #if WEIGHT_QUANT
 // Where unit j's scale lies in its row: WEIGHT_TYPE element scale_element

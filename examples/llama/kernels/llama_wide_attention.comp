@@ -3,8 +3,11 @@
 // cached positions [s * split_len, min((s + 1) * split_len, pos + 1)) (the
 // q/k/v kernel has already put position pos into the cache) and leaves,
 // in slot s of head h, the split's largest score m, l = sum exp(score - m)
-// and acc = sum exp(score - m) v. The wo kernel merges the slots
-// (llama_wide_matvec.comp, KIND_WO). Scores are q . k / sqrt(head_size).
+// and acc = sum exp(score - m) v. The head's last workgroup to finish (a
+// counter per head says which) merges its slots into the head's output:
+// sum over slots of exp(m_s - M) acc_s / L (M: the largest m_s, L: sum of
+// l_s exp(m_s - M)), written in the wo kernel's unit order. Scores are
+// q . k / sqrt(head_size).
 #extension GL_GOOGLE_include_directive : require
 #include "llama_wide.glsl"
 
@@ -13,8 +16,13 @@ layout(local_size_x = WG) in;
 layout(std430, set = 0, binding = 0) readonly buffer Q { vec4 q4[]; };
 layout(std430, set = 0, binding = 1) readonly buffer KV { vec4 kv4[]; }; // [layer][k, v][seq_len][kv_dim4]
 // [head][slot] (m, l, -, -), then from n_heads * slot_stride: [head][slot][head_size4] acc.
-layout(std430, set = 0, binding = 2) writeonly buffer Slots { vec4 slots[]; };
+// Other workgroups' slots are read by the last one: coherent.
+layout(std430, set = 0, binding = 2) coherent buffer Slots { vec4 slots[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Step { uint pos; uint token; } step;
+layout(std430, set = 0, binding = 4) writeonly buffer Att { vec4 att4[]; }; // [dim4], wo's unit order
+// Per head, the workgroups done with this dispatch; the last one sets it
+// back to 0 for the next.
+layout(std430, set = 0, binding = 5) coherent buffer Done { uint done[]; };
 
 #define MAX_HS4 64u // head_size <= 256
 // vec4 of a key and values per invocation loaded up front: all of them at
@@ -25,6 +33,7 @@ shared vec4 q_h[MAX_HS4];
 shared float key_parts[WG]; // [position][part] of the scores' dot products
 shared float weights[WG];   // exp(score - m) per position
 shared vec4 acc_parts[WG];  // [group][element] of acc
+shared bool last;           // this workgroup finishes its head
 
 void main() {
   uint t = gl_LocalInvocationIndex;
@@ -83,11 +92,49 @@ void main() {
   }
   acc_parts[t] = a;
   barrier();
-  uint slot = h * pc.slot_stride + s;
+  uint slot = h * pc.slot_stride + s, acc0 = pc.n_heads * pc.slot_stride;
+  uint splits = gl_NumWorkGroups.y;
+  if (splits == 1u) { // the only workgroup of its head: no slots to merge
+    if (t < hs4) {
+      vec4 sum = vec4(0.0);
+      for (uint g = 0u; g < groups; g++) sum += acc_parts[g * hs4 + t];
+      att4[in_slot(h * hs4 + t, pc.cols, pc.out_vec4)] = sum / l;
+    }
+    return;
+  }
   if (t < hs4) {
     vec4 sum = vec4(0.0);
     for (uint g = 0u; g < groups; g++) sum += acc_parts[g * hs4 + t];
-    slots[pc.n_heads * pc.slot_stride + slot * hs4 + t] = sum;
+    slots[acc0 + slot * hs4 + t] = sum;
   }
   if (t == 0u) slots[slot] = vec4(m, l, 0.0, 0.0);
+
+  // The slot is written before the counter counts it (the release), and
+  // read by the last workgroup after it saw the count (the acquire).
+  memoryBarrierBuffer();
+  barrier();
+  if (t == 0u) {
+    last = atomicAdd(done[h], 1u) == splits - 1u;
+    if (last) done[h] = 0u;
+  }
+  barrier();
+  if (!last) return;
+  memoryBarrierBuffer();
+  uint first = h * pc.slot_stride;
+  float big = NEG_INF;
+  for (uint k = 0u; k < splits; k++) big = max(big, slots[first + k].x);
+  float total = 0.0;
+  for (uint k = 0u; k < splits; k++) total += slots[first + k].y * exp(slots[first + k].x - big);
+  // groups of invocations take every groups-th slot of element d4.
+  vec4 merged = vec4(0.0);
+  if (group < groups)
+    for (uint k = group; k < splits; k += groups)
+      merged += exp(slots[first + k].x - big) * slots[acc0 + (first + k) * hs4 + d4];
+  acc_parts[t] = merged;
+  barrier();
+  if (t < hs4) {
+    vec4 sum = vec4(0.0);
+    for (uint g = 0u; g < groups; g++) sum += acc_parts[g * hs4 + t];
+    att4[in_slot(h * hs4 + t, pc.cols, pc.out_vec4)] = sum / total;
+  }
 }

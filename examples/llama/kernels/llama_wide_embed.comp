@@ -1,6 +1,7 @@
 #version 450
 // The wide plan's first dispatch, one workgroup: x = the embedding row of
-// the step's token, and the step's (pos, token) copied to StepOut, which the
+// the step's token, xn = x * the first layer's attention gains (in the
+// q/k/v kernel's unit order) and the sum of squares of x, and the step's (pos, token) copied to StepOut, which the
 // step's other kernels read: Step may be host memory (record-ahead), where
 // every read is a trip over the bus. The token is Step.token or, when that is NO_TOKEN, the
 // argmax of the previous step's logits, taken from its classifier
@@ -16,6 +17,9 @@ layout(std430, set = 0, binding = 1) writeonly buffer X { vec4 x_out[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Step { uint pos; uint token; } step;
 layout(std430, set = 0, binding = 3) readonly buffer PrevBest { uvec2 prev_best[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer StepOut { uint pos; uint token; } step_out;
+layout(std430, set = 0, binding = 5) readonly buffer Gains { vec4 gains4[]; }; // rms_att: layer 0's first
+layout(std430, set = 0, binding = 6) writeonly buffer XNext { vec4 xn4[]; };
+layout(std430, set = 0, binding = 7) writeonly buffer SumSqOut { float sum_sq_out[]; }; // one entry
 
 shared uint token_of[WG];
 
@@ -59,6 +63,7 @@ void main() {
     step_out.token = token;
   }
   uint units = pc.dim / UNIT_COLS, base = token * row_words(pc.dim);
+  float ss = 0.0;
   for (uint j = gl_LocalInvocationIndex; j < units; j += WG) {
     WEIGHT_TYPE w[UNIT_WORDS];
     [[unroll]] for (uint e = 0u; e < UNIT_WORDS; e++) w[e] = emb[base + j * UNIT_WORDS + e];
@@ -67,6 +72,14 @@ void main() {
 #else
     float s = 1.0;
 #endif
-    [[unroll]] for (uint i = 0u; i < UNIT_VEC4; i++) x_out[j * UNIT_VEC4 + i] = unit_vec4(w, i) * s;
+    [[unroll]] for (uint i = 0u; i < UNIT_VEC4; i++) {
+      uint j4 = j * UNIT_VEC4 + i;
+      vec4 v = unit_vec4(w, i) * s;
+      x_out[j4] = v;
+      xn4[in_slot(j4, pc.dim, pc.out_vec4)] = v * gains4[j4];
+      ss += dot(v, v);
+    }
   }
+  float total = workgroup_sum(ss);
+  if (gl_LocalInvocationIndex == 0u) sum_sq_out[0] = total;
 }

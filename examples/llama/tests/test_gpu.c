@@ -3,7 +3,8 @@
 //   llama_test_gpu [shape options as llama-gen] --mode batched|immediate|replay
 //                  [--ahead | --record-ahead] --steps N --seed S [--std X] --file F
 //                  [--attention-split N] [--rows-per-group N] [--plan auto|fused|wide]
-//                  [--weights f32|f16] [--wide-rows N] [--expect-plan fused|wide]
+//                  [--weights f32|f16] [--wide-rows N] [--wide-groups N] [--wide-split N]
+//                  [--expect-plan fused|wide]
 //                  [--gguf f32|f16|bf16|q8_0|q4_0]
 //
 // Writes a random checkpoint to F, then decodes greedily on the default
@@ -43,7 +44,7 @@ typedef struct test_args {
   llama_config config;
   gpb_mode mode;
   bool replay, ahead, record_ahead;
-  uint32_t steps, attention_split, rows_per_group, wide_rows, wide_groups;
+  uint32_t steps, attention_split, rows_per_group, wide_rows, wide_groups, wide_split;
   llama_plan plan, expect_plan;
   llama_weight_type weights;
   bool gguf;
@@ -111,6 +112,8 @@ static int parse(int argc, char **argv, test_args *t) {
       t->wide_rows = (uint32_t)n;
     else if (!strcmp(a, "--wide-groups"))
       t->wide_groups = (uint32_t)n;
+    else if (!strcmp(a, "--wide-split"))
+      t->wide_split = (uint32_t)n;
     else if (!strcmp(a, "--plan") || !strcmp(a, "--expect-plan")) {
       if (llama_plan_from_name(v, !strcmp(a, "--plan") ? &t->plan : &t->expect_plan)) {
         fprintf(stderr, "%s expects auto, fused or wide\n", a);
@@ -313,6 +316,7 @@ int main(int argc, char **argv) {
                                .rows_per_group = t.rows_per_group,
                                .wide_rows = t.wide_rows,
                                .wide_groups = t.wide_groups,
+                               .wide_split = t.wide_split,
                                .plan = t.plan,
                                .weights = t.weights,
                                .replay = t.replay,
