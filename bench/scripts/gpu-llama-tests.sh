@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine: the llama decoder against the CPU reference (the
 # ctest llama_gpu_* cases: every mode, ahead and record-ahead too, several shapes,
-# both plans, f32 and f16 weights) with the validation layer on, plus 64 steps
+# both plans, f32 and f16 weights, GGUF types, split-K) with the validation layer on, plus 64 steps
 # of stories15M in replay --ahead. PART=fused or PART=wide runs one plan's cases.
 #   bash bench/scripts/gpu-llama-tests.sh build-gpu [OUTDIR]
 set -u -o pipefail
@@ -58,6 +58,20 @@ if [ "$part" != fused ]; then
     check "fused-$w-qwen-narrow" --dim 896 --hidden 4864 --layers 2 --heads 14 --kv-heads 2 --vocab 1000 \
       --seq-len 64 --separate-classifier --plan fused --weights $w --mode batched --steps 64 --seed 3 --std 0.05
   done
+  # GGUF types, split-K by hand and by default, many passes per workgroup.
+  small="--dim 128 --hidden 352 --layers 2 --heads 4 --kv-heads 2 --vocab 512 --seq-len 40 --separate-classifier"
+  for w in q8_0 q4_0 bf16; do
+    check "wide-$w-gguf" $small --gguf $w --plan wide --mode batched --record-ahead --steps 40 --seed 5 --std 0.2 \
+      --attention-split 8
+    check "wide-$w-tinyllama-narrow" --dim 2048 --hidden 5632 --layers 1 --heads 32 --kv-heads 4 --vocab 1000 \
+      --seq-len 40 --std 0.05 --gguf $w --mode batched --record-ahead --steps 6 --seed 3 --attention-split 4
+  done
+  for split in 3 8; do
+    check "wide-split$split" $small --gguf q4_0 --plan wide --wide-split $split --wide-groups 3 --mode batched \
+      --steps 40 --seed 5 --std 0.2 --attention-split 8
+  done
+  check wide-passes $small --gguf q8_0 --plan wide --wide-rows 128 --wide-split 3 --wide-groups 2 --mode batched \
+    --steps 40 --seed 5 --std 0.2 --attention-split 8
   check wide-stories15m-f16 --shape stories15M --plan wide --weights f16 --mode batched --record-ahead --steps 64 --seed 5
   check fused-stories15m-f16 --shape stories15M --plan fused --weights f16 --mode replay --ahead --steps 64 --seed 5
 fi

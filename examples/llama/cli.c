@@ -103,7 +103,7 @@ static void usage(FILE *f, const char *prog) {
           "--ffn-rows N, --classifier-rows N: hidden rows per FFN workgroup (default 16)\n"
           "and vocabulary rows per classifier workgroup (fused: default 128, multiples of\n"
           "4; wide: default 64, at most 256). --wide-rows N: rows per workgroup of the\n"
-          "wide plan's layer products (even, default 16); --wide-groups N: at most N\n"
+          "wide plan's layer products (even, default 16, f32: 32); --wide-groups N: at most N\n"
           "workgroups per layer product, each taking several blocks of rows (default 0:\n"
           "one workgroup per block); --wide-split N: subgroups per row pair of a layer\n"
           "product, 1..8 (default 0: picked per product).\n"

@@ -83,7 +83,8 @@ typedef struct llama_gpu_options {
   // means 64.
   uint32_t classifier_rows;
   // Wide: rows per workgroup of the layer products, even, 2..256; 0 means 16
-  // (a row pair per subgroup on NVIDIA); split-K divides it by the split.
+  // (a row pair per subgroup on NVIDIA), 32 for float32 layers; split-K
+  // divides it by the split.
   uint32_t wide_rows;
   // Wide: at most this many workgroups per layer product, each taking
   // several blocks of wide_rows rows; 0 means one workgroup per block.
