@@ -16,8 +16,8 @@
 //                    index) to Best and BestOut
 // Workgroup g takes rows [g * rows_per_group, ...) of the layer's matrix,
 // a pair of rows at a time per pc.split subgroups: each takes every
-// split-th chunk of the pair's columns ("split-K", for products with few
-// rows and long ones: more loads in flight, fewer after one another), and
+// split-th run of the pair's units (pair_dot; "split-K", for products with
+// few rows: more loads in flight, fewer after one another), and
 // the pair's first subgroup adds the parts up in shared memory. Rows are
 // written by that subgroup alone, so x is updated in place: KIND_WO and
 // KIND_W2 read only their own rows of it.
