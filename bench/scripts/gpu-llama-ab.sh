@@ -4,8 +4,11 @@
 # variants (same machine, same files). Usage:
 #   bash bench/scripts/gpu-llama-ab.sh OUTDIR [LABEL=]LLAMA [[LABEL=]LLAMA...]
 # Each LLAMA is a gpubatch-llama binary: a build's, or a copy of one built
-# with other LLAMA_WIDE_DEFINES (examples/llama/CMakeLists.txt); LABEL names
-# it in the table (default: the file's name). The first one generates the
+# with other LLAMA_WIDE_DEFINES (examples/llama/CMakeLists.txt), e.g.
+#   cmake -S . -B build-var -DCMAKE_BUILD_TYPE=Release -DLLAMA_WIDE_DEFINES=UNROLL=2u
+#   cmake --build build-var --target gpubatch_llama_cli && cp build-var/gpubatch-llama llama-u2
+# (carry the copies to the GPU machine); LABEL names it in the table
+# (default: the file's name). The first one generates the
 # checkpoint /tmp/gpb-ab-SHAPE.bin (kept while its size is right) and
 # converts it to GGUF per quantized type.
 # Environment: SHAPE (default tinyllama11b; the shapes of
