@@ -67,7 +67,8 @@
 #define WEIGHT_QUANT (WEIGHTS_Q8_0 || WEIGHTS_Q4_0)
 // UNROLL: units per lane loaded before they are summed. A quantized unit
 // holds 16 or 32 columns, so 2 per lane already span rows of 1-2K columns;
-// 4 would add loads past the row's end and registers.
+// 4 would add loads past the row's end and registers (on the H100, 4
+// against 2: Q4_0 -7%, Q8_0 -8% tok/s at the TinyLlama-1.1B shape).
 #ifndef UNROLL
 #if WEIGHT_QUANT
 #define UNROLL 2u

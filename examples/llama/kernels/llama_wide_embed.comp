@@ -1,12 +1,13 @@
 #version 450
 // The wide plan's first dispatch, one workgroup: x = the embedding row of
 // the step's token, xn = x * the first layer's attention gains (in the
-// q/k/v kernel's unit order) and the sum of squares of x, and the step's (pos, token) copied to StepOut, which the
-// step's other kernels read: Step may be host memory (record-ahead), where
-// every read is a trip over the bus. The token is Step.token or, when that is NO_TOKEN, the
-// argmax of the previous step's logits, taken from its classifier
-// workgroups' bests with the host's rules (gpu_forward.c, best_token): NaN
-// never wins, ties go to the lowest index.
+// q/k/v kernel's unit order), the sum of squares of x, and the step's
+// (pos, token) copied to StepOut, which the step's other kernels read:
+// Step may be host memory (record-ahead), where every read is a trip over
+// the bus. The token is Step.token or, when that is NO_TOKEN, the argmax of
+// the previous step's logits, taken from its classifier workgroups' bests
+// with the host's rules (gpu_forward.c, best_token): NaN never wins, ties
+// go to the lowest index.
 #extension GL_GOOGLE_include_directive : require
 #include "llama_wide.glsl"
 
