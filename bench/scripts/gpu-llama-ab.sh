@@ -43,7 +43,7 @@ for a in "$@"; do
     exit 2
   }
 done
-read -r dim hidden layers heads kvh vocab seq std cls <<<"$(shape_config "$shape")" || {
+shape_config "$shape" >/dev/null || {
   echo "unknown shape '$shape'" >&2
   exit 2
 }
@@ -61,15 +61,9 @@ fi
 
 gen=${bins[0]}
 ckpt=/tmp/gpb-ab-$shape.bin
-sep=()
-[ "$cls" = separate ] && sep=(--separate-classifier)
-hs=$((dim / heads))
-copies=$([ "$cls" = separate ] && echo 2 || echo 1)
-expected=$((28 + 4 * (copies * vocab * dim + 2 * layers * dim +
-  layers * (2 * dim * dim + 2 * hs * kvh * dim + 3 * hidden * dim) + dim + seq * hs)))
-if [ "$(stat -c %s "$ckpt" 2>/dev/null)" != "$expected" ]; then
-  "$gen" gen --dim "$dim" --hidden "$hidden" --layers "$layers" --heads "$heads" --kv-heads "$kvh" \
-    --vocab "$vocab" --seq-len "$seq" --seed 1 --std "$std" "${sep[@]}" -o "$ckpt" >>"$log" 2>&1 || {
+read -r -a gen_flags <<<"$(shape_gen_flags "$shape")"
+if [ "$(stat -c %s "$ckpt" 2>/dev/null)" != "$(shape_checkpoint_bytes "$shape")" ]; then
+  "$gen" gen "${gen_flags[@]}" -o "$ckpt" >>"$log" 2>&1 || {
     echo "generating $ckpt failed (see $log)" >&2
     exit 1
   }

@@ -106,17 +106,9 @@ esac
 do_shape() {
   local name=$1 dim hidden layers heads kvh vocab seq std cls t_shape t
   read -r dim hidden layers heads kvh vocab seq std cls <<<"$(shape_config "$name")"
-  local ckpt=/tmp/gpb-shapes-$name.bin sep=() copies=1
-  if [ "$cls" = separate ]; then
-    sep=(--separate-classifier)
-    copies=2
-  fi
-  # The legacy format's size: header, embedding (and classifier), norms,
-  # matrices, final norm, unused RoPE tables; all float32.
-  local hs=$((dim / heads))
-  local kvd=$((hs * kvh))
-  local expected=$((28 + 4 * (copies * vocab * dim + 2 * layers * dim +
-    layers * (2 * dim * dim + 2 * kvd * dim + 3 * hidden * dim) + dim + seq * hs)))
+  local ckpt=/tmp/gpb-shapes-$name.bin gen_flags expected
+  expected=$(shape_checkpoint_bytes "$name")
+  read -r -a gen_flags <<<"$(shape_gen_flags "$name")"
   t_shape=$(now)
   echo "# shape $name {\"shape\": \"$name\", \"dim\": $dim, \"hidden\": $hidden, \"layers\": $layers," \
     "\"heads\": $heads, \"kv_heads\": $kvh, \"vocab\": $vocab, \"seq_len\": $seq, \"std\": $std," \
@@ -127,8 +119,7 @@ do_shape() {
   if [ -f "$ckpt" ] && [ "$(stat -c %s "$ckpt")" = "$expected" ]; then
     echo "# reusing $ckpt"
   else
-    run "$gpb" llama-gen --dim "$dim" --hidden "$hidden" --layers "$layers" --heads "$heads" --kv-heads "$kvh" \
-      --vocab "$vocab" --seq-len "$seq" --seed 1 --std "$std" "${sep[@]}" -o "$ckpt"
+    run "$gpb" llama-gen "${gen_flags[@]}" -o "$ckpt"
   fi
   local size
   size=$(stat -c %s "$ckpt" 2>/dev/null || echo 0)
