@@ -102,6 +102,16 @@ layout(push_constant) uniform Params {
 
 #include "llama_reduce.glsl"
 
+// The better of (v, i) and (bv, bi), the host's rules for the argmax
+// (gpu_forward.c, best_token): NaN and NO_INDEX never win, ties go to the
+// lower index.
+void keep_best(float v, uint i, inout float bv, inout uint bi) {
+  if (i != NO_INDEX && !isnan(v) && (bi == NO_INDEX || v > bv || (v == bv && i < bi))) {
+    bv = v;
+    bi = i;
+  }
+}
+
 float workgroup_max(float v) {
   float s = subgroupMax(v);
   if (subgroupElect()) reduce_scratch[gl_SubgroupID] = s;

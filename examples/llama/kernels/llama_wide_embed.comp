@@ -31,11 +31,7 @@ uint step_token() {
   uint i = NO_INDEX;
   for (uint k = gl_LocalInvocationIndex; k < pc.best_count; k += WG) {
     uvec2 b = prev_best[k];
-    float bv = uintBitsToFloat(b.x);
-    if (b.y != NO_INDEX && !isnan(bv) && (i == NO_INDEX || bv > v)) { // k ascends: ties keep the earlier
-      v = bv;
-      i = b.y;
-    }
+    keep_best(uintBitsToFloat(b.x), b.y, v, i);
   }
   float m = subgroupMax(v);
   i = subgroupMin(v == m ? i : NO_INDEX);
@@ -46,14 +42,7 @@ uint step_token() {
   barrier();
   v = NEG_INF;
   i = NO_INDEX;
-  for (uint k = 0u; k < gl_NumSubgroups; k++) {
-    float kv = reduce_scratch[k];
-    uint ki = token_of[k];
-    if (ki != NO_INDEX && (i == NO_INDEX || kv > v || (kv == v && ki < i))) {
-      v = kv;
-      i = ki;
-    }
-  }
+  for (uint k = 0u; k < gl_NumSubgroups; k++) keep_best(reduce_scratch[k], token_of[k], v, i);
   return i == NO_INDEX ? 0u : i; // every logit NaN: the host reports it
 }
 

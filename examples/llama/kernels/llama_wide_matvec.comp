@@ -122,15 +122,6 @@ shared vec2 pair_parts[WG]; // per subgroup: its part of its pair
 #if KIND_CLASSIFIER
 shared float best_value[WG];
 shared uint best_index[WG];
-
-// The better of (v, i) and (bv, bi): NaN and NO_INDEX never win, ties go
-// to the lower index.
-void keep_best(float v, uint i, inout float bv, inout uint bi) {
-  if (i != NO_INDEX && !isnan(v) && (bi == NO_INDEX || v > bv || (v == bv && i < bi))) {
-    bv = v;
-    bi = i;
-  }
-}
 #elif KIND_WO || KIND_W2
 shared float sq_parts[WG]; // per subgroup
 #endif
