@@ -122,8 +122,6 @@ shared vec2 pair_parts[WG]; // per subgroup: its part of its pair
 #if KIND_CLASSIFIER
 shared float best_value[WG];
 shared uint best_index[WG];
-#elif KIND_WO || KIND_W2
-shared float sq_parts[WG]; // per subgroup
 #endif
 
 // Row pair (r, r + 1) of the layer's matrix, its results d (already / RMS
@@ -225,13 +223,8 @@ void main() {
     }
   }
 #if KIND_WO || KIND_W2
-  if (subgroupElect()) sq_parts[gl_SubgroupID] = keep_v;
-  barrier();
-  if (gl_LocalInvocationIndex == 0u) {
-    float s = 0.0;
-    for (uint i = 0u; i < gl_NumSubgroups; i++) s += sq_parts[i];
-    sum_sq_out[gl_WorkGroupID.x] = s;
-  }
+  float s = workgroup_sum(keep_v); // only the subgroups' first lanes hold parts
+  if (gl_LocalInvocationIndex == 0u) sum_sq_out[gl_WorkGroupID.x] = s;
 #elif KIND_CLASSIFIER
   if (subgroupElect()) {
     best_value[gl_SubgroupID] = keep_v;
