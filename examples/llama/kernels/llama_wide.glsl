@@ -65,15 +65,21 @@
 #define UNIT_COLS 8u
 #endif
 #define WEIGHT_QUANT (WEIGHTS_Q8_0 || WEIGHTS_Q4_0)
-// UNROLL: units per lane loaded before they are summed. A quantized unit
-// holds 16 or 32 columns, so 2 per lane already span rows of 1-2K columns;
-// 4 would add loads past the row's end and registers (on the H100, 4
-// against 2: Q4_0 -7%, Q8_0 -8% tok/s at the TinyLlama-1.1B shape).
+// UNROLL: units per lane loaded before they are summed. Fewer registers
+// let more subgroups stay resident, which counts for more than a lane's
+// loads in flight: at the TinyLlama-1.1B shape a w13 product has 5632 row
+// pairs, one subgroup each, and 48 registers a lane leave room for 5280
+// subgroups on an H100's 132 SMs (two rounds), 35 for 6336 (one). There,
+// against the earlier defaults (4 for 16-byte F16/BF16 units, 2 for
+// quantized ones): Q4_0 and Q8_0 with 1 +6% tok/s, F16 with 2 +9%
+// (bench/results/history.md). F32 keeps 4 (its 32-byte units; 2 untried).
 #ifndef UNROLL
 #if WEIGHT_QUANT
-#define UNROLL 2u
-#else
+#define UNROLL 1u
+#elif WEIGHTS_F32
 #define UNROLL 4u
+#else
+#define UNROLL 2u
 #endif
 #endif
 #define UNIT_VEC4 (UNIT_COLS / 4u) // vec4 of columns per unit

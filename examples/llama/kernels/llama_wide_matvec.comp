@@ -124,18 +124,35 @@ shared float best_value[WG];
 shared uint best_index[WG];
 #endif
 
+// What a row pair's epilogue reads besides its results, loaded before the
+// pair's weights so that the epilogue waits for no load (on the H100 that
+// took 0.25-0.75 µs off wo and w2, bench/results/history.md). QKV: RoPE's
+// (cos, sin) for the pair; WO/W2: x and the next norm's gains at both rows
+// (x[r] is this pair's own: no other subgroup writes it).
+vec4 pair_inputs(uint r, uint pos) {
+  vec4 v = vec4(0.0);
+#if KIND_QKV
+  uint kv_end = pc.dim + pc.kv_dim;
+  if (r < kv_end) {
+    uint i = r < pc.dim ? r % pc.head_size : (r - pc.dim) % pc.head_size;
+    v.xy = rope[pos * (pc.head_size / 2u) + i / 2u];
+  }
+#elif KIND_WO || KIND_W2
+  bool second = r + 1u < pc.rows;
+  v = vec4(x[r], second ? x[r + 1u] : 0.0, gains[pc.gain_base + r], second ? gains[pc.gain_base + r + 1u] : 0.0);
+#endif
+  return v;
+}
+
 // Row pair (r, r + 1) of the layer's matrix, its results d (already / RMS
-// for a norm's input), rows past pc.rows not stored.
-void epilogue(uint r, vec2 d, inout float keep_v, inout uint keep_i) {
+// for a norm's input) and its pair_inputs in_v; rows past pc.rows not
+// stored.
+void epilogue(uint r, vec2 d, vec4 in_v, uint pos, inout float keep_v, inout uint keep_i) {
   bool second = r + 1u < pc.rows;
 #if KIND_QKV
   // Rows come in (even, odd) pairs: RoPE rotates each pair of q and k.
-  uint pos = step.pos, kv_end = pc.dim + pc.kv_dim;
-  if (r < kv_end) {
-    uint i = r < pc.dim ? r % pc.head_size : (r - pc.dim) % pc.head_size;
-    vec2 cs = rope[pos * (pc.head_size / 2u) + i / 2u];
-    d = vec2(d.x * cs.x - d.y * cs.y, d.x * cs.y + d.y * cs.x);
-  }
+  uint kv_end = pc.dim + pc.kv_dim;
+  if (r < kv_end) d = vec2(d.x * in_v.x - d.y * in_v.y, d.x * in_v.y + d.y * in_v.x);
   if (subgroupElect()) {
     if (r < pc.dim) {
       q_out[r] = d.x;
@@ -151,19 +168,19 @@ void epilogue(uint r, vec2 d, inout float keep_v, inout uint keep_i) {
   if (subgroupElect()) hb[out_index(r / 2u, pc.rows / 2u)] = d.x * (1.0 / (1.0 + exp(-d.x))) * d.y; // silu(h1) * h3
 #elif KIND_WO || KIND_W2
   // One lane (the first: the subgroup is whole here and at the end of
-  // main) reads and writes x and keeps the sum of squares of its rows.
+  // main) writes x and keeps the sum of squares of its rows.
   if (subgroupElect()) {
-    float v0 = x[r] + d.x, v1 = second ? x[r + 1u] + d.y : 0.0;
+    float v0 = in_v.x + d.x, v1 = second ? in_v.y + d.y : 0.0;
     keep_v += v0 * v0 + v1 * v1;
     x[r] = v0;
-    xn[out_index(r, pc.rows)] = v0 * gains[pc.gain_base + r];
+    xn[out_index(r, pc.rows)] = v0 * in_v.z;
     if (second) {
       x[r + 1u] = v1;
-      xn[out_index(r + 1u, pc.rows)] = v1 * gains[pc.gain_base + r + 1u];
+      xn[out_index(r + 1u, pc.rows)] = v1 * in_v.w;
     }
   }
 #elif KIND_CLASSIFIER
-  uint half_at = (step.pos & 1u) * pc.rows;
+  uint half_at = (pos & 1u) * pc.rows;
   if (subgroupElect()) {
     logits[half_at + r] = d.x;
     if (second) logits[half_at + r + 1u] = d.y;
@@ -181,6 +198,11 @@ void main() {
   for (uint i = gl_LocalInvocationIndex; i < pc.parts; i += WG) part_sq += sum_sq[i];
   bool have_scale = false;
   float scale = 1.0;
+#endif
+#if KIND_QKV || KIND_CLASSIFIER
+  uint pos = step.pos;
+#else
+  uint pos = 0u;
 #endif
   float keep_v = 0.0; // WO/W2: sum of squares; classifier: best value
 #if KIND_CLASSIFIER
@@ -200,6 +222,7 @@ void main() {
     for (uint p0 = 0u; 2u * p0 < count; p0 += pairs_per_pass) {
       uint r = row0 + 2u * (p0 + gl_SubgroupID / split), first = pc.layer * pc.rows;
       bool mine = r < row0 + count && gl_SubgroupID < pairs_per_pass * split;
+      vec4 in_v = lead && mine ? pair_inputs(r, pos) : vec4(0.0);
       vec2 d = mine ? pair_dot(first + r, first + min(r + 1u, pc.rows - 1u), part, split) : vec2(0.0);
 #if NORM_INPUT
       if (!have_scale) { // the workgroup's first pass: every invocation
@@ -218,7 +241,7 @@ void main() {
 #if NORM_INPUT
         d *= scale;
 #endif
-        epilogue(r, d, keep_v, keep_i);
+        epilogue(r, d, in_v, pos, keep_v, keep_i);
       }
     }
   }
