@@ -128,6 +128,25 @@ float workgroup_max(float v) {
   return m;
 }
 
+shared uint best_scratch[WG]; // workgroup_best's index per subgroup
+
+// The best of every invocation's (v, i) by keep_best's rules, returned to
+// every invocation in (v, i). Must be reached by all invocations (it holds
+// barriers).
+void workgroup_best(inout float v, inout uint i) {
+  float m = subgroupMax(v);
+  uint mi = subgroupMin(v == m ? i : NO_INDEX); // ties: the lowest index
+  if (subgroupElect()) {
+    reduce_scratch[gl_SubgroupID] = m;
+    best_scratch[gl_SubgroupID] = mi;
+  }
+  barrier();
+  v = NEG_INF;
+  i = NO_INDEX;
+  for (uint k = 0u; k < gl_NumSubgroups; k++) keep_best(reduce_scratch[k], best_scratch[k], v, i);
+  barrier(); // the scratch may be reused right after
+}
+
 // WEIGHT_TYPE elements of a row of `cols` columns (quant.h's GPU layout).
 uint row_words(uint cols) {
 #if WEIGHT_QUANT

@@ -35,6 +35,13 @@ shared float weights[WG];   // exp(score - m) per position
 shared vec4 acc_parts[WG];  // [group][element] of acc
 shared bool last;           // this workgroup finishes its head
 
+// Element d4 of acc: the sum of its groups' parts in acc_parts.
+vec4 group_sum(uint d4, uint groups, uint hs4) {
+  vec4 sum = vec4(0.0);
+  for (uint g = 0u; g < groups; g++) sum += acc_parts[g * hs4 + d4];
+  return sum;
+}
+
 void main() {
   uint t = gl_LocalInvocationIndex;
   uint h = gl_WorkGroupID.x, s = gl_WorkGroupID.y;
@@ -94,19 +101,12 @@ void main() {
   barrier();
   uint slot = h * pc.slot_stride + s, acc0 = pc.n_heads * pc.slot_stride;
   uint splits = gl_NumWorkGroups.y;
+  vec4 sum = t < hs4 ? group_sum(t, groups, hs4) : vec4(0.0);
   if (splits == 1u) { // the only workgroup of its head: no slots to merge
-    if (t < hs4) {
-      vec4 sum = vec4(0.0);
-      for (uint g = 0u; g < groups; g++) sum += acc_parts[g * hs4 + t];
-      att4[in_slot(h * hs4 + t, pc.cols, pc.out_vec4)] = sum / l;
-    }
+    if (t < hs4) att4[in_slot(h * hs4 + t, pc.cols, pc.out_vec4)] = sum / l;
     return;
   }
-  if (t < hs4) {
-    vec4 sum = vec4(0.0);
-    for (uint g = 0u; g < groups; g++) sum += acc_parts[g * hs4 + t];
-    slots[acc0 + slot * hs4 + t] = sum;
-  }
+  if (t < hs4) slots[acc0 + slot * hs4 + t] = sum;
   if (t == 0u) slots[slot] = vec4(m, l, 0.0, 0.0);
 
   // The slot is written before the counter counts it (the release), and
@@ -132,9 +132,5 @@ void main() {
       merged += exp(slots[first + k].x - big) * slots[acc0 + (first + k) * hs4 + d4];
   acc_parts[t] = merged;
   barrier();
-  if (t < hs4) {
-    vec4 sum = vec4(0.0);
-    for (uint g = 0u; g < groups; g++) sum += acc_parts[g * hs4 + t];
-    att4[in_slot(h * hs4 + t, pc.cols, pc.out_vec4)] = sum / total;
-  }
+  if (t < hs4) att4[in_slot(h * hs4 + t, pc.cols, pc.out_vec4)] = group_sum(t, groups, hs4) / total;
 }

@@ -22,8 +22,6 @@ layout(std430, set = 0, binding = 5) readonly buffer Gains { vec4 gains4[]; }; /
 layout(std430, set = 0, binding = 6) writeonly buffer XNext { vec4 xn4[]; };
 layout(std430, set = 0, binding = 7) writeonly buffer SumSqOut { float sum_sq_out[]; }; // one entry
 
-shared uint token_of[WG];
-
 uint step_token() {
   uint token = step.token;
   if (token != NO_TOKEN) return token;
@@ -33,16 +31,7 @@ uint step_token() {
     uvec2 b = prev_best[k];
     keep_best(uintBitsToFloat(b.x), b.y, v, i);
   }
-  float m = subgroupMax(v);
-  i = subgroupMin(v == m ? i : NO_INDEX);
-  if (subgroupElect()) {
-    reduce_scratch[gl_SubgroupID] = m;
-    token_of[gl_SubgroupID] = i;
-  }
-  barrier();
-  v = NEG_INF;
-  i = NO_INDEX;
-  for (uint k = 0u; k < gl_NumSubgroups; k++) keep_best(reduce_scratch[k], token_of[k], v, i);
+  workgroup_best(v, i);
   return i == NO_INDEX ? 0u : i; // every logit NaN: the host reports it
 }
 

@@ -119,10 +119,6 @@ vec2 pair_dot(uint r, uint r1, uint part, uint split) {
 
 shared vec2 pair_parts[WG]; // per subgroup: its part of its pair
 
-#if KIND_CLASSIFIER
-shared float best_value[WG];
-shared uint best_index[WG];
-#endif
 
 // What a row pair's epilogue reads besides its results, loaded before the
 // pair's weights so that the epilogue waits for no load (on the H100 that
@@ -249,17 +245,10 @@ void main() {
   float s = workgroup_sum(keep_v); // only the subgroups' first lanes hold parts
   if (gl_LocalInvocationIndex == 0u) sum_sq_out[gl_WorkGroupID.x] = s;
 #elif KIND_CLASSIFIER
-  if (subgroupElect()) {
-    best_value[gl_SubgroupID] = keep_v;
-    best_index[gl_SubgroupID] = keep_i;
-  }
-  barrier();
+  workgroup_best(keep_v, keep_i);
   if (gl_LocalInvocationIndex == 0u) {
-    float v = NEG_INF;
-    uint i = NO_INDEX;
-    for (uint k = 0u; k < gl_NumSubgroups; k++) keep_best(best_value[k], best_index[k], v, i);
-    best[gl_WorkGroupID.x] = uvec2(floatBitsToUint(v), i);
-    best_out[gl_WorkGroupID.x] = uvec2(floatBitsToUint(v), i);
+    best[gl_WorkGroupID.x] = uvec2(floatBitsToUint(keep_v), keep_i);
+    best_out[gl_WorkGroupID.x] = uvec2(floatBitsToUint(keep_v), keep_i);
   }
 #endif
 }
