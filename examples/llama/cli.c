@@ -24,7 +24,7 @@
 typedef struct cli_options {
   const char *checkpoint, *tokenizer, *prompt, *prompt_ids, *dump_logits;
   long long steps, threads, device, attention_split, max_batch, ffn_rows, classifier_rows, wide_rows, wide_groups,
-      wide_split, wait_spin_us;
+      wide_split, persistent_groups, wait_spin_us;
   bool json, cpu, replay, ahead, record_ahead, progress, info, weights_given;
   gpb_mode mode;
   llama_plan plan;
@@ -63,10 +63,10 @@ static void usage(FILE *f, const char *prog) {
   fprintf(f,
           "usage: %s --model FILE [--tokenizer FILE] [--prompt TEXT | --prompt-ids 1,2,3]\n"
           "       [--steps N] [--mode immediate|batched|replay|cpu] [--ahead | --record-ahead]\n"
-          "       [--cpu] [--plan auto|fused|wide] [--weights f32|f16] [--info]\n"
+          "       [--cpu] [--plan auto|fused|wide|persistent] [--weights f32|f16] [--info]\n"
           "       [--threads N] [--json] [--progress] [--dump-logits FILE] [--device I]\n"
           "       [--attention-split N] [--ffn-rows N] [--classifier-rows N] [--wide-rows N] [--wide-groups N]\n"
-          "       [--wide-split N]\n"
+          "       [--wide-split N] [--persistent-groups N]\n"
           "       [--max-batch-dispatches N] [--wait-spin-us N] [--trace FILE.json] [--devices all|I,J,...]\n"
           "Greedy decoding of a Llama model on gpubatch, token by token: each step\n"
           "is one chain of dispatches and one readback of the classifier workgroups' best\n"
@@ -88,8 +88,11 @@ static void usage(FILE *f, const char *prog) {
           "step's mapped values and submits it.\n"
           "--plan (GPU): fused runs 2 dispatches per layer (for small models, whose step\n"
           "is bound by its chain of dispatches), wide one per matrix-vector product over\n"
-          "many workgroups (for models whose step is bound by its weights' bytes); auto\n"
-          "(default) picks by the size of a layer's weights.\n"
+          "many workgroups (for models whose step is bound by its weights' bytes),\n"
+          "persistent the wide plan's work with all layers in one dispatch whose\n"
+          "workgroups, all resident at once, meet at grid barriers; auto (default) picks\n"
+          "by the size of a layer's weights, and persistent for wide where the device\n"
+          "reports its SMs (NVIDIA).\n"
           "--weights f16: float32 matrices converted to IEEE half at load (the CPU\n"
           "reference rounds them the same way); arithmetic stays float32. Default: the\n"
           "file's types.\n"
@@ -106,7 +109,9 @@ static void usage(FILE *f, const char *prog) {
           "wide plan's layer products (even, default 16, f32: 32); --wide-groups N: at most N\n"
           "workgroups per layer product, each taking several blocks of rows (default 0:\n"
           "one workgroup per block); --wide-split N: subgroups per row pair of a layer\n"
-          "product, 1..8 (default 0: picked per product).\n"
+          "product, 1..8 (default 0: picked per product). --persistent-groups N:\n"
+          "workgroups of the persistent plan's layers, all of which must fit on the\n"
+          "device at once (default: 4 per SM where known, else 1).\n"
           "--max-batch-dispatches N: the stream submits after N dispatches (default: the\n"
           "library's), so a step can start on the GPU while the rest is recorded.\n"
           "--wait-spin-us N: how long the host polls for a step before it blocks (default\n"
@@ -134,7 +139,7 @@ static int parse_int(const char *flag, const char *text, long long min, long lon
 
 static int parse_plan(const char *text, cli_options *o) {
   if (llama_plan_from_name(text, &o->plan) == 0) return 0;
-  fprintf(stderr, "llama: --plan expects auto, fused or wide, got '%s'\n", text);
+  fprintf(stderr, "llama: --plan expects auto, fused, wide or persistent, got '%s'\n", text);
   return -1;
 }
 
@@ -253,6 +258,8 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       bad = parse_int(a, v, 0, 1 << 20, &o->wide_groups);
     else if (!strcmp(a, "--wide-split"))
       bad = parse_int(a, v, 0, 8, &o->wide_split);
+    else if (!strcmp(a, "--persistent-groups"))
+      bad = parse_int(a, v, 0, 1 << 16, &o->persistent_groups);
     else if (!strcmp(a, "--plan"))
       bad = parse_plan(v, o);
     else if (!strcmp(a, "--weights"))
@@ -545,6 +552,7 @@ static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device
                             .wide_rows = (uint32_t)o->wide_rows,
                             .wide_groups = (uint32_t)o->wide_groups,
                             .wide_split = (uint32_t)o->wide_split,
+                            .persistent_groups = (uint32_t)o->persistent_groups,
                             .plan = o->plan,
                             .weights = o->weights,
                             .replay = o->replay,

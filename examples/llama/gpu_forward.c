@@ -41,6 +41,12 @@
 // halves (f16: half the bytes; arithmetic stays float32); the wide plan
 // also bfloat16, Q8_0 and Q4_0 (GGUF files), dequantized inside its
 // products (quant.h: the GPU layout of their blocks).
+//
+// The PERSISTENT plan runs the same work as the wide plan with every layer
+// in one dispatch (kernels/llama_wide_layers.comp), between the wide
+// plan's embedding and classifier dispatches: 3 dispatches a step. Its
+// workgroups, all resident at once, meet at a grid barrier where the wide
+// plan would end one dispatch and start the next.
 // Weights reach the GPU through the stream's staging path in pieces of at
 // most PACK_CHUNK bytes, packed from the mapped file (upload_rows).
 #define _POSIX_C_SOURCE 200809L // sysconf
@@ -168,6 +174,21 @@ static const uint32_t k_wide_classifier_q8_0[] =
 static const uint32_t k_wide_classifier_q4_0[] =
 #include "llama_wide_classifier_q4_0.inc"
     ;
+static const uint32_t k_wide_layers_f32[] =
+#include "llama_wide_layers_f32.inc"
+    ;
+static const uint32_t k_wide_layers_f16[] =
+#include "llama_wide_layers_f16.inc"
+    ;
+static const uint32_t k_wide_layers_bf16[] =
+#include "llama_wide_layers_bf16.inc"
+    ;
+static const uint32_t k_wide_layers_q8_0[] =
+#include "llama_wide_layers_q8_0.inc"
+    ;
+static const uint32_t k_wide_layers_q4_0[] =
+#include "llama_wide_layers_q4_0.inc"
+    ;
 
 typedef struct spirv_words {
   const uint32_t *words;
@@ -194,6 +215,10 @@ static const spirv_words k_wide_spirv[LLAMA_WEIGHT_TYPES][WIDE_KERNELS] = {
     {SPIRV(k_wide_embed_q4_0), SPIRV(k_wide_qkv_q4_0), SPIRV(k_wide_attention_spirv), SPIRV(k_wide_wo_q4_0),
      SPIRV(k_wide_w13_q4_0), SPIRV(k_wide_w2_q4_0), SPIRV(k_wide_classifier_q4_0)},
 };
+// The persistent plan's layers, per weight type.
+static const spirv_words k_layers_spirv[LLAMA_WEIGHT_TYPES] = {
+    SPIRV(k_wide_layers_f32), SPIRV(k_wide_layers_f16), SPIRV(k_wide_layers_bf16), SPIRV(k_wide_layers_q8_0),
+    SPIRV(k_wide_layers_q4_0)};
 
 // Kernel geometry and limits, as in the GLSL sources.
 #define WORKGROUP_SIZE 256u
@@ -218,6 +243,12 @@ static const spirv_words k_wide_spirv[LLAMA_WEIGHT_TYPES][WIDE_KERNELS] = {
 #define WIDE_DEFAULT_ROWS_F32 32u
 #define WIDE_DEFAULT_CLASSIFIER_ROWS 64u
 #define WIDE_DEFAULT_SPLIT 64u
+// The persistent plan (kernels/llama_wide_layers.comp): its workgroups per
+// SM by default (256 invocations each: 1024 of an SM's 2048, which holds
+// them while they need at most 64 registers and 57 KB of shared memory),
+// and the polls after which a grid barrier gives up (seconds on an H100).
+#define PERSISTENT_PER_UNIT 4u
+#define PERSISTENT_SPIN_LIMIT (1u << 22)
 
 // Push-constant blocks; each must match its kernel's size exactly (checked).
 typedef struct attention_params {
@@ -234,10 +265,19 @@ typedef struct wide_params {
       best_count, parts, out_vec4, gain_base, split;
 } wide_params;
 
+typedef struct persistent_params {
+  uint32_t dim, hidden, kv_dim, head_size, seq_len, n_heads, kv_mul, split_len, slot_stride, layers, out_vec4,
+      part_stride, spin_limit, split_qkv, split_wo, split_w13, split_w2, dim_stride, hidden_stride;
+} persistent_params;
+// Floats per place of a persistent per-layer vector: 256-byte boundaries
+// (kernels/llama_wide_layers.comp says why).
+static uint64_t place_floats(uint64_t n) { return (n + 63) & ~63ull; }
+
 enum { ARGS_ATTENTION = 13, ARGS_FFN = 10, ARGS_CLASSIFIER = 8 };
 #define ARGS_PER_LAYER (ARGS_ATTENTION + ARGS_FFN)
 // Wide: embed 8, then per layer qkv 7, attention 6, wo 6, w13 4, w2 6, then the classifier 7.
 enum { WIDE_ARGS_EMBED = 8, WIDE_ARGS_PER_LAYER = 29, WIDE_ARGS_CLASSIFIER = 7 };
+enum { PERSISTENT_ARGS = 22 }; // its layers' dispatch, between the wide embed and classifier
 
 struct llama_gpu {
   gpb_device *device;
@@ -263,6 +303,15 @@ struct llama_gpu {
   // attention's merged output and its per-head counters (zeroed once).
   gpb_buffer *xn, *sum_sq, *att, *att_done;
   gpb_buffer *step_dev; // wide: the step's (pos, token), copied by the embedding kernel
+  // Persistent: its layers' kernel; per-layer vectors (resid, xn_layers,
+  // sum_sq_layers, q_layers, att_layers, hb_layers: see
+  // kernels/llama_wide_layers.comp), the grid barrier's counters (sync)
+  // and the flag a barrier that gave up sets (sync_failed, mapped).
+  gpb_kernel *layers;
+  gpb_buffer *resid, *xn_layers, *sum_sq_layers, *q_layers, *att_layers, *hb_layers, *sync, *sync_failed;
+  const volatile uint32_t *failed_mapped;
+  uint32_t persistent_groups;
+  persistent_params persistent_pc;
   // The bests again, where the host reads them: best_read (a private
   // buffer, read back by a copy) or, ahead and record-ahead,
   // best_shared[pos % 2] (mapped).
@@ -490,7 +539,34 @@ static uint32_t wide_splits(uint32_t pos, uint32_t split_len) { return pos / spl
 // splits of all its positions.
 static uint32_t slots_per_head(const llama_config *c, llama_plan plan, uint32_t split_len) {
   uint32_t last = (uint32_t)c->seq_len - 1;
-  return plan == LLAMA_PLAN_WIDE ? wide_splits(last, split_len) : past_splits(last, split_len) + 1;
+  return plan != LLAMA_PLAN_FUSED ? wide_splits(last, split_len) : past_splits(last, split_len) + 1;
+}
+
+// The persistent plan's per-layer vectors (kernels/llama_wide_layers.comp
+// says what each holds), its grid barrier's counters, zeroed once (each
+// dispatch leaves them at 0), and the host-visible flag of a barrier that
+// gave up.
+static int create_persistent_state(llama_gpu *g, const gpb_device_info *info, llama_error *err) {
+  const llama_config *c = &g->config;
+  uint64_t dim = place_floats((uint64_t)c->dim), hidden = place_floats((uint64_t)c->hidden_dim);
+  uint64_t layers = (uint64_t)c->n_layers, part_stride = place_floats(g->persistent_groups);
+  if (create_buffer(g, info, "resid", (2 * layers + 1) * dim, &g->resid, err) ||
+      create_buffer(g, info, "xn_layers", layers * 2 * dim, &g->xn_layers, err) ||
+      create_buffer(g, info, "sum_sq_layers", layers * 2 * part_stride, &g->sum_sq_layers, err) ||
+      create_buffer(g, info, "q_layers", layers * dim, &g->q_layers, err) ||
+      create_buffer(g, info, "att_layers", layers * dim, &g->att_layers, err) ||
+      create_buffer(g, info, "hb_layers", layers * hidden, &g->hb_layers, err) ||
+      create_buffer(g, info, "grid_sync", 4, &g->sync, err))
+    return -1;
+  const float zeros[4] = {0};
+  if (copy_in(g, "grid_sync", zeros, 4, g->sync, 0, err)) return -1;
+  gpb_status st = gpb_buffer_create(g->device, 4 * sizeof(uint32_t), GPB_MEMORY_SHARED, &g->sync_failed);
+  void *mapped = NULL;
+  if (!st) st = gpb_buffer_map(g->sync_failed, GPB_HOST_WRITE, &mapped);
+  if (st) return llama_error_gpb(err, st, "grid_sync_failed");
+  memset(mapped, 0, 4 * sizeof(uint32_t));
+  g->failed_mapped = mapped;
+  return 0;
 }
 
 static int create_state(llama_gpu *g, const gpb_device_info *info, llama_error *err) {
@@ -499,25 +575,27 @@ static int create_state(llama_gpu *g, const gpb_device_info *info, llama_error *
   uint64_t cache = 2 * (uint64_t)c->n_layers * (uint64_t)c->seq_len * llama_kv_dim(c);
   uint64_t slot_count = heads * g->slot_stride;
   // Fused: (m, l), then y per slot; wide: (m, l, -, -), then acc per slot.
-  uint64_t slot_floats = g->plan == LLAMA_PLAN_WIDE ? slot_count * (4 + llama_head_size(c))
+  bool wide = g->plan != LLAMA_PLAN_FUSED;
+  uint64_t slot_floats = wide ? slot_count * (4 + llama_head_size(c))
                                                     : ((2 * slot_count + 3) & ~3ull) + slot_count * dim;
   if (create_buffer(g, info, "kv_cache", cache, &g->kv, err) || create_buffer(g, info, "x", dim, &g->x, err) ||
       create_buffer(g, info, "x_mid", dim, &g->x_mid, err) || create_buffer(g, info, "q", dim, &g->q, err) ||
       create_buffer(g, info, "attention_slots", slot_floats, &g->slots, err) ||
-      create_buffer(g, info, "ffn_parts", g->plan == LLAMA_PLAN_WIDE ? 4 : (uint64_t)g->ffn_groups * dim, &g->ffn_parts,
+      create_buffer(g, info, "ffn_parts", wide ? 4 : (uint64_t)g->ffn_groups * dim, &g->ffn_parts,
                     err) ||
-      create_buffer(g, info, "hb", g->plan == LLAMA_PLAN_WIDE ? (uint64_t)c->hidden_dim : 4, &g->hb, err) ||
+      create_buffer(g, info, "hb", wide ? (uint64_t)c->hidden_dim : 4, &g->hb, err) ||
       create_buffer(g, info, "step_dev", 4, &g->step_dev, err) ||
       create_buffer(g, info, "logits", 2ull * (uint64_t)c->vocab_size, &g->logits, err) ||
       create_buffer(g, info, "best", 2ull * g->classifier_groups, &g->best, err) ||
       create_buffer(g, info, "best_read", 2ull * g->classifier_groups, &g->best_read, err) ||
       create_buffer(g, info, "step", 4, &g->step, err))
     return -1;
-  if (g->plan == LLAMA_PLAN_WIDE) {
+  if (wide) {
     // sum_sq: one part per workgroup of the wo and w2 dispatches, which
-    // take a row pair each at least.
-    if (create_buffer(g, info, "xn", dim, &g->xn, err) ||
-        create_buffer(g, info, "sum_sq", groups_for((uint32_t)dim, 2), &g->sum_sq, err) ||
+    // take a row pair each at least (persistent: of the layers' dispatch).
+    uint32_t parts = groups_for((uint32_t)dim, 2);
+    if (g->plan == LLAMA_PLAN_PERSISTENT && g->persistent_groups > parts) parts = g->persistent_groups;
+    if (create_buffer(g, info, "xn", dim, &g->xn, err) || create_buffer(g, info, "sum_sq", parts, &g->sum_sq, err) ||
         create_buffer(g, info, "att", dim, &g->att, err) ||
         create_buffer_of(g, info, "att_done", heads, sizeof(uint32_t), &g->att_done, err))
       return -1;
@@ -527,6 +605,7 @@ static int create_state(llama_gpu *g, const gpb_device_info *info, llama_error *
     free(zeros);
     if (rc) return -1;
   }
+  if (g->plan == LLAMA_PLAN_PERSISTENT && create_persistent_state(g, info, err)) return -1;
   for (int i = 0; (g->ahead || g->record_ahead) && i < 2; i++) {
     gpb_status st = gpb_buffer_create(g->device, 2ull * g->classifier_groups * sizeof(uint32_t), GPB_MEMORY_SHARED,
                                       &g->best_shared[i]);
@@ -722,6 +801,64 @@ static void record_wide_plan(llama_gpu *g) {
   g->dispatch_count = (uint32_t)(at.d - g->dispatches);
 }
 
+// The persistent plan's dispatch list: the wide plan's embedding kernel
+// (writing into the layers' first slots), the layers' kernel, the wide
+// plan's classifier.
+static void record_persistent_plan(llama_gpu *g) {
+  const llama_config *c = &g->config;
+  uint32_t dim = (uint32_t)c->dim, hidden = (uint32_t)c->hidden_dim, heads = (uint32_t)c->n_heads;
+  uint32_t kv_dim = llama_kv_dim(c), layers = (uint32_t)c->n_layers;
+  wide_params base = {.dim = dim,
+                      .kv_dim = kv_dim,
+                      .head_size = llama_head_size(c),
+                      .seq_len = (uint32_t)c->seq_len,
+                      .n_heads = heads,
+                      .kv_mul = (uint32_t)(c->n_heads / c->n_kv_heads),
+                      .split_len = g->split_len,
+                      .slot_stride = g->slot_stride,
+                      .best_count = g->classifier_groups};
+  wide_cursor at = {g->dispatches, g->args, g->wide_pc};
+  gpb_buffer *step = g->step_dev;
+  gpb_buffer *embed_args[] = {g->emb, g->resid, g->step, g->best, step, g->rms_att, g->xn_layers, g->sum_sq_layers};
+  wide_dispatch(g, &at, &base, WIDE_EMBED, 0, 1, dim, 1, (wide_link){0, WIDE_QKV, 0}, embed_args,
+                WIDE_ARGS_EMBED);
+  g->persistent_pc = (persistent_params){.dim = dim,
+                                         .hidden = hidden,
+                                         .kv_dim = kv_dim,
+                                         .head_size = base.head_size,
+                                         .seq_len = base.seq_len,
+                                         .n_heads = heads,
+                                         .kv_mul = base.kv_mul,
+                                         .split_len = g->split_len,
+                                         .slot_stride = g->slot_stride,
+                                         .layers = layers,
+                                         .out_vec4 = unit_vec4(g, WIDE_CLASSIFIER),
+                                         .part_stride = (uint32_t)place_floats(g->persistent_groups),
+                                         .spin_limit = PERSISTENT_SPIN_LIMIT,
+                                         .split_qkv = wide_split(g, WIDE_QKV, dim + 2 * kv_dim, dim),
+                                         .split_wo = wide_split(g, WIDE_WO, dim, dim),
+                                         .split_w13 = wide_split(g, WIDE_W13, 2 * hidden, dim),
+                                         .split_w2 = wide_split(g, WIDE_W2, dim, hidden),
+                                         .dim_stride = (uint32_t)place_floats(dim),
+                                         .hidden_stride = (uint32_t)place_floats(hidden)};
+  gpb_buffer *layer_args[PERSISTENT_ARGS] = {
+      step,         g->resid,     g->xn_layers, g->sum_sq_layers, g->q_layers, g->kv,  g->slots, g->att_done,
+      g->att_layers, g->hb_layers, g->rope,      g->rms_att,       g->rms_ffn,  g->rms_final, g->wqkv, g->wo,
+      g->w13,       g->w2,        g->xn,        g->sum_sq,        g->sync,     g->sync_failed};
+  put_args(at.a, layer_args, PERSISTENT_ARGS);
+  uint32_t i = (uint32_t)(at.d - g->dispatches);
+  g->dispatch_layer[i] = layers;
+  g->dispatch_name[i] = "llama_wide_layers";
+  set_dispatch(at.d++, g->layers, g->persistent_groups, at.a, PERSISTENT_ARGS, &g->persistent_pc,
+               sizeof(persistent_params));
+  at.a += PERSISTENT_ARGS;
+  gpb_buffer *classifier_args[] = {g->xn, g->wcls, g->sum_sq, g->logits, g->best, step, g->best_read};
+  wide_dispatch(g, &at, &base, WIDE_CLASSIFIER, 0, (uint32_t)c->vocab_size, dim, g->classifier_rows,
+                (wide_link){g->persistent_groups, WIDE_CLASSIFIER, 0}, classifier_args, WIDE_ARGS_CLASSIFIER);
+  g->best_out_arg = at.a - 1;
+  g->dispatch_count = (uint32_t)(at.d - g->dispatches);
+}
+
 // What the fused kernels cannot handle, checked before any allocation.
 static int check_fused_limits(const llama_config *c, const gpb_device_info *info, uint32_t split_len, uint32_t ffn_rows,
                               uint32_t classifier_rows, llama_error *err) {
@@ -795,20 +932,24 @@ static int check_wide_limits(const llama_config *c, const gpb_device_info *info,
 // DEFAULT_SPLIT positions per attention workgroup, longer where the slot
 // table would overflow.
 static uint32_t default_split(const llama_config *c, llama_plan plan) {
-  uint32_t split = plan == LLAMA_PLAN_WIDE ? WIDE_DEFAULT_SPLIT : DEFAULT_SPLIT;
+  bool wide = plan != LLAMA_PLAN_FUSED;
+  uint32_t split = wide ? WIDE_DEFAULT_SPLIT : DEFAULT_SPLIT;
   for (; split < MAX_SPLIT; split *= 2) {
     uint64_t slots = slots_per_head(c, plan, split);
-    if ((uint64_t)c->n_heads * slots <= (plan == LLAMA_PLAN_WIDE ? WIDE_MAX_SLOTS : MAX_SLOTS)) break;
+    if ((uint64_t)c->n_heads * slots <= (wide ? WIDE_MAX_SLOTS : MAX_SLOTS)) break;
   }
   return split;
 }
 
 const char *llama_plan_name(llama_plan plan) {
-  return plan == LLAMA_PLAN_FUSED ? "fused" : plan == LLAMA_PLAN_WIDE ? "wide" : "auto";
+  return plan == LLAMA_PLAN_FUSED        ? "fused"
+         : plan == LLAMA_PLAN_WIDE       ? "wide"
+         : plan == LLAMA_PLAN_PERSISTENT ? "persistent"
+                                         : "auto";
 }
 
 int llama_plan_from_name(const char *name, llama_plan *out) {
-  for (llama_plan p = LLAMA_PLAN_AUTO; p <= LLAMA_PLAN_WIDE; p++) {
+  for (llama_plan p = LLAMA_PLAN_AUTO; p <= LLAMA_PLAN_PERSISTENT; p++) {
     if (strcmp(name, llama_plan_name(p)) == 0) {
       *out = p;
       return 0;
@@ -822,24 +963,33 @@ int llama_plan_from_name(const char *name, llama_plan *out) {
 // instead of 2, ~2.3 us each on an H100) cost less than that once a
 // layer's weights pass AUTO_WIDE_LAYER_BYTES (see bench/results/history.md, plan
 // choice), or its width passes what the fused kernels take. The fused
-// kernels read f32 and f16 only: other types always go wide.
+// kernels read f32 and f16 only: other types always go wide. Where the
+// device says how many SMs it has, the wide plan's work runs persistent
+// (one dispatch for all layers).
 #define AUTO_WIDE_LAYER_BYTES (4ull << 20)
-llama_plan llama_auto_plan(const llama_config *c, llama_weight_type weights) {
+#define AUTO_PERSISTENT 0
+llama_plan llama_auto_plan(const llama_config *c, llama_weight_type weights, uint32_t compute_units) {
   uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
   uint64_t layer_weights = (2 * dim + 2 * llama_kv_dim(c)) * dim + 3 * dim * hidden;
   uint64_t bytes = layer_weights * (weights == LLAMA_WEIGHTS_F32 ? 4 : 2);
   bool wide_fits = dim % 8 == 0 && hidden % 8 == 0;
   if (!wide_fits) return LLAMA_PLAN_FUSED; // whose own limits then say what it cannot take
-  if (dim > MAX_DIM || weights > LLAMA_WEIGHTS_F16) return LLAMA_PLAN_WIDE;
-  return bytes > AUTO_WIDE_LAYER_BYTES ? LLAMA_PLAN_WIDE : LLAMA_PLAN_FUSED;
+  llama_plan wide = AUTO_PERSISTENT && compute_units ? LLAMA_PLAN_PERSISTENT : LLAMA_PLAN_WIDE;
+  if (dim > MAX_DIM || weights > LLAMA_WEIGHTS_F16) return wide;
+  return bytes > AUTO_WIDE_LAYER_BYTES ? wide : LLAMA_PLAN_FUSED;
 }
 
 static int create_kernels(llama_gpu *g, llama_error *err) {
-  if (g->plan == LLAMA_PLAN_WIDE) {
-    for (int k = 0; k < WIDE_KERNELS; k++)
+  if (g->plan != LLAMA_PLAN_FUSED) {
+    bool persistent = g->plan == LLAMA_PLAN_PERSISTENT;
+    for (int k = 0; k < WIDE_KERNELS; k++) {
+      if (persistent && k != WIDE_EMBED && k != WIDE_CLASSIFIER) continue; // in its layers' kernel
       if (create_kernel(g, k_wide_names[k], k_wide_spirv[g->types[k]][k], sizeof(wide_params), &g->wide[k], err))
         return -1;
-    return 0;
+    }
+    return persistent ? create_kernel(g, "llama_wide_layers", k_layers_spirv[g->types[WIDE_QKV]],
+                                      sizeof(persistent_params), &g->layers, err)
+                      : 0;
   }
   return create_kernel(g, "llama_attention", k_fused_spirv[g->f16][0], sizeof(attention_params), &g->attention, err) ||
                  create_kernel(g, "llama_ffn", k_fused_spirv[g->f16][1], sizeof(ffn_params), &g->ffn, err) ||
@@ -909,9 +1059,22 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   llama_weight_type types[WIDE_KERNELS] = {LLAMA_WEIGHTS_F32};
   bool fused_ok = false;
   if (resolve_types(ck, options ? options->weights : LLAMA_WEIGHTS_F32, types, &fused_ok, err)) return -1;
+  gpb_device_info info;
+  gpb_status st = gpb_device_query(device, &info);
+  if (st) return llama_error_gpb(err, st, "querying the device");
+  // The persistent kernel reads every layer matrix in one type.
+  bool one_layer_type = types[WIDE_WO] == types[WIDE_QKV] && types[WIDE_W13] == types[WIDE_QKV] &&
+                        types[WIDE_W2] == types[WIDE_QKV];
+  uint32_t units = one_layer_type ? info.compute_units : 0;
   llama_plan plan = options && options->plan != LLAMA_PLAN_AUTO ? options->plan
-                    : fused_ok                                  ? llama_auto_plan(c, types[WIDE_QKV])
-                               : llama_auto_plan(c, LLAMA_WEIGHTS_Q8_0); // wide where it fits
+                    : fused_ok                                  ? llama_auto_plan(c, types[WIDE_QKV], units)
+                               : llama_auto_plan(c, LLAMA_WEIGHTS_Q8_0, units); // wide where it fits
+  if (plan == LLAMA_PLAN_PERSISTENT && !one_layer_type)
+    return llama_error_set(err,
+                           "the persistent plan reads every layer matrix in one type; this model's are %s (q/k/v), "
+                           "%s (wo), %s (w1/w3), %s (w2): use --plan wide",
+                           llama_weight_type_name(types[WIDE_QKV]), llama_weight_type_name(types[WIDE_WO]),
+                           llama_weight_type_name(types[WIDE_W13]), llama_weight_type_name(types[WIDE_W2]));
   if (plan == LLAMA_PLAN_FUSED && !fused_ok)
     return llama_error_set(
         err,
@@ -919,7 +1082,7 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
         "%s (layers), %s (classifier): use --plan wide (auto picks it)",
         llama_weight_type_name(types[WIDE_EMBED]), llama_weight_type_name(types[WIDE_QKV]),
         llama_weight_type_name(types[WIDE_CLASSIFIER]));
-  bool wide = plan == LLAMA_PLAN_WIDE;
+  bool wide = plan != LLAMA_PLAN_FUSED, persistent = plan == LLAMA_PLAN_PERSISTENT;
   uint32_t split_len = options && options->attention_split ? options->attention_split : default_split(c, plan);
   uint32_t ffn_rows = options && options->rows_per_group ? options->rows_per_group : DEFAULT_FFN_ROWS;
   uint32_t classifier_rows = options && options->classifier_rows ? options->classifier_rows
@@ -929,9 +1092,9 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   uint32_t wide_rows = options && options->wide_rows ? options->wide_rows
                        : f32_layers                  ? WIDE_DEFAULT_ROWS_F32
                                                      : WIDE_DEFAULT_ROWS;
-  gpb_device_info info;
-  gpb_status st = gpb_device_query(device, &info);
-  if (st) return llama_error_gpb(err, st, "querying the device");
+  uint32_t persistent_groups = options && options->persistent_groups ? options->persistent_groups
+                               : info.compute_units                  ? info.compute_units * PERSISTENT_PER_UNIT
+                                                                     : 1;
   if (wide ? check_wide_limits(c, &info, split_len, wide_rows, classifier_rows, err)
            : check_fused_limits(c, &info, split_len, ffn_rows, classifier_rows, err))
     return -1;
@@ -941,6 +1104,17 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
     return llama_error_set(err, "ahead and record-ahead exclude each other (the GPU or the host picks the token)");
   if (options && options->wide_split > WIDE_MAX_SPLIT)
     return llama_error_set(err, "wide split %u is outside 0..%u", options->wide_split, WIDE_MAX_SPLIT);
+  // Where the device does not say how many SMs it has, nothing says which
+  // workgroups run at once (lavapipe runs some at once, but its grid
+  // barrier then lets workgroups through early: wrong results, no timeout).
+  if (persistent && persistent_groups > 1 && !info.compute_units)
+    return llama_error_set(err,
+                           "%u persistent workgroups: '%s' does not report its compute units, so the persistent plan "
+                           "runs 1 workgroup there",
+                           persistent_groups, info.name);
+  if (persistent && persistent_groups > info.max_workgroup_count[0])
+    return llama_error_set(err, "%u persistent workgroups exceed the device's limit of %u", persistent_groups,
+                           info.max_workgroup_count[0]);
 
   llama_gpu *g = calloc(1, sizeof *g);
   if (!g) return llama_error_set(err, "out of memory");
@@ -954,6 +1128,7 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   g->wide_rows = wide_rows;
   g->wide_groups = options ? options->wide_groups : 0;
   g->wide_split = options ? options->wide_split : 0;
+  g->persistent_groups = persistent_groups;
   g->ffn_rows = ffn_rows;
   g->ffn_groups = groups_for((uint32_t)c->hidden_dim, ffn_rows);
   g->classifier_rows = classifier_rows;
@@ -963,9 +1138,10 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   g->record_ahead = options && options->record_ahead;
   g->program_count = g->replay ? 2u * g->slot_stride : 0;
   uint32_t layers = (uint32_t)c->n_layers;
-  uint32_t dispatches = wide ? 5u * layers + 2 : 2u * layers + 1;
-  size_t args = wide ? (size_t)WIDE_ARGS_PER_LAYER * layers + WIDE_ARGS_EMBED + WIDE_ARGS_CLASSIFIER
-                     : (size_t)ARGS_PER_LAYER * layers + ARGS_CLASSIFIER;
+  uint32_t dispatches = persistent ? 3 : wide ? 5u * layers + 2 : 2u * layers + 1;
+  size_t args = persistent ? (size_t)WIDE_ARGS_EMBED + PERSISTENT_ARGS + WIDE_ARGS_CLASSIFIER
+                : wide     ? (size_t)WIDE_ARGS_PER_LAYER * layers + WIDE_ARGS_EMBED + WIDE_ARGS_CLASSIFIER
+                           : (size_t)ARGS_PER_LAYER * layers + ARGS_CLASSIFIER;
   g->dispatches = calloc(dispatches, sizeof(gpb_dispatch));
   g->dispatch_layer = calloc(dispatches, sizeof(uint32_t));
   g->dispatch_name = calloc(dispatches, sizeof(const char *));
@@ -1005,7 +1181,9 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   }
   llama_pool_destroy(g->load_pool);
   g->load_pool = NULL;
-  if (wide)
+  if (persistent)
+    record_persistent_plan(g);
+  else if (wide)
     record_wide_plan(g);
   else
     record_fused_plan(g);
@@ -1030,14 +1208,16 @@ void llama_gpu_destroy(llama_gpu *g) {
   for (uint32_t i = 0; g->programs && i < g->program_count; i++) gpb_program_destroy(g->programs[i]);
   gpb_stream_destroy(g->stream);
   gpb_buffer *weights[] = {g->emb, g->rms_att, g->wqkv, g->wo, g->rms_ffn, g->w13, g->w2, g->rms_final, g->rope};
-  gpb_buffer *state[] = {g->kv,     g->x,         g->x_mid, g->q,        g->slots, g->ffn_parts, g->best, g->step,
-                         g->logits, g->best_read, g->hb,    g->step_dev, g->xn,    g->sum_sq,    g->att,  g->att_done};
+  gpb_buffer *state[] = {g->kv,       g->x,         g->x_mid,    g->q,          g->slots,    g->ffn_parts,
+                         g->best,     g->step,      g->logits,   g->best_read,  g->hb,       g->step_dev,
+                         g->xn,       g->sum_sq,    g->att,      g->att_done,   g->resid,    g->xn_layers,
+                         g->sum_sq_layers, g->q_layers, g->att_layers, g->hb_layers, g->sync, g->sync_failed};
   gpb_buffer *mapped[] = {g->best_shared[0], g->best_shared[1], g->step_shared[0], g->step_shared[1]};
   for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) gpb_buffer_free(weights[i]);
   for (size_t i = 0; i < sizeof state / sizeof state[0]; i++) gpb_buffer_free(state[i]);
   for (size_t i = 0; i < sizeof mapped / sizeof mapped[0]; i++) gpb_buffer_free(mapped[i]);
   if (g->wcls != g->emb) gpb_buffer_free(g->wcls);
-  gpb_kernel *kernels[] = {g->attention, g->ffn, g->classifier};
+  gpb_kernel *kernels[] = {g->attention, g->ffn, g->classifier, g->layers};
   for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) gpb_kernel_destroy(kernels[i]);
   for (int k = 0; k < WIDE_KERNELS; k++) gpb_kernel_destroy(g->wide[k]);
   free(g->step_args);
@@ -1136,9 +1316,12 @@ static int check_step(const llama_gpu *g, uint32_t token, uint32_t pos, llama_er
 static int record_or_replay(llama_gpu *g, uint32_t token, uint32_t pos, llama_error *err) {
   // The attention grid: fused (heads, PAST splits + Q, K, V), wide
   // (heads, splits); `grid` numbers the shapes for replay.
-  uint32_t grid = g->plan == LLAMA_PLAN_WIDE ? wide_splits(pos, g->split_len) - 1 : past_splits(pos, g->split_len);
+  // (Persistent: one grid; its kernel takes the splits from the position.)
+  uint32_t grid = g->plan == LLAMA_PLAN_PERSISTENT ? 0
+                  : g->plan == LLAMA_PLAN_WIDE     ? wide_splits(pos, g->split_len) - 1
+                                                   : past_splits(pos, g->split_len);
   uint32_t attention_groups = grid + (g->plan == LLAMA_PLAN_WIDE ? 1 : 3);
-  for (uint32_t l = 0; l < (uint32_t)g->config.n_layers; l++)
+  for (uint32_t l = 0; g->plan != LLAMA_PLAN_PERSISTENT && l < (uint32_t)g->config.n_layers; l++)
     g->dispatches[g->attention_dispatch[l]].groups[1] = attention_groups;
   g->best_out_arg->buffer = g->ahead || g->record_ahead ? g->best_shared[pos % 2u] : g->best_read;
   for (uint32_t i = 0; g->record_ahead && i < g->step_arg_count; i++)
@@ -1209,6 +1392,13 @@ int llama_gpu_collect(llama_gpu *g, uint32_t pos, uint32_t *out_next, llama_erro
     st = gpb_stream_copy_to_host(g->stream, g->best_read, 0, g->best_host, bytes);
   }
   if (st) return step_failed(g, pos, "reading the token", st, err);
+  // Set once and never cleared, so a read that comes late only reports
+  // the failure a step later: no wait on the mapping.
+  if (g->failed_mapped && g->failed_mapped[0])
+    return llama_error_set(err,
+                           "step at pos %u: the persistent plan's grid barrier gave up: the device did not run its "
+                           "%u workgroups at once (fewer with --persistent-groups, or --plan wide)",
+                           pos, g->persistent_groups);
   uint32_t next = best_token(g);
   if (next >= (uint32_t)g->config.vocab_size)
     return llama_error_set(err, "step at pos %u: the GPU argmax found no logit that is a number", pos);

@@ -6,10 +6,13 @@
 // uploaded once through the stream's staging path. The KV cache and
 // activations are device buffers too.
 //
-// Two step plans (see gpu_forward.c): FUSED, 2 dispatches per layer, for
-// steps bound by their chain of dispatches (small models), and WIDE, one
+// Three step plans (see gpu_forward.c): FUSED, 2 dispatches per layer, for
+// steps bound by their chain of dispatches (small models); WIDE, one
 // dispatch per matrix-vector product over many workgroups, for steps bound
-// by the bytes of their weights. AUTO picks by the weights' size. The
+// by the bytes of their weights; PERSISTENT, the wide plan's work with
+// every layer in one dispatch whose workgroups, all resident, meet at grid
+// barriers between products (NVIDIA only by default: it needs the number
+// of SMs). AUTO picks by the weights' size and the device. The
 // description below is the fused plan's; the wide plan keeps its
 // host<->device traffic and modes.
 //
@@ -43,15 +46,17 @@
 
 typedef struct llama_gpu llama_gpu;
 
-typedef enum llama_plan { LLAMA_PLAN_AUTO = 0, LLAMA_PLAN_FUSED, LLAMA_PLAN_WIDE } llama_plan;
-// "auto", "fused", "wide" (weight type names: quant.h).
+typedef enum llama_plan { LLAMA_PLAN_AUTO = 0, LLAMA_PLAN_FUSED, LLAMA_PLAN_WIDE, LLAMA_PLAN_PERSISTENT } llama_plan;
+// "auto", "fused", "wide", "persistent" (weight type names: quant.h).
 const char *llama_plan_name(llama_plan plan);
 // The reverse: 0 and *out set for one of those names, else -1.
 int llama_plan_from_name(const char *name, llama_plan *out);
 
 // The plan AUTO picks for a model: fused while the step is bound by its
-// dispatches, wide once the weights' bytes are (see gpu_forward.c).
-llama_plan llama_auto_plan(const llama_config *config, llama_weight_type weights);
+// dispatches, wide once the weights' bytes are (see gpu_forward.c), and
+// persistent in the wide plan's place where `compute_units`
+// (gpb_device_info) is known.
+llama_plan llama_auto_plan(const llama_config *config, llama_weight_type weights, uint32_t compute_units);
 
 typedef struct llama_gpu_options {
   gpb_mode mode; // of the stream the decoder creates
@@ -92,6 +97,12 @@ typedef struct llama_gpu_options {
   // Wide: subgroups per row pair of the layer products (split-K), 1..8; 0
   // picks per product: enough subgroups to fill the GPU where rows are few.
   uint32_t wide_split;
+  // Persistent: workgroups of the layers' dispatch, all of which must run at
+  // once; 0 means PERSISTENT_PER_UNIT (gpu_forward.c) per compute unit
+  // (gpb_device_info.compute_units) where known, else 1. Too many for the
+  // device: the step fails with a message (its grid barrier gives up), it
+  // does not hang.
+  uint32_t persistent_groups;
   // Replay: capture each step shape (attention grid) once as a gpb_program
   // and replay it, instead of recording the step's dispatches every step.
   bool replay;

@@ -73,6 +73,10 @@ typedef struct gpb_device_info {
   uint64_t max_storage_buffer_range;
   uint64_t min_storage_buffer_offset_alignment;
   float timestamp_period_ns;
+  // Streaming multiprocessors (NVIDIA, VK_NV_shader_sm_builtins): how many
+  // workgroups can run at once is a multiple of it. 0 where the driver
+  // does not say.
+  uint32_t compute_units;
   bool usable; // has what gpubatch needs (compute queue, timeline semaphores,
                // push descriptors); when false, unusable_reason says why
   char unusable_reason[128];

@@ -132,6 +132,7 @@ class DeviceInfo:
     max_storage_buffer_range: int
     min_storage_buffer_offset_alignment: int
     timestamp_period_ns: float
+    compute_units: int  # SMs where the driver says (NVIDIA), else 0
     usable: bool
     unusable_reason: str
 
@@ -146,7 +147,7 @@ class DeviceInfo:
             max_workgroup_invocations=c.max_workgroup_invocations, max_push_constant_bytes=c.max_push_constant_bytes,
             max_shared_memory_bytes=c.max_shared_memory_bytes, max_storage_buffer_range=c.max_storage_buffer_range,
             min_storage_buffer_offset_alignment=c.min_storage_buffer_offset_alignment,
-            timestamp_period_ns=c.timestamp_period_ns, usable=c.usable, unusable_reason=_s(c.unusable_reason))
+            timestamp_period_ns=c.timestamp_period_ns, compute_units=c.compute_units, usable=c.usable, unusable_reason=_s(c.unusable_reason))
 
 
 def device_count():

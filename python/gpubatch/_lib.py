@@ -49,6 +49,7 @@ class gpb_device_info(Structure):
         ("max_storage_buffer_range", c_uint64),
         ("min_storage_buffer_offset_alignment", c_uint64),
         ("timestamp_period_ns", c_float),
+        ("compute_units", c_uint32),
         ("usable", c_bool),
         ("unusable_reason", c_char * 128),
     ]

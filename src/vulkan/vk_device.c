@@ -233,6 +233,13 @@ static void describe(VkPhysicalDevice pd, uint32_t index, gpb_device_info *info)
   info->max_storage_buffer_range = lim->maxStorageBufferRange;
   info->min_storage_buffer_offset_alignment = lim->minStorageBufferOffsetAlignment;
   info->timestamp_period_ns = lim->timestampPeriod;
+  if (v12 && has_device_extension(pd, VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME)) {
+    VkPhysicalDeviceShaderSMBuiltinsPropertiesNV sm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sm};
+    vkGetPhysicalDeviceProperties2(pd, &p2);
+    info->compute_units = sm.shaderSMCount;
+  }
 
   // What gpubatch needs from it.
   uint32_t queues = 0;

@@ -85,7 +85,9 @@
 #define UNIT_VEC4 (UNIT_COLS / 4u) // vec4 of columns per unit
 
 // Every wide kernel takes the same push constants (the host fills one struct
-// per dispatch); each reads the fields it needs.
+// per dispatch); each reads the fields it needs. (llama_wide_layers.comp
+// declares its own, with the fields the shared code reads.)
+#ifndef WIDE_OWN_PARAMS
 layout(push_constant) uniform Params {
   uint rows;           // rows of this product per layer
   uint cols;           // its input length, a multiple of 8
@@ -105,6 +107,7 @@ layout(push_constant) uniform Params {
   uint gain_base;   // where the next norm's gains start in Gains (floats)
   uint split;       // subgroups per row pair (llama_wide_matvec.comp)
 } pc;
+#endif
 
 #include "llama_reduce.glsl"
 

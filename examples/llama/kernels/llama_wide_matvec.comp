@@ -58,64 +58,9 @@ layout(std430, set = 0, binding = 5) writeonly buffer SumSqOut { float sum_sq_ou
 #error "define one KIND_*"
 #endif
 
-// A subgroup's row is read UNROLL units per lane at a time, all loads of a
-// chunk issued before its sums (with quantized weights, each unit's scale
-// too).
-struct chunk {
-  WEIGHT_TYPE w[UNROLL][UNIT_WORDS];
-#if WEIGHT_QUANT
-  float s[UNROLL];
-#endif
-};
-
-// This lane's units j0 + u * stride (u < UNROLL) of the row whose units
-// start at `base` (zeros past the row's end).
-chunk load_chunk(uint base, uint j0, uint stride, uint units) {
-  chunk c;
-  [[unroll]] for (uint u = 0u; u < UNROLL; u++) {
-    uint j = j0 + u * stride;
-    [[unroll]] for (uint e = 0u; e < UNIT_WORDS; e++)
-      c.w[u][e] = j < units ? wt[base + j * UNIT_WORDS + e] : WEIGHT_TYPE(0);
-#if WEIGHT_QUANT
-    c.s[u] = j < units ? scale_value(wt[base + scale_element(j, units)][scale_component(j)], j) : 0.0;
-#endif
-  }
-  return c;
-}
-
-// acc += the pair's chunks . the input: each vec4 of the input is read once
-// for both rows.
-void sum_chunks(chunk c0, chunk c1, uint j0, uint stride, uint units, inout vec2 acc) {
-  [[unroll]] for (uint u = 0u; u < UNROLL; u++) {
-    uint j = j0 + u * stride;
-    if (j < units) {
-      vec2 d = vec2(0.0);
-      [[unroll]] for (uint i = 0u; i < UNIT_VEC4; i++) {
-        vec4 xv = in4[i * units + j];
-        d.x += dot(unit_vec4(c0.w[u], i), xv);
-        d.y += dot(unit_vec4(c1.w[u], i), xv);
-      }
-#if WEIGHT_QUANT
-      d *= vec2(c0.s[u], c1.s[u]);
-#endif
-      acc += d;
-    }
-  }
-}
-
-uint row_base(uint row) { return row * row_words(pc.cols); }
-
-// Part `part` (of `split`) of rows r and r1 of the buffer's matrices .
-// the input, in every lane: the row's units in runs of a subgroup's width,
-// run k to part k % split (each load stays one coalesced run).
-vec2 pair_dot(uint r, uint r1, uint part, uint split) {
-  uint units = pc.cols / UNIT_COLS, stride = gl_SubgroupSize * split, step = stride * UNROLL;
-  uint base0 = row_base(r), base1 = row_base(r1);
-  vec2 acc = vec2(0.0);
-  for (uint j0 = part * gl_SubgroupSize + gl_SubgroupInvocationID; j0 < units; j0 += step)
-    sum_chunks(load_chunk(base0, j0, stride, units), load_chunk(base1, j0, stride, units), j0, stride, units, acc);
-  return vec2(subgroupAdd(acc.x), subgroupAdd(acc.y));
-}
+#define WEIGHT_AT(src, i) wt[i]
+#define INPUT_AT(src, i) in4[i]
+#include "llama_wide_dot.glsl"
 
 shared vec2 pair_parts[WG]; // per subgroup: its part of its pair
 
@@ -219,7 +164,7 @@ void main() {
       uint r = row0 + 2u * (p0 + gl_SubgroupID / split), first = pc.layer * pc.rows;
       bool mine = r < row0 + count && gl_SubgroupID < pairs_per_pass * split;
       vec4 in_v = lead && mine ? pair_inputs(r, pos) : vec4(0.0);
-      vec2 d = mine ? pair_dot(first + r, first + min(r + 1u, pc.rows - 1u), part, split) : vec2(0.0);
+      vec2 d = mine ? pair_dot(0u, 0u, 0u, pc.cols, first + r, first + min(r + 1u, pc.rows - 1u), part, split) : vec2(0.0);
 #if NORM_INPUT
       if (!have_scale) { // the workgroup's first pass: every invocation
         scale = rms_scale(workgroup_sum(part_sq), pc.cols);

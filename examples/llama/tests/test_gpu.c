@@ -2,9 +2,10 @@
 //
 //   llama_test_gpu [shape options as llama-gen] --mode batched|immediate|replay
 //                  [--ahead | --record-ahead] --steps N --seed S [--std X] --file F
-//                  [--attention-split N] [--rows-per-group N] [--plan auto|fused|wide]
-//                  [--weights f32|f16] [--wide-rows N] [--wide-groups N] [--wide-split N]
-//                  [--expect-plan fused|wide]
+//                  [--attention-split N] [--rows-per-group N]
+//                  [--plan auto|fused|wide|persistent] [--weights f32|f16] [--wide-rows N]
+//                  [--wide-groups N] [--wide-split N] [--persistent-groups N]
+//                  [--expect-plan fused|wide|persistent]
 //                  [--gguf f32|f16|bf16|q8_0|q4_0]
 //
 // Writes a random checkpoint to F, then decodes greedily on the default
@@ -44,7 +45,7 @@ typedef struct test_args {
   llama_config config;
   gpb_mode mode;
   bool replay, ahead, record_ahead;
-  uint32_t steps, attention_split, rows_per_group, wide_rows, wide_groups, wide_split;
+  uint32_t steps, attention_split, rows_per_group, wide_rows, wide_groups, wide_split, persistent_groups;
   llama_plan plan, expect_plan;
   llama_weight_type weights;
   bool gguf;
@@ -114,9 +115,11 @@ static int parse(int argc, char **argv, test_args *t) {
       t->wide_groups = (uint32_t)n;
     else if (!strcmp(a, "--wide-split"))
       t->wide_split = (uint32_t)n;
+    else if (!strcmp(a, "--persistent-groups"))
+      t->persistent_groups = (uint32_t)n;
     else if (!strcmp(a, "--plan") || !strcmp(a, "--expect-plan")) {
       if (llama_plan_from_name(v, !strcmp(a, "--plan") ? &t->plan : &t->expect_plan)) {
-        fprintf(stderr, "%s expects auto, fused or wide\n", a);
+        fprintf(stderr, "%s expects auto, fused, wide or persistent\n", a);
         return -1;
       }
     } else if (!strcmp(a, "--gguf")) {
@@ -317,6 +320,7 @@ int main(int argc, char **argv) {
                                .wide_rows = t.wide_rows,
                                .wide_groups = t.wide_groups,
                                .wide_split = t.wide_split,
+                               .persistent_groups = t.persistent_groups,
                                .plan = t.plan,
                                .weights = t.weights,
                                .replay = t.replay,
@@ -344,9 +348,11 @@ int main(int argc, char **argv) {
     failures++;
   }
   // Fused: attention and FFN per layer, then the classifier; wide: the
-  // embedding, 5 products per layer, the classifier.
+  // embedding, 5 products per layer, the classifier; persistent: the
+  // embedding, all layers, the classifier.
   uint32_t layers = (uint32_t)ck.config.n_layers, per_step = llama_gpu_dispatches_per_step(gpu);
-  if (per_step != (plan == LLAMA_PLAN_WIDE ? 5u * layers + 2 : 2u * layers + 1)) {
+  uint32_t want = plan == LLAMA_PLAN_PERSISTENT ? 3u : plan == LLAMA_PLAN_WIDE ? 5u * layers + 2 : 2u * layers + 1;
+  if (per_step != want) {
     fprintf(stderr, "FAIL: %u dispatches per step\n", per_step);
     failures++;
   }

@@ -1,0 +1,65 @@
+// llama_wide_dot.glsl: a subgroup's dot products of a row pair of a wide
+// product (llama_wide.glsl) with its input vector. The includer declares
+// the buffers and defines
+//   WEIGHT_AT(src, i)  WEIGHT_TYPE element i of matrix buffer `src`
+//   INPUT_AT(src, i)   vec4 i of input buffer `src`
+// (src: a constant at every call, so each access is one buffer's load once
+// the compiler inlines).
+
+// A subgroup's row is read UNROLL units per lane at a time, all loads of a
+// chunk issued before its sums (with quantized weights, each unit's scale
+// too).
+struct chunk {
+  WEIGHT_TYPE w[UNROLL][UNIT_WORDS];
+#if WEIGHT_QUANT
+  float s[UNROLL];
+#endif
+};
+
+// This lane's units j0 + u * stride (u < UNROLL) of the row whose units
+// start at `base` in matrix `wsrc` (zeros past the row's end).
+chunk load_chunk(uint wsrc, uint base, uint j0, uint stride, uint units) {
+  chunk c;
+  [[unroll]] for (uint u = 0u; u < UNROLL; u++) {
+    uint j = j0 + u * stride;
+    [[unroll]] for (uint e = 0u; e < UNIT_WORDS; e++)
+      c.w[u][e] = j < units ? WEIGHT_AT(wsrc, base + j * UNIT_WORDS + e) : WEIGHT_TYPE(0);
+#if WEIGHT_QUANT
+    c.s[u] = j < units ? scale_value(WEIGHT_AT(wsrc, base + scale_element(j, units))[scale_component(j)], j) : 0.0;
+#endif
+  }
+  return c;
+}
+
+// acc += the pair's chunks . the input (vec4s from in_base in input
+// buffer isrc): each vec4 of the input is read once for both rows.
+void sum_chunks(chunk c0, chunk c1, uint isrc, uint in_base, uint j0, uint stride, uint units, inout vec2 acc) {
+  [[unroll]] for (uint u = 0u; u < UNROLL; u++) {
+    uint j = j0 + u * stride;
+    if (j < units) {
+      vec2 d = vec2(0.0);
+      [[unroll]] for (uint i = 0u; i < UNIT_VEC4; i++) {
+        vec4 xv = INPUT_AT(isrc, in_base + i * units + j);
+        d.x += dot(unit_vec4(c0.w[u], i), xv);
+        d.y += dot(unit_vec4(c1.w[u], i), xv);
+      }
+#if WEIGHT_QUANT
+      d *= vec2(c0.s[u], c1.s[u]);
+#endif
+      acc += d;
+    }
+  }
+}
+
+// Part `part` (of `split`) of rows r and r1 (of `cols` columns) of matrix
+// wsrc . the input, in every lane: the row's units in runs of a subgroup's
+// width, run k to part k % split (each load stays one coalesced run).
+vec2 pair_dot(uint wsrc, uint isrc, uint in_base, uint cols, uint r, uint r1, uint part, uint split) {
+  uint units = cols / UNIT_COLS, stride = gl_SubgroupSize * split, step = stride * UNROLL;
+  uint base0 = r * row_words(cols), base1 = r1 * row_words(cols);
+  vec2 acc = vec2(0.0);
+  for (uint j0 = part * gl_SubgroupSize + gl_SubgroupInvocationID; j0 < units; j0 += step)
+    sum_chunks(load_chunk(wsrc, base0, j0, stride, units), load_chunk(wsrc, base1, j0, stride, units), isrc, in_base,
+               j0, stride, units, acc);
+  return vec2(subgroupAdd(acc.x), subgroupAdd(acc.y));
+}

@@ -1,0 +1,293 @@
+#version 450
+// The persistent plan: every layer of a step in one dispatch. Its
+// workgroups (a few per SM, all resident at once) run the wide plan's
+// products and attention (llama_wide.glsl) one after the other, layer by
+// layer, and meet at a grid barrier between them, where the wide plan ends
+// one dispatch and starts the next. Between two dispatches an H100 drains
+// the grid, waits on the barrier and starts the next grid from cold
+// (~6-9 µs per product at the TinyLlama-1.1B shape, most of its time);
+// here the next product starts as soon as the last workgroup arrives.
+//
+// Phases of layer l: q/k/v (RoPE, k and v into the cache), attention
+// (a task per head and split of positions), wo (x += wo att), w13 (hb),
+// w2 (x += w2 hb). Each product's rows go out in blocks of one pass of a
+// workgroup (a row pair per `split` subgroups, llama_wide_matvec.comp),
+// block b to workgroup b % groups.
+//
+// Memory between phases: every vector a phase writes for a later one has
+// its own place per layer (x after each half layer, xn, q, att, hb, the
+// parts of the sums of squares), written once per dispatch before any
+// workgroup reads it. A workgroup's first read of an address therefore
+// misses its (incoherent) L1 cache and reads what the writer made visible
+// before the barrier, so those vectors are read through the cache, not as
+// coherent memory (each place starts on a 256-byte boundary, pc.dim_stride
+// and pc.hidden_stride: no cache line holds two); the attention's slots and
+// counters, rewritten every layer, are coherent.
+//
+// The grid barrier needs every workgroup resident: the host launches at
+// most what the device holds at once (gpu_forward.c). Should some not be,
+// a barrier gives up after pc.spin_limit polls and sets Failed, which the
+// host reports, rather than hang the GPU.
+#extension GL_GOOGLE_include_directive : require
+
+#define WIDE_OWN_PARAMS 1
+layout(push_constant) uniform Params {
+  uint dim;
+  uint hidden;
+  uint kv_dim;
+  uint head_size;
+  uint seq_len;
+  uint n_heads;
+  uint kv_mul;
+  uint split_len;   // positions per attention task, <= WG
+  uint slot_stride; // attention slots per head: the most splits
+  uint layers;
+  uint out_vec4;    // UNIT_VEC4 of the classifier, which reads the last layer's xn
+  uint part_stride; // floats per slot of SumSqL (>= workgroups)
+  uint spin_limit;  // polls of a grid barrier before it gives up
+  uint split_qkv;   // subgroups per row pair of each product
+  uint split_wo;
+  uint split_w13;
+  uint split_w2;
+  uint dim_stride;    // floats per place of a dim vector: dim rounded up to 64
+  uint hidden_stride; // the same for hidden
+} pc;
+
+#include "llama_wide.glsl"
+
+layout(local_size_x = WG) in;
+
+layout(std430, set = 0, binding = 0) readonly buffer Step { uint pos; uint token; } step;
+// x at each half layer: [2 layers + 1][dim_stride], 0 the embedding
+// kernel's, 2l + 1 after layer l's attention, 2l + 2 after its FFN.
+layout(std430, set = 0, binding = 1) buffer Resid { float resid[]; };
+// x * the next norm's gains, [layers][2][dim_stride / 4]: layer l's q/k/v input (0;
+// layer 0's from the embedding kernel) and w13 input (1), in this type's
+// unit order.
+layout(std430, set = 0, binding = 2) buffer XnL { vec4 xnl4[]; };
+// Per workgroup, parts of the sums of squares of those vectors,
+// [layers][2][part_stride]; [0][0] has the embedding kernel's one part.
+layout(std430, set = 0, binding = 3) buffer SumSqL { float sum_sq[]; };
+layout(std430, set = 0, binding = 4) buffer QL { vec4 ql4[]; }; // [layers][dim_stride / 4]
+layout(std430, set = 0, binding = 5) buffer KV { vec4 kv4[]; }; // [layer][k, v][seq_len][kv_dim4]
+layout(std430, set = 0, binding = 6) coherent buffer Slots { vec4 slots[]; };
+layout(std430, set = 0, binding = 7) coherent buffer Done { uint done[]; };
+layout(std430, set = 0, binding = 8) buffer AttL { vec4 attl4[]; }; // [layers][dim_stride / 4], wo's unit order
+layout(std430, set = 0, binding = 9) buffer HbL { vec4 hbl4[]; }; // [layers][hidden_stride / 4], w2's unit order
+layout(std430, set = 0, binding = 10) readonly buffer Rope { vec2 rope[]; };
+layout(std430, set = 0, binding = 11) readonly buffer RmsAtt { float rms_att[]; };
+layout(std430, set = 0, binding = 12) readonly buffer RmsFfn { float rms_ffn[]; };
+layout(std430, set = 0, binding = 13) readonly buffer RmsFinal { float rms_final[]; };
+layout(std430, set = 0, binding = 14) readonly buffer Wqkv { WEIGHT_TYPE wqkv[]; };
+layout(std430, set = 0, binding = 15) readonly buffer Wo { WEIGHT_TYPE wwo[]; };
+layout(std430, set = 0, binding = 16) readonly buffer W13 { WEIGHT_TYPE ww13[]; };
+layout(std430, set = 0, binding = 17) readonly buffer W2 { WEIGHT_TYPE ww2[]; };
+// The classifier's input: the last layer's x * final gains in its unit
+// order, and the parts of its sum of squares.
+layout(std430, set = 0, binding = 18) writeonly buffer XnOut { float xn_out[]; };
+layout(std430, set = 0, binding = 19) writeonly buffer SumSqOut { float sum_sq_out[]; };
+// The grid barrier: arrivals and exits of this dispatch (the last workgroup
+// out sets both back to 0), and whether a barrier gave up (for good).
+layout(std430, set = 0, binding = 20) coherent volatile buffer Sync {
+  uint arrived;
+  uint exited;
+  uint failed;
+} sync;
+layout(std430, set = 0, binding = 21) writeonly buffer Failed { uint failed_host; }; // host-visible
+
+#define SRC_QKV 0u
+#define SRC_WO 1u
+#define SRC_W13 2u
+#define SRC_W2 3u
+
+WEIGHT_TYPE weight_at(uint src, uint i) {
+  if (src == SRC_QKV) return wqkv[i];
+  if (src == SRC_WO) return wwo[i];
+  if (src == SRC_W13) return ww13[i];
+  return ww2[i];
+}
+
+vec4 input_at(uint src, uint i) {
+  if (src == SRC_QKV || src == SRC_W13) return xnl4[i];
+  if (src == SRC_WO) return attl4[i];
+  return hbl4[i];
+}
+
+#define WEIGHT_AT(src, i) weight_at(src, i)
+#define INPUT_AT(src, i) input_at(src, i)
+#include "llama_wide_dot.glsl"
+
+#define Q_AT(layer, i) ql4[(layer) * (pc.dim_stride / 4u) + (i)]
+#define ATT_STORE(layer, j4, v) attl4[(layer) * (pc.dim_stride / 4u) + in_slot(j4, pc.dim, UNIT_VEC4)] = (v)
+#include "llama_wide_attend.glsl"
+
+shared vec2 pair_parts[WG]; // per subgroup: its part of its pair
+
+// Float index of element c of a vector of `cols` floats in the unit order
+// of a reader with `unit_vec4` vec4s per unit.
+uint unit_index(uint c, uint cols, uint unit_vec4) { return in_slot(c / 4u, cols, unit_vec4) * 4u + c % 4u; }
+
+// Every workgroup's writes before the barrier are visible to every
+// workgroup after it. `target`: arrivals so far, counted up here.
+void grid_barrier(inout uint target) {
+  target += gl_NumWorkGroups.x;
+  memoryBarrierBuffer(); // this invocation's writes, before the arrival
+  barrier();
+  if (gl_LocalInvocationIndex == 0u) {
+    atomicAdd(sync.arrived, 1u);
+    for (uint polls = 0u; sync.arrived < target && sync.failed == 0u; polls++) {
+      if (polls == pc.spin_limit) {
+        sync.failed = 1u;
+        failed_host = 1u;
+      }
+    }
+  }
+  barrier();
+  memoryBarrierBuffer();
+}
+
+// Where the sum-of-squares parts of a norm's input start: the slot
+// [layer][which] of SumSqL.
+uint sum_slot(uint layer, uint which) { return (layer * 2u + which) * pc.part_stride; }
+
+// What a row pair's epilogue reads besides its results, loaded before its
+// weights (llama_wide_matvec.comp's pair_inputs).
+vec4 pair_inputs(uint kind, uint layer, uint r, uint pos) {
+  vec4 v = vec4(0.0);
+  if (kind == SRC_QKV) {
+    uint kv_end = pc.dim + pc.kv_dim;
+    if (r < kv_end) {
+      uint i = r < pc.dim ? r % pc.head_size : (r - pc.dim) % pc.head_size;
+      v.xy = rope[pos * (pc.head_size / 2u) + i / 2u];
+    }
+  } else if (kind == SRC_WO || kind == SRC_W2) {
+    uint at = (2u * layer + (kind == SRC_WO ? 0u : 1u)) * pc.dim_stride + r; // r + 1 < dim: dim is even
+    bool next_final = kind == SRC_W2 && layer + 1u == pc.layers;
+    uint g = kind == SRC_WO ? layer * pc.dim + r : (layer + 1u) * pc.dim + r;
+    vec2 gains = kind == SRC_WO  ? vec2(rms_ffn[g], rms_ffn[g + 1u])
+                 : next_final ? vec2(rms_final[r], rms_final[r + 1u])
+                              : vec2(rms_att[g], rms_att[g + 1u]);
+    v = vec4(resid[at], resid[at + 1u], gains);
+  }
+  return v;
+}
+
+// Row pair (r, r + 1) of layer `layer`'s product `kind`: its results d
+// (already / RMS for a norm's input) and pair_inputs in_v. Runs in the
+// pair's subgroup; keep_v collects the sum of squares of x (wo, w2).
+void epilogue(uint kind, uint layer, uint r, vec2 d, vec4 in_v, uint pos, inout float keep_v) {
+  if (kind == SRC_QKV) {
+    uint kv_end = pc.dim + pc.kv_dim;
+    if (r < kv_end) d = vec2(d.x * in_v.x - d.y * in_v.y, d.x * in_v.y + d.y * in_v.x);
+    if (subgroupElect()) {
+      if (r < pc.dim) {
+        uint at = layer * pc.dim_stride + r;
+        ql4[at / 4u][at % 4u] = d.x;
+        ql4[at / 4u][at % 4u + 1u] = d.y;
+      } else {
+        uint which = r < kv_end ? 0u : 1u, c = r - (which == 0u ? pc.dim : kv_end);
+        uint at = ((layer * 2u + which) * pc.seq_len + pos) * pc.kv_dim + c;
+        kv4[at / 4u][at % 4u] = d.x;
+        kv4[at / 4u][at % 4u + 1u] = d.y;
+      }
+    }
+  } else if (kind == SRC_W13) {
+    if (subgroupElect()) {
+      uint at = layer * pc.hidden_stride + unit_index(r / 2u, pc.hidden, UNIT_VEC4);
+      hbl4[at / 4u][at % 4u] = d.x * (1.0 / (1.0 + exp(-d.x))) * d.y; // silu(h1) * h3
+    }
+  } else if (subgroupElect()) { // WO, W2: x += the product; the next norm's input
+    float v0 = in_v.x + d.x, v1 = in_v.y + d.y;
+    keep_v += v0 * v0 + v1 * v1;
+    uint at = (2u * layer + (kind == SRC_WO ? 1u : 2u)) * pc.dim_stride + r;
+    resid[at] = v0;
+    resid[at + 1u] = v1;
+    if (kind == SRC_W2 && layer + 1u == pc.layers) {
+      xn_out[unit_index(r, pc.dim, pc.out_vec4)] = v0 * in_v.z;
+      xn_out[unit_index(r + 1u, pc.dim, pc.out_vec4)] = v1 * in_v.w;
+    } else {
+      // wo: this layer's w13 input; w2: the next layer's q/k/v input.
+      uint base = kind == SRC_WO ? (layer * 2u + 1u) * pc.dim_stride : (layer + 1u) * 2u * pc.dim_stride;
+      uint a0 = base + unit_index(r, pc.dim, UNIT_VEC4), a1 = base + unit_index(r + 1u, pc.dim, UNIT_VEC4);
+      xnl4[a0 / 4u][a0 % 4u] = v0 * in_v.z;
+      xnl4[a1 / 4u][a1 % 4u] = v1 * in_v.w;
+    }
+  }
+}
+
+// Product `kind` of layer `layer` over the whole grid (see the top).
+void product(uint kind, uint layer, uint pos) {
+  uint rows = kind == SRC_QKV ? pc.dim + 2u * pc.kv_dim : kind == SRC_W13 ? 2u * pc.hidden : pc.dim;
+  uint cols = kind == SRC_W2 ? pc.hidden : pc.dim;
+  uint split = kind == SRC_QKV ? pc.split_qkv : kind == SRC_WO ? pc.split_wo : kind == SRC_W13 ? pc.split_w13 : pc.split_w2;
+  split = clamp(split, 1u, gl_NumSubgroups);
+  bool norm_input = kind == SRC_QKV || kind == SRC_W13;
+  // The norm's parts: layer 0's q/k/v has the embedding kernel's one.
+  float part_sq = 0.0;
+  if (norm_input) {
+    uint parts = kind == SRC_QKV && layer == 0u ? 1u : gl_NumWorkGroups.x;
+    uint first = sum_slot(layer, kind == SRC_QKV ? 0u : 1u);
+    for (uint i = gl_LocalInvocationIndex; i < parts; i += WG) part_sq += sum_sq[first + i];
+  }
+  uint dim4 = pc.dim_stride / 4u; // the input's vec4s: XnL [layer][0 or 1], AttL [layer] or HbL [layer]
+  uint in_base = kind == SRC_W2 ? layer * (pc.hidden_stride / 4u) : kind == SRC_WO ? layer * dim4
+                                                         : (layer * 2u + (kind == SRC_W13 ? 1u : 0u)) * dim4;
+  uint pairs_per_pass = gl_NumSubgroups / split, part = gl_SubgroupID % split;
+  uint per_block = 2u * pairs_per_pass, blocks = (rows + per_block - 1u) / per_block;
+  bool lead = part == 0u;
+  bool have_scale = false;
+  float scale = 1.0, keep_v = 0.0;
+  uint first_row = layer * rows;
+  for (uint b = gl_WorkGroupID.x; b < blocks; b += gl_NumWorkGroups.x) {
+    uint r = b * per_block + 2u * (gl_SubgroupID / split);
+    bool mine = r < rows && gl_SubgroupID < pairs_per_pass * split;
+    vec4 in_v = lead && mine ? pair_inputs(kind, layer, r, pos) : vec4(0.0);
+    vec2 d = mine ? pair_dot(kind, kind, in_base, cols, first_row + r, first_row + min(r + 1u, rows - 1u), part, split)
+                  : vec2(0.0);
+    if (norm_input && !have_scale) { // after the first pass's loads: they overlap
+      scale = rms_scale(workgroup_sum(part_sq), cols);
+      have_scale = true;
+    }
+    if (split > 1u) {
+      if (subgroupElect()) pair_parts[gl_SubgroupID] = d;
+      barrier();
+      if (lead && mine)
+        for (uint k = 1u; k < split; k++) d += pair_parts[gl_SubgroupID + k];
+      barrier(); // the next pass rewrites pair_parts
+    }
+    if (lead && mine) epilogue(kind, layer, r, norm_input ? d * scale : d, in_v, pos, keep_v);
+  }
+  if (kind == SRC_WO || kind == SRC_W2) {
+    float s = workgroup_sum(keep_v); // only the pairs' first lanes hold parts
+    if (gl_LocalInvocationIndex == 0u) {
+      if (kind == SRC_W2 && layer + 1u == pc.layers)
+        sum_sq_out[gl_WorkGroupID.x] = s;
+      else
+        sum_sq[sum_slot(kind == SRC_WO ? layer : layer + 1u, kind == SRC_WO ? 1u : 0u) + gl_WorkGroupID.x] = s;
+    }
+  }
+}
+
+void main() {
+  uint pos = step.pos, splits = pos / pc.split_len + 1u, tasks = pc.n_heads * splits;
+  uint target = 0u;
+  for (uint l = 0u; l < pc.layers; l++) {
+    product(SRC_QKV, l, pos);
+    grid_barrier(target);
+    for (uint k = gl_WorkGroupID.x; k < tasks; k += gl_NumWorkGroups.x) attend(k / splits, k % splits, splits, l, pos);
+    grid_barrier(target);
+    product(SRC_WO, l, pos);
+    grid_barrier(target);
+    product(SRC_W13, l, pos);
+    grid_barrier(target);
+    product(SRC_W2, l, pos);
+    if (l + 1u < pc.layers) grid_barrier(target);
+  }
+  // The last workgroup out (no other polls again) resets the barrier for
+  // the next dispatch.
+  barrier();
+  if (gl_LocalInvocationIndex == 0u && atomicAdd(sync.exited, 1u) == gl_NumWorkGroups.x - 1u) {
+    sync.arrived = 0u;
+    sync.exited = 0u;
+  }
+}
