@@ -51,15 +51,33 @@ void sum_chunks(chunk c0, chunk c1, uint isrc, uint in_base, uint j0, uint strid
   }
 }
 
+// This lane's first chunks of rows r and r1 for pair_dot_from.
+void first_chunks(uint wsrc, uint cols, uint r, uint r1, uint part, uint split, out chunk c0, out chunk c1) {
+  uint units = cols / UNIT_COLS, stride = gl_SubgroupSize * split, j0 = part * gl_SubgroupSize + gl_SubgroupInvocationID;
+  c0 = load_chunk(wsrc, r * row_words(cols), j0, stride, units);
+  c1 = load_chunk(wsrc, r1 * row_words(cols), j0, stride, units);
+}
+
 // Part `part` (of `split`) of rows r and r1 (of `cols` columns) of matrix
-// wsrc . the input, in every lane: the row's units in runs of a subgroup's
-// width, run k to part k % split (each load stays one coalesced run).
-vec2 pair_dot(uint wsrc, uint isrc, uint in_base, uint cols, uint r, uint r1, uint part, uint split) {
+// wsrc . the input, in every lane, given this lane's first chunks (loaded
+// earlier, while something else was waited for): the row's units in runs
+// of a subgroup's width, run k to part k % split (each load stays one
+// coalesced run).
+vec2 pair_dot_from(uint wsrc, uint isrc, uint in_base, uint cols, uint r, uint r1, uint part, uint split, chunk c0,
+                   chunk c1) {
   uint units = cols / UNIT_COLS, stride = gl_SubgroupSize * split, step = stride * UNROLL;
   uint base0 = r * row_words(cols), base1 = r1 * row_words(cols);
+  uint j0 = part * gl_SubgroupSize + gl_SubgroupInvocationID;
   vec2 acc = vec2(0.0);
-  for (uint j0 = part * gl_SubgroupSize + gl_SubgroupInvocationID; j0 < units; j0 += step)
+  sum_chunks(c0, c1, isrc, in_base, j0, stride, units, acc); // sums nothing past the row's end
+  for (j0 += step; j0 < units; j0 += step)
     sum_chunks(load_chunk(wsrc, base0, j0, stride, units), load_chunk(wsrc, base1, j0, stride, units), isrc, in_base,
                j0, stride, units, acc);
   return vec2(subgroupAdd(acc.x), subgroupAdd(acc.y));
+}
+
+vec2 pair_dot(uint wsrc, uint isrc, uint in_base, uint cols, uint r, uint r1, uint part, uint split) {
+  chunk c0, c1;
+  first_chunks(wsrc, cols, r, r1, part, split, c0, c1);
+  return pair_dot_from(wsrc, isrc, in_base, cols, r, r1, part, split, c0, c1);
 }

@@ -215,12 +215,44 @@ void epilogue(uint kind, uint layer, uint r, vec2 d, vec4 in_v, uint pos, inout 
   }
 }
 
-// Product `kind` of layer `layer` over the whole grid (see the top).
-void product(uint kind, uint layer, uint pos) {
-  uint rows = kind == SRC_QKV ? pc.dim + 2u * pc.kv_dim : kind == SRC_W13 ? 2u * pc.hidden : pc.dim;
-  uint cols = kind == SRC_W2 ? pc.hidden : pc.dim;
+// A product's shape: its rows and columns (per layer), subgroups per row
+// pair, and rows per block (one pass of a workgroup).
+struct shape {
+  uint rows, cols, split, per_block;
+};
+
+shape product_shape(uint kind) {
+  shape s;
+  s.rows = kind == SRC_QKV ? pc.dim + 2u * pc.kv_dim : kind == SRC_W13 ? 2u * pc.hidden : pc.dim;
+  s.cols = kind == SRC_W2 ? pc.hidden : pc.dim;
   uint split = kind == SRC_QKV ? pc.split_qkv : kind == SRC_WO ? pc.split_wo : kind == SRC_W13 ? pc.split_w13 : pc.split_w2;
-  split = clamp(split, 1u, gl_NumSubgroups);
+  s.split = clamp(split, 1u, gl_NumSubgroups);
+  s.per_block = 2u * (gl_NumSubgroups / s.split);
+  return s;
+}
+
+// This lane's first chunks of product `kind` of layer `layer` (its
+// workgroup's first block), loaded before a grid barrier so that the
+// product after it starts on weights already in flight.
+struct ahead {
+  chunk c0, c1;
+};
+
+ahead prefetch(uint kind, uint layer) {
+  ahead a;
+  shape sh = product_shape(kind);
+  uint r = gl_WorkGroupID.x * sh.per_block + 2u * (gl_SubgroupID / sh.split), first_row = layer * sh.rows;
+  // Rows past the matrix read its last pair again (not used).
+  uint r0 = first_row + min(r, sh.rows - 2u);
+  first_chunks(kind, sh.cols, r0, r0 + 1u, gl_SubgroupID % sh.split, sh.split, a.c0, a.c1);
+  return a;
+}
+
+// Product `kind` of layer `layer` over the whole grid (see the top), its
+// first chunks from prefetch.
+void product(uint kind, uint layer, uint pos, ahead pre) {
+  shape sh = product_shape(kind);
+  uint rows = sh.rows, cols = sh.cols, split = sh.split;
   bool norm_input = kind == SRC_QKV || kind == SRC_W13;
   // The norm's parts: layer 0's q/k/v has the embedding kernel's one.
   float part_sq = 0.0;
@@ -233,7 +265,7 @@ void product(uint kind, uint layer, uint pos) {
   uint in_base = kind == SRC_W2 ? layer * (pc.hidden_stride / 4u) : kind == SRC_WO ? layer * dim4
                                                          : (layer * 2u + (kind == SRC_W13 ? 1u : 0u)) * dim4;
   uint pairs_per_pass = gl_NumSubgroups / split, part = gl_SubgroupID % split;
-  uint per_block = 2u * pairs_per_pass, blocks = (rows + per_block - 1u) / per_block;
+  uint per_block = sh.per_block, blocks = (rows + per_block - 1u) / per_block;
   bool lead = part == 0u;
   bool have_scale = false;
   float scale = 1.0, keep_v = 0.0;
@@ -242,8 +274,11 @@ void product(uint kind, uint layer, uint pos) {
     uint r = b * per_block + 2u * (gl_SubgroupID / split);
     bool mine = r < rows && gl_SubgroupID < pairs_per_pass * split;
     vec4 in_v = lead && mine ? pair_inputs(kind, layer, r, pos) : vec4(0.0);
-    vec2 d = mine ? pair_dot(kind, kind, in_base, cols, first_row + r, first_row + min(r + 1u, rows - 1u), part, split)
-                  : vec2(0.0);
+    vec2 d = vec2(0.0);
+    if (mine && b == gl_WorkGroupID.x) // rows is even: r + 1 < rows
+      d = pair_dot_from(kind, kind, in_base, cols, first_row + r, first_row + r + 1u, part, split, pre.c0, pre.c1);
+    else if (mine)
+      d = pair_dot(kind, kind, in_base, cols, first_row + r, first_row + r + 1u, part, split);
     if (norm_input && !have_scale) { // after the first pass's loads: they overlap
       scale = rms_scale(workgroup_sum(part_sq), cols);
       have_scale = true;
@@ -271,17 +306,24 @@ void product(uint kind, uint layer, uint pos) {
 void main() {
   uint pos = step.pos, splits = pos / pc.split_len + 1u, tasks = pc.n_heads * splits;
   uint target = 0u;
+  ahead pre = prefetch(SRC_QKV, 0u);
   for (uint l = 0u; l < pc.layers; l++) {
-    product(SRC_QKV, l, pos);
+    product(SRC_QKV, l, pos, pre);
     grid_barrier(target);
     for (uint k = gl_WorkGroupID.x; k < tasks; k += gl_NumWorkGroups.x) attend(k / splits, k % splits, splits, l, pos);
+    pre = prefetch(SRC_WO, l);
     grid_barrier(target);
-    product(SRC_WO, l, pos);
+    product(SRC_WO, l, pos, pre);
+    pre = prefetch(SRC_W13, l);
     grid_barrier(target);
-    product(SRC_W13, l, pos);
+    product(SRC_W13, l, pos, pre);
+    pre = prefetch(SRC_W2, l);
     grid_barrier(target);
-    product(SRC_W2, l, pos);
-    if (l + 1u < pc.layers) grid_barrier(target);
+    product(SRC_W2, l, pos, pre);
+    if (l + 1u < pc.layers) {
+      pre = prefetch(SRC_QKV, l + 1u);
+      grid_barrier(target);
+    }
   }
   // The last workgroup out (no other polls again) resets the barrier for
   // the next dispatch.
