@@ -247,7 +247,7 @@ static const spirv_words k_layers_spirv[LLAMA_WEIGHT_TYPES] = {
 // SM by default (256 invocations each: 1024 of an SM's 2048, which holds
 // them while they need at most 64 registers and 57 KB of shared memory),
 // and the polls after which a grid barrier gives up (seconds on an H100).
-#define PERSISTENT_PER_UNIT 4u
+#define PERSISTENT_PER_UNIT 2u
 #define PERSISTENT_SPIN_LIMIT (1u << 22)
 
 // Push-constant blocks; each must match its kernel's size exactly (checked).

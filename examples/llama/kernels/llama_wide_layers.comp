@@ -127,14 +127,21 @@ shared vec2 pair_parts[WG]; // per subgroup: its part of its pair
 // of a reader with `unit_vec4` vec4s per unit.
 uint unit_index(uint c, uint cols, uint unit_vec4) { return in_slot(c / 4u, cols, unit_vec4) * 4u + c % 4u; }
 
-// Every workgroup's writes before the barrier are visible to every
-// workgroup after it. `target`: arrivals so far, counted up here.
-void grid_barrier(inout uint target) {
+// The grid barrier in two halves: every workgroup's writes before its
+// arrive() are visible to every workgroup after its wait_all(). Between
+// them a workgroup may issue loads that depend on no other workgroup (the
+// next product's weights): the fence in arrive() would otherwise wait for
+// them too (on NVIDIA a fence waits for the invocation's loads as well as
+// its stores). `target`: arrivals so far, counted up here.
+void arrive(inout uint target) {
   target += gl_NumWorkGroups.x;
   memoryBarrierBuffer(); // this invocation's writes, before the arrival
   barrier();
+  if (gl_LocalInvocationIndex == 0u) atomicAdd(sync.arrived, 1u);
+}
+
+void wait_all(uint target) {
   if (gl_LocalInvocationIndex == 0u) {
-    atomicAdd(sync.arrived, 1u);
     for (uint polls = 0u; sync.arrived < target && sync.failed == 0u; polls++) {
       if (polls == pc.spin_limit) {
         sync.failed = 1u;
@@ -144,6 +151,11 @@ void grid_barrier(inout uint target) {
   }
   barrier();
   memoryBarrierBuffer();
+}
+
+void grid_barrier(inout uint target) {
+  arrive(target);
+  wait_all(target);
 }
 
 // Where the sum-of-squares parts of a norm's input start: the slot
@@ -311,18 +323,22 @@ void main() {
     product(SRC_QKV, l, pos, pre);
     grid_barrier(target);
     for (uint k = gl_WorkGroupID.x; k < tasks; k += gl_NumWorkGroups.x) attend(k / splits, k % splits, splits, l, pos);
+    arrive(target);
     pre = prefetch(SRC_WO, l);
-    grid_barrier(target);
+    wait_all(target);
     product(SRC_WO, l, pos, pre);
+    arrive(target);
     pre = prefetch(SRC_W13, l);
-    grid_barrier(target);
+    wait_all(target);
     product(SRC_W13, l, pos, pre);
+    arrive(target);
     pre = prefetch(SRC_W2, l);
-    grid_barrier(target);
+    wait_all(target);
     product(SRC_W2, l, pos, pre);
     if (l + 1u < pc.layers) {
+      arrive(target);
       pre = prefetch(SRC_QKV, l + 1u);
-      grid_barrier(target);
+      wait_all(target);
     }
   }
   // The last workgroup out (no other polls again) resets the barrier for
