@@ -244,11 +244,14 @@ static const spirv_words k_layers_spirv[LLAMA_WEIGHT_TYPES] = {
 #define WIDE_DEFAULT_CLASSIFIER_ROWS 64u
 #define WIDE_DEFAULT_SPLIT 64u
 // The persistent plan (kernels/llama_wide_layers.comp): its workgroups per
-// SM by default (256 invocations each: 1024 of an SM's 2048, which holds
-// them while they need at most 64 registers and 57 KB of shared memory),
-// and the polls after which a grid barrier gives up (seconds on an H100).
-#define PERSISTENT_PER_UNIT 2u
+// grid barrier's polls before it gives up (seconds on an H100).
 #define PERSISTENT_SPIN_LIMIT (1u << 22)
+// The default workgroups per SM, tried in turn when the model loads (a
+// workgroup's registers decide how many fit: an H100 ran 3 per SM of the
+// 72-register F16 and Q4_0 kernels, not 2 of the F32 one), and the polls
+// of each try's barrier.
+static const uint32_t k_persistent_per_unit[] = {3, 2, 1};
+#define PERSISTENT_PROBE_SPIN (1u << 16)
 
 // Push-constant blocks; each must match its kernel's size exactly (checked).
 typedef struct attention_params {
@@ -309,7 +312,7 @@ struct llama_gpu {
   // and the flag a barrier that gave up sets (sync_failed, mapped).
   gpb_kernel *layers;
   gpb_buffer *resid, *xn_layers, *sum_sq_layers, *q_layers, *att_layers, *hb_layers, *sync, *sync_failed;
-  const volatile uint32_t *failed_mapped;
+  volatile uint32_t *failed_mapped;
   uint32_t persistent_groups;
   persistent_params persistent_pc;
   // The bests again, where the host reads them: best_read (a private
@@ -801,6 +804,48 @@ static void record_wide_plan(llama_gpu *g) {
   g->dispatch_count = (uint32_t)(at.d - g->dispatches);
 }
 
+// How many of the persistent kernel's workgroups the device runs at once:
+// the first of `candidates` whose dispatch of no layers (one grid barrier,
+// PERSISTENT_PROBE_SPIN polls at most) completes, into
+// g->persistent_groups. The buffers were sized for the first.
+static int probe_persistent_groups(llama_gpu *g, const uint32_t *candidates, uint32_t count, llama_error *err) {
+  persistent_params pc = {.layers = 0, .spin_limit = PERSISTENT_PROBE_SPIN, .split_len = 1, .split_qkv = 1,
+                          .split_wo = 1, .split_w13 = 1, .split_w2 = 1, .dim = (uint32_t)g->config.dim,
+                          .hidden = (uint32_t)g->config.hidden_dim, .kv_dim = llama_kv_dim(&g->config),
+                          .head_size = llama_head_size(&g->config), .n_heads = (uint32_t)g->config.n_heads,
+                          .kv_mul = 1, .seq_len = (uint32_t)g->config.seq_len, .out_vec4 = 2,
+                          .part_stride = (uint32_t)place_floats(candidates[0])};
+  pc.dim_stride = (uint32_t)place_floats(pc.dim);
+  pc.hidden_stride = (uint32_t)place_floats(pc.hidden);
+  gpb_buffer *buffers[PERSISTENT_ARGS] = {
+      g->step_dev,   g->resid,     g->xn_layers, g->sum_sq_layers, g->q_layers, g->kv,        g->slots, g->att_done,
+      g->att_layers, g->hb_layers, g->rope,      g->rms_att,       g->rms_ffn,  g->rms_final, g->wqkv,  g->wo,
+      g->w13,        g->w2,        g->xn,        g->sum_sq,        g->sync,     g->sync_failed};
+  gpb_arg args[PERSISTENT_ARGS];
+  put_args(args, buffers, PERSISTENT_ARGS);
+  for (uint32_t i = 0; i < count; i++) {
+    gpb_dispatch d;
+    set_dispatch(&d, g->layers, candidates[i], args, PERSISTENT_ARGS, &pc, sizeof pc);
+    uint32_t sync[3] = {0};
+    gpb_status st = gpb_stream_dispatch(g->stream, &d);
+    if (!st) st = gpb_stream_copy_to_host(g->stream, g->sync, 0, sync, sizeof sync);
+    if (st) return llama_error_gpb(err, st, "probing the persistent plan's workgroups");
+    if (!sync[2]) {
+      g->persistent_groups = candidates[i];
+      return 0;
+    }
+    // Gave up: every workgroup still ran to its end (arrived and exited are
+    // back to 0); the flags go back to 0 for the next try.
+    const float zeros[3] = {0};
+    if (copy_in(g, "grid_sync", zeros, 3, g->sync, 0, err)) return -1;
+    g->failed_mapped[0] = 0;
+  }
+  return llama_error_set(err,
+                         "the device did not run %u of the persistent plan's workgroups at once (its grid barrier "
+                         "gave up)%s: use --plan wide",
+                         candidates[count - 1], count > 1 ? ", nor more" : "");
+}
+
 // The persistent plan's dispatch list: the wide plan's embedding kernel
 // (writing into the layers' first slots), the layers' kernel, the wide
 // plan's classifier.
@@ -963,20 +1008,18 @@ int llama_plan_from_name(const char *name, llama_plan *out) {
 // instead of 2, ~2.3 us each on an H100) cost less than that once a
 // layer's weights pass AUTO_WIDE_LAYER_BYTES (see bench/results/history.md, plan
 // choice), or its width passes what the fused kernels take. The fused
-// kernels read f32 and f16 only: other types always go wide. Where the
-// device says how many SMs it has, the wide plan's work runs persistent
-// (one dispatch for all layers).
+// kernels read f32 and f16 only: other types always go wide. (The
+// persistent plan is measured at one shape so far: auto leaves it to be
+// asked for.)
 #define AUTO_WIDE_LAYER_BYTES (4ull << 20)
-#define AUTO_PERSISTENT 0
-llama_plan llama_auto_plan(const llama_config *c, llama_weight_type weights, uint32_t compute_units) {
+llama_plan llama_auto_plan(const llama_config *c, llama_weight_type weights) {
   uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
   uint64_t layer_weights = (2 * dim + 2 * llama_kv_dim(c)) * dim + 3 * dim * hidden;
   uint64_t bytes = layer_weights * (weights == LLAMA_WEIGHTS_F32 ? 4 : 2);
   bool wide_fits = dim % 8 == 0 && hidden % 8 == 0;
   if (!wide_fits) return LLAMA_PLAN_FUSED; // whose own limits then say what it cannot take
-  llama_plan wide = AUTO_PERSISTENT && compute_units ? LLAMA_PLAN_PERSISTENT : LLAMA_PLAN_WIDE;
-  if (dim > MAX_DIM || weights > LLAMA_WEIGHTS_F16) return wide;
-  return bytes > AUTO_WIDE_LAYER_BYTES ? wide : LLAMA_PLAN_FUSED;
+  if (dim > MAX_DIM || weights > LLAMA_WEIGHTS_F16) return LLAMA_PLAN_WIDE;
+  return bytes > AUTO_WIDE_LAYER_BYTES ? LLAMA_PLAN_WIDE : LLAMA_PLAN_FUSED;
 }
 
 static int create_kernels(llama_gpu *g, llama_error *err) {
@@ -1065,10 +1108,9 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   // The persistent kernel reads every layer matrix in one type.
   bool one_layer_type = types[WIDE_WO] == types[WIDE_QKV] && types[WIDE_W13] == types[WIDE_QKV] &&
                         types[WIDE_W2] == types[WIDE_QKV];
-  uint32_t units = one_layer_type ? info.compute_units : 0;
   llama_plan plan = options && options->plan != LLAMA_PLAN_AUTO ? options->plan
-                    : fused_ok                                  ? llama_auto_plan(c, types[WIDE_QKV], units)
-                               : llama_auto_plan(c, LLAMA_WEIGHTS_Q8_0, units); // wide where it fits
+                    : fused_ok                                  ? llama_auto_plan(c, types[WIDE_QKV])
+                               : llama_auto_plan(c, LLAMA_WEIGHTS_Q8_0); // wide where it fits
   if (plan == LLAMA_PLAN_PERSISTENT && !one_layer_type)
     return llama_error_set(err,
                            "the persistent plan reads every layer matrix in one type; this model's are %s (q/k/v), "
@@ -1092,9 +1134,17 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   uint32_t wide_rows = options && options->wide_rows ? options->wide_rows
                        : f32_layers                  ? WIDE_DEFAULT_ROWS_F32
                                                      : WIDE_DEFAULT_ROWS;
-  uint32_t persistent_groups = options && options->persistent_groups ? options->persistent_groups
-                               : info.compute_units                  ? info.compute_units * PERSISTENT_PER_UNIT
-                                                                     : 1;
+  // Persistent: the workgroups asked for, else per SM the first count of
+  // k_persistent_per_unit the device runs at once (probed once the state
+  // exists), else 1.
+  uint32_t candidates[sizeof k_persistent_per_unit / sizeof k_persistent_per_unit[0]] = {1}, candidate_count = 1;
+  if (options && options->persistent_groups) {
+    candidates[0] = options->persistent_groups;
+  } else if (info.compute_units) {
+    candidate_count = (uint32_t)(sizeof candidates / sizeof candidates[0]);
+    for (uint32_t i = 0; i < candidate_count; i++) candidates[i] = info.compute_units * k_persistent_per_unit[i];
+  }
+  uint32_t persistent_groups = candidates[0];
   if (wide ? check_wide_limits(c, &info, split_len, wide_rows, classifier_rows, err)
            : check_fused_limits(c, &info, split_len, ffn_rows, classifier_rows, err))
     return -1;
@@ -1181,6 +1231,10 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   }
   llama_pool_destroy(g->load_pool);
   g->load_pool = NULL;
+  if (persistent && probe_persistent_groups(g, candidates, candidate_count, err)) {
+    llama_gpu_destroy(g);
+    return -1;
+  }
   if (persistent)
     record_persistent_plan(g);
   else if (wide)

@@ -11,8 +11,8 @@
 // dispatch per matrix-vector product over many workgroups, for steps bound
 // by the bytes of their weights; PERSISTENT, the wide plan's work with
 // every layer in one dispatch whose workgroups, all resident, meet at grid
-// barriers between products (NVIDIA only by default: it needs the number
-// of SMs). AUTO picks by the weights' size and the device. The
+// barriers between products (more than one workgroup only where the
+// device reports its SMs). AUTO picks fused or wide by the weights' size. The
 // description below is the fused plan's; the wide plan keeps its
 // host<->device traffic and modes.
 //
@@ -30,8 +30,9 @@
 // multiples of 4, dim <= 4096, head size <= 256, n_heads x (attention
 // splits + 1) <= 1024 (the default split grows with seq_len); wide: dim
 // and hidden multiples of 8, head size <= 256 and a multiple of 4,
-// n_heads x splits <= 512; both: each weight buffer within
-// the device's storage buffer range.
+// n_heads x splits <= 512 (persistent: the same, every layer matrix of one
+// type, more than one workgroup only where the device reports its compute
+// units); all: each weight buffer within the device's storage buffer range.
 //
 // Ownership: llama_gpu borrows the device (which must outlive it), creates
 // and owns its stream, kernels and buffers. One thread drives one llama_gpu.
@@ -53,10 +54,9 @@ const char *llama_plan_name(llama_plan plan);
 int llama_plan_from_name(const char *name, llama_plan *out);
 
 // The plan AUTO picks for a model: fused while the step is bound by its
-// dispatches, wide once the weights' bytes are (see gpu_forward.c), and
-// persistent in the wide plan's place where `compute_units`
-// (gpb_device_info) is known.
-llama_plan llama_auto_plan(const llama_config *config, llama_weight_type weights, uint32_t compute_units);
+// dispatches, wide once the weights' bytes are (see gpu_forward.c).
+// Persistent is picked by hand.
+llama_plan llama_auto_plan(const llama_config *config, llama_weight_type weights);
 
 typedef struct llama_gpu_options {
   gpb_mode mode; // of the stream the decoder creates
@@ -98,10 +98,11 @@ typedef struct llama_gpu_options {
   // picks per product: enough subgroups to fill the GPU where rows are few.
   uint32_t wide_split;
   // Persistent: workgroups of the layers' dispatch, all of which must run at
-  // once; 0 means PERSISTENT_PER_UNIT (gpu_forward.c) per compute unit
-  // (gpb_device_info.compute_units) where known, else 1. Too many for the
-  // device: the step fails with a message (its grid barrier gives up), it
-  // does not hang.
+  // once; 0 means the most of 3, 2 or 1 per compute unit
+  // (gpb_device_info.compute_units) that the device runs at once, tried
+  // when the model loads, or 1 where the device reports no compute units.
+  // A count the device does not run at once is refused when the model
+  // loads (a grid barrier that gives up), with a message; it never hangs.
   uint32_t persistent_groups;
   // Replay: capture each step shape (attention grid) once as a gpb_program
   // and replay it, instead of recording the step's dispatches every step.

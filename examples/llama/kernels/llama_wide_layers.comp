@@ -318,6 +318,9 @@ void product(uint kind, uint layer, uint pos, ahead pre) {
 void main() {
   uint pos = step.pos, splits = pos / pc.split_len + 1u, tasks = pc.n_heads * splits;
   uint target = 0u;
+  // A dispatch of no layers meets at one barrier: the host's probe of how
+  // many workgroups the device runs at once (gpu_forward.c).
+  if (pc.layers == 0u) grid_barrier(target);
   ahead pre = prefetch(SRC_QKV, 0u);
   for (uint l = 0u; l < pc.layers; l++) {
     product(SRC_QKV, l, pos, pre);
