@@ -760,20 +760,26 @@ static uint32_t wide_dispatch(llama_gpu *g, wide_cursor *at, const wide_params *
   return groups;
 }
 
+// The push constants every wide dispatch shares.
+static wide_params wide_base(const llama_gpu *g) {
+  const llama_config *c = &g->config;
+  return (wide_params){.dim = (uint32_t)c->dim,
+                       .kv_dim = llama_kv_dim(c),
+                       .head_size = llama_head_size(c),
+                       .seq_len = (uint32_t)c->seq_len,
+                       .n_heads = (uint32_t)c->n_heads,
+                       .kv_mul = (uint32_t)(c->n_heads / c->n_kv_heads),
+                       .split_len = g->split_len,
+                       .slot_stride = g->slot_stride,
+                       .best_count = g->classifier_groups};
+}
+
 // The wide plan's dispatch list (see the top of this file).
 static void record_wide_plan(llama_gpu *g) {
   const llama_config *c = &g->config;
   uint32_t dim = (uint32_t)c->dim, hidden = (uint32_t)c->hidden_dim, heads = (uint32_t)c->n_heads;
   uint32_t kv_dim = llama_kv_dim(c), rows = g->wide_rows;
-  wide_params base = {.dim = dim,
-                      .kv_dim = kv_dim,
-                      .head_size = llama_head_size(c),
-                      .seq_len = (uint32_t)c->seq_len,
-                      .n_heads = heads,
-                      .kv_mul = (uint32_t)(c->n_heads / c->n_kv_heads),
-                      .split_len = g->split_len,
-                      .slot_stride = g->slot_stride,
-                      .best_count = g->classifier_groups};
+  wide_params base = wide_base(g);
   wide_cursor at = {g->dispatches, g->args, g->wide_pc};
 #define ARGS(...)                                                                                                      \
   (gpb_buffer *[]){__VA_ARGS__}, (uint32_t)(sizeof((gpb_buffer *[]){__VA_ARGS__}) / sizeof(gpb_buffer *))
@@ -804,25 +810,50 @@ static void record_wide_plan(llama_gpu *g) {
   g->dispatch_count = (uint32_t)(at.d - g->dispatches);
 }
 
+// The layers kernel's push constants for `groups` workgroups.
+static persistent_params layers_pc(const llama_gpu *g, uint32_t groups) {
+  const llama_config *c = &g->config;
+  uint32_t dim = (uint32_t)c->dim, hidden = (uint32_t)c->hidden_dim, kv_dim = llama_kv_dim(c);
+  return (persistent_params){.dim = dim,
+                             .hidden = hidden,
+                             .kv_dim = kv_dim,
+                             .head_size = llama_head_size(c),
+                             .seq_len = (uint32_t)c->seq_len,
+                             .n_heads = (uint32_t)c->n_heads,
+                             .kv_mul = (uint32_t)(c->n_heads / c->n_kv_heads),
+                             .split_len = g->split_len,
+                             .slot_stride = g->slot_stride,
+                             .layers = (uint32_t)c->n_layers,
+                             .out_vec4 = unit_vec4(g, WIDE_CLASSIFIER),
+                             .part_stride = (uint32_t)place_floats(groups),
+                             .spin_limit = PERSISTENT_SPIN_LIMIT,
+                             .split_qkv = wide_split(g, WIDE_QKV, dim + 2 * kv_dim, dim),
+                             .split_wo = wide_split(g, WIDE_WO, dim, dim),
+                             .split_w13 = wide_split(g, WIDE_W13, 2 * hidden, dim),
+                             .split_w2 = wide_split(g, WIDE_W2, dim, hidden),
+                             .dim_stride = (uint32_t)place_floats(dim),
+                             .hidden_stride = (uint32_t)place_floats(hidden)};
+}
+
+// The layers kernel's arguments, in its binding order.
+static void layers_args(const llama_gpu *g, gpb_arg *args) {
+  gpb_buffer *buffers[PERSISTENT_ARGS] = {
+      g->step_dev,   g->resid,     g->xn_layers, g->sum_sq_layers, g->q_layers, g->kv,        g->slots, g->att_done,
+      g->att_layers, g->hb_layers, g->rope,      g->rms_att,       g->rms_ffn,  g->rms_final, g->wqkv,  g->wo,
+      g->w13,        g->w2,        g->xn,        g->sum_sq,        g->sync,     g->sync_failed};
+  put_args(args, buffers, PERSISTENT_ARGS);
+}
+
 // How many of the persistent kernel's workgroups the device runs at once:
 // the first of `candidates` whose dispatch of no layers (one grid barrier,
 // PERSISTENT_PROBE_SPIN polls at most) completes, into
 // g->persistent_groups. The buffers were sized for the first.
 static int probe_persistent_groups(llama_gpu *g, const uint32_t *candidates, uint32_t count, llama_error *err) {
-  persistent_params pc = {.layers = 0, .spin_limit = PERSISTENT_PROBE_SPIN, .split_len = 1, .split_qkv = 1,
-                          .split_wo = 1, .split_w13 = 1, .split_w2 = 1, .dim = (uint32_t)g->config.dim,
-                          .hidden = (uint32_t)g->config.hidden_dim, .kv_dim = llama_kv_dim(&g->config),
-                          .head_size = llama_head_size(&g->config), .n_heads = (uint32_t)g->config.n_heads,
-                          .kv_mul = 1, .seq_len = (uint32_t)g->config.seq_len, .out_vec4 = 2,
-                          .part_stride = (uint32_t)place_floats(candidates[0])};
-  pc.dim_stride = (uint32_t)place_floats(pc.dim);
-  pc.hidden_stride = (uint32_t)place_floats(pc.hidden);
-  gpb_buffer *buffers[PERSISTENT_ARGS] = {
-      g->step_dev,   g->resid,     g->xn_layers, g->sum_sq_layers, g->q_layers, g->kv,        g->slots, g->att_done,
-      g->att_layers, g->hb_layers, g->rope,      g->rms_att,       g->rms_ffn,  g->rms_final, g->wqkv,  g->wo,
-      g->w13,        g->w2,        g->xn,        g->sum_sq,        g->sync,     g->sync_failed};
+  persistent_params pc = layers_pc(g, candidates[0]);
+  pc.layers = 0;
+  pc.spin_limit = PERSISTENT_PROBE_SPIN;
   gpb_arg args[PERSISTENT_ARGS];
-  put_args(args, buffers, PERSISTENT_ARGS);
+  layers_args(g, args);
   for (uint32_t i = 0; i < count; i++) {
     gpb_dispatch d;
     set_dispatch(&d, g->layers, candidates[i], args, PERSISTENT_ARGS, &pc, sizeof pc);
@@ -851,46 +882,15 @@ static int probe_persistent_groups(llama_gpu *g, const uint32_t *candidates, uin
 // plan's classifier.
 static void record_persistent_plan(llama_gpu *g) {
   const llama_config *c = &g->config;
-  uint32_t dim = (uint32_t)c->dim, hidden = (uint32_t)c->hidden_dim, heads = (uint32_t)c->n_heads;
-  uint32_t kv_dim = llama_kv_dim(c), layers = (uint32_t)c->n_layers;
-  wide_params base = {.dim = dim,
-                      .kv_dim = kv_dim,
-                      .head_size = llama_head_size(c),
-                      .seq_len = (uint32_t)c->seq_len,
-                      .n_heads = heads,
-                      .kv_mul = (uint32_t)(c->n_heads / c->n_kv_heads),
-                      .split_len = g->split_len,
-                      .slot_stride = g->slot_stride,
-                      .best_count = g->classifier_groups};
+  uint32_t dim = (uint32_t)c->dim, layers = (uint32_t)c->n_layers;
+  wide_params base = wide_base(g);
   wide_cursor at = {g->dispatches, g->args, g->wide_pc};
   gpb_buffer *step = g->step_dev;
   gpb_buffer *embed_args[] = {g->emb, g->resid, g->step, g->best, step, g->rms_att, g->xn_layers, g->sum_sq_layers};
   wide_dispatch(g, &at, &base, WIDE_EMBED, 0, 1, dim, 1, (wide_link){0, WIDE_QKV, 0}, embed_args,
                 WIDE_ARGS_EMBED);
-  g->persistent_pc = (persistent_params){.dim = dim,
-                                         .hidden = hidden,
-                                         .kv_dim = kv_dim,
-                                         .head_size = base.head_size,
-                                         .seq_len = base.seq_len,
-                                         .n_heads = heads,
-                                         .kv_mul = base.kv_mul,
-                                         .split_len = g->split_len,
-                                         .slot_stride = g->slot_stride,
-                                         .layers = layers,
-                                         .out_vec4 = unit_vec4(g, WIDE_CLASSIFIER),
-                                         .part_stride = (uint32_t)place_floats(g->persistent_groups),
-                                         .spin_limit = PERSISTENT_SPIN_LIMIT,
-                                         .split_qkv = wide_split(g, WIDE_QKV, dim + 2 * kv_dim, dim),
-                                         .split_wo = wide_split(g, WIDE_WO, dim, dim),
-                                         .split_w13 = wide_split(g, WIDE_W13, 2 * hidden, dim),
-                                         .split_w2 = wide_split(g, WIDE_W2, dim, hidden),
-                                         .dim_stride = (uint32_t)place_floats(dim),
-                                         .hidden_stride = (uint32_t)place_floats(hidden)};
-  gpb_buffer *layer_args[PERSISTENT_ARGS] = {
-      step,         g->resid,     g->xn_layers, g->sum_sq_layers, g->q_layers, g->kv,  g->slots, g->att_done,
-      g->att_layers, g->hb_layers, g->rope,      g->rms_att,       g->rms_ffn,  g->rms_final, g->wqkv, g->wo,
-      g->w13,       g->w2,        g->xn,        g->sum_sq,        g->sync,     g->sync_failed};
-  put_args(at.a, layer_args, PERSISTENT_ARGS);
+  g->persistent_pc = layers_pc(g, g->persistent_groups);
+  layers_args(g, at.a);
   uint32_t i = (uint32_t)(at.d - g->dispatches);
   g->dispatch_layer[i] = layers;
   g->dispatch_name[i] = "llama_wide_layers";
