@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine: the llama decoder against the CPU reference (the
 # ctest llama_gpu_* cases: every mode, ahead and record-ahead too, several shapes,
-# both plans, f32 and f16 weights, GGUF types, split-K) with the validation layer on, plus 64 steps
-# of stories15M in replay --ahead. PART=fused or PART=wide runs one plan's cases.
+# every plan, f32 and f16 weights, GGUF types, split-K) with the validation layer on, plus 64 steps
+# of stories15M in replay --ahead. PART=fused, PART=wide or PART=persistent
+# runs one plan's cases.
 #   bash bench/scripts/gpu-llama-tests.sh build-gpu [OUTDIR]
 set -u -o pipefail
 build=${1:-build-gpu}
@@ -23,7 +24,7 @@ check() {
   fi
 }
 part=${PART:-all}
-if [ "$part" != wide ]; then
+if [ "$part" = all ] || [ "$part" = fused ]; then
   for cls in "" --separate-classifier; do
     for mode in batched immediate replay "batched --ahead" "replay --ahead" "immediate --ahead" \
       "batched --record-ahead" "replay --record-ahead"; do
@@ -41,7 +42,7 @@ if [ "$part" != wide ]; then
   check stories15m-batched --shape stories15M --mode batched --steps 64 --seed 5
   check stories15m-record-ahead --shape stories15M --mode batched --record-ahead --steps 64 --seed 5
 fi
-if [ "$part" != fused ]; then
+if [ "$part" = all ] || [ "$part" = wide ]; then
   # The wide plan: every mode with both weight types, then the widths of real
   # models (dims that are no multiple of 64, GQA 7:1 and 8:1) in few layers.
   for w in f32 f16; do
@@ -74,5 +75,33 @@ if [ "$part" != fused ]; then
     --steps 40 --seed 5 --std 0.2 --attention-split 8
   check wide-stories15m-f16 --shape stories15M --plan wide --weights f16 --mode batched --record-ahead --steps 64 --seed 5
   check fused-stories15m-f16 --shape stories15M --plan fused --weights f16 --mode replay --ahead --steps 64 --seed 5
+fi
+if [ "$part" = all ] || [ "$part" = persistent ]; then
+  # The persistent plan (all layers in one dispatch, grid barriers): every
+  # mode with both weight types at the default workgroup count (probed when
+  # the model loads), the widths of real models, GGUF types with split-K,
+  # and 1 and 2 workgroups per SM asked for by hand (an H100's 132 SMs).
+  for w in f32 f16; do
+    for mode in batched immediate replay "batched --ahead" "replay --ahead" "batched --record-ahead" \
+      "replay --record-ahead"; do
+      check "persistent-$w-gqa-${mode// /}" $gqa --separate-classifier --plan persistent --weights $w --mode $mode \
+        --steps 64 --seed 7 --std 0.2 --attention-split 8
+    done
+    check "persistent-$w-qwen-narrow" --dim 896 --hidden 4864 --layers 2 --heads 14 --kv-heads 2 --vocab 1000 \
+      --seq-len 80 --separate-classifier --plan persistent --weights $w --mode batched --record-ahead --steps 80 \
+      --seed 3 --std 0.05 --attention-split 16
+    check "persistent-$w-tinyllama-narrow" --dim 2048 --hidden 5632 --layers 2 --heads 32 --kv-heads 4 --vocab 1000 \
+      --seq-len 64 --separate-classifier --plan persistent --weights $w --mode replay --ahead --steps 64 --seed 3 \
+      --std 0.05
+  done
+  small="--dim 128 --hidden 352 --layers 2 --heads 4 --kv-heads 2 --vocab 512 --seq-len 40 --separate-classifier"
+  for w in q8_0 q4_0 bf16; do
+    check "persistent-$w-gguf" $small --gguf $w --plan persistent --wide-split 3 --mode batched --record-ahead \
+      --steps 40 --seed 5 --std 0.2 --attention-split 8
+  done
+  for groups in 132 264; do
+    check "persistent-q4_0-groups$groups" $small --gguf q4_0 --plan persistent --persistent-groups $groups \
+      --mode replay --steps 40 --seed 5 --std 0.2 --attention-split 8
+  done
 fi
 exit $failed
