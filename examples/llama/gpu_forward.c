@@ -216,9 +216,9 @@ static const spirv_words k_wide_spirv[LLAMA_WEIGHT_TYPES][WIDE_KERNELS] = {
      SPIRV(k_wide_w13_q4_0), SPIRV(k_wide_w2_q4_0), SPIRV(k_wide_classifier_q4_0)},
 };
 // The persistent plan's layers, per weight type.
-static const spirv_words k_layers_spirv[LLAMA_WEIGHT_TYPES] = {
-    SPIRV(k_wide_layers_f32), SPIRV(k_wide_layers_f16), SPIRV(k_wide_layers_bf16), SPIRV(k_wide_layers_q8_0),
-    SPIRV(k_wide_layers_q4_0)};
+static const spirv_words k_layers_spirv[LLAMA_WEIGHT_TYPES] = {SPIRV(k_wide_layers_f32), SPIRV(k_wide_layers_f16),
+                                                               SPIRV(k_wide_layers_bf16), SPIRV(k_wide_layers_q8_0),
+                                                               SPIRV(k_wide_layers_q4_0)};
 
 // Kernel geometry and limits, as in the GLSL sources.
 #define WORKGROUP_SIZE 256u
@@ -579,13 +579,12 @@ static int create_state(llama_gpu *g, const gpb_device_info *info, llama_error *
   uint64_t slot_count = heads * g->slot_stride;
   // Fused: (m, l), then y per slot; wide: (m, l, -, -), then acc per slot.
   bool wide = g->plan != LLAMA_PLAN_FUSED;
-  uint64_t slot_floats = wide ? slot_count * (4 + llama_head_size(c))
-                                                    : ((2 * slot_count + 3) & ~3ull) + slot_count * dim;
+  uint64_t slot_floats =
+      wide ? slot_count * (4 + llama_head_size(c)) : ((2 * slot_count + 3) & ~3ull) + slot_count * dim;
   if (create_buffer(g, info, "kv_cache", cache, &g->kv, err) || create_buffer(g, info, "x", dim, &g->x, err) ||
       create_buffer(g, info, "x_mid", dim, &g->x_mid, err) || create_buffer(g, info, "q", dim, &g->q, err) ||
       create_buffer(g, info, "attention_slots", slot_floats, &g->slots, err) ||
-      create_buffer(g, info, "ffn_parts", wide ? 4 : (uint64_t)g->ffn_groups * dim, &g->ffn_parts,
-                    err) ||
+      create_buffer(g, info, "ffn_parts", wide ? 4 : (uint64_t)g->ffn_groups * dim, &g->ffn_parts, err) ||
       create_buffer(g, info, "hb", wide ? (uint64_t)c->hidden_dim : 4, &g->hb, err) ||
       create_buffer(g, info, "step_dev", 4, &g->step_dev, err) ||
       create_buffer(g, info, "logits", 2ull * (uint64_t)c->vocab_size, &g->logits, err) ||
@@ -838,8 +837,8 @@ static persistent_params layers_pc(const llama_gpu *g, uint32_t groups) {
 // The layers kernel's arguments, in its binding order.
 static void layers_args(const llama_gpu *g, gpb_arg *args) {
   gpb_buffer *buffers[PERSISTENT_ARGS] = {
-      g->step_dev,   g->resid,     g->xn_layers, g->sum_sq_layers, g->q_layers, g->kv,        g->slots, g->att_done,
-      g->att_layers, g->hb_layers, g->rope,      g->rms_att,       g->rms_ffn,  g->rms_final, g->wqkv,  g->wo,
+      g->step_dev,   g->resid,     g->xn_layers, g->sum_sq_layers, g->q_layers, g->kv,         g->slots, g->att_done,
+      g->att_layers, g->hb_layers, g->rope,      g->rms_att,       g->rms_ffn,  g->rms_final,  g->wqkv,  g->wo,
       g->w13,        g->w2,        g->xn,        g->sum_sq,        g->sync,     g->sync_failed};
   put_args(args, buffers, PERSISTENT_ARGS);
 }
@@ -887,8 +886,7 @@ static void record_persistent_plan(llama_gpu *g) {
   wide_cursor at = {g->dispatches, g->args, g->wide_pc};
   gpb_buffer *step = g->step_dev;
   gpb_buffer *embed_args[] = {g->emb, g->resid, g->step, g->best, step, g->rms_att, g->xn_layers, g->sum_sq_layers};
-  wide_dispatch(g, &at, &base, WIDE_EMBED, 0, 1, dim, 1, (wide_link){0, WIDE_QKV, 0}, embed_args,
-                WIDE_ARGS_EMBED);
+  wide_dispatch(g, &at, &base, WIDE_EMBED, 0, 1, dim, 1, (wide_link){0, WIDE_QKV, 0}, embed_args, WIDE_ARGS_EMBED);
   g->persistent_pc = layers_pc(g, g->persistent_groups);
   layers_args(g, at.a);
   uint32_t i = (uint32_t)(at.d - g->dispatches);
@@ -1106,8 +1104,8 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   gpb_status st = gpb_device_query(device, &info);
   if (st) return llama_error_gpb(err, st, "querying the device");
   // The persistent kernel reads every layer matrix in one type.
-  bool one_layer_type = types[WIDE_WO] == types[WIDE_QKV] && types[WIDE_W13] == types[WIDE_QKV] &&
-                        types[WIDE_W2] == types[WIDE_QKV];
+  bool one_layer_type =
+      types[WIDE_WO] == types[WIDE_QKV] && types[WIDE_W13] == types[WIDE_QKV] && types[WIDE_W2] == types[WIDE_QKV];
   llama_plan plan = options && options->plan != LLAMA_PLAN_AUTO ? options->plan
                     : fused_ok                                  ? llama_auto_plan(c, types[WIDE_QKV])
                                : llama_auto_plan(c, LLAMA_WEIGHTS_Q8_0); // wide where it fits
@@ -1262,10 +1260,11 @@ void llama_gpu_destroy(llama_gpu *g) {
   for (uint32_t i = 0; g->programs && i < g->program_count; i++) gpb_program_destroy(g->programs[i]);
   gpb_stream_destroy(g->stream);
   gpb_buffer *weights[] = {g->emb, g->rms_att, g->wqkv, g->wo, g->rms_ffn, g->w13, g->w2, g->rms_final, g->rope};
-  gpb_buffer *state[] = {g->kv,       g->x,         g->x_mid,    g->q,          g->slots,    g->ffn_parts,
-                         g->best,     g->step,      g->logits,   g->best_read,  g->hb,       g->step_dev,
-                         g->xn,       g->sum_sq,    g->att,      g->att_done,   g->resid,    g->xn_layers,
-                         g->sum_sq_layers, g->q_layers, g->att_layers, g->hb_layers, g->sync, g->sync_failed};
+  gpb_buffer *state[] = {
+      g->kv,        g->x,        g->x_mid,      g->q,         g->slots,         g->ffn_parts, g->best,
+      g->step,      g->logits,   g->best_read,  g->hb,        g->step_dev,      g->xn,        g->sum_sq,
+      g->att,       g->att_done, g->resid,      g->xn_layers, g->sum_sq_layers, g->q_layers,  g->att_layers,
+      g->hb_layers, g->sync,     g->sync_failed};
   gpb_buffer *mapped[] = {g->best_shared[0], g->best_shared[1], g->step_shared[0], g->step_shared[1]};
   for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) gpb_buffer_free(weights[i]);
   for (size_t i = 0; i < sizeof state / sizeof state[0]; i++) gpb_buffer_free(state[i]);
