@@ -203,9 +203,13 @@ uint in_slot(uint j4, uint cols, uint unit_vec4) {
   return (j4 % unit_vec4) * (cols / (4u * unit_vec4)) + j4 / unit_vec4;
 }
 
+// The float index of element c of a vector of `cols` floats in the unit
+// order of a reader whose units hold `unit_vec4` vec4s.
+uint unit_index(uint c, uint cols, uint unit_vec4) { return in_slot(c / 4u, cols, unit_vec4) * 4u + c % 4u; }
+
 // The float index of element c of an output vector of `cols` floats, in
 // its reader's unit order (pc.out_vec4).
-uint out_index(uint c, uint cols) { return in_slot(c / 4u, cols, pc.out_vec4) * 4u + c % 4u; }
+uint out_index(uint c, uint cols) { return unit_index(c, cols, pc.out_vec4); }
 
 #if WEIGHT_QUANT
 // Where unit j's scale lies in its row: WEIGHT_TYPE element scale_element

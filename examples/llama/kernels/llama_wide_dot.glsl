@@ -76,6 +76,22 @@ vec2 pair_dot_from(uint wsrc, uint isrc, uint in_base, uint cols, uint r, uint r
   return vec2(subgroupAdd(acc.x), subgroupAdd(acc.y));
 }
 
+shared vec2 pair_parts[WG]; // per subgroup: its part of its pair
+
+// A pair's results d from its `split` subgroups (split-K), added up in
+// shared memory; the sum goes to the subgroups with `add` (the pair's
+// first). With split > 1 every invocation must reach it (it holds barriers).
+vec2 pair_sum(vec2 d, uint split, bool add) {
+  if (split > 1u) {
+    if (subgroupElect()) pair_parts[gl_SubgroupID] = d;
+    barrier();
+    if (add)
+      for (uint k = 1u; k < split; k++) d += pair_parts[gl_SubgroupID + k];
+    barrier(); // the next pass rewrites pair_parts
+  }
+  return d;
+}
+
 vec2 pair_dot(uint wsrc, uint isrc, uint in_base, uint cols, uint r, uint r1, uint part, uint split) {
   chunk c0, c1;
   first_chunks(wsrc, cols, r, r1, part, split, c0, c1);

@@ -122,12 +122,6 @@ vec4 input_at(uint src, uint i) {
 #define ATT_STORE(layer, j4, v) attl4[(layer) * (pc.dim_stride / 4u) + in_slot(j4, pc.dim, UNIT_VEC4)] = (v)
 #include "llama_wide_attend.glsl"
 
-shared vec2 pair_parts[WG]; // per subgroup: its part of its pair
-
-// Float index of element c of a vector of `cols` floats in the unit order
-// of a reader with `unit_vec4` vec4s per unit.
-uint unit_index(uint c, uint cols, uint unit_vec4) { return in_slot(c / 4u, cols, unit_vec4) * 4u + c % 4u; }
-
 // The grid barrier in two halves: every workgroup's writes before its
 // arrive() are visible to every workgroup after its wait_all(). Between
 // them a workgroup may issue loads that depend on no other workgroup (the
@@ -296,13 +290,7 @@ void product(uint kind, uint layer, uint pos, ahead pre) {
       scale = rms_scale(workgroup_sum(part_sq), cols);
       have_scale = true;
     }
-    if (split > 1u) {
-      if (subgroupElect()) pair_parts[gl_SubgroupID] = d;
-      barrier();
-      if (lead && mine)
-        for (uint k = 1u; k < split; k++) d += pair_parts[gl_SubgroupID + k];
-      barrier(); // the next pass rewrites pair_parts
-    }
+    d = pair_sum(d, split, lead && mine);
     if (lead && mine) epilogue(kind, layer, r, norm_input ? d * scale : d, in_v, pos, keep_v);
   }
   if (kind == SRC_WO || kind == SRC_W2) {

@@ -62,9 +62,6 @@ layout(std430, set = 0, binding = 5) writeonly buffer SumSqOut { float sum_sq_ou
 #define INPUT_AT(src, i) in4[i]
 #include "llama_wide_dot.glsl"
 
-shared vec2 pair_parts[WG]; // per subgroup: its part of its pair
-
-
 // What a row pair's epilogue reads besides its results, loaded before the
 // pair's weights so that the epilogue waits for no load (on the H100 that
 // took 0.25-0.75 µs off wo and w2, bench/results/history.md). QKV: RoPE's
@@ -171,13 +168,7 @@ void main() {
         have_scale = true;
       }
 #endif
-      if (split > 1u) {
-        if (subgroupElect()) pair_parts[gl_SubgroupID] = d;
-        barrier();
-        if (lead && mine)
-          for (uint k = 1u; k < split; k++) d += pair_parts[gl_SubgroupID + k];
-        barrier(); // the next pass rewrites pair_parts
-      }
+      d = pair_sum(d, split, lead && mine);
       if (lead && mine) {
 #if NORM_INPUT
         d *= scale;
