@@ -12,6 +12,9 @@ static const uint32_t bad_set_spirv[] =
 static const uint32_t uses_ubo_spirv[] =
 #include "uses_ubo.inc"
     ;
+static const uint32_t clock_spirv[] =
+#include "clock.inc"
+    ;
 // Kernels the device cannot run as gpubatch creates it (tests/kernels/admit_*).
 static const uint32_t admit_shared_spec_spirv[] =
 #include "admit_shared_spec.inc"
@@ -222,9 +225,56 @@ static void test_admission(void) {
   fixture_close(dev);
 }
 
+// A kernel that reads the device clock (VK_KHR_shader_clock) is admitted
+// and runs where the device has the clock: each invocation's second read
+// is not before its first. Elsewhere it is refused by the capability.
+static void test_shader_clock(void) {
+  gpb_device *dev = fixture_open();
+  if (!dev) return;
+  gpb_kernel_desc desc = {.name = "clock", .spirv = clock_spirv, .spirv_bytes = sizeof clock_spirv};
+  gpb_kernel *k = NULL;
+  gpb_status st = gpb_kernel_create(dev, &desc, &k);
+  if (st == GPB_ERROR_UNSUPPORTED) { // what a device without the clock must say
+    CHECK_MSG(gpb_device_last_error(dev), "ShaderClockKHR");
+    fixture_close(dev);
+    return;
+  }
+  CHECK_OK(st);
+  enum { N = 256 };
+  gpb_stream *s = NULL;
+  gpb_buffer *out = NULL;
+  CHECK_OK(gpb_stream_create(dev, NULL, &s));
+  CHECK_OK(gpb_buffer_create(dev, 16 * N, GPB_MEMORY_PRIVATE, &out));
+  struct {
+    uint32_t n, steps;
+  } p = {N, 100000};
+  gpb_arg arg = {out, 0, 16 * N};
+  gpb_dispatch d = {.kernel = k,
+                    .groups = {N / 64, 1, 1},
+                    .args = &arg,
+                    .arg_count = 1,
+                    .push_constants = &p,
+                    .push_constant_bytes = sizeof p};
+  CHECK_OK(gpb_stream_dispatch(s, &d));
+  uint32_t t[4 * N];
+  CHECK_OK(gpb_stream_copy_to_host(s, out, 0, t, sizeof t));
+  bool ordered = true, moved = false;
+  for (uint32_t i = 0; i < N; i++) {
+    uint64_t before = t[4 * i] | (uint64_t)t[4 * i + 1] << 32, after = t[4 * i + 2] | (uint64_t)t[4 * i + 3] << 32;
+    ordered = ordered && after >= before;
+    moved = moved || after > before;
+  }
+  CHECK(ordered);
+  CHECK(moved); // 100000 steps take some ticks in some invocation
+  CHECK_OK(gpb_buffer_free(out));
+  CHECK_OK(gpb_kernel_destroy(k));
+  CHECK_OK(gpb_stream_destroy(s));
+  fixture_close(dev);
+}
+
 int main(int argc, char **argv) {
-  static const test_case tests[] = {TEST(test_reflection), TEST(test_unsupported_layouts),
-                                    TEST(test_pipeline_cache_shares_modules), TEST(test_load_from_file),
-                                    TEST(test_admission)};
+  static const test_case tests[] = {
+      TEST(test_reflection),     TEST(test_unsupported_layouts), TEST(test_pipeline_cache_shares_modules),
+      TEST(test_load_from_file), TEST(test_admission),           TEST(test_shader_clock)};
   return RUN_TESTS(tests);
 }

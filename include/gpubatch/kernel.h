@@ -63,8 +63,9 @@ typedef struct gpb_kernel_desc {
 // reflects it, and creates its pipeline. A kernel the device cannot run as
 // gpubatch created it is refused with GPB_ERROR_UNSUPPORTED and the reason:
 // a newer SPIR-V version, a SPIR-V capability the device was not created
-// with (named: e.g. PhysicalStorageBufferAddresses, Int64 where shaderInt64
-// is absent, subgroup operations the device lacks in compute shaders),
+// with (named: e.g. PhysicalStorageBufferAddresses, never enabled; Int64
+// where shaderInt64 is absent, subgroup operations the device lacks in
+// compute shaders, ShaderClockKHR where it lacks VK_KHR_shader_clock),
 // descriptor arrays (one buffer per binding), shared memory over the
 // device's limit (array lengths from specialization constants counted at
 // their defaults; an expression that cannot be evaluated is refused), or a

@@ -381,12 +381,22 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   // Enable the shader features kernels commonly need, where the device has
   // them (enabling a supported feature costs nothing; a kernel that uses one
   // not enabled is invalid).
-  VkPhysicalDeviceVulkan12Features have12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  // Shader clocks (VK_KHR_shader_clock): for kernels that time their own
+  // phases (a persistent kernel has no dispatch boundaries to trace).
+  bool clock_ext = has_device_extension(d->physical, VK_KHR_SHADER_CLOCK_EXTENSION_NAME);
+  VkPhysicalDeviceShaderClockFeaturesKHR have_clock = {.sType =
+                                                           VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR};
+  VkPhysicalDeviceVulkan12Features have12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+                                             .pNext = clock_ext ? &have_clock : NULL};
   VkPhysicalDeviceVulkan11Features have11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
                                              .pNext = &have12};
   VkPhysicalDeviceFeatures2 have = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &have11};
   vkGetPhysicalDeviceFeatures2(d->physical, &have);
+  VkPhysicalDeviceShaderClockFeaturesKHR clock = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR,
+                                                  .shaderSubgroupClock = have_clock.shaderSubgroupClock,
+                                                  .shaderDeviceClock = have_clock.shaderDeviceClock};
   VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+                                          .pNext = clock_ext ? &clock : NULL,
                                           .timelineSemaphore = VK_TRUE,
                                           .shaderFloat16 = have12.shaderFloat16,
                                           .shaderInt8 = have12.shaderInt8,
@@ -401,13 +411,15 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   d->enabled = features;
   d->enabled11 = f11;
   d->enabled12 = f12;
-  d->enabled.pNext = d->enabled11.pNext = d->enabled12.pNext = NULL;
+  d->enabled_clock = clock;
+  d->enabled.pNext = d->enabled11.pNext = d->enabled12.pNext = d->enabled_clock.pNext = NULL;
   VkPhysicalDeviceSubgroupProperties subgroup = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
   VkPhysicalDeviceProperties2 props2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &subgroup};
   vkGetPhysicalDeviceProperties2(d->physical, &props2);
   d->subgroup_ops = subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT ? subgroup.supportedOperations : 0;
-  const char *exts[2] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
+  const char *exts[3] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
   uint32_t ext_count = 1;
+  if (clock_ext) exts[ext_count++] = VK_KHR_SHADER_CLOCK_EXTENSION_NAME;
   // Trace files place GPU spans on the host clock through calibrated
   // timestamps where the device has them (core/trace.h).
   d->calibrated_timestamps = d->timestamp_valid_bits > 0 && has_monotonic_calibration(d->physical);

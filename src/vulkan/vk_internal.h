@@ -38,6 +38,7 @@ struct gpb_be_device {
   VkPhysicalDeviceFeatures2 enabled;
   VkPhysicalDeviceVulkan11Features enabled11;
   VkPhysicalDeviceVulkan12Features enabled12;
+  VkPhysicalDeviceShaderClockFeaturesKHR enabled_clock; // all VK_FALSE without VK_KHR_shader_clock
   VkSubgroupFeatureFlags subgroup_ops;
 
   VkDebugUtilsMessengerEXT messenger;

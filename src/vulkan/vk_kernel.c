@@ -24,6 +24,7 @@ enum {
   FEATURE_INT8,
   FEATURE_16BIT_STORAGE,
   FEATURE_8BIT_STORAGE,
+  FEATURE_SHADER_CLOCK,
   SUBGROUP
 };
 static const struct {
@@ -50,6 +51,9 @@ static const struct {
     {68, "GroupNonUniformQuad", SUBGROUP, VK_SUBGROUP_FEATURE_QUAD_BIT},
     {4433, "StorageBuffer16BitAccess", FEATURE_16BIT_STORAGE, 0},
     {4448, "StorageBuffer8BitAccess", FEATURE_8BIT_STORAGE, 0},
+    // Either clock's feature (the validation layer checks each read's scope
+    // against its own).
+    {5055, "ShaderClockKHR", FEATURE_SHADER_CLOCK, 0},
     // Refused by name: the features they need are not enabled.
     {4441, "VariablePointersStorageBuffer", NEVER, 0},
     {4442, "VariablePointers", NEVER, 0},
@@ -69,6 +73,7 @@ static bool capability_enabled(const gpb_be_device *d, int needs, VkSubgroupFeat
   case FEATURE_INT8: return d->enabled12.shaderInt8;
   case FEATURE_16BIT_STORAGE: return d->enabled11.storageBuffer16BitAccess;
   case FEATURE_8BIT_STORAGE: return d->enabled12.storageBuffer8BitAccess;
+  case FEATURE_SHADER_CLOCK: return d->enabled_clock.shaderSubgroupClock || d->enabled_clock.shaderDeviceClock;
   case SUBGROUP: return (d->subgroup_ops & subgroup) == subgroup;
   default: return false;
   }
