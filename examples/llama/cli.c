@@ -25,7 +25,7 @@ typedef struct cli_options {
   const char *checkpoint, *tokenizer, *prompt, *prompt_ids, *dump_logits;
   long long steps, threads, device, attention_split, max_batch, ffn_rows, classifier_rows, wide_rows, wide_groups,
       wide_split, persistent_groups, wait_spin_us;
-  bool json, cpu, replay, ahead, record_ahead, progress, info, weights_given;
+  bool json, cpu, replay, ahead, record_ahead, progress, info, weights_given, phase_times;
   gpb_mode mode;
   llama_plan plan;
   llama_weight_type weights;
@@ -66,7 +66,7 @@ static void usage(FILE *f, const char *prog) {
           "       [--cpu] [--plan auto|fused|wide|persistent] [--weights f32|f16] [--info]\n"
           "       [--threads N] [--json] [--progress] [--dump-logits FILE] [--device I]\n"
           "       [--attention-split N] [--ffn-rows N] [--classifier-rows N] [--wide-rows N] [--wide-groups N]\n"
-          "       [--wide-split N] [--persistent-groups N]\n"
+          "       [--wide-split N] [--persistent-groups N] [--phase-times]\n"
           "       [--max-batch-dispatches N] [--wait-spin-us N] [--trace FILE.json] [--devices all|I,J,...]\n"
           "Greedy decoding of a Llama model on gpubatch, token by token: each step\n"
           "is one chain of dispatches and one readback of the classifier workgroups' best\n"
@@ -96,7 +96,8 @@ static void usage(FILE *f, const char *prog) {
           "reference rounds them the same way); arithmetic stays float32. Default: the\n"
           "file's types.\n"
           "--json prints one JSON object (tokens, tok_per_s, dispatches_per_token,\n"
-          "submits_per_token, mode, plan, weights, device, counters) instead of text.\n"
+          "submits_per_token, mode, plan, persistent_groups, weights, device, counters;\n"
+          "phase_times with --phase-times) instead of text.\n"
           "--dump-logits writes the float32 logits of every step to FILE; on the GPU that\n"
           "adds one readback of the logits per step (and its submit and wait), so the\n"
           "timings and counters of such a run are not those of plain decoding.\n"
@@ -111,7 +112,10 @@ static void usage(FILE *f, const char *prog) {
           "product, 1..8 (default 0: picked per product). --persistent-groups N:\n"
           "workgroups of the persistent plan's layers, all of which must run on the\n"
           "device at once (default: the most of 3, 2 or 1 per SM that do, tried when the\n"
-          "model loads, where the device reports its SMs; else 1).\n"
+          "model loads, where the device reports its SMs; else 1). --phase-times (persistent\n"
+          "plan, a device with VK_KHR_shader_clock): where the last step's layers kernel\n"
+          "spent its time, per phase kind summed over the layers, from each workgroup's\n"
+          "device clock at the grid barriers (gpu_forward.h, llama_phase_times).\n"
           "--max-batch-dispatches N: the stream submits after N dispatches (default: the\n"
           "library's), so a step can start on the GPU while the rest is recorded.\n"
           "--wait-spin-us N: how long the host polls for a step before it blocks (default\n"
@@ -200,6 +204,10 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     }
     if (!strcmp(a, "--progress")) {
       o->progress = true;
+      continue;
+    }
+    if (!strcmp(a, "--phase-times")) {
+      o->phase_times = true;
       continue;
     }
     if (!strcmp(a, "--json")) {
@@ -484,6 +492,9 @@ static void print_json_string(const char *s) {
 
 typedef struct report {
   const char *mode, *plan, *weights;
+  uint32_t persistent_groups; // 0: not the persistent plan
+  bool has_phases;
+  llama_phase_times phases;
   bool ahead, record_ahead;
   char device[300];
   double tok_per_s, dispatches_per_token, submits_per_token;
@@ -499,13 +510,22 @@ static void print_json(const decode_run *run, const report *r) {
   for (int32_t i = 0; i < run->prompt_count; i++) printf("%s%d", i ? ", " : "", run->prompt[i]);
   printf("], \"steps\": %u, \"stopped_at_bos\": %s, \"tok_per_s\": %.3f, "
          "\"first_step_ms\": %.3f, \"dispatches_per_token\": %.3f, \"submits_per_token\": %.3f, "
-         "\"mode\": \"%s\", \"ahead\": %s, \"record_ahead\": %s, \"plan\": \"%s\", \"weights\": \"%s\", "
-         "\"device\": ",
+         "\"mode\": \"%s\", \"ahead\": %s, \"record_ahead\": %s, \"plan\": \"%s\", \"persistent_groups\": %u, "
+         "\"weights\": \"%s\", \"device\": ",
          run->steps_run, run->stopped_at_bos ? "true" : "false", r->tok_per_s, run->first_step_s * 1e3,
          r->dispatches_per_token, r->submits_per_token, r->mode, r->ahead ? "true" : "false",
-         r->record_ahead ? "true" : "false", r->plan, r->weights);
+         r->record_ahead ? "true" : "false", r->plan, r->persistent_groups, r->weights);
   print_json_string(r->device);
-  printf(", \"validation_messages\": %llu, \"counters\": {", (unsigned long long)r->validation_messages);
+  printf(", \"validation_messages\": %llu, ", (unsigned long long)r->validation_messages);
+  if (r->has_phases) {
+    const llama_phase_times *p = &r->phases;
+    printf("\"phase_times\": {\"groups\": %u, \"total_us\": %.3f", p->groups, p->total * 1e-3);
+    for (int k = 0; k < LLAMA_PHASES; k++)
+      printf(", \"%s\": {\"until_last_us\": %.3f, \"barrier_us\": %.3f, \"busy_mean_us\": %.3f}", llama_phase_name(k),
+             p->until_last[k] * 1e-3, p->barrier[k] * 1e-3, p->busy_mean[k] * 1e-3);
+    printf("}, ");
+  }
+  printf("\"counters\": {");
   if (r->has_counters)
     for (size_t i = 0; i < gpb_counter_count(); i++)
       printf("%s\"%s\": %llu", i ? ", " : "", gpb_counter_name(i),
@@ -526,6 +546,15 @@ static void print_summary(const decode_run *run, const report *r) {
     printf(" %s=%llu", gpb_counter_name(i), (unsigned long long)gpb_counter_value(&r->counters, i));
   printf("\n");
   if (r->validation_messages) printf("validation messages: %llu\n", (unsigned long long)r->validation_messages);
+  if (r->has_phases) {
+    const llama_phase_times *p = &r->phases;
+    printf("phase times, last step (%u workgroups, %u layers; us of the device clock, read as ns): layers "
+           "kernel %.1f\n%-10s %12s %10s %12s\n",
+           p->groups, p->layers, p->total * 1e-3, "phase", "until_last", "barrier", "busy_mean");
+    for (int k = 0; k < LLAMA_PHASES; k++)
+      printf("%-10s %12.1f %10.1f %12.1f\n", llama_phase_name(k), p->until_last[k] * 1e-3, p->barrier[k] * 1e-3,
+             p->busy_mean[k] * 1e-3);
+  }
 }
 
 // Opens the device and builds the GPU decoder; counters start at zero.
@@ -553,6 +582,7 @@ static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device
                             .wide_groups = (uint32_t)o->wide_groups,
                             .wide_split = (uint32_t)o->wide_split,
                             .persistent_groups = (uint32_t)o->persistent_groups,
+                            .phase_times = o->phase_times,
                             .plan = o->plan,
                             .weights = o->weights,
                             .replay = o->replay,
@@ -569,6 +599,7 @@ static int finish_report(const cli_options *o, decoder *d, gpb_device *dev, cons
                          llama_error *err) {
   r->mode = mode_name(o, d);
   r->plan = d->gpu ? llama_plan_name(llama_gpu_plan(d->gpu)) : "cpu";
+  r->persistent_groups = d->gpu ? llama_gpu_persistent_groups(d->gpu) : 0;
   r->weights = llama_weight_type_name(d->gpu             ? llama_gpu_weights(d->gpu)
                                       : o->weights_given ? o->weights
                                                          : d->cpu_weights);
@@ -584,6 +615,10 @@ static int finish_report(const cli_options *o, decoder *d, gpb_device *dev, cons
       r->submits_per_token = (double)r->counters.submits / run->steps_run;
     }
     r->validation_messages = gpb_device_validation_message_count(dev);
+    if (o->phase_times && run->steps_run) {
+      if (llama_gpu_phase_times(d->gpu, &r->phases, err)) return -1;
+      r->has_phases = true;
+    }
   }
   return 0;
 }

@@ -189,6 +189,21 @@ static const uint32_t k_wide_layers_q8_0[] =
 static const uint32_t k_wide_layers_q4_0[] =
 #include "llama_wide_layers_q4_0.inc"
     ;
+static const uint32_t k_wide_layers_clock_f32[] =
+#include "llama_wide_layers_clock_f32.inc"
+    ;
+static const uint32_t k_wide_layers_clock_f16[] =
+#include "llama_wide_layers_clock_f16.inc"
+    ;
+static const uint32_t k_wide_layers_clock_bf16[] =
+#include "llama_wide_layers_clock_bf16.inc"
+    ;
+static const uint32_t k_wide_layers_clock_q8_0[] =
+#include "llama_wide_layers_clock_q8_0.inc"
+    ;
+static const uint32_t k_wide_layers_clock_q4_0[] =
+#include "llama_wide_layers_clock_q4_0.inc"
+    ;
 
 typedef struct spirv_words {
   const uint32_t *words;
@@ -219,6 +234,10 @@ static const spirv_words k_wide_spirv[LLAMA_WEIGHT_TYPES][WIDE_KERNELS] = {
 static const spirv_words k_layers_spirv[LLAMA_WEIGHT_TYPES] = {SPIRV(k_wide_layers_f32), SPIRV(k_wide_layers_f16),
                                                                SPIRV(k_wide_layers_bf16), SPIRV(k_wide_layers_q8_0),
                                                                SPIRV(k_wide_layers_q4_0)};
+// The same, marking the device clock at its barriers (phase_times).
+static const spirv_words k_layers_clock_spirv[LLAMA_WEIGHT_TYPES] = {
+    SPIRV(k_wide_layers_clock_f32), SPIRV(k_wide_layers_clock_f16), SPIRV(k_wide_layers_clock_bf16),
+    SPIRV(k_wide_layers_clock_q8_0), SPIRV(k_wide_layers_clock_q4_0)};
 
 // Kernel geometry and limits, as in the GLSL sources.
 #define WORKGROUP_SIZE 256u
@@ -313,6 +332,10 @@ struct llama_gpu {
   gpb_kernel *layers;
   gpb_buffer *resid, *xn_layers, *sum_sq_layers, *q_layers, *att_layers, *hb_layers, *sync, *sync_failed;
   volatile uint32_t *failed_mapped;
+  // phase_times: the layers' clock marks (an extra argument), [events][groups][2] uvec2.
+  bool phase_times;
+  gpb_buffer *phase_clock;
+  uint32_t layers_arg_count; // PERSISTENT_ARGS, + 1 with phase_clock
   uint32_t persistent_groups;
   persistent_params persistent_pc;
   // The bests again, where the host reads them: best_read (a private
@@ -545,6 +568,10 @@ static uint32_t slots_per_head(const llama_config *c, llama_plan plan, uint32_t 
   return plan != LLAMA_PLAN_FUSED ? wide_splits(last, split_len) : past_splits(last, split_len) + 1;
 }
 
+// The layers kernel's clock events (llama_wide_layers.comp, Clock): the
+// start, then the end of each of a layer's 5 phases.
+static uint64_t phase_events(const llama_gpu *g) { return 5 * (uint64_t)g->config.n_layers + 1; }
+
 // The persistent plan's per-layer vectors (kernels/llama_wide_layers.comp
 // says what each holds), its grid barrier's counters, zeroed once (each
 // dispatch leaves them at 0), and the host-visible flag of a barrier that
@@ -569,6 +596,12 @@ static int create_persistent_state(llama_gpu *g, const gpb_device_info *info, ll
   if (st) return llama_error_gpb(err, st, "grid_sync_failed");
   memset(mapped, 0, 4 * sizeof(uint32_t));
   g->failed_mapped = mapped;
+  g->layers_arg_count = PERSISTENT_ARGS;
+  if (g->phase_times) {
+    if (create_buffer(g, info, "phase_clock", phase_events(g) * g->persistent_groups * 4, &g->phase_clock, err))
+      return -1;
+    g->layers_arg_count++;
+  }
   return 0;
 }
 
@@ -841,6 +874,7 @@ static void layers_args(const llama_gpu *g, gpb_arg *args) {
       g->att_layers, g->hb_layers, g->rope,      g->rms_att,       g->rms_ffn,  g->rms_final,  g->wqkv,  g->wo,
       g->w13,        g->w2,        g->xn,        g->sum_sq,        g->sync,     g->sync_failed};
   put_args(args, buffers, PERSISTENT_ARGS);
+  if (g->phase_clock) put_args(args + PERSISTENT_ARGS, &g->phase_clock, 1);
 }
 
 // How many of the persistent kernel's workgroups the device runs at once:
@@ -851,11 +885,11 @@ static int probe_persistent_groups(llama_gpu *g, const uint32_t *candidates, uin
   persistent_params pc = layers_pc(g, candidates[0]);
   pc.layers = 0;
   pc.spin_limit = PERSISTENT_PROBE_SPIN;
-  gpb_arg args[PERSISTENT_ARGS];
+  gpb_arg args[PERSISTENT_ARGS + 1];
   layers_args(g, args);
   for (uint32_t i = 0; i < count; i++) {
     gpb_dispatch d;
-    set_dispatch(&d, g->layers, candidates[i], args, PERSISTENT_ARGS, &pc, sizeof pc);
+    set_dispatch(&d, g->layers, candidates[i], args, g->layers_arg_count, &pc, sizeof pc);
     uint32_t sync[3] = {0};
     gpb_status st = gpb_stream_dispatch(g->stream, &d);
     if (!st) st = gpb_stream_copy_to_host(g->stream, g->sync, 0, sync, sizeof sync);
@@ -892,9 +926,9 @@ static void record_persistent_plan(llama_gpu *g) {
   uint32_t i = (uint32_t)(at.d - g->dispatches);
   g->dispatch_layer[i] = layers;
   g->dispatch_name[i] = "llama_wide_layers";
-  set_dispatch(at.d++, g->layers, g->persistent_groups, at.a, PERSISTENT_ARGS, &g->persistent_pc,
+  set_dispatch(at.d++, g->layers, g->persistent_groups, at.a, g->layers_arg_count, &g->persistent_pc,
                sizeof(persistent_params));
-  at.a += PERSISTENT_ARGS;
+  at.a += g->layers_arg_count;
   gpb_buffer *classifier_args[] = {g->xn, g->wcls, g->sum_sq, g->logits, g->best, step, g->best_read};
   wide_dispatch(g, &at, &base, WIDE_CLASSIFIER, 0, (uint32_t)c->vocab_size, dim, g->classifier_rows,
                 (wide_link){g->persistent_groups, WIDE_CLASSIFIER, 0}, classifier_args, WIDE_ARGS_CLASSIFIER);
@@ -1028,7 +1062,8 @@ static int create_kernels(llama_gpu *g, llama_error *err) {
       if (create_kernel(g, k_wide_names[k], k_wide_spirv[g->types[k]][k], sizeof(wide_params), &g->wide[k], err))
         return -1;
     }
-    return persistent ? create_kernel(g, "llama_wide_layers", k_layers_spirv[g->types[WIDE_QKV]],
+    return persistent ? create_kernel(g, "llama_wide_layers",
+                                      (g->phase_times ? k_layers_clock_spirv : k_layers_spirv)[g->types[WIDE_QKV]],
                                       sizeof(persistent_params), &g->layers, err)
                       : 0;
   }
@@ -1115,6 +1150,11 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
                            "%s (wo), %s (w1/w3), %s (w2): use --plan wide",
                            llama_weight_type_name(types[WIDE_QKV]), llama_weight_type_name(types[WIDE_WO]),
                            llama_weight_type_name(types[WIDE_W13]), llama_weight_type_name(types[WIDE_W2]));
+  if (options && options->phase_times && plan != LLAMA_PLAN_PERSISTENT)
+    return llama_error_set(err,
+                           "phase times are the persistent plan's (%s plan asked for): use --plan persistent, "
+                           "or --trace for the other plans' dispatches",
+                           llama_plan_name(plan));
   if (plan == LLAMA_PLAN_FUSED && !fused_ok)
     return llama_error_set(
         err,
@@ -1177,6 +1217,7 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   g->wide_groups = options ? options->wide_groups : 0;
   g->wide_split = options ? options->wide_split : 0;
   g->persistent_groups = persistent_groups;
+  g->phase_times = options && options->phase_times;
   g->ffn_rows = ffn_rows;
   g->ffn_groups = groups_for((uint32_t)c->hidden_dim, ffn_rows);
   g->classifier_rows = classifier_rows;
@@ -1187,7 +1228,7 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   g->program_count = g->replay ? 2u * g->slot_stride : 0;
   uint32_t layers = (uint32_t)c->n_layers;
   uint32_t dispatches = persistent ? 3 : wide ? 5u * layers + 2 : 2u * layers + 1;
-  size_t args = persistent ? (size_t)WIDE_ARGS_EMBED + PERSISTENT_ARGS + WIDE_ARGS_CLASSIFIER
+  size_t args = persistent ? (size_t)WIDE_ARGS_EMBED + PERSISTENT_ARGS + 1 + WIDE_ARGS_CLASSIFIER
                 : wide     ? (size_t)WIDE_ARGS_PER_LAYER * layers + WIDE_ARGS_EMBED + WIDE_ARGS_CLASSIFIER
                            : (size_t)ARGS_PER_LAYER * layers + ARGS_CLASSIFIER;
   g->dispatches = calloc(dispatches, sizeof(gpb_dispatch));
@@ -1261,10 +1302,10 @@ void llama_gpu_destroy(llama_gpu *g) {
   gpb_stream_destroy(g->stream);
   gpb_buffer *weights[] = {g->emb, g->rms_att, g->wqkv, g->wo, g->rms_ffn, g->w13, g->w2, g->rms_final, g->rope};
   gpb_buffer *state[] = {
-      g->kv,        g->x,        g->x_mid,      g->q,         g->slots,         g->ffn_parts, g->best,
-      g->step,      g->logits,   g->best_read,  g->hb,        g->step_dev,      g->xn,        g->sum_sq,
-      g->att,       g->att_done, g->resid,      g->xn_layers, g->sum_sq_layers, g->q_layers,  g->att_layers,
-      g->hb_layers, g->sync,     g->sync_failed};
+      g->kv,        g->x,        g->x_mid,       g->q,          g->slots,         g->ffn_parts, g->best,
+      g->step,      g->logits,   g->best_read,   g->hb,         g->step_dev,      g->xn,        g->sum_sq,
+      g->att,       g->att_done, g->resid,       g->xn_layers,  g->sum_sq_layers, g->q_layers,  g->att_layers,
+      g->hb_layers, g->sync,     g->sync_failed, g->phase_clock};
   gpb_buffer *mapped[] = {g->best_shared[0], g->best_shared[1], g->step_shared[0], g->step_shared[1]};
   for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) gpb_buffer_free(weights[i]);
   for (size_t i = 0; i < sizeof state / sizeof state[0]; i++) gpb_buffer_free(state[i]);
@@ -1478,5 +1519,70 @@ gpb_stream *llama_gpu_stream(llama_gpu *g) { return g->stream; }
 uint32_t llama_gpu_dispatches_per_step(const llama_gpu *g) { return g->dispatch_count; }
 
 llama_plan llama_gpu_plan(const llama_gpu *g) { return g->plan; }
+
+const char *llama_phase_name(int phase) {
+  static const char *const names[LLAMA_PHASES] = {"qkv", "attention", "wo", "w13", "w2"};
+  return phase >= 0 && phase < LLAMA_PHASES ? names[phase] : "?";
+}
+
+// Clock mark `which` (0 arrival, 1 release) of workgroup `group` at event e.
+static uint64_t clock_mark(const uint32_t *marks, uint32_t groups, uint64_t e, uint32_t group, int which) {
+  const uint32_t *m = marks + 4 * (e * groups + group) + 2 * which;
+  return m[0] | (uint64_t)m[1] << 32;
+}
+
+int llama_gpu_phase_times(llama_gpu *g, llama_phase_times *out, llama_error *err) {
+  if (!g->phase_clock) return llama_error_set(err, "phase times: the decoder was created without them");
+  uint32_t groups = g->persistent_groups, layers = (uint32_t)g->config.n_layers;
+  uint64_t events = phase_events(g);
+  size_t bytes = (size_t)(events * groups * 4 * sizeof(uint32_t));
+  uint32_t *marks = malloc(bytes);
+  if (!marks) return llama_error_set(err, "phase times: out of memory (%zu bytes)", bytes);
+  gpb_status st = gpb_stream_copy_to_host(g->stream, g->phase_clock, 0, marks, bytes);
+  if (st) {
+    free(marks);
+    return llama_error_gpb(err, st, "reading the phase clock marks");
+  }
+  memset(out, 0, sizeof *out);
+  out->groups = groups;
+  out->layers = layers;
+  uint64_t first_release = UINT64_MAX, last_prev_release = 0;
+  for (uint32_t w = 0; w < groups; w++) {
+    uint64_t r = clock_mark(marks, groups, 0, w, 1);
+    if (r < first_release) first_release = r;
+    if (r > last_prev_release) last_prev_release = r;
+  }
+  uint64_t start = last_prev_release;
+  bool ordered = true;
+  for (uint64_t e = 1; e < events; e++) {
+    uint64_t last_arrival = 0, last_release = 0;
+    double busy = 0;
+    for (uint32_t w = 0; w < groups; w++) {
+      uint64_t in = clock_mark(marks, groups, e - 1, w, 1), a = clock_mark(marks, groups, e, w, 0),
+               r = clock_mark(marks, groups, e, w, 1);
+      ordered = ordered && a >= in && r >= a;
+      busy += (double)(a - in);
+      if (a > last_arrival) last_arrival = a;
+      if (r > last_release) last_release = r;
+    }
+    int phase = (int)((e - 1) % LLAMA_PHASES);
+    out->until_last[phase] += (double)(last_arrival - last_prev_release);
+    out->barrier[phase] += (double)(last_release - last_arrival);
+    out->busy_mean[phase] += busy / groups;
+    last_prev_release = last_release;
+  }
+  out->total = (double)(last_prev_release - start);
+  free(marks);
+  // A workgroup's marks run forward in time: anything else is a clock that
+  // does not (or marks from different steps).
+  if (!ordered || first_release == 0)
+    return llama_error_set(err, "phase times: the device clock's marks are out of order (a clock not shared by "
+                                "the workgroups?)");
+  return 0;
+}
+
+uint32_t llama_gpu_persistent_groups(const llama_gpu *g) {
+  return g->plan == LLAMA_PLAN_PERSISTENT ? g->persistent_groups : 0;
+}
 
 llama_weight_type llama_gpu_weights(const llama_gpu *g) { return g->types[WIDE_QKV]; }

@@ -104,6 +104,11 @@ typedef struct llama_gpu_options {
   // A count the device does not run at once is refused when the model
   // loads (a grid barrier that gives up), with a message; it never hangs.
   uint32_t persistent_groups;
+  // Persistent only: the layers' kernel also marks, per workgroup, the
+  // device clock at each grid barrier (VK_KHR_shader_clock's device clock;
+  // a device without it refuses the kernel), for llama_gpu_phase_times.
+  // The marks cost a store per workgroup and barrier.
+  bool phase_times;
   // Replay: capture each step shape (attention grid) once as a gpb_program
   // and replay it, instead of recording the step's dispatches every step.
   bool replay;
@@ -156,10 +161,36 @@ int llama_gpu_step(llama_gpu *gpu, uint32_t token, uint32_t pos, uint32_t *out_n
 int llama_gpu_read_logits(llama_gpu *gpu, uint32_t pos, float *out, llama_error *err);
 
 gpb_stream *llama_gpu_stream(llama_gpu *gpu);
+// Where the persistent kernel's time went in the last step run, from its
+// workgroups' clock marks (options.phase_times), in device clock ticks:
+// nanoseconds on NVIDIA's driver, whose realtime clock counts them. Per
+// phase kind (q/k/v, attention, wo, w1/w3, w2), summed over the layers:
+//   until_last  from the last workgroup's release into the phase to the
+//               last workgroup's arrival at its end (the phase's critical
+//               path: the slowest workgroup's work, its writes' fence);
+//   barrier     from that last arrival to the last release (what the grid
+//               barrier itself adds);
+//   busy_mean   a workgroup's own release-to-arrival time, averaged over
+//               the workgroups (busy_mean well below until_last: the work
+//               is spread unevenly or started late).
+// Their sum over phases is the layers' dispatch from its last workgroup's
+// start to its last workgroup's end (total).
+enum { LLAMA_PHASE_QKV, LLAMA_PHASE_ATTENTION, LLAMA_PHASE_WO, LLAMA_PHASE_W13, LLAMA_PHASE_W2, LLAMA_PHASES };
+typedef struct llama_phase_times {
+  uint32_t groups, layers;
+  double total;
+  double until_last[LLAMA_PHASES], barrier[LLAMA_PHASES], busy_mean[LLAMA_PHASES];
+} llama_phase_times;
+const char *llama_phase_name(int phase);
+// Waits for the work submitted so far and reads the last step's marks.
+int llama_gpu_phase_times(llama_gpu *gpu, llama_phase_times *out, llama_error *err);
+
 // The plan and weight type the decoder runs (AUTO resolved; the type of
 // the layers' q/k/v matrices).
 llama_plan llama_gpu_plan(const llama_gpu *gpu);
 llama_weight_type llama_gpu_weights(const llama_gpu *gpu);
+// The persistent plan's workgroups (probed or asked for); 0 for other plans.
+uint32_t llama_gpu_persistent_groups(const llama_gpu *gpu);
 uint32_t llama_gpu_dispatches_per_step(const llama_gpu *gpu);
 
 #endif

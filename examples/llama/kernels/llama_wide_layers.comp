@@ -1,4 +1,7 @@
 #version 450
+#if PHASE_CLOCK
+#extension GL_EXT_shader_realtime_clock : require
+#endif
 // The persistent plan: every layer of a step in one dispatch. Its
 // workgroups (a few per SM, all resident at once) run the wide plan's
 // products and attention (llama_wide.glsl) one after the other, layer by
@@ -54,6 +57,14 @@ layout(push_constant) uniform Params {
   uint hidden_stride; // the same for hidden
 } pc;
 
+// Tuning knob (LLAMA_WIDE_DEFINES, examples/llama/CMakeLists.txt):
+// LAYERS_WG, this kernel's workgroup size (default llama_wide.glsl's WG).
+// On the H100, 512 (one workgroup an SM: fewer at each barrier, fewer
+// warps an SM) decoded f16 3% faster and Q4_0 7% slower than the default
+// (bench/results/history.md, the persistent plan's workgroup shapes).
+#ifdef LAYERS_WG
+#define WG LAYERS_WG
+#endif
 #include "llama_wide.glsl"
 
 layout(local_size_x = WG) in;
@@ -95,6 +106,22 @@ layout(std430, set = 0, binding = 20) coherent volatile buffer Sync {
   uint failed;
 } sync;
 layout(std430, set = 0, binding = 21) writeonly buffer Failed { uint failed_host; }; // host-visible
+#if PHASE_CLOCK
+// The build that times its phases (--phase-times): per event e and
+// workgroup g, [2 (e * groups + g)] the device clock when the workgroup
+// arrived at e (its work and its writes done) and [+ 1] when it left e.
+// Event 0 is the start, 5 l + k + 1 the end of phase k (q/k/v,
+// attention, wo, w13, w2) of layer l; the last has no barrier (arrival
+// and departure are its end).
+layout(std430, set = 0, binding = 22) writeonly buffer Clock { uvec2 clock_marks[]; };
+void mark(uint e, uint which) {
+  if (gl_LocalInvocationIndex == 0u && e <= 5u * pc.layers)
+    clock_marks[2u * (e * gl_NumWorkGroups.x + gl_WorkGroupID.x) + which] = clockRealtime2x32EXT();
+}
+#define MARK(e, which) mark(e, which)
+#else
+#define MARK(e, which) // the plain build's SPIR-V has no trace of the marks
+#endif
 
 #define SRC_QKV 0u
 #define SRC_WO 1u
@@ -132,6 +159,7 @@ void arrive(inout uint target) {
   target += gl_NumWorkGroups.x;
   memoryBarrierBuffer(); // this invocation's writes, before the arrival
   barrier();
+  MARK(target / gl_NumWorkGroups.x, 0u);
   if (gl_LocalInvocationIndex == 0u) atomicAdd(sync.arrived, 1u);
 }
 
@@ -146,6 +174,7 @@ void wait_all(uint target) {
   }
   barrier();
   memoryBarrierBuffer();
+  MARK(target / gl_NumWorkGroups.x, 1u);
 }
 
 void grid_barrier(inout uint target) {
@@ -307,6 +336,8 @@ void product(uint kind, uint layer, uint pos, ahead pre) {
 void main() {
   uint pos = step.pos, splits = pos / pc.split_len + 1u, tasks = pc.n_heads * splits;
   uint target = 0u;
+  MARK(0u, 0u);
+  MARK(0u, 1u);
   // A dispatch of no layers meets at one barrier: the host's probe of how
   // many workgroups the device runs at once (gpu_forward.c).
   if (pc.layers == 0u) grid_barrier(target);
@@ -336,6 +367,8 @@ void main() {
   // The last workgroup out (no other polls again) resets the barrier for
   // the next dispatch.
   barrier();
+  MARK(target / gl_NumWorkGroups.x + 1u, 0u);
+  MARK(target / gl_NumWorkGroups.x + 1u, 1u);
   if (gl_LocalInvocationIndex == 0u && atomicAdd(sync.exited, 1u) == gl_NumWorkGroups.x - 1u) {
     sync.arrived = 0u;
     sync.exited = 0u;

@@ -5,7 +5,7 @@
 //                  [--attention-split N] [--rows-per-group N]
 //                  [--plan auto|fused|wide|persistent] [--weights f32|f16] [--wide-rows N]
 //                  [--wide-groups N] [--wide-split N] [--persistent-groups N]
-//                  [--expect-plan fused|wide|persistent]
+//                  [--expect-plan fused|wide|persistent] [--phase-times]
 //                  [--gguf f32|f16|bf16|q8_0|q4_0]
 //
 // Writes a random checkpoint to F, then decodes greedily on the default
@@ -21,6 +21,9 @@
 // that --plan (default auto) resolved to. --gguf T converts the checkpoint
 // to a GGUF file of type T (F.gguf) and decodes that: the GPU keeps its
 // matrices in T, the CPU reference runs on the same blocks dequantized.
+// --phase-times (persistent): the layers kernel that marks its barriers'
+// clock, whose marks must run forward per workgroup and add up (the
+// phases' times to the kernel's).
 // Also checks the dispatch count
 // (and replays), that decoding did
 // not collapse to one token, and that the validation layer
@@ -44,7 +47,7 @@
 typedef struct test_args {
   llama_config config;
   gpb_mode mode;
-  bool replay, ahead, record_ahead;
+  bool replay, ahead, record_ahead, phase_times;
   uint32_t steps, attention_split, rows_per_group, wide_rows, wide_groups, wide_split, persistent_groups;
   llama_plan plan, expect_plan;
   llama_weight_type weights;
@@ -54,6 +57,28 @@ typedef struct test_args {
   float std;
   const char *file;
 } test_args;
+
+// The last step's phase times: read without error (every workgroup's
+// marks in order), for every workgroup and layer, and the phases' times
+// (integers of clock ticks, exact in doubles) add up to the kernel's.
+static int check_phase_times(llama_gpu *gpu, const llama_config *c) {
+  llama_phase_times p;
+  llama_error err = {{0}};
+  if (llama_gpu_phase_times(gpu, &p, &err)) {
+    fprintf(stderr, "FAIL: %s\n", err.msg);
+    return 1;
+  }
+  double sum = 0;
+  for (int k = 0; k < LLAMA_PHASES; k++) sum += p.until_last[k] + p.barrier[k];
+  printf("phase times: %u workgroups, layers kernel %.0f ticks\n", p.groups, p.total);
+  if (p.groups != llama_gpu_persistent_groups(gpu) || p.layers != (uint32_t)c->n_layers || !(p.total > 0) ||
+      sum != p.total) {
+    fprintf(stderr, "FAIL: phase times of %u workgroups, %u layers: total %.0f, phases %.0f\n", p.groups, p.layers,
+            p.total, sum);
+    return 1;
+  }
+  return 0;
+}
 
 static int parse(int argc, char **argv, test_args *t) {
   *t = (test_args){0};
@@ -77,6 +102,10 @@ static int parse(int argc, char **argv, test_args *t) {
     }
     if (!strcmp(a, "--record-ahead")) {
       t->record_ahead = true;
+      continue;
+    }
+    if (!strcmp(a, "--phase-times")) {
+      t->phase_times = true;
       continue;
     }
     i++;
@@ -321,6 +350,7 @@ int main(int argc, char **argv) {
                                .wide_groups = t.wide_groups,
                                .wide_split = t.wide_split,
                                .persistent_groups = t.persistent_groups,
+                               .phase_times = t.phase_times,
                                .plan = t.plan,
                                .weights = t.weights,
                                .replay = t.replay,
@@ -360,6 +390,7 @@ int main(int argc, char **argv) {
   uint32_t distinct = 0;
   failures += decode_and_compare(&t, gpu, cpu, ck.config.vocab_size, gpu_logits, &distinct);
   failures += check_counters(&t, gpu, per_step);
+  if (t.phase_times) failures += check_phase_times(gpu, &ck.config);
   // A sequence stuck on a few tokens would exercise few embedding rows and
   // classifier winners; require some variety.
   if (distinct * 4 < t.steps) {
