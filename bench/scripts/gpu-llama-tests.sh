@@ -99,6 +99,13 @@ if [ "$part" = all ] || [ "$part" = persistent ]; then
     check "persistent-$w-gguf" $small --gguf $w --plan persistent --wide-split 3 --mode batched --record-ahead \
       --steps 40 --seed 5 --std 0.2 --attention-split 8
   done
+  # The kernel that marks its barriers' device clock (--phase-times): same
+  # logits, and marks that run forward and add up (test_gpu.c).
+  check "persistent-phase-times" $gqa --separate-classifier --plan persistent --phase-times --mode replay \
+    --record-ahead --steps 64 --seed 7 --std 0.2 --attention-split 8
+  check "persistent-q4_0-tinyllama-phase-times" --dim 2048 --hidden 5632 --layers 2 --heads 32 --kv-heads 4 \
+    --vocab 1000 --seq-len 40 --separate-classifier --gguf q4_0 --plan persistent --phase-times --mode batched \
+    --record-ahead --steps 40 --seed 3 --std 0.05 --attention-split 4
   for groups in 132 264; do
     check "persistent-q4_0-groups$groups" $small --gguf q4_0 --plan persistent --persistent-groups $groups \
       --mode replay --steps 40 --seed 5 --std 0.2 --attention-split 8
