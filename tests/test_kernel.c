@@ -244,11 +244,11 @@ static void test_shader_clock(void) {
   gpb_stream *s = NULL;
   gpb_buffer *out = NULL;
   CHECK_OK(gpb_stream_create(dev, NULL, &s));
-  CHECK_OK(gpb_buffer_create(dev, 16 * N, GPB_MEMORY_PRIVATE, &out));
+  CHECK_OK(gpb_buffer_create(dev, 24 * N, GPB_MEMORY_PRIVATE, &out));
   struct {
     uint32_t n, steps;
   } p = {N, 100000};
-  gpb_arg arg = {out, 0, 16 * N};
+  gpb_arg arg = {out, 0, 24 * N};
   gpb_dispatch d = {.kernel = k,
                     .groups = {N / 64, 1, 1},
                     .args = &arg,
@@ -256,14 +256,19 @@ static void test_shader_clock(void) {
                     .push_constants = &p,
                     .push_constant_bytes = sizeof p};
   CHECK_OK(gpb_stream_dispatch(s, &d));
-  uint32_t t[4 * N];
+  uint32_t t[6 * N];
   CHECK_OK(gpb_stream_copy_to_host(s, out, 0, t, sizeof t));
-  bool ordered = true, moved = false;
+  bool ordered = true, moved = false, worked = true;
   for (uint32_t i = 0; i < N; i++) {
-    uint64_t before = t[4 * i] | (uint64_t)t[4 * i + 1] << 32, after = t[4 * i + 2] | (uint64_t)t[4 * i + 3] << 32;
+    const uint32_t *m = t + 6 * i;
+    uint64_t before = m[0] | (uint64_t)m[1] << 32, after = m[2] | (uint64_t)m[3] << 32;
     ordered = ordered && after >= before;
     moved = moved || after > before;
+    uint32_t x = i;
+    for (uint32_t step = 0; step < p.steps; step++) x = x * 1664525u + 1013904223u;
+    worked = worked && m[4] == x;
   }
+  CHECK(worked); // the work between the reads ran
   CHECK(ordered);
   CHECK(moved); // 100000 steps take some ticks in some invocation
   CHECK_OK(gpb_buffer_free(out));
