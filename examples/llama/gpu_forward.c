@@ -1488,6 +1488,12 @@ int llama_gpu_collect(llama_gpu *g, uint32_t pos, uint32_t *out_next, llama_erro
   if (st) return step_failed(g, pos, "reading the token", st, err);
   // Set once and never cleared, so a read that comes late only reports
   // the failure a step later: no wait on the mapping.
+  if (g->failed_mapped && g->failed_mapped[0] == 2)
+    return llama_error_set(err,
+                           "step at pos %u: the device ended the persistent kernel's loops early, so its results "
+                           "are wrong (lavapipe runs at most 65535 loop iterations an invocation; its one "
+                           "workgroup runs the whole step): use --plan wide",
+                           pos);
   if (g->failed_mapped && g->failed_mapped[0])
     return llama_error_set(err,
                            "step at pos %u: the persistent plan's grid barrier gave up: the device did not run its "

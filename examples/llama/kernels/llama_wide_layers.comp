@@ -342,6 +342,15 @@ void main() {
   // many workgroups the device runs at once (gpu_forward.c).
   if (pc.layers == 0u) grid_barrier(target);
   ahead pre = prefetch(SRC_QKV, 0u);
+  // A device that ends a shader's loops early leaves this step wrong:
+  // lavapipe ends every loop of an invocation once the loops within one
+  // outermost loop (here: the layers') have run 65535 iterations in all,
+  // silently (a loop's first pass still runs, the next test fails). A
+  // loop of two passes at the end of each layer, which such a device no
+  // longer finishes, and the layers' count tell the host (Failed = 2); on a
+  // GPU they cost a few instructions a layer.
+  uint layers_run = 0u;
+  bool cut = false;
   for (uint l = 0u; l < pc.layers; l++) {
     product(SRC_QKV, l, pos, pre);
     grid_barrier(target);
@@ -363,7 +372,12 @@ void main() {
       pre = prefetch(SRC_QKV, l + 1u);
       wait_all(target);
     }
+    uint ran = 0u;
+    for (uint i = 0u; i < 2u * min(pc.layers, 1u); i++) ran++; // not a constant count: a loop to every compiler
+    cut = cut || ran != 2u;
+    layers_run++;
   }
+  if (cut || layers_run != pc.layers) failed_host = 2u;
   // The last workgroup out (no other polls again) resets the barrier for
   // the next dispatch.
   barrier();
