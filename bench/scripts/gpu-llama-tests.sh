@@ -106,6 +106,10 @@ if [ "$part" = all ] || [ "$part" = persistent ]; then
   check "persistent-q4_0-tinyllama-phase-times" --dim 2048 --hidden 5632 --layers 2 --heads 32 --kv-heads 4 \
     --vocab 1000 --seq-len 40 --separate-classifier --gguf q4_0 --plan persistent --phase-times --mode batched \
     --record-ahead --steps 40 --seed 3 --std 0.05 --attention-split 4
+  # Many attention tasks a step (1-position splits): past lavapipe's loop
+  # limit for one workgroup, a plain decode on a GPU.
+  check "persistent-many-tasks" --dim 512 --hidden 512 --layers 1 --heads 8 --kv-heads 4 --vocab 1000 --seq-len 64 \
+    --separate-classifier --plan persistent --attention-split 1 --mode batched --steps 64 --seed 3 --std 0.05
   for groups in 132 264; do
     check "persistent-q4_0-groups$groups" $small --gguf q4_0 --plan persistent --persistent-groups $groups \
       --mode replay --steps 40 --seed 5 --std 0.2 --attention-split 8
