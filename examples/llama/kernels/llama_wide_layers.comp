@@ -343,12 +343,11 @@ void main() {
   if (pc.layers == 0u) grid_barrier(target);
   ahead pre = prefetch(SRC_QKV, 0u);
   // A device that ends a shader's loops early leaves this step wrong:
-  // lavapipe ends every loop of an invocation once the loops within one
-  // outermost loop (here: the layers') have run 65535 iterations in all,
-  // silently (a loop's first pass still runs, the next test fails). A
-  // loop of two passes at the end of each layer, which such a device no
-  // longer finishes, and the layers' count tell the host (Failed = 2); on a
-  // GPU they cost a few instructions a layer.
+  // lavapipe ends every loop of an invocation once that invocation's loops
+  // have run 65535 passes in all, silently (each loop still runs its first
+  // pass). A loop of two passes at the end of each layer, which such a
+  // device no longer finishes, and the layers' count tell the host (Failed
+  // = 2); on a GPU they cost a few instructions a layer.
   uint layers_run = 0u;
   bool cut = false;
   for (uint l = 0u; l < pc.layers; l++) {
