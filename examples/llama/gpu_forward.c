@@ -335,7 +335,6 @@ struct llama_gpu {
   // phase_times: the layers' clock marks (an extra argument), [events][groups][2] uvec2.
   bool phase_times;
   gpb_buffer *phase_clock;
-  uint32_t layers_arg_count; // PERSISTENT_ARGS, + 1 with phase_clock
   uint32_t persistent_groups;
   persistent_params persistent_pc;
   // The bests again, where the host reads them: best_read (a private
@@ -596,12 +595,9 @@ static int create_persistent_state(llama_gpu *g, const gpb_device_info *info, ll
   if (st) return llama_error_gpb(err, st, "grid_sync_failed");
   memset(mapped, 0, 4 * sizeof(uint32_t));
   g->failed_mapped = mapped;
-  g->layers_arg_count = PERSISTENT_ARGS;
-  if (g->phase_times) {
-    if (create_buffer(g, info, "phase_clock", phase_events(g) * g->persistent_groups * 4, &g->phase_clock, err))
-      return -1;
-    g->layers_arg_count++;
-  }
+  if (g->phase_times &&
+      create_buffer(g, info, "phase_clock", phase_events(g) * g->persistent_groups * 4, &g->phase_clock, err))
+    return -1;
   return 0;
 }
 
@@ -867,6 +863,9 @@ static persistent_params layers_pc(const llama_gpu *g, uint32_t groups) {
                              .hidden_stride = (uint32_t)place_floats(hidden)};
 }
 
+// The layers kernel's argument count: PERSISTENT_ARGS, and the clock marks' buffer with phase_times.
+static uint32_t layers_arg_count(const llama_gpu *g) { return PERSISTENT_ARGS + (g->phase_clock ? 1u : 0u); }
+
 // The layers kernel's arguments, in its binding order.
 static void layers_args(const llama_gpu *g, gpb_arg *args) {
   gpb_buffer *buffers[PERSISTENT_ARGS] = {
@@ -889,7 +888,7 @@ static int probe_persistent_groups(llama_gpu *g, const uint32_t *candidates, uin
   layers_args(g, args);
   for (uint32_t i = 0; i < count; i++) {
     gpb_dispatch d;
-    set_dispatch(&d, g->layers, candidates[i], args, g->layers_arg_count, &pc, sizeof pc);
+    set_dispatch(&d, g->layers, candidates[i], args, layers_arg_count(g), &pc, sizeof pc);
     uint32_t sync[3] = {0};
     gpb_status st = gpb_stream_dispatch(g->stream, &d);
     if (!st) st = gpb_stream_copy_to_host(g->stream, g->sync, 0, sync, sizeof sync);
@@ -926,9 +925,9 @@ static void record_persistent_plan(llama_gpu *g) {
   uint32_t i = (uint32_t)(at.d - g->dispatches);
   g->dispatch_layer[i] = layers;
   g->dispatch_name[i] = "llama_wide_layers";
-  set_dispatch(at.d++, g->layers, g->persistent_groups, at.a, g->layers_arg_count, &g->persistent_pc,
+  set_dispatch(at.d++, g->layers, g->persistent_groups, at.a, layers_arg_count(g), &g->persistent_pc,
                sizeof(persistent_params));
-  at.a += g->layers_arg_count;
+  at.a += layers_arg_count(g);
   gpb_buffer *classifier_args[] = {g->xn, g->wcls, g->sum_sq, g->logits, g->best, step, g->best_read};
   wide_dispatch(g, &at, &base, WIDE_CLASSIFIER, 0, (uint32_t)c->vocab_size, dim, g->classifier_rows,
                 (wide_link){g->persistent_groups, WIDE_CLASSIFIER, 0}, classifier_args, WIDE_ARGS_CLASSIFIER);
