@@ -63,13 +63,15 @@ layout(push_constant) uniform Params {
 // warps an SM) decoded f16 3% faster and Q4_0 7% slower than the default
 // (bench/results/history.md, the persistent plan's workgroup shapes).
 //
-// STAGE_WORDS (0: off; default off until it is measured on a GPU): the
-// products read a workgroup's contiguous run of row pairs through shared
-// memory, STAGE_WORDS 16-byte words a pass (see "Staged products" below),
-// STAGE_PIPE (default 1) loading the next pass while the current one is
-// summed. The stage must fit the device's shared memory with the rest of
-// this kernel's (~11 KB): 2304 words on a 48 KB device (NVIDIA), 1024 on
-// lavapipe's 32 KB (where the decoder's tests pass with it).
+// STAGE_WORDS (default 0: off): the products read a workgroup's contiguous
+// run of row pairs through shared memory, STAGE_WORDS 16-byte words a pass
+// (see "Staged products" below), STAGE_PIPE (default 1) loading the next
+// pass while the current one is summed. The stage must fit the device's
+// shared memory with the rest of this kernel's (~11 KB): 2304 words on a
+// 48 KB device (NVIDIA), 1024 on lavapipe's 32 KB (where the decoder's
+// tests pass with it). Off because it lost on the H100: 166 registers a
+// lane (Q4_0; 108 in f16) leave one workgroup an SM (history.md, where the
+// persistent kernel's time goes, says what to try next).
 #ifdef LAYERS_WG
 #define WG LAYERS_WG
 #endif
