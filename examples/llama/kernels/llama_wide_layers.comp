@@ -62,23 +62,10 @@ layout(push_constant) uniform Params {
 // On the H100, 512 (one workgroup an SM: fewer at each barrier, fewer
 // warps an SM) decoded f16 3% faster and Q4_0 7% slower than the default
 // (bench/results/history.md, the persistent plan's workgroup shapes).
-//
-// STAGE_WORDS (default 0: off): the products read a workgroup's contiguous
-// run of row pairs through shared memory, STAGE_WORDS 16-byte words a pass
-// (see "Staged products" below), STAGE_PIPE (default 1) loading the next
-// pass while the current one is summed. The stage must fit the device's
-// shared memory with the rest of this kernel's (~11 KB): 2304 words on a
-// 48 KB device (NVIDIA), 1024 on lavapipe's 32 KB (where the decoder's
-// tests pass with it). Off because it lost on the H100: 166 registers a
-// lane (Q4_0; 108 in f16) leave one workgroup an SM (history.md, where the
-// persistent kernel's time goes, says what to try next).
 #ifdef LAYERS_WG
 #define WG LAYERS_WG
 #endif
 #include "llama_wide.glsl"
-#ifndef STAGE_WORDS
-#define STAGE_WORDS 0
-#endif
 
 layout(local_size_x = WG) in;
 
@@ -280,99 +267,6 @@ shape product_shape(uint kind) {
   return s;
 }
 
-#if STAGE_WORDS > 0
-// Staged products: a workgroup takes a contiguous run of a product's row
-// pairs (the grid's pairs in equal shares, so its weights are one run of
-// memory) and reads it through shared memory in passes of up to
-// STAGE_WORDS words: every lane loads its STAGE_PER_LANE words of a pass
-// at once, so a workgroup has a whole pass in flight. The first pass is
-// loaded while the workgroup waits at the barrier before the product, each
-// next one (STAGE_PIPE) while the current one is summed. A row pair longer
-// than a pass reads its words past the stage from memory.
-#ifndef STAGE_PIPE
-#define STAGE_PIPE 1
-#endif
-#define STAGE_PER_LANE (STAGE_WORDS / WG)
-shared WEIGHT_TYPE stage[STAGE_WORDS];
-
-// This workgroup's row pairs of a product of `pairs` pairs: [lo, hi).
-uvec2 my_pairs(uint pairs) {
-  uint g = gl_WorkGroupID.x, n = gl_NumWorkGroups.x;
-  return uvec2(g * pairs / n, (g + 1u) * pairs / n);
-}
-
-// How a workgroup sums its run of np row pairs of rw words: split
-// subgroups a pair, the fewest that leave none idle in a pass (a pass of
-// few long rows is shared out by columns; at most 8, a pass's pairs then
-// read their words past the stage from memory), and per_pass pairs a pass
-// (at least one; whole rounds of pairs).
-void pass_plan(uint np, uint rw, out uint split, out uint per_pass) {
-  per_pass = min(max(1u, STAGE_WORDS / (2u * rw)), max(np, 1u));
-  split = 1u;
-  while (split < min(gl_NumSubgroups, 8u) && gl_NumSubgroups / split > per_pass) split *= 2u;
-  uint round = gl_NumSubgroups / split;
-  per_pass = max(per_pass / round, 1u) * round;
-}
-
-struct ahead {
-  WEIGHT_TYPE w[STAGE_PER_LANE];
-};
-
-// This lane's words of a pass: words t + k WG of the n (<= STAGE_WORDS)
-// from word `first` of matrix `src`.
-ahead load_pass(uint src, uint first, uint n) {
-  ahead a;
-  [[unroll]] for (uint k = 0u; k < STAGE_PER_LANE; k++) {
-    uint i = gl_LocalInvocationIndex + k * WG;
-    a.w[k] = i < n ? weight_at(src, first + i) : WEIGHT_TYPE(0);
-  }
-  return a;
-}
-
-// Words of the pass of pairs [q, q + per_pass) of a run of np pairs.
-uint pass_words(uint q, uint per_pass, uint np, uint rw) { return min(2u * min(per_pass, np - q) * rw, STAGE_WORDS); }
-
-// The first pass of this workgroup's run of product `kind` of layer `layer`.
-ahead prefetch(uint kind, uint layer) {
-  shape sh = product_shape(kind);
-  uvec2 p = my_pairs(sh.rows / 2u);
-  uint rw = row_words(sh.cols), np = p.y - p.x, split, per_pass;
-  pass_plan(np, rw, split, per_pass);
-  return load_pass(kind, (layer * sh.rows + 2u * p.x) * rw, np == 0u ? 0u : pass_words(0u, per_pass, np, rw));
-}
-
-// Word i of a pass that starts at word `base` of matrix `src`, of which the
-// first `staged` are in shared memory.
-WEIGHT_TYPE pass_word(uint src, uint base, uint staged, uint i) {
-  return i < staged ? stage[i] : weight_at(src, base + i);
-}
-
-// The rows at words o0 and o1 of a pass . the input: the lanes of a
-// subgroup's part `part` of `split` take units j0, j0 + 32 split, ...,
-// UNROLL of them a loop pass (as llama_wide_dot.glsl).
-vec2 staged_pair_dot(uint src, uint base, uint staged, uint in_base, uint cols, uint o0, uint o1, uint part,
-                     uint split) {
-  uint units = cols / UNIT_COLS, stride = gl_SubgroupSize * split;
-  vec2 acc = vec2(0.0);
-  for (uint j0 = part * gl_SubgroupSize + gl_SubgroupInvocationID; j0 < units; j0 += stride * UNROLL) {
-    chunk c0, c1;
-    [[unroll]] for (uint u = 0u; u < UNROLL; u++) {
-      uint j = min(j0 + u * stride, units - 1u); // past the row's end: read, not summed
-      [[unroll]] for (uint e = 0u; e < UNIT_WORDS; e++) {
-        c0.w[u][e] = pass_word(src, base, staged, o0 + j * UNIT_WORDS + e);
-        c1.w[u][e] = pass_word(src, base, staged, o1 + j * UNIT_WORDS + e);
-      }
-#if WEIGHT_QUANT
-      uint se = scale_element(j, units), sc = scale_component(j);
-      c0.s[u] = scale_value(pass_word(src, base, staged, o0 + se)[sc], j);
-      c1.s[u] = scale_value(pass_word(src, base, staged, o1 + se)[sc], j);
-#endif
-    }
-    sum_chunks(c0, c1, src, in_base, j0, stride, units, acc);
-  }
-  return vec2(subgroupAdd(acc.x), subgroupAdd(acc.y));
-}
-#else
 // This lane's first chunks of product `kind` of layer `layer` (its
 // workgroup's first block), loaded before a grid barrier so that the
 // product after it starts on weights already in flight.
@@ -389,10 +283,9 @@ ahead prefetch(uint kind, uint layer) {
   first_chunks(kind, sh.cols, r0, r0 + 1u, gl_SubgroupID % sh.split, sh.split, a.c0, a.c1);
   return a;
 }
-#endif
 
 // Product `kind` of layer `layer` over the whole grid (see the top), its
-// first weights from prefetch.
+// first chunks from prefetch.
 void product(uint kind, uint layer, uint pos, ahead pre) {
   shape sh = product_shape(kind);
   uint rows = sh.rows, cols = sh.cols, split = sh.split;
@@ -407,44 +300,6 @@ void product(uint kind, uint layer, uint pos, ahead pre) {
   uint dim4 = pc.dim_stride / 4u; // the input's vec4s: XnL [layer][0 or 1], AttL [layer] or HbL [layer]
   uint in_base = kind == SRC_W2 ? layer * (pc.hidden_stride / 4u) : kind == SRC_WO ? layer * dim4
                                                          : (layer * 2u + (kind == SRC_W13 ? 1u : 0u)) * dim4;
-#if STAGE_WORDS > 0
-  bool have_scale = false;
-  float scale = 1.0, keep_v = 0.0;
-  uint first_row = layer * rows;
-  uvec2 p = my_pairs(rows / 2u);
-  uint rw = row_words(cols), np = p.y - p.x, run = (first_row + 2u * p.x) * rw;
-  uint per_pass;
-  pass_plan(np, rw, split, per_pass);
-  uint pairs_per_pass = gl_NumSubgroups / split, part = gl_SubgroupID % split;
-  bool lead = part == 0u;
-  ahead held = pre;
-  uint base = run, staged = 0u;
-  for (uint q = 0u; q < np; q += pairs_per_pass) {
-    if (q % per_pass == 0u) { // a pass starts: its words into the stage
-      if (q > 0u) {
-        barrier(); // the last pass is summed
-#if !STAGE_PIPE
-        held = load_pass(kind, run + 2u * q * rw, pass_words(q, per_pass, np, rw));
-#endif
-      }
-      base = run + 2u * q * rw;
-      staged = pass_words(q, per_pass, np, rw);
-      [[unroll]] for (uint k = 0u; k < STAGE_PER_LANE; k++) {
-        uint i = gl_LocalInvocationIndex + k * WG;
-        if (i < staged) stage[i] = held.w[k];
-      }
-      barrier();
-#if STAGE_PIPE
-      uint next = q + per_pass;
-      if (next < np) held = load_pass(kind, run + 2u * next * rw, pass_words(next, per_pass, np, rw));
-#endif
-    }
-    uint pp = q + gl_SubgroupID / split, r = 2u * (p.x + pp), o = 2u * (pp - q / per_pass * per_pass) * rw;
-    bool mine = pp < np && gl_SubgroupID < pairs_per_pass * split;
-    vec4 in_v = lead && mine ? pair_inputs(kind, layer, r, pos) : vec4(0.0);
-    vec2 d = vec2(0.0);
-    if (mine) d = staged_pair_dot(kind, base, staged, in_base, cols, o, o + rw, part, split);
-#else
   uint pairs_per_pass = gl_NumSubgroups / split, part = gl_SubgroupID % split;
   uint per_block = sh.per_block, blocks = (rows + per_block - 1u) / per_block;
   bool lead = part == 0u;
@@ -460,7 +315,6 @@ void product(uint kind, uint layer, uint pos, ahead pre) {
       d = pair_dot_from(kind, kind, in_base, cols, first_row + r, first_row + r + 1u, part, split, pre.c0, pre.c1);
     else if (mine)
       d = pair_dot(kind, kind, in_base, cols, first_row + r, first_row + r + 1u, part, split);
-#endif
     if (norm_input && !have_scale) { // after the first pass's loads: they overlap
       scale = rms_scale(workgroup_sum(part_sq), cols);
       have_scale = true;
