@@ -7,7 +7,10 @@
 # with other LLAMA_WIDE_DEFINES (examples/llama/CMakeLists.txt), e.g.
 #   cmake -S . -B build-var -DCMAKE_BUILD_TYPE=Release -DLLAMA_WIDE_DEFINES=UNROLL=2u
 #   cmake --build build-var --target gpubatch_llama_cli && cp build-var/gpubatch-llama llama-u2
-# (carry the copies to the GPU machine); LABEL names it in the table
+# (carry the copies to the GPU machine; the driver's register counts of a
+# build's kernels: build/gpubatch-kernel-stats
+# build-var/examples/llama/kernels/llama_wide_layers_q4_0.spv ..., from
+# bench/kernel_stats.c); LABEL names it in the table
 # (default: the file's name). The first one generates the
 # checkpoint /tmp/gpb-ab-SHAPE.bin (kept while its size is right) and
 # converts it to GGUF per quantized type.

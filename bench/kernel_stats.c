@@ -1,0 +1,249 @@
+// kernel_stats: the driver's own statistics of compute kernels (registers a
+// lane, shared memory, binary size: whatever the driver reports through
+// VK_KHR_pipeline_executable_properties), one line per SPIR-V file:
+//
+//   gpubatch-kernel-stats [--device I] FILE.spv...
+//
+// A kernel's registers decide how many of its workgroups an SM holds, which
+// the persistent plan's speed hangs on (bench/results/history.md), so
+// kernel variants are compared by these lines as well as by their timings.
+// Each file becomes a pipeline whose layout is reflected from the SPIR-V
+// (SPIRV-Cross): storage buffers, uniform buffers and push constants, as
+// gpubatch's kernels use. The device is made with no optional feature, so
+// a kernel that needs one (the clock builds' ShaderClockKHR) is compiled
+// without it (the validation layer says so); the plain builds need none.
+#include "asan_pin.h"
+#include <spirv_cross/spirv_cross_c.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <volk.h>
+
+#define MAX_BINDINGS 64
+
+typedef struct layout_desc {
+  VkDescriptorSetLayoutBinding bindings[MAX_BINDINGS];
+  uint32_t count;
+  uint32_t push_bytes;
+} layout_desc;
+
+static bool fail(const char *what, VkResult r) {
+  fprintf(stderr, "kernel_stats: %s failed (VkResult %d)\n", what, (int)r);
+  return false;
+}
+
+static uint32_t *read_file(const char *path, size_t *bytes) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  uint32_t *code = NULL;
+  long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+  if (size > 0 && size % 4 == 0 && fseek(f, 0, SEEK_SET) == 0 && (code = malloc((size_t)size)) &&
+      fread(code, 1, (size_t)size, f) != (size_t)size) {
+    free(code);
+    code = NULL;
+  }
+  fclose(f);
+  *bytes = size > 0 ? (size_t)size : 0;
+  return code;
+}
+
+// Set 0's buffers and the push-constant block of the SPIR-V in `code`.
+static bool reflect(const uint32_t *code, size_t bytes, layout_desc *out, char *why, size_t why_size) {
+  spvc_context ctx = NULL;
+  spvc_parsed_ir ir;
+  spvc_compiler comp;
+  spvc_resources res;
+  bool ok = spvc_context_create(&ctx) == SPVC_SUCCESS &&
+            spvc_context_parse_spirv(ctx, code, bytes / 4, &ir) == SPVC_SUCCESS &&
+            spvc_context_create_compiler(ctx, SPVC_BACKEND_NONE, ir, SPVC_CAPTURE_MODE_TAKE_OWNERSHIP, &comp) ==
+                SPVC_SUCCESS &&
+            spvc_compiler_create_shader_resources(comp, &res) == SPVC_SUCCESS;
+  if (!ok) {
+    snprintf(why, why_size, "SPIR-V not reflected: %s", ctx ? spvc_context_get_last_error_string(ctx) : "no context");
+    if (ctx) spvc_context_destroy(ctx);
+    return false;
+  }
+  memset(out, 0, sizeof *out);
+  static const struct {
+    spvc_resource_type type;
+    VkDescriptorType vk;
+  } kinds[] = {{SPVC_RESOURCE_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER},
+               {SPVC_RESOURCE_TYPE_UNIFORM_BUFFER, VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER}};
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0] && ok; k++) {
+    const spvc_reflected_resource *list;
+    size_t n;
+    spvc_resources_get_resource_list_for_type(res, kinds[k].type, &list, &n);
+    for (size_t i = 0; i < n && ok; i++) {
+      uint32_t set = spvc_compiler_get_decoration(comp, list[i].id, SpvDecorationDescriptorSet);
+      uint32_t binding = spvc_compiler_get_decoration(comp, list[i].id, SpvDecorationBinding);
+      if (set != 0 || out->count == MAX_BINDINGS) {
+        snprintf(why, why_size, "buffer '%s' (set %u, binding %u): only set 0, at most %d buffers", list[i].name, set,
+                 binding, MAX_BINDINGS);
+        ok = false;
+      } else {
+        out->bindings[out->count++] =
+            (VkDescriptorSetLayoutBinding){binding, kinds[k].vk, 1, VK_SHADER_STAGE_COMPUTE_BIT, NULL};
+      }
+    }
+  }
+  const spvc_reflected_resource *push;
+  size_t n_push;
+  spvc_resources_get_resource_list_for_type(res, SPVC_RESOURCE_TYPE_PUSH_CONSTANT, &push, &n_push);
+  size_t size = 0;
+  if (ok && n_push > 0 &&
+      spvc_compiler_get_declared_struct_size(comp, spvc_compiler_get_type_handle(comp, push[0].base_type_id), &size) !=
+          SPVC_SUCCESS) {
+    snprintf(why, why_size, "push-constant block not sized");
+    ok = false;
+  }
+  out->push_bytes = (uint32_t)size;
+  spvc_context_destroy(ctx);
+  return ok;
+}
+
+static void print_stat(const VkPipelineExecutableStatisticKHR *s) {
+  printf(" %s=", s->name);
+  switch (s->format) {
+  case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR: printf("%u", s->value.b32); break;
+  case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR: printf("%lld", (long long)s->value.i64); break;
+  case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR: printf("%llu", (unsigned long long)s->value.u64); break;
+  default: printf("%g", s->value.f64); break;
+  }
+}
+
+// One file's line (its pipeline made, with the driver's statistics if
+// `stats`); false, with a message, where it could not be made.
+static bool stats_of(VkDevice dev, const char *path, bool stats) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  size_t bytes;
+  uint32_t *code = read_file(path, &bytes);
+  if (!code) {
+    fprintf(stderr, "kernel_stats: %s: not a readable SPIR-V file\n", path);
+    return false;
+  }
+  layout_desc ld;
+  char why[256];
+  if (!reflect(code, bytes, &ld, why, sizeof why)) {
+    fprintf(stderr, "kernel_stats: %s: %s\n", path, why);
+    free(code);
+    return false;
+  }
+  VkShaderModule sm = VK_NULL_HANDLE;
+  VkDescriptorSetLayout dsl = VK_NULL_HANDLE;
+  VkPipelineLayout pl = VK_NULL_HANDLE;
+  VkPipeline pipe = VK_NULL_HANDLE;
+  VkResult r;
+  bool ok = false;
+  VkShaderModuleCreateInfo smi = {VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = bytes, .pCode = code};
+  VkDescriptorSetLayoutCreateInfo dli = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO, .bindingCount = ld.count,
+                                         .pBindings = ld.bindings};
+  VkPushConstantRange pcr = {VK_SHADER_STAGE_COMPUTE_BIT, 0, ld.push_bytes};
+  if ((r = vkCreateShaderModule(dev, &smi, NULL, &sm)) != VK_SUCCESS) {
+    fail("vkCreateShaderModule", r);
+  } else if ((r = vkCreateDescriptorSetLayout(dev, &dli, NULL, &dsl)) != VK_SUCCESS) {
+    fail("vkCreateDescriptorSetLayout", r);
+  } else {
+    VkPipelineLayoutCreateInfo pli = {VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
+                                      .pSetLayouts = &dsl, .pushConstantRangeCount = ld.push_bytes ? 1 : 0,
+                                      .pPushConstantRanges = &pcr};
+    VkComputePipelineCreateInfo cpi = {VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+                                       .flags = stats ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0,
+                                       .stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                                                 .stage = VK_SHADER_STAGE_COMPUTE_BIT, .module = sm, .pName = "main"}};
+    if ((r = vkCreatePipelineLayout(dev, &pli, NULL, &pl)) != VK_SUCCESS) {
+      fail("vkCreatePipelineLayout", r);
+    } else if ((cpi.layout = pl, r = vkCreateComputePipelines(dev, VK_NULL_HANDLE, 1, &cpi, NULL, &pipe)) !=
+               VK_SUCCESS) {
+      fail("vkCreateComputePipelines", r);
+    } else if (!stats) {
+      printf("%s: pipeline made\n", base);
+      ok = true;
+    } else {
+      VkPipelineExecutableInfoKHR ei = {VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR, .pipeline = pipe};
+      VkPipelineExecutableStatisticKHR st[64];
+      uint32_t n = 64;
+      for (uint32_t i = 0; i < n; i++)
+        st[i] = (VkPipelineExecutableStatisticKHR){.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR};
+      r = vkGetPipelineExecutableStatisticsKHR(dev, &ei, &n, st);
+      if (r != VK_SUCCESS && r != VK_INCOMPLETE) {
+        fail("vkGetPipelineExecutableStatisticsKHR", r);
+      } else {
+        printf("%s:", base);
+        for (uint32_t i = 0; i < n; i++) print_stat(&st[i]);
+        printf("\n");
+        ok = true;
+      }
+    }
+  }
+  if (pipe) vkDestroyPipeline(dev, pipe, NULL);
+  if (pl) vkDestroyPipelineLayout(dev, pl, NULL);
+  if (dsl) vkDestroyDescriptorSetLayout(dev, dsl, NULL);
+  if (sm) vkDestroyShaderModule(dev, sm, NULL);
+  free(code);
+  return ok;
+}
+
+int main(int argc, char **argv) {
+  int first = 1;
+  uint32_t index = 0;
+  if (argc > 2 && strcmp(argv[1], "--device") == 0) {
+    index = (uint32_t)strtoul(argv[2], NULL, 10);
+    first = 3;
+  }
+  if (first >= argc) {
+    fprintf(stderr, "usage: %s [--device I] FILE.spv...\n", argv[0]);
+    return 2;
+  }
+  asan_pin_driver_libraries();
+  VkResult r;
+  if ((r = volkInitialize()) != VK_SUCCESS) return fail("loading the Vulkan loader (volkInitialize)", r), 1;
+  VkApplicationInfo app = {VK_STRUCTURE_TYPE_APPLICATION_INFO, .apiVersion = VK_API_VERSION_1_2};
+  VkInstanceCreateInfo ici = {VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app};
+  VkInstance inst;
+  if ((r = vkCreateInstance(&ici, NULL, &inst)) != VK_SUCCESS) return fail("vkCreateInstance", r), 1;
+  volkLoadInstance(inst);
+  VkPhysicalDevice pds[16];
+  uint32_t n = 16;
+  r = vkEnumeratePhysicalDevices(inst, &n, pds);
+  if ((r != VK_SUCCESS && r != VK_INCOMPLETE) || index >= n) {
+    fprintf(stderr, "kernel_stats: no Vulkan device %u (%u found)\n", index, n);
+    vkDestroyInstance(inst, NULL);
+    return 1;
+  }
+  VkPhysicalDevice pd = pds[index];
+  VkPhysicalDeviceProperties props;
+  vkGetPhysicalDeviceProperties(pd, &props);
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pe = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+  VkPhysicalDeviceFeatures2 f2 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &pe};
+  vkGetPhysicalDeviceFeatures2(pd, &f2);
+  // Without the extension the pipelines are still made (each file's layout
+  // checked), with no statistics to print.
+  bool stats = pe.pipelineExecutableInfo;
+  float prio = 1.0f;
+  VkDeviceQueueCreateInfo qi = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueCount = 1, .pQueuePriorities = &prio};
+  const char *ext = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR want = {
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR, .pipelineExecutableInfo = VK_TRUE};
+  VkDeviceCreateInfo dci = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+                            .pNext = stats ? &want : NULL,
+                            .queueCreateInfoCount = 1,
+                            .pQueueCreateInfos = &qi,
+                            .enabledExtensionCount = stats ? 1 : 0,
+                            .ppEnabledExtensionNames = &ext};
+  VkDevice dev;
+  if ((r = vkCreateDevice(pd, &dci, NULL, &dev)) != VK_SUCCESS) {
+    fail("vkCreateDevice", r);
+    vkDestroyInstance(inst, NULL);
+    return 1;
+  }
+  volkLoadDevice(dev);
+  printf("# %s%s\n", props.deviceName, stats ? "" : " (no VK_KHR_pipeline_executable_properties: no statistics)");
+  int failed = 0;
+  for (int a = first; a < argc; a++) failed += !stats_of(dev, argv[a], stats);
+  vkDestroyDevice(dev, NULL);
+  vkDestroyInstance(inst, NULL);
+  return failed ? 1 : 0;
+}
