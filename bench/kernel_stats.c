@@ -7,26 +7,20 @@
 // A kernel's registers decide how many of its workgroups an SM holds, which
 // the persistent plan's speed hangs on (bench/results/history.md), so
 // kernel variants are compared by these lines as well as by their timings.
-// Each file becomes a pipeline whose layout is reflected from the SPIR-V
-// (SPIRV-Cross): storage buffers, uniform buffers and push constants, as
-// gpubatch's kernels use. The device is made with no optional feature, so
-// a kernel that needs one (the clock builds' ShaderClockKHR) is compiled
-// without it (the validation layer says so); the plain builds need none.
+// Each file becomes a pipeline whose layout gpubatch's own reflection
+// (gpb_spirv_reflect: the module validated, then its set-0 storage buffers
+// and push constants read) gives, as gpb_kernel_create would. The device
+// is made with no optional feature, so a kernel that needs one (the clock
+// builds' ShaderClockKHR) is compiled without it (the validation layer
+// says so); the plain builds need none.
 #include "asan_pin.h"
-#include <spirv_cross/spirv_cross_c.h>
+#include "core/error.h" // GPB_MSG_MAX: gpb_spirv_reflect's message size
+#include "spirv/spirv_reflect.h"
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <volk.h>
-
-#define MAX_BINDINGS 64
-
-typedef struct layout_desc {
-  VkDescriptorSetLayoutBinding bindings[MAX_BINDINGS];
-  uint32_t count;
-  uint32_t push_bytes;
-} layout_desc;
 
 static bool fail(const char *what, VkResult r) {
   fprintf(stderr, "kernel_stats: %s failed (VkResult %d)\n", what, (int)r);
@@ -46,60 +40,6 @@ static uint32_t *read_file(const char *path, size_t *bytes) {
   fclose(f);
   *bytes = size > 0 ? (size_t)size : 0;
   return code;
-}
-
-// Set 0's buffers and the push-constant block of the SPIR-V in `code`.
-static bool reflect(const uint32_t *code, size_t bytes, layout_desc *out, char *why, size_t why_size) {
-  spvc_context ctx = NULL;
-  spvc_parsed_ir ir;
-  spvc_compiler comp;
-  spvc_resources res;
-  bool ok = spvc_context_create(&ctx) == SPVC_SUCCESS &&
-            spvc_context_parse_spirv(ctx, code, bytes / 4, &ir) == SPVC_SUCCESS &&
-            spvc_context_create_compiler(ctx, SPVC_BACKEND_NONE, ir, SPVC_CAPTURE_MODE_TAKE_OWNERSHIP, &comp) ==
-                SPVC_SUCCESS &&
-            spvc_compiler_create_shader_resources(comp, &res) == SPVC_SUCCESS;
-  if (!ok) {
-    snprintf(why, why_size, "SPIR-V not reflected: %s", ctx ? spvc_context_get_last_error_string(ctx) : "no context");
-    if (ctx) spvc_context_destroy(ctx);
-    return false;
-  }
-  memset(out, 0, sizeof *out);
-  static const struct {
-    spvc_resource_type type;
-    VkDescriptorType vk;
-  } kinds[] = {{SPVC_RESOURCE_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER},
-               {SPVC_RESOURCE_TYPE_UNIFORM_BUFFER, VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER}};
-  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0] && ok; k++) {
-    const spvc_reflected_resource *list;
-    size_t n;
-    spvc_resources_get_resource_list_for_type(res, kinds[k].type, &list, &n);
-    for (size_t i = 0; i < n && ok; i++) {
-      uint32_t set = spvc_compiler_get_decoration(comp, list[i].id, SpvDecorationDescriptorSet);
-      uint32_t binding = spvc_compiler_get_decoration(comp, list[i].id, SpvDecorationBinding);
-      if (set != 0 || out->count == MAX_BINDINGS) {
-        snprintf(why, why_size, "buffer '%s' (set %u, binding %u): only set 0, at most %d buffers", list[i].name, set,
-                 binding, MAX_BINDINGS);
-        ok = false;
-      } else {
-        out->bindings[out->count++] =
-            (VkDescriptorSetLayoutBinding){binding, kinds[k].vk, 1, VK_SHADER_STAGE_COMPUTE_BIT, NULL};
-      }
-    }
-  }
-  const spvc_reflected_resource *push;
-  size_t n_push;
-  spvc_resources_get_resource_list_for_type(res, SPVC_RESOURCE_TYPE_PUSH_CONSTANT, &push, &n_push);
-  size_t size = 0;
-  if (ok && n_push > 0 &&
-      spvc_compiler_get_declared_struct_size(comp, spvc_compiler_get_type_handle(comp, push[0].base_type_id), &size) !=
-          SPVC_SUCCESS) {
-    snprintf(why, why_size, "push-constant block not sized");
-    ok = false;
-  }
-  out->push_bytes = (uint32_t)size;
-  spvc_context_destroy(ctx);
-  return ok;
 }
 
 static void print_stat(const VkPipelineExecutableStatisticKHR *s) {
@@ -123,13 +63,17 @@ static bool stats_of(VkDevice dev, const char *path, bool stats) {
     fprintf(stderr, "kernel_stats: %s: not a readable SPIR-V file\n", path);
     return false;
   }
-  layout_desc ld;
-  char why[256];
-  if (!reflect(code, bytes, &ld, why, sizeof why)) {
+  gpb_kernel_info info;
+  char why[GPB_MSG_MAX] = "";
+  if (gpb_spirv_reflect(code, bytes / 4, "main", VK_API_VERSION_1_2, &info, why) != GPB_OK) {
     fprintf(stderr, "kernel_stats: %s: %s\n", path, why);
     free(code);
     return false;
   }
+  VkDescriptorSetLayoutBinding bindings[GPB_MAX_BINDINGS];
+  for (uint32_t i = 0; i < info.binding_count; i++)
+    bindings[i] = (VkDescriptorSetLayoutBinding){info.bindings[i].binding, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1,
+                                                 VK_SHADER_STAGE_COMPUTE_BIT, NULL};
   VkShaderModule sm = VK_NULL_HANDLE;
   VkDescriptorSetLayout dsl = VK_NULL_HANDLE;
   VkPipelineLayout pl = VK_NULL_HANDLE;
@@ -137,16 +81,16 @@ static bool stats_of(VkDevice dev, const char *path, bool stats) {
   VkResult r;
   bool ok = false;
   VkShaderModuleCreateInfo smi = {VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = bytes, .pCode = code};
-  VkDescriptorSetLayoutCreateInfo dli = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO, .bindingCount = ld.count,
-                                         .pBindings = ld.bindings};
-  VkPushConstantRange pcr = {VK_SHADER_STAGE_COMPUTE_BIT, 0, ld.push_bytes};
+  VkDescriptorSetLayoutCreateInfo dli = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+                                         .bindingCount = info.binding_count, .pBindings = bindings};
+  VkPushConstantRange pcr = {VK_SHADER_STAGE_COMPUTE_BIT, 0, info.push_constant_bytes};
   if ((r = vkCreateShaderModule(dev, &smi, NULL, &sm)) != VK_SUCCESS) {
     fail("vkCreateShaderModule", r);
   } else if ((r = vkCreateDescriptorSetLayout(dev, &dli, NULL, &dsl)) != VK_SUCCESS) {
     fail("vkCreateDescriptorSetLayout", r);
   } else {
     VkPipelineLayoutCreateInfo pli = {VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
-                                      .pSetLayouts = &dsl, .pushConstantRangeCount = ld.push_bytes ? 1 : 0,
+                                      .pSetLayouts = &dsl, .pushConstantRangeCount = info.push_constant_bytes ? 1 : 0,
                                       .pPushConstantRanges = &pcr};
     VkComputePipelineCreateInfo cpi = {VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
                                        .flags = stats ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0,
