@@ -57,13 +57,24 @@ layout(push_constant) uniform Params {
   uint hidden_stride; // the same for hidden
 } pc;
 
-// Tuning knob (LLAMA_WIDE_DEFINES, examples/llama/CMakeLists.txt):
-// LAYERS_WG, this kernel's workgroup size (default llama_wide.glsl's WG).
-// On the H100, 512 (one workgroup an SM: fewer at each barrier, fewer
-// warps an SM) decoded f16 3% faster and Q4_0 7% slower than the default
-// (bench/results/history.md, the persistent plan's workgroup shapes).
+// The workgroup size, per weight type (LAYERS_WG_TYPE from
+// examples/llama/CMakeLists.txt, where the H100's figures are): the
+// driver's register count decides how many workgroups share an SM (its
+// 64K registers over 72-80 a lane: three of 256, two of 384, one of 512),
+// and the best split of an SM between workgroups differs by type.
+// LAYERS_WG, a tuning knob (LLAMA_WIDE_DEFINES), overrides it.
 #ifdef LAYERS_WG
 #define WG LAYERS_WG
+#elif defined(LAYERS_WG_TYPE)
+#define WG LAYERS_WG_TYPE
+#endif
+// The same for UNROLL (llama_wide.glsl), whose default is the wide plan's
+// kernels': LAYERS_UNROLL_TYPE per type, LAYERS_UNROLL a knob over both.
+#ifdef LAYERS_UNROLL
+#undef UNROLL
+#define UNROLL LAYERS_UNROLL
+#elif defined(LAYERS_UNROLL_TYPE) && !defined(UNROLL)
+#define UNROLL LAYERS_UNROLL_TYPE
 #endif
 #include "llama_wide.glsl"
 
@@ -163,9 +174,14 @@ void arrive(inout uint target) {
   if (gl_LocalInvocationIndex == 0u) atomicAdd(sync.arrived, 1u);
 }
 
+// A waiting workgroup reads whether a barrier gave up once every
+// FAILED_POLLS polls of the arrivals, not with each: half the polling
+// traffic (on the H100, Q4_0 +1% and Q8_0 +2% tok/s).
+#define FAILED_POLLS 64u
+
 void wait_all(uint target) {
   if (gl_LocalInvocationIndex == 0u) {
-    for (uint polls = 0u; sync.arrived < target && sync.failed == 0u; polls++) {
+    for (uint polls = 0u; sync.arrived < target && (polls % FAILED_POLLS != 0u || sync.failed == 0u); polls++) {
       if (polls == pc.spin_limit) {
         sync.failed = 1u;
         failed_host = 1u;
