@@ -1039,18 +1039,22 @@ int llama_plan_from_name(const char *name, llama_plan *out) {
 // instead of 2, ~2.3 us each on an H100) cost less than that once a
 // layer's weights pass AUTO_WIDE_LAYER_BYTES (see bench/results/history.md, plan
 // choice), or its width passes what the fused kernels take. The fused
-// kernels read f32 and f16 only: other types always go wide. (The
-// persistent plan is measured at one shape so far: auto leaves it to be
-// asked for.)
+// kernels read f32 and f16 only: other types always go wide. Where the
+// wide plan would run, the persistent plan (its products in one dispatch)
+// ran faster on the H100 at every shape and type measured (stories42M to
+// TinyLlama-1.1B, f32 to Q4_0: +8-39%; BENCHMARKS.md), so auto takes it
+// wherever it can run: a device that reports its compute units (its grid
+// barrier's workgroups are probed there) and every layer matrix of one type.
 #define AUTO_WIDE_LAYER_BYTES (4ull << 20)
-llama_plan llama_auto_plan(const llama_config *c, llama_weight_type weights) {
+llama_plan llama_auto_plan(const llama_config *c, llama_weight_type weights, bool persistent_ok) {
+  llama_plan wide = persistent_ok ? LLAMA_PLAN_PERSISTENT : LLAMA_PLAN_WIDE;
   uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
   uint64_t layer_weights = (2 * dim + 2 * llama_kv_dim(c)) * dim + 3 * dim * hidden;
   uint64_t bytes = layer_weights * (weights == LLAMA_WEIGHTS_F32 ? 4 : 2);
   bool wide_fits = dim % 8 == 0 && hidden % 8 == 0;
   if (!wide_fits) return LLAMA_PLAN_FUSED; // whose own limits then say what it cannot take
-  if (dim > MAX_DIM || weights > LLAMA_WEIGHTS_F16) return LLAMA_PLAN_WIDE;
-  return bytes > AUTO_WIDE_LAYER_BYTES ? LLAMA_PLAN_WIDE : LLAMA_PLAN_FUSED;
+  if (dim > MAX_DIM || weights > LLAMA_WEIGHTS_F16) return wide;
+  return bytes > AUTO_WIDE_LAYER_BYTES ? wide : LLAMA_PLAN_FUSED;
 }
 
 static int create_kernels(llama_gpu *g, llama_error *err) {
@@ -1140,9 +1144,10 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   // The persistent kernel reads every layer matrix in one type.
   bool one_layer_type =
       types[WIDE_WO] == types[WIDE_QKV] && types[WIDE_W13] == types[WIDE_QKV] && types[WIDE_W2] == types[WIDE_QKV];
+  bool persistent_ok = info.compute_units && one_layer_type;
   llama_plan plan = options && options->plan != LLAMA_PLAN_AUTO ? options->plan
-                    : fused_ok                                  ? llama_auto_plan(c, types[WIDE_QKV])
-                               : llama_auto_plan(c, LLAMA_WEIGHTS_Q8_0); // wide where it fits
+                    : fused_ok                                  ? llama_auto_plan(c, types[WIDE_QKV], persistent_ok)
+                               : llama_auto_plan(c, LLAMA_WEIGHTS_Q8_0, persistent_ok); // wide where it fits
   if (plan == LLAMA_PLAN_PERSISTENT && !one_layer_type)
     return llama_error_set(err,
                            "the persistent plan reads every layer matrix in one type; this model's are %s (q/k/v), "
@@ -1158,7 +1163,7 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
     return llama_error_set(
         err,
         "the fused plan reads f32 or f16 matrices, all of one type; this model's are %s (embedding), "
-        "%s (layers), %s (classifier): use --plan wide (auto picks it)",
+        "%s (layers), %s (classifier): use --plan wide or persistent (auto picks one)",
         llama_weight_type_name(types[WIDE_EMBED]), llama_weight_type_name(types[WIDE_QKV]),
         llama_weight_type_name(types[WIDE_CLASSIFIER]));
   bool wide = plan != LLAMA_PLAN_FUSED, persistent = plan == LLAMA_PLAN_PERSISTENT;

@@ -54,9 +54,10 @@ const char *llama_plan_name(llama_plan plan);
 int llama_plan_from_name(const char *name, llama_plan *out);
 
 // The plan AUTO picks for a model: fused while the step is bound by its
-// dispatches, wide once the weights' bytes are (see gpu_forward.c).
-// Persistent is picked by hand.
-llama_plan llama_auto_plan(const llama_config *config, llama_weight_type weights);
+// dispatches; once the weights' bytes are (see gpu_forward.c), persistent
+// where `persistent_ok` (the device reports its compute units and every
+// layer matrix has one type), else wide.
+llama_plan llama_auto_plan(const llama_config *config, llama_weight_type weights, bool persistent_ok);
 
 typedef struct llama_gpu_options {
   gpb_mode mode; // of the stream the decoder creates

@@ -18,7 +18,9 @@
 // read (and checks that prepare and commit refuse to be called out of
 // turn). --weights f16: the CPU reference runs on the checkpoint's matrices
 // rounded to half, the values the GPU holds. --expect-plan checks the plan
-// that --plan (default auto) resolved to. --gguf T converts the checkpoint
+// that --plan (default auto) resolved to; with auto, wide means the plan
+// for shapes bound by their bytes (persistent on a device that reports
+// its compute units). --gguf T converts the checkpoint
 // to a GGUF file of type T (F.gguf) and decodes that: the GPU keeps its
 // matrices in T, the CPU reference runs on the same blocks dequantized.
 // --phase-times (persistent): the layers kernel that marks its barriers'
@@ -371,7 +373,15 @@ int main(int argc, char **argv) {
   printf("setup (kernels + upload) %.2f s\n", now_s() - t0);
   llama_plan plan = llama_gpu_plan(gpu);
   printf("plan %s, weights %s\n", llama_plan_name(plan), llama_weight_type_name(llama_gpu_weights(gpu)));
-  if ((t.plan != LLAMA_PLAN_AUTO && plan != t.plan) || (t.expect_plan != LLAMA_PLAN_AUTO && plan != t.expect_plan) ||
+  // Auto's plan for a shape bound by its weights' bytes (--expect-plan
+  // wide): persistent on a device that reports its compute units, wide on
+  // one that does not (lavapipe).
+  llama_plan expect_plan = t.expect_plan;
+  gpb_device_info info;
+  if (t.plan == LLAMA_PLAN_AUTO && expect_plan == LLAMA_PLAN_WIDE && !gpb_device_query(dev, &info) &&
+      info.compute_units)
+    expect_plan = LLAMA_PLAN_PERSISTENT;
+  if ((t.plan != LLAMA_PLAN_AUTO && plan != t.plan) || (expect_plan != LLAMA_PLAN_AUTO && plan != expect_plan) ||
       llama_gpu_weights(gpu) != expect_weights) {
     fprintf(stderr, "FAIL: the decoder runs the %s plan with %s weights\n", llama_plan_name(plan),
             llama_weight_type_name(llama_gpu_weights(gpu)));
