@@ -1042,7 +1042,7 @@ int llama_plan_from_name(const char *name, llama_plan *out) {
 // kernels read f32 and f16 only: other types always go wide. Where the
 // wide plan would run, the persistent plan (its products in one dispatch)
 // ran faster on the H100 at every shape and type measured (stories42M to
-// TinyLlama-1.1B, f32 to Q4_0: +8-39%; BENCHMARKS.md), so auto takes it
+// TinyLlama-1.1B, f32 to Q4_0: +9-39%; BENCHMARKS.md), so auto takes it
 // wherever it can run: a device that reports its compute units (its grid
 // barrier's workgroups are probed there) and every layer matrix of one type.
 #define AUTO_WIDE_LAYER_BYTES (4ull << 20)
