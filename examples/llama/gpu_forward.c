@@ -1144,7 +1144,9 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   // The persistent kernel reads every layer matrix in one type.
   bool one_layer_type =
       types[WIDE_WO] == types[WIDE_QKV] && types[WIDE_W13] == types[WIDE_QKV] && types[WIDE_W2] == types[WIDE_QKV];
-  bool persistent_ok = info.compute_units && one_layer_type;
+  // The wide plan's own knobs, asked for, keep auto on the wide plan.
+  bool wide_knobs = options && (options->wide_rows || options->wide_groups);
+  bool persistent_ok = info.compute_units && one_layer_type && !wide_knobs;
   llama_plan plan = options && options->plan != LLAMA_PLAN_AUTO ? options->plan
                     : fused_ok                                  ? llama_auto_plan(c, types[WIDE_QKV], persistent_ok)
                                : llama_auto_plan(c, LLAMA_WEIGHTS_Q8_0, persistent_ok); // wide where it fits

@@ -90,7 +90,9 @@ typedef struct llama_gpu_options {
   uint32_t classifier_rows;
   // Wide: rows per workgroup of the layer products, even, 2..256; 0 means 16
   // (a row pair per subgroup on NVIDIA), 32 for float32 layers; split-K
-  // divides it by the split.
+  // divides it by the split. With AUTO, asking for it (or wide_groups)
+  // keeps the wide plan where auto would take the persistent one, which
+  // reads neither.
   uint32_t wide_rows;
   // Wide: at most this many workgroups per layer product, each taking
   // several blocks of wide_rows rows; 0 means one workgroup per block.

@@ -11,6 +11,7 @@
 //   llama_test_cpu half            float <-> IEEE half conversions (every half,
 //                                  ties to even, overflow, subnormals, NaN) and
 //                                  rounding a checkpoint's matrices, not its gains
+//   llama_test_cpu plan-choice     the plan auto picks by shape, type and device
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
@@ -23,6 +24,7 @@
 #include "checkpoint.h"
 #include "cpu_forward.h"
 #include "gen.h"
+#include "gpu_forward.h"
 #include "half.h"
 #include "tokenizer.h"
 
@@ -485,6 +487,48 @@ static void test_half(void) {
   llama_checkpoint_free(&b);
 }
 
+// The plan auto picks (llama_auto_plan): fused where a layer's weights are
+// few (stories15M), else persistent where the device can run it, else wide;
+// types the fused kernels do not read and widths they do not take go wide
+// (or persistent); widths the wide kernels do not take stay fused (whose
+// limits then refuse them).
+static void test_plan_choice(void) {
+  llama_config s15 = llama_gen_stories15m(), s42 = s15, odd = s15, huge = s15;
+  s42.dim = 512;
+  s42.hidden_dim = 1376;
+  s42.n_heads = s42.n_kv_heads = 8;
+  odd.dim = 292; // not a multiple of 8
+  huge.dim = 4104;
+  huge.n_heads = huge.n_kv_heads = 36;
+  const struct {
+    const llama_config *c;
+    llama_weight_type w;
+    bool persistent_ok;
+    llama_plan want;
+    const char *what;
+  } cases[] = {
+      {&s15, LLAMA_WEIGHTS_F32, true, LLAMA_PLAN_FUSED, "stories15M f32 (3.98 MB a layer)"},
+      {&s15, LLAMA_WEIGHTS_F16, true, LLAMA_PLAN_FUSED, "stories15M f16"},
+      {&s15, LLAMA_WEIGHTS_F32, false, LLAMA_PLAN_FUSED, "stories15M f32 without persistent"},
+      {&s42, LLAMA_WEIGHTS_F32, true, LLAMA_PLAN_PERSISTENT, "stories42M f32 (12.6 MB a layer)"},
+      {&s42, LLAMA_WEIGHTS_F32, false, LLAMA_PLAN_WIDE, "stories42M f32 without persistent"},
+      {&s42, LLAMA_WEIGHTS_F16, true, LLAMA_PLAN_PERSISTENT, "stories42M f16"},
+      {&s15, LLAMA_WEIGHTS_Q8_0, true, LLAMA_PLAN_PERSISTENT, "stories15M q8_0 (no fused kernel)"},
+      {&s15, LLAMA_WEIGHTS_Q4_0, false, LLAMA_PLAN_WIDE, "stories15M q4_0 without persistent"},
+      {&huge, LLAMA_WEIGHTS_F32, true, LLAMA_PLAN_PERSISTENT, "dim 4104 (past the fused kernels)"},
+      {&huge, LLAMA_WEIGHTS_F16, false, LLAMA_PLAN_WIDE, "dim 4104 without persistent"},
+      {&odd, LLAMA_WEIGHTS_F32, true, LLAMA_PLAN_FUSED, "dim 292 (no wide kernel)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    llama_plan got = llama_auto_plan(cases[i].c, cases[i].w, cases[i].persistent_ok);
+    if (got != cases[i].want) {
+      fprintf(stderr, "FAIL: auto picks %s for %s, expected %s\n", llama_plan_name(got), cases[i].what,
+              llama_plan_name(cases[i].want));
+      failures++;
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   const char *which = argc > 1 ? argv[1] : "";
   if (!strcmp(which, "reference"))
@@ -499,8 +543,11 @@ int main(int argc, char **argv) {
     test_tokenizer_merges();
   else if (!strcmp(which, "gen-bounds"))
     test_gen_bounds();
+  else if (!strcmp(which, "plan-choice"))
+    test_plan_choice();
   else {
-    fprintf(stderr, "usage: %s reference|bad-checkpoint|tokenizer|tokenizer-merges|gen-bounds|half\n", argv[0]);
+    fprintf(stderr, "usage: %s reference|bad-checkpoint|tokenizer|tokenizer-merges|gen-bounds|half|plan-choice\n",
+            argv[0]);
     return 2;
   }
   if (failures)
