@@ -855,10 +855,12 @@ static persistent_params layers_pc(const llama_gpu *g, uint32_t groups) {
                              .out_vec4 = unit_vec4(g, WIDE_CLASSIFIER),
                              .part_stride = (uint32_t)place_floats(groups),
                              .spin_limit = PERSISTENT_SPIN_LIMIT,
-                             .split_qkv = wide_split(g, WIDE_QKV, dim + 2 * kv_dim, dim),
-                             .split_wo = wide_split(g, WIDE_WO, dim, dim),
-                             .split_w13 = wide_split(g, WIDE_W13, 2 * hidden, dim),
-                             .split_w2 = wide_split(g, WIDE_W2, dim, hidden),
+                             // 0: the kernel picks each product's split
+                             // from its own grid (pick_split).
+                             .split_qkv = g->wide_split,
+                             .split_wo = g->wide_split,
+                             .split_w13 = g->wide_split,
+                             .split_w2 = g->wide_split,
                              .dim_stride = (uint32_t)place_floats(dim),
                              .hidden_stride = (uint32_t)place_floats(hidden)};
 }

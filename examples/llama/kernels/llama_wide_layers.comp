@@ -49,8 +49,8 @@ layout(push_constant) uniform Params {
   uint out_vec4;    // UNIT_VEC4 of the classifier, which reads the last layer's xn
   uint part_stride; // floats per slot of SumSqL (>= workgroups)
   uint spin_limit;  // polls of a grid barrier before it gives up
-  uint split_qkv;   // subgroups per row pair of each product
-  uint split_wo;
+  uint split_qkv;   // subgroups per row pair of each product; 0: the
+  uint split_wo;    // kernel's pick (pick_split)
   uint split_w13;
   uint split_w2;
   uint dim_stride;    // floats per place of a dim vector: dim rounded up to 64
@@ -92,7 +92,10 @@ layout(std430, set = 0, binding = 2) buffer XnL { vec4 xnl4[]; };
 // [layers][2][part_stride]; [0][0] has the embedding kernel's one part.
 layout(std430, set = 0, binding = 3) buffer SumSqL { float sum_sq[]; };
 layout(std430, set = 0, binding = 4) buffer QL { vec4 ql4[]; }; // [layers][dim_stride / 4]
-layout(std430, set = 0, binding = 5) buffer KV { vec4 kv4[]; }; // [layer][k, v][seq_len][kv_dim4]
+// Coherent: a workgroup loads the keys and values of earlier steps before
+// the grid barrier after which it reads the step's own (attend_held), so
+// its cache may hold lines the step's writer has since written.
+layout(std430, set = 0, binding = 5) coherent buffer KV { vec4 kv4[]; }; // [layer][k, v][seq_len][kv_dim4]
 layout(std430, set = 0, binding = 6) coherent buffer Slots { vec4 slots[]; };
 layout(std430, set = 0, binding = 7) coherent buffer Done { uint done[]; };
 layout(std430, set = 0, binding = 8) buffer AttL { vec4 attl4[]; }; // [layers][dim_stride / 4], wo's unit order
@@ -273,12 +276,61 @@ struct shape {
   uint rows, cols, split, per_block;
 };
 
+uint product_rows(uint kind) {
+  return kind == SRC_QKV ? pc.dim + 2u * pc.kv_dim : kind == SRC_W13 ? 2u * pc.hidden : pc.dim;
+}
+
+uint product_cols(uint kind) { return kind == SRC_W2 ? pc.hidden : pc.dim; }
+
+// The split of product `kind` (subgroups per row pair) that takes the
+// fewest rounds of loads one after the other in a lane: the workgroup's
+// passes (blocks / workgroups, rounded up) times a row's chunks per part
+// (UNROLL units a lane). Every loop of a product waits for its loads, so
+// those rounds are its latency; with a pass of a workgroup as the unit, a
+// split that leaves part of the grid without a block, or that gives some
+// workgroups one block more than others, shows in the count. Only splits
+// that divide the workgroup's subgroups (none idle) are tried; ties go to
+// the smaller split (fewer sums through shared memory). At the
+// TinyLlama-1.1B shape with Q4_0, w2 (2048 rows of 176 units) takes 3
+// subgroups a pair: 256 blocks of 8 rows on 264 workgroups, 2 chunks a
+// part (4 rounds with the 4 a power-of-2 rule gave: two passes).
+#ifndef PASS_COST
+#define PASS_COST 1u
+#endif
+uint pick_split(uint kind) {
+  uint rows = product_rows(kind), units = product_cols(kind) / UNIT_COLS;
+  uint best = 1u, best_cost = 0xffffffffu;
+  for (uint s = 1u; s <= gl_NumSubgroups; s++) {
+    if (gl_NumSubgroups % s != 0u) continue;
+    uint per_block = 2u * (gl_NumSubgroups / s), blocks = (rows + per_block - 1u) / per_block;
+    uint passes = (blocks + gl_NumWorkGroups.x - 1u) / gl_NumWorkGroups.x;
+    uint step = gl_SubgroupSize * s * UNROLL, chunks = (units + step - 1u) / step;
+    uint cost = 2u * passes * chunks + PASS_COST * passes; // in half rounds
+    if (cost < best_cost) {
+      best = s;
+      best_cost = cost;
+    }
+  }
+  return best;
+}
+
+// Each product's split, from the host or pick_split, once per dispatch.
+shared uint split_of[4];
+
+void choose_splits() {
+  uint k = gl_LocalInvocationIndex;
+  if (k < 4u) {
+    uint asked = k == SRC_QKV ? pc.split_qkv : k == SRC_WO ? pc.split_wo : k == SRC_W13 ? pc.split_w13 : pc.split_w2;
+    split_of[k] = asked != 0u ? clamp(asked, 1u, gl_NumSubgroups) : pick_split(k);
+  }
+  barrier();
+}
+
 shape product_shape(uint kind) {
   shape s;
-  s.rows = kind == SRC_QKV ? pc.dim + 2u * pc.kv_dim : kind == SRC_W13 ? 2u * pc.hidden : pc.dim;
-  s.cols = kind == SRC_W2 ? pc.hidden : pc.dim;
-  uint split = kind == SRC_QKV ? pc.split_qkv : kind == SRC_WO ? pc.split_wo : kind == SRC_W13 ? pc.split_w13 : pc.split_w2;
-  s.split = clamp(split, 1u, gl_NumSubgroups);
+  s.rows = product_rows(kind);
+  s.cols = product_cols(kind);
+  s.split = split_of[kind];
   s.per_block = 2u * (gl_NumSubgroups / s.split);
   return s;
 }
@@ -354,6 +406,7 @@ void main() {
   uint target = 0u;
   MARK(0u, 0u);
   MARK(0u, 1u);
+  choose_splits();
   // A dispatch of no layers meets at one barrier: the host's probe of how
   // many workgroups the device runs at once (gpu_forward.c).
   if (pc.layers == 0u) grid_barrier(target);
@@ -368,8 +421,17 @@ void main() {
   bool cut = false;
   for (uint l = 0u; l < pc.layers; l++) {
     product(SRC_QKV, l, pos, pre);
-    grid_barrier(target);
-    for (uint k = gl_WorkGroupID.x; k < tasks; k += gl_NumWorkGroups.x) attend(k / splits, k % splits, splits, l, pos);
+    // A workgroup's first task loads the keys and values of earlier steps
+    // while the grid meets (one DRAM round trip off attention's chain);
+    // position pos, which q/k/v has just written, it reads after.
+    arrive(target);
+    uint k = gl_WorkGroupID.x;
+    kv_held held = load_held(span_of(k / splits, k % splits, l, pos), k < tasks ? pos : 0u);
+    wait_all(target);
+    for (; k < tasks; k += gl_NumWorkGroups.x)
+      attend_held(k / splits, k % splits, splits, l, pos,
+                  k == gl_WorkGroupID.x ? held : load_held(span_of(k / splits, k % splits, l, pos), pos + 1u),
+                  k == gl_WorkGroupID.x);
     arrive(target);
     pre = prefetch(SRC_WO, l);
     wait_all(target);
