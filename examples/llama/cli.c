@@ -111,7 +111,7 @@ static void usage(FILE *f, const char *prog) {
           "workgroups per layer product, each taking several blocks of rows (default 0:\n"
           "one workgroup per block; either keeps auto on the wide plan); --wide-split N:\n"
           "subgroups per row pair of a layer product, 1..8 (default 0: picked per\n"
-          "product). --persistent-groups N:\n"
+          "product; the persistent kernel picks from its own grid). --persistent-groups N:\n"
           "workgroups of the persistent plan's layers, all of which must run on the\n"
           "device at once (default: the most of 3, 2 or 1 per SM that do, tried when the\n"
           "model loads, where the device reports its SMs; else 1). --phase-times (persistent\n"

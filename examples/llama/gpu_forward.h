@@ -97,8 +97,10 @@ typedef struct llama_gpu_options {
   // Wide: at most this many workgroups per layer product, each taking
   // several blocks of wide_rows rows; 0 means one workgroup per block.
   uint32_t wide_groups;
-  // Wide: subgroups per row pair of the layer products (split-K), 1..8; 0
-  // picks per product: enough subgroups to fill the GPU where rows are few.
+  // Wide and persistent: subgroups per row pair of the layer products
+  // (split-K), 1..8; 0 picks per product: the wide plan enough subgroups to
+  // fill the GPU where rows are few, the persistent kernel the split with
+  // the fewest rounds of loads on its own grid.
   uint32_t wide_split;
   // Persistent: workgroups of the layers' dispatch, all of which must run at
   // once; 0 means the most of 3, 2 or 1 per compute unit

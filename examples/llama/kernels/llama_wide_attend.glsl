@@ -7,7 +7,9 @@
 //                           merged output = v
 
 #define MAX_HS4 64u // head_size <= 256
-// vec4s of a key and of values per invocation held in registers (kv_held).
+// vec4 of a key and values per invocation loaded up front: all of them at
+// head size 64 and 64 positions per workgroup (tuning knobs,
+// LLAMA_WIDE_DEFINES; 2 each measured slower on the H100).
 #ifndef KEY_HELD
 #define KEY_HELD 4u
 #endif
@@ -27,69 +29,26 @@ vec4 group_sum(uint d4, uint groups, uint hs4) {
   return sum;
 }
 
-// Where split s of head h at layer `layer` starts in KV (vec4s), its first
-// position t0 and its positions n, at position pos.
-struct attend_span {
-  uint t0, n, keys, values;
-};
-
-attend_span span_of(uint h, uint s, uint layer, uint pos) {
-  uint hs4 = pc.head_size / 4u, kv_dim4 = pc.kv_dim / 4u, kv_head4 = (h / pc.kv_mul) * hs4;
-  attend_span sp;
-  sp.t0 = s * pc.split_len;
-  sp.n = min(pc.split_len, pos + 1u - sp.t0);
-  sp.keys = (layer * 2u * pc.seq_len + sp.t0) * kv_dim4 + kv_head4;
-  sp.values = ((layer * 2u + 1u) * pc.seq_len + sp.t0) * kv_dim4 + kv_head4;
-  return sp;
-}
-
-// An invocation's share of a split's keys and values, loaded up front:
-// all of them at head size 64 and 64 positions per workgroup.
-struct kv_held {
-  vec4 key[KEY_HELD], val[VAL_HELD];
-};
-
-// This invocation's held keys and values of span sp (zeros past it), of
-// positions before `upto` only (the rest zeros too): with upto = pos, what
-// earlier steps wrote, which a workgroup may load before the grid barrier
-// after which it may read position pos (attend fills that one in).
-kv_held load_held(attend_span sp, uint upto) {
-  uint t = gl_LocalInvocationIndex, hs4 = pc.head_size / 4u, kv_dim4 = pc.kv_dim / 4u;
+// Split s (of `splits`) of head h at layer `layer`, position pos. Must be
+// reached by every invocation of the workgroup (it holds barriers).
+void attend(uint h, uint s, uint splits, uint layer, uint pos) {
+  uint t = gl_LocalInvocationIndex;
+  uint hs4 = pc.head_size / 4u, kv_dim4 = pc.kv_dim / 4u;
+  uint t0 = s * pc.split_len, n = min(pc.split_len, pos + 1u - t0);
+  uint kv_head4 = (h / pc.kv_mul) * hs4;
+  uint keys = (layer * 2u * pc.seq_len + t0) * kv_dim4 + kv_head4;
+  uint values = ((layer * 2u + 1u) * pc.seq_len + t0) * kv_dim4 + kv_head4;
+  // Keys and values are loaded first, with q: none of them waits for another.
   uint per_pos = max(1u, WG / pc.split_len), my_pos = t / per_pos, part = t % per_pos;
   uint groups = WG / hs4, group = t / hs4, d4 = t % hs4;
-  kv_held kv;
+  vec4 key[KEY_HELD], val[VAL_HELD];
   [[unroll]] for (uint k = 0u; k < KEY_HELD; k++) {
     uint c = part + k * per_pos;
-    kv.key[k] = my_pos < sp.n && sp.t0 + my_pos < upto && c < hs4 ? kv4[sp.keys + my_pos * kv_dim4 + c] : vec4(0.0);
+    key[k] = my_pos < n && c < hs4 ? kv4[keys + my_pos * kv_dim4 + c] : vec4(0.0);
   }
   [[unroll]] for (uint k = 0u; k < VAL_HELD; k++) {
     uint i = group + k * groups;
-    kv.val[k] = group < groups && i < sp.n && sp.t0 + i < upto ? kv4[sp.values + i * kv_dim4 + d4] : vec4(0.0);
-  }
-  return kv;
-}
-
-// Split s (of `splits`) of head h at layer `layer`, position pos, with
-// this invocation's held keys and values from load_held (kv), which has
-// all but position pos when `newest_missing`. Must be reached by every
-// invocation of the workgroup (it holds barriers).
-void attend_held(uint h, uint s, uint splits, uint layer, uint pos, kv_held kv, bool newest_missing) {
-  uint t = gl_LocalInvocationIndex;
-  uint hs4 = pc.head_size / 4u, kv_dim4 = pc.kv_dim / 4u;
-  attend_span sp = span_of(h, s, layer, pos);
-  uint t0 = sp.t0, n = sp.n, keys = sp.keys, values = sp.values;
-  uint per_pos = max(1u, WG / pc.split_len), my_pos = t / per_pos, part = t % per_pos;
-  uint groups = WG / hs4, group = t / hs4, d4 = t % hs4;
-  vec4 key[KEY_HELD] = kv.key, val[VAL_HELD] = kv.val;
-  if (newest_missing) { // position pos: loaded with q, in one round
-    [[unroll]] for (uint k = 0u; k < KEY_HELD; k++) {
-      uint c = part + k * per_pos;
-      if (my_pos < n && t0 + my_pos == pos && c < hs4) key[k] = kv4[keys + my_pos * kv_dim4 + c];
-    }
-    [[unroll]] for (uint k = 0u; k < VAL_HELD; k++) {
-      uint i = group + k * groups;
-      if (group < groups && i < n && t0 + i == pos) val[k] = kv4[values + i * kv_dim4 + d4];
-    }
+    val[k] = group < groups && i < n ? kv4[values + i * kv_dim4 + d4] : vec4(0.0);
   }
   if (t < hs4) q_h[t] = Q_AT(layer, h * hs4 + t);
   barrier();
@@ -171,9 +130,4 @@ void attend_held(uint h, uint s, uint splits, uint layer, uint pos, kv_held kv, 
   acc_parts[t] = merged;
   barrier();
   if (t < hs4) ATT_STORE(layer, h * hs4 + t, group_sum(t, groups, hs4) / total);
-}
-
-// attend_held with this invocation's keys and values loaded here.
-void attend(uint h, uint s, uint splits, uint layer, uint pos) {
-  attend_held(h, s, splits, layer, pos, load_held(span_of(h, s, layer, pos), pos + 1u), false);
 }

@@ -92,10 +92,7 @@ layout(std430, set = 0, binding = 2) buffer XnL { vec4 xnl4[]; };
 // [layers][2][part_stride]; [0][0] has the embedding kernel's one part.
 layout(std430, set = 0, binding = 3) buffer SumSqL { float sum_sq[]; };
 layout(std430, set = 0, binding = 4) buffer QL { vec4 ql4[]; }; // [layers][dim_stride / 4]
-// Coherent: a workgroup loads the keys and values of earlier steps before
-// the grid barrier after which it reads the step's own (attend_held), so
-// its cache may hold lines the step's writer has since written.
-layout(std430, set = 0, binding = 5) coherent buffer KV { vec4 kv4[]; }; // [layer][k, v][seq_len][kv_dim4]
+layout(std430, set = 0, binding = 5) buffer KV { vec4 kv4[]; }; // [layer][k, v][seq_len][kv_dim4]
 layout(std430, set = 0, binding = 6) coherent buffer Slots { vec4 slots[]; };
 layout(std430, set = 0, binding = 7) coherent buffer Done { uint done[]; };
 layout(std430, set = 0, binding = 8) buffer AttL { vec4 attl4[]; }; // [layers][dim_stride / 4], wo's unit order
@@ -285,17 +282,19 @@ uint product_cols(uint kind) { return kind == SRC_W2 ? pc.hidden : pc.dim; }
 // The split of product `kind` (subgroups per row pair) that takes the
 // fewest rounds of loads one after the other in a lane: the workgroup's
 // passes (blocks / workgroups, rounded up) times a row's chunks per part
-// (UNROLL units a lane). Every loop of a product waits for its loads, so
-// those rounds are its latency; with a pass of a workgroup as the unit, a
-// split that leaves part of the grid without a block, or that gives some
-// workgroups one block more than others, shows in the count. Only splits
-// that divide the workgroup's subgroups (none idle) are tried; ties go to
-// the smaller split (fewer sums through shared memory). At the
-// TinyLlama-1.1B shape with Q4_0, w2 (2048 rows of 176 units) takes 3
-// subgroups a pair: 256 blocks of 8 rows on 264 workgroups, 2 chunks a
-// part (4 rounds with the 4 a power-of-2 rule gave: two passes).
+// (UNROLL units a lane), plus PASS_COST half rounds a pass (its sums,
+// epilogue and, split, its workgroup barriers). Every loop of a product
+// waits for its loads, so those rounds are its latency; with a pass of a
+// workgroup as the unit, a split that leaves part of the grid without a
+// block, or gives some workgroups one block more than others, shows in
+// the count. Only splits that divide the workgroup's subgroups (none
+// idle) are tried; ties go to the smaller split. At the TinyLlama-1.1B
+// shape with Q4_0 on the H100 (264 workgroups of 12 subgroups), w2 (2048
+// rows of 176 units) takes 3 subgroups a pair: 256 blocks of 8 rows, 2
+// chunks a part, where the earlier power-of-2 rule's 4 took two passes
+// of 2 (history: "Splits picked by the kernel").
 #ifndef PASS_COST
-#define PASS_COST 1u
+#define PASS_COST 1u // a tuning knob (LLAMA_WIDE_DEFINES)
 #endif
 uint pick_split(uint kind) {
   uint rows = product_rows(kind), units = product_cols(kind) / UNIT_COLS;
@@ -421,17 +420,8 @@ void main() {
   bool cut = false;
   for (uint l = 0u; l < pc.layers; l++) {
     product(SRC_QKV, l, pos, pre);
-    // A workgroup's first task loads the keys and values of earlier steps
-    // while the grid meets (one DRAM round trip off attention's chain);
-    // position pos, which q/k/v has just written, it reads after.
-    arrive(target);
-    uint k = gl_WorkGroupID.x;
-    kv_held held = load_held(span_of(k / splits, k % splits, l, pos), k < tasks ? pos : 0u);
-    wait_all(target);
-    for (; k < tasks; k += gl_NumWorkGroups.x)
-      attend_held(k / splits, k % splits, splits, l, pos,
-                  k == gl_WorkGroupID.x ? held : load_held(span_of(k / splits, k % splits, l, pos), pos + 1u),
-                  k == gl_WorkGroupID.x);
+    grid_barrier(target);
+    for (uint k = gl_WorkGroupID.x; k < tasks; k += gl_NumWorkGroups.x) attend(k / splits, k % splits, splits, l, pos);
     arrive(target);
     pre = prefetch(SRC_WO, l);
     wait_all(target);
