@@ -289,7 +289,7 @@ typedef struct wide_params {
 
 typedef struct persistent_params {
   uint32_t dim, hidden, kv_dim, head_size, seq_len, n_heads, kv_mul, split_len, slot_stride, layers, out_vec4,
-      part_stride, spin_limit, split_qkv, split_wo, split_w13, split_w2, dim_stride, hidden_stride;
+      part_stride, spin_limit, split, dim_stride, hidden_stride;
 } persistent_params;
 // Floats per place of a persistent per-layer vector: 256-byte boundaries
 // (kernels/llama_wide_layers.comp says why).
@@ -857,10 +857,7 @@ static persistent_params layers_pc(const llama_gpu *g, uint32_t groups) {
                              .spin_limit = PERSISTENT_SPIN_LIMIT,
                              // 0: the kernel picks each product's split
                              // from its own grid (pick_split).
-                             .split_qkv = g->wide_split,
-                             .split_wo = g->wide_split,
-                             .split_w13 = g->wide_split,
-                             .split_w2 = g->wide_split,
+                             .split = g->wide_split,
                              .dim_stride = (uint32_t)place_floats(dim),
                              .hidden_stride = (uint32_t)place_floats(hidden)};
 }

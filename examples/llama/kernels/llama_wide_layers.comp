@@ -49,10 +49,8 @@ layout(push_constant) uniform Params {
   uint out_vec4;    // UNIT_VEC4 of the classifier, which reads the last layer's xn
   uint part_stride; // floats per slot of SumSqL (>= workgroups)
   uint spin_limit;  // polls of a grid barrier before it gives up
-  uint split_qkv;   // subgroups per row pair of each product; 0: the
-  uint split_wo;    // kernel's pick (pick_split)
-  uint split_w13;
-  uint split_w2;
+  uint split;       // subgroups per row pair of every product; 0: each
+                    // product's own (pick_split)
   uint dim_stride;    // floats per place of a dim vector: dim rounded up to 64
   uint hidden_stride; // the same for hidden
 } pc;
@@ -319,8 +317,7 @@ shared uint split_of[4];
 void choose_splits() {
   uint k = gl_LocalInvocationIndex;
   if (k < 4u) {
-    uint asked = k == SRC_QKV ? pc.split_qkv : k == SRC_WO ? pc.split_wo : k == SRC_W13 ? pc.split_w13 : pc.split_w2;
-    split_of[k] = asked != 0u ? clamp(asked, 1u, gl_NumSubgroups) : pick_split(k);
+    split_of[k] = pc.split != 0u ? clamp(pc.split, 1u, gl_NumSubgroups) : pick_split(k);
   }
   barrier();
 }
