@@ -277,6 +277,10 @@ uint product_rows(uint kind) {
 
 uint product_cols(uint kind) { return kind == SRC_W2 ? pc.hidden : pc.dim; }
 
+// Rows per block (one pass of a workgroup) at `split` subgroups a row
+// pair: the layout product() runs and pick_split counts.
+uint block_rows(uint split) { return 2u * (gl_NumSubgroups / split); }
+
 // The split of product `kind` (subgroups per row pair) that takes the
 // fewest rounds of loads one after the other in a lane: the workgroup's
 // passes (blocks / workgroups, rounded up) times a row's chunks per part
@@ -299,7 +303,7 @@ uint pick_split(uint kind) {
   uint best = 1u, best_cost = 0xffffffffu;
   for (uint s = 1u; s <= gl_NumSubgroups; s++) {
     if (gl_NumSubgroups % s != 0u) continue;
-    uint per_block = 2u * (gl_NumSubgroups / s), blocks = (rows + per_block - 1u) / per_block;
+    uint per_block = block_rows(s), blocks = (rows + per_block - 1u) / per_block;
     uint passes = (blocks + gl_NumWorkGroups.x - 1u) / gl_NumWorkGroups.x;
     uint step = gl_SubgroupSize * s * UNROLL, chunks = (units + step - 1u) / step;
     uint cost = 2u * passes * chunks + PASS_COST * passes; // in half rounds
@@ -327,7 +331,7 @@ shape product_shape(uint kind) {
   s.rows = product_rows(kind);
   s.cols = product_cols(kind);
   s.split = split_of[kind];
-  s.per_block = 2u * (gl_NumSubgroups / s.split);
+  s.per_block = block_rows(s.split);
   return s;
 }
 
