@@ -168,9 +168,9 @@ vec4 bf16x4(uint a, uint b) {
 // MAGIC + the bytes of q, each masked by `mask`, as floats: with the integer
 // in the low mantissa bits of 2^23, the float is 2^23 + integer exactly, so
 // subtracting MAGIC (and the type's offset) costs one add instead of an
-// int-to-float conversion (an eighth of the add's rate on NVIDIA GPUs). On
-// the H100 the two decodes ran within 2% of each other: these products are
-// bound by latency, not by their arithmetic.
+// int-to-float conversion (an eighth of the add's rate on NVIDIA GPUs).
+// unit_vec4 decodes so (the embedding row); the products' dot products
+// need no add a weight (quant_unit_dot, llama_wide_dot.glsl).
 #define MAGIC 8388608.0
 vec4 small_uints(uint q, uint mask) {
   return uintBitsToFloat((uvec4(q, q >> 8, q >> 16, q >> 24) & mask) | 0x4b000000u);

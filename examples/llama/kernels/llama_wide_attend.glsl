@@ -9,7 +9,8 @@
 #define MAX_HS4 64u // head_size <= 256
 // vec4 of a key and values per invocation loaded up front: all of them at
 // head size 64 and 64 positions per workgroup (tuning knobs,
-// LLAMA_WIDE_DEFINES; 2 each measured slower on the H100).
+// LLAMA_WIDE_DEFINES; on the H100 2 each measured slower, and 6 each
+// took the layers kernel to 128 registers a lane, 23% slower in Q4_0).
 #ifndef KEY_HELD
 #define KEY_HELD 4u
 #endif
