@@ -39,14 +39,14 @@ chunk load_chunk(uint wsrc, uint base, uint j0, uint stride, uint units) {
 // up from the input it reads anyway (shared by the pair's two rows):
 //   Q4_0: a nibble q gives f = 1 + q / 16, q - 8 = 16 f - 24.
 //   Q8_0: a byte b = q + 128 gives f = 1 + b / 256, q = 256 f - 384.
-// On the H100 (TinyLlama-1.1B-like, 256 steps): Q4_0 +3% tok/s (Qwen2.5-
-// 0.5B-like +2%) against
-// the magic-number decode with a float add a weight (small_uints), Q8_0
-// the same. The rounding of f x is relative to f (1 to 2) where the
-// add's was relative to q - 8: logits move a few 1e-6 (relative L2)
-// further from the CPU's. A low nibble at 1 + q / 256 (one shift for two
-// nibbles) moved them by 1e-4, and the offsets kept per input unit in
-// shared memory took 79 registers a lane and lost 1%.
+// On the H100, against the magic-number decode with an add a weight
+// (small_uints): TinyLlama-1.1B-like Q4_0 +3% tok/s, Qwen2.5-0.5B-like
+// Q4_0 +2%, Q8_0 the same. The rounding of f x is relative to f (1 to 2),
+// where the add's was relative to q - 8: the GGUF tests' logits are
+// 1.6e-5 (relative L2) from the CPU's in Q4_0, 3e-6 before. Tried: the
+// low nibbles at 1 + q / 256 (one shift for two nibbles) put them 1e-4
+// away; the offsets kept per input unit in shared memory took 79
+// registers a lane and lost 1%.
 
 // Bytes 0-3 of a word, each moved to bits 15-22 (and the bits above).
 uvec4 byte_shifts(uint w) { return uvec4(w << 15, w << 7, w >> 1, w >> 9); }
