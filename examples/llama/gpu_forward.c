@@ -1538,31 +1538,38 @@ const char *llama_phase_name(int phase) {
   return phase >= 0 && phase < LLAMA_PHASES ? names[phase] : "?";
 }
 
-// Clock mark `which` (0 arrival, 1 release) of workgroup `group` at event e.
-static uint64_t clock_mark(const uint32_t *marks, uint32_t groups, uint64_t e, uint32_t group, int which) {
-  const uint32_t *m = marks + 4 * (e * groups + group) + 2 * which;
-  return m[0] | (uint64_t)m[1] << 32;
+// The marks of one step as the layers kernel writes them
+// (kernels/llama_wide_layers.comp).
+typedef struct mark_clock {
+  const uint32_t *marks;
+  uint32_t groups;
+  bool wraps;    // the clock's high word is 0 in every mark
+  uint32_t base; // with wraps: 2^31 ticks before workgroup 0's start
+} mark_clock;
+
+// Clock mark `which` (0 arrival, 1 release) of workgroup `group` at event
+// e. A clock whose high word stays 0 (lavapipe's: 32 bits of nanoseconds,
+// wrapping every 4.3 s) is read as ticks past `base`, so that a wrap
+// inside a step (far shorter than 2^31 ticks) still counts forward.
+static uint64_t clock_mark(const mark_clock *c, uint64_t e, uint32_t group, int which) {
+  const uint32_t *m = c->marks + 4 * (e * c->groups + group) + 2 * which;
+  return c->wraps ? (uint32_t)(m[0] - c->base) : m[0] | (uint64_t)m[1] << 32;
 }
 
-int llama_gpu_phase_times(llama_gpu *g, llama_phase_times *out, llama_error *err) {
-  if (!g->phase_clock) return llama_error_set(err, "phase times: the decoder was created without them");
-  uint32_t groups = g->persistent_groups, layers = (uint32_t)g->config.n_layers;
-  uint64_t events = phase_events(g);
-  size_t bytes = (size_t)(events * groups * 4 * sizeof(uint32_t));
-  uint32_t *marks = malloc(bytes);
-  if (!marks) return llama_error_set(err, "phase times: out of memory (%zu bytes)", bytes);
-  gpb_status st = gpb_stream_copy_to_host(g->stream, g->phase_clock, 0, marks, bytes);
-  if (st) {
-    free(marks);
-    return llama_error_gpb(err, st, "reading the phase clock marks");
-  }
+int llama_phase_times_from_marks(const uint32_t *marks, uint32_t groups, uint32_t layers, llama_phase_times *out,
+                                 llama_error *err) {
+  if (groups == 0) return llama_error_set(err, "phase times: no workgroups");
+  uint64_t events = 5 * (uint64_t)layers + 1, words = events * groups * 4;
+  mark_clock c = {marks, groups, true, marks[2] - 0x80000000u};
+  bool written = true;
+  for (uint64_t i = 0; i < words; i += 2) c.wraps = c.wraps && marks[i + 1] == 0;
+  for (uint32_t w = 0; w < groups; w++) written = written && (marks[4 * w + 2] | marks[4 * w + 3]) != 0;
   memset(out, 0, sizeof *out);
   out->groups = groups;
   out->layers = layers;
-  uint64_t first_release = UINT64_MAX, last_prev_release = 0;
+  uint64_t last_prev_release = 0;
   for (uint32_t w = 0; w < groups; w++) {
-    uint64_t r = clock_mark(marks, groups, 0, w, 1);
-    if (r < first_release) first_release = r;
+    uint64_t r = clock_mark(&c, 0, w, 1);
     if (r > last_prev_release) last_prev_release = r;
   }
   uint64_t start = last_prev_release;
@@ -1571,8 +1578,7 @@ int llama_gpu_phase_times(llama_gpu *g, llama_phase_times *out, llama_error *err
     uint64_t last_arrival = 0, last_release = 0;
     double busy = 0;
     for (uint32_t w = 0; w < groups; w++) {
-      uint64_t in = clock_mark(marks, groups, e - 1, w, 1), a = clock_mark(marks, groups, e, w, 0),
-               r = clock_mark(marks, groups, e, w, 1);
+      uint64_t in = clock_mark(&c, e - 1, w, 1), a = clock_mark(&c, e, w, 0), r = clock_mark(&c, e, w, 1);
       ordered = ordered && a >= in && r >= a;
       busy += (double)(a - in);
       if (a > last_arrival) last_arrival = a;
@@ -1585,13 +1591,25 @@ int llama_gpu_phase_times(llama_gpu *g, llama_phase_times *out, llama_error *err
     last_prev_release = last_release;
   }
   out->total = (double)(last_prev_release - start);
-  free(marks);
   // A workgroup's marks run forward in time: anything else is a clock that
   // does not (or marks from different steps).
-  if (!ordered || first_release == 0)
+  if (!written) return llama_error_set(err, "phase times: the step's start marks were never written");
+  if (!ordered)
     return llama_error_set(err, "phase times: the device clock's marks are out of order (a clock not shared by "
                                 "the workgroups?)");
   return 0;
+}
+
+int llama_gpu_phase_times(llama_gpu *g, llama_phase_times *out, llama_error *err) {
+  if (!g->phase_clock) return llama_error_set(err, "phase times: the decoder was created without them");
+  size_t bytes = (size_t)(phase_events(g) * g->persistent_groups * 4 * sizeof(uint32_t));
+  uint32_t *marks = malloc(bytes);
+  if (!marks) return llama_error_set(err, "phase times: out of memory (%zu bytes)", bytes);
+  gpb_status st = gpb_stream_copy_to_host(g->stream, g->phase_clock, 0, marks, bytes);
+  int rc = st ? llama_error_gpb(err, st, "reading the phase clock marks")
+              : llama_phase_times_from_marks(marks, g->persistent_groups, (uint32_t)g->config.n_layers, out, err);
+  free(marks);
+  return rc;
 }
 
 uint32_t llama_gpu_persistent_groups(const llama_gpu *g) {

@@ -189,6 +189,14 @@ typedef struct llama_phase_times {
 const char *llama_phase_name(int phase);
 // Waits for the work submitted so far and reads the last step's marks.
 int llama_gpu_phase_times(llama_gpu *gpu, llama_phase_times *out, llama_error *err);
+// The same from a step's marks: per event e (0 the start, 5 l + k + 1 the
+// end of phase k of layer l) and workgroup g, marks[4 (e groups + g)] the
+// 64-bit clock (low word first) when g arrived at e and [+ 2] when it left.
+// A clock whose high word is 0 in every mark is taken for a 32-bit one
+// that may wrap once within the step. Fails on marks that run backwards
+// or a start never written.
+int llama_phase_times_from_marks(const uint32_t *marks, uint32_t groups, uint32_t layers, llama_phase_times *out,
+                                 llama_error *err);
 
 // The plan and weight type the decoder runs (AUTO resolved; the type of
 // the layers' q/k/v matrices).

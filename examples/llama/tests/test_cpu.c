@@ -529,6 +529,62 @@ static void test_plan_choice(void) {
   }
 }
 
+// Phase times from clock marks (llama_phase_times_from_marks): 2
+// workgroups, 1 layer; workgroup w arrives at event e at t0 + 1000 e +
+// 10 w and leaves 5 ticks later. The same marks from a 64-bit clock, from
+// a 32-bit one that wraps within the step (lavapipe's), then marks that
+// run backwards and a start never written.
+static void fill_marks(uint32_t *marks, uint64_t t0, bool clock32) {
+  for (uint32_t e = 0; e < 6; e++)
+    for (uint32_t w = 0; w < 2; w++)
+      for (uint32_t which = 0; which < 2; which++) {
+        uint64_t t = t0 + 1000u * e + 10u * w + 5u * which;
+        uint32_t *m = marks + 4 * (e * 2 + w) + 2 * which;
+        m[0] = (uint32_t)t;
+        m[1] = clock32 ? 0 : (uint32_t)(t >> 32);
+      }
+}
+
+static void test_phase_marks(void) {
+  uint32_t marks[6 * 2 * 4];
+  struct {
+    uint64_t t0;
+    bool clock32;
+  } clocks[] = {{0x100000064ull, false}, {0xfffff000ull, true}, {0xfffff800ull, true}};
+  for (size_t k = 0; k < sizeof clocks / sizeof clocks[0]; k++) {
+    fill_marks(marks, clocks[k].t0, clocks[k].clock32);
+    llama_phase_times p;
+    llama_error err = {0};
+    if (llama_phase_times_from_marks(marks, 2, 1, &p, &err)) {
+      fprintf(stderr, "FAIL: phase marks from t0 %#llx: %s\n", (unsigned long long)clocks[k].t0, err.msg);
+      failures++;
+      continue;
+    }
+    bool good = p.total == 5000.0;
+    for (int ph = 0; ph < LLAMA_PHASES; ph++)
+      good = good && p.until_last[ph] == 995.0 && p.barrier[ph] == 5.0 && p.busy_mean[ph] == 995.0;
+    if (!good) {
+      fprintf(stderr, "FAIL: phase marks from t0 %#llx: total %.0f, qkv %.0f / %.0f / %.0f\n",
+              (unsigned long long)clocks[k].t0, p.total, p.until_last[0], p.barrier[0], p.busy_mean[0]);
+      failures++;
+    }
+  }
+  llama_phase_times p;
+  llama_error err = {0};
+  fill_marks(marks, 0x100000064ull, false);
+  marks[4 * (3 * 2 + 1)] -= 2000; // workgroup 1 arrives at event 3 before it left event 2
+  if (!llama_phase_times_from_marks(marks, 2, 1, &p, &err) || !strstr(err.msg, "out of order")) {
+    fprintf(stderr, "FAIL: marks that run backwards: %s\n", err.msg);
+    failures++;
+  }
+  fill_marks(marks, 0x100000064ull, false);
+  marks[4 * 1 + 2] = marks[4 * 1 + 3] = 0; // workgroup 1's start
+  if (!llama_phase_times_from_marks(marks, 2, 1, &p, &err) || !strstr(err.msg, "never written")) {
+    fprintf(stderr, "FAIL: a start never written: %s\n", err.msg);
+    failures++;
+  }
+}
+
 int main(int argc, char **argv) {
   const char *which = argc > 1 ? argv[1] : "";
   if (!strcmp(which, "reference"))
@@ -545,8 +601,11 @@ int main(int argc, char **argv) {
     test_gen_bounds();
   else if (!strcmp(which, "plan-choice"))
     test_plan_choice();
+  else if (!strcmp(which, "phase-marks"))
+    test_phase_marks();
   else {
-    fprintf(stderr, "usage: %s reference|bad-checkpoint|tokenizer|tokenizer-merges|gen-bounds|half|plan-choice\n",
+    fprintf(stderr,
+            "usage: %s reference|bad-checkpoint|tokenizer|tokenizer-merges|gen-bounds|half|plan-choice|phase-marks\n",
             argv[0]);
     return 2;
   }
