@@ -59,29 +59,34 @@ vec4 mantissa_floats(uvec4 t, uint mask) { return uintBitsToFloat((t & mask) | 0
 // instruction more, 1% slower in Q4_0).
 float fma_dot(vec4 a, vec4 b, float acc) { return fma(a.w, b.w, fma(a.z, b.z, fma(a.y, b.y, fma(a.x, b.x, acc)))); }
 
+// Columns 4i..4i+3 of a unit with their quants moved to the bits of f
+// above (QUANT_MASK picks them), and the constants of the unit's dot
+// product: QUANT_SCALE sum(f x) - QUANT_OFFSET sum(x).
+#if WEIGHTS_Q4_0
+#define QUANT_MASK 0x00780000u
+#define QUANT_SCALE 16.0
+#define QUANT_OFFSET 24.0
+// Word i % 4 holds bytes 4i..4i+3 (i < 4): their low nibbles are columns
+// 4i..4i+3, their high ones those of vec4 i + 4.
+uvec4 quant_bits(WEIGHT_TYPE w[UNIT_WORDS], uint i) { return nibble_shifts(w[0][i % 4u], i / 4u); }
+#else
+#define QUANT_MASK 0x007f8000u
+#define QUANT_SCALE 256.0
+#define QUANT_OFFSET 384.0
+uvec4 quant_bits(WEIGHT_TYPE w[UNIT_WORDS], uint i) { return byte_shifts(w[0][i] ^ 0x80808080u); }
+#endif
+
 // A unit of each row (w0, w1) . unit j of the input, before the scales.
 vec2 quant_unit_dot(WEIGHT_TYPE w0[UNIT_WORDS], WEIGHT_TYPE w1[UNIT_WORDS], uint isrc, uint in_base, uint j, uint units) {
   vec2 d = vec2(0.0);
   vec4 s = vec4(0.0);
-#if WEIGHTS_Q4_0
-  // Word e holds bytes 4e..4e+3: their low nibbles are columns 4e..4e+3
-  // (vec4 e of the unit), their high ones 16 + 4e.. (vec4 e + 4).
   [[unroll]] for (uint i = 0u; i < UNIT_VEC4; i++) {
     vec4 xv = INPUT_AT(isrc, in_base + i * units + j);
     s += xv;
-    uvec4 t0 = nibble_shifts(w0[0][i % 4u], i / 4u), t1 = nibble_shifts(w1[0][i % 4u], i / 4u);
-    d = vec2(fma_dot(mantissa_floats(t0, 0x00780000u), xv, d.x), fma_dot(mantissa_floats(t1, 0x00780000u), xv, d.y));
+    uvec4 t0 = quant_bits(w0, i), t1 = quant_bits(w1, i);
+    d = vec2(fma_dot(mantissa_floats(t0, QUANT_MASK), xv, d.x), fma_dot(mantissa_floats(t1, QUANT_MASK), xv, d.y));
   }
-  return 16.0 * d - 24.0 * ((s.x + s.y) + (s.z + s.w));
-#else
-  [[unroll]] for (uint i = 0u; i < UNIT_VEC4; i++) {
-    vec4 xv = INPUT_AT(isrc, in_base + i * units + j);
-    s += xv;
-    uvec4 t0 = byte_shifts(w0[0][i] ^ 0x80808080u), t1 = byte_shifts(w1[0][i] ^ 0x80808080u);
-    d = vec2(fma_dot(mantissa_floats(t0, 0x007f8000u), xv, d.x), fma_dot(mantissa_floats(t1, 0x007f8000u), xv, d.y));
-  }
-  return 256.0 * d - 384.0 * ((s.x + s.y) + (s.z + s.w));
-#endif
+  return QUANT_SCALE * d - QUANT_OFFSET * ((s.x + s.y) + (s.z + s.w));
 }
 #endif
 
