@@ -139,6 +139,11 @@ print(f"{sys.argv[2]}, {sys.argv[3]} steps, batched --record-ahead, tok/s median
 print("| type | build | tok/s | tokens |")
 print("|---|---|---|---|")
 first = {}
+# A run far below its build's best in the same command is the machine's
+# doing (on the H100s lent, now and then one run of a command decodes
+# ~45% slower), not the build's: such rows are named under the table, as
+# their median (of 2, the mean) says little.
+disturbed = []
 for t, label in order:
     r = runs[(t, label)]
     first.setdefault(t, r[0][1])
@@ -150,4 +155,8 @@ for t, label in order:
     else:
         tokens = "differ"
     print(f"| {t} | {label} | {statistics.median(tps):.1f} ({min(tps):.1f}-{max(tps):.1f}) | {tokens} |")
+    if min(tps) < 0.85 * max(tps):
+        disturbed.append(f"{t} {label}")
+if disturbed:
+    print(f"\nA run fell more than 15% below its best in: {', '.join(disturbed)} (compare maxima, or run again)")
 EOF
