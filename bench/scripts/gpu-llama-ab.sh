@@ -139,10 +139,10 @@ print(f"{sys.argv[2]}, {sys.argv[3]} steps, batched --record-ahead, tok/s median
 print("| type | build | tok/s | tokens |")
 print("|---|---|---|---|")
 first = {}
-# A run far below its build's best in the same command is the machine's
-# doing (on the H100s lent, now and then one run of a command decodes
-# ~45% slower), not the build's: such rows are named under the table, as
-# their median (of 2, the mean) says little.
+# A run far below its build's best in the same command is most likely the
+# machine's doing (on the H100s and H200s lent, now and then one run of a
+# command decodes ~45% slower than its pair), not the build's: such rows
+# are named under the table, as their median (of 2, the mean) says little.
 disturbed = []
 for t, label in order:
     r = runs[(t, label)]
