@@ -572,6 +572,9 @@ static uint32_t slots_per_head(const llama_config *c, llama_plan plan, uint32_t 
 // The layers kernel's clock events (llama_wide_layers.comp, Clock): the
 // start, then the end of each of a layer's 5 phases.
 static uint64_t phase_events(uint32_t layers) { return 5 * (uint64_t)layers + 1; }
+// The 32-bit words of a step's clock marks: per event and workgroup, two
+// 64-bit clocks (arrival, release).
+static uint64_t phase_mark_words(uint32_t layers, uint32_t groups) { return phase_events(layers) * groups * 4; }
 
 // The persistent plan's per-layer vectors (kernels/llama_wide_layers.comp
 // says what each holds), its grid barrier's counters, zeroed once (each
@@ -598,7 +601,7 @@ static int create_persistent_state(llama_gpu *g, const gpb_device_info *info, ll
   memset(mapped, 0, 4 * sizeof(uint32_t));
   g->failed_mapped = mapped;
   if (g->phase_times &&
-      create_buffer(g, info, "phase_clock", phase_events((uint32_t)g->config.n_layers) * g->persistent_groups * 4,
+      create_buffer(g, info, "phase_clock", phase_mark_words((uint32_t)g->config.n_layers, g->persistent_groups),
                     &g->phase_clock, err))
     return -1;
   return 0;
@@ -1560,7 +1563,7 @@ static uint64_t clock_mark(const mark_clock *c, uint64_t e, uint32_t group, int 
 int llama_phase_times_from_marks(const uint32_t *marks, uint32_t groups, uint32_t layers, llama_phase_times *out,
                                  llama_error *err) {
   if (groups == 0) return llama_error_set(err, "phase times: no workgroups");
-  uint64_t events = phase_events(layers), words = events * groups * 4;
+  uint64_t events = phase_events(layers), words = phase_mark_words(layers, groups);
   mark_clock c = {marks, groups, true, marks[2] - 0x80000000u};
   bool written = true;
   for (uint64_t i = 0; i < words; i += 2) c.wraps = c.wraps && marks[i + 1] == 0;
@@ -1603,7 +1606,7 @@ int llama_phase_times_from_marks(const uint32_t *marks, uint32_t groups, uint32_
 
 int llama_gpu_phase_times(llama_gpu *g, llama_phase_times *out, llama_error *err) {
   if (!g->phase_clock) return llama_error_set(err, "phase times: the decoder was created without them");
-  size_t bytes = (size_t)(phase_events((uint32_t)g->config.n_layers) * g->persistent_groups * 4 * sizeof(uint32_t));
+  size_t bytes = (size_t)(phase_mark_words((uint32_t)g->config.n_layers, g->persistent_groups) * sizeof(uint32_t));
   uint32_t *marks = malloc(bytes);
   if (!marks) return llama_error_set(err, "phase times: out of memory (%zu bytes)", bytes);
   gpb_status st = gpb_stream_copy_to_host(g->stream, g->phase_clock, 0, marks, bytes);
