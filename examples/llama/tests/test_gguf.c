@@ -28,19 +28,6 @@
 
 #include "llama_check.h"
 
-static int files_equal(const char *a, const char *b) {
-  FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-  int same = fa && fb;
-  while (same) {
-    int ca = fgetc(fa), cb = fgetc(fb);
-    if (ca != cb) same = 0;
-    if (ca == EOF || cb == EOF) break;
-  }
-  if (fa) fclose(fa);
-  if (fb) fclose(fb);
-  return same;
-}
-
 // Greedy CPU decoding from BOS through `prompt`: the tokens after it.
 static int decode(const llama_checkpoint *ck, const int32_t *prompt, int32_t prompt_count, int32_t steps, int32_t *out,
                   float *logits_out) {
@@ -744,9 +731,5 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s roundtrip|tokenizer|hostile|corpus DIR|real DIR\n", argv[0]);
     return 2;
   }
-  if (failures)
-    fprintf(stderr, "%d check(s) failed\n", failures);
-  else
-    printf("ok\n");
-  return failures ? 1 : 0;
+  return check_report();
 }
