@@ -940,6 +940,27 @@ static void record_persistent_plan(llama_gpu *g) {
   g->dispatch_count = (uint32_t)(at.d - g->dispatches);
 }
 
+// The limits both plans share: the attention split, its slots (at most
+// `max_slots` over all heads, which `whose` holds), and the largest grid,
+// `most_groups` wide and a row per slot plus `extra_rows` high.
+static int check_splits_and_grid(const llama_config *c, const gpb_device_info *info, llama_plan plan,
+                                 uint32_t split_len, uint32_t max_slots, const char *whose, uint32_t most_groups,
+                                 uint32_t extra_rows, llama_error *err) {
+  if (split_len == 0 || split_len > MAX_SPLIT)
+    return llama_error_set(err, "attention split %u is outside 1..%u", split_len, MAX_SPLIT);
+  uint32_t slot_stride = slots_per_head(c, plan, split_len);
+  if ((uint64_t)c->n_heads * slot_stride > max_slots)
+    return llama_error_set(err,
+                           "%d heads x %u attention slots (seq_len %d in splits of %u) exceed %s %u; use a longer "
+                           "split",
+                           c->n_heads, slot_stride, c->seq_len, split_len, whose, max_slots);
+  uint32_t high = slot_stride + extra_rows;
+  if (most_groups > info->max_workgroup_count[0] || high > info->max_workgroup_count[1])
+    return llama_error_set(err, "%u x %u workgroups exceed the device's limits of %u x %u", most_groups, high,
+                           info->max_workgroup_count[0], info->max_workgroup_count[1]);
+  return 0;
+}
+
 // What the fused kernels cannot handle, checked before any allocation.
 static int check_fused_limits(const llama_config *c, const gpb_device_info *info, uint32_t split_len, uint32_t ffn_rows,
                               uint32_t classifier_rows, llama_error *err) {
@@ -959,22 +980,13 @@ static int check_fused_limits(const llama_config *c, const gpb_device_info *info
   if (classifier_rows == 0 || classifier_rows > MAX_CLASSIFIER_ROWS || classifier_rows % 4 != 0)
     return llama_error_set(err, "classifier rows per workgroup %u must be a multiple of 4 in 4..%u", classifier_rows,
                            MAX_CLASSIFIER_ROWS);
-  if (split_len == 0 || split_len > MAX_SPLIT)
-    return llama_error_set(err, "attention split %u is outside 1..%u", split_len, MAX_SPLIT);
-  uint32_t slot_stride = slots_per_head(c, LLAMA_PLAN_FUSED, split_len);
-  if ((uint64_t)c->n_heads * slot_stride > MAX_SLOTS)
-    return llama_error_set(err,
-                           "%d heads x %u attention slots (seq_len %d in splits of %u) exceed the FFN kernel's %u; "
-                           "use a longer split",
-                           c->n_heads, slot_stride, c->seq_len, split_len, MAX_SLOTS);
   uint32_t most_groups = groups_for((uint32_t)c->vocab_size, classifier_rows);
   uint32_t ffn_groups = groups_for((uint32_t)c->hidden_dim, ffn_rows);
   if (ffn_groups > most_groups) most_groups = ffn_groups;
   if ((uint32_t)c->n_heads > most_groups) most_groups = (uint32_t)c->n_heads;
-  if (most_groups > info->max_workgroup_count[0] || slot_stride + 2 > info->max_workgroup_count[1])
-    return llama_error_set(err, "%u x %u workgroups exceed the device's limits of %u x %u", most_groups,
-                           slot_stride + 2, info->max_workgroup_count[0], info->max_workgroup_count[1]);
-  return 0;
+  // The fused attention kernel's grid has a row per slot and two more.
+  return check_splits_and_grid(c, info, LLAMA_PLAN_FUSED, split_len, MAX_SLOTS, "the FFN kernel's", most_groups, 2,
+                               err);
 }
 
 // What the wide kernels cannot handle, checked before any allocation.
@@ -993,21 +1005,11 @@ static int check_wide_limits(const llama_config *c, const gpb_device_info *info,
   if (classifier_rows == 0 || classifier_rows > WORKGROUP_SIZE)
     return llama_error_set(err, "wide classifier rows per workgroup %u must be in 1..%u", classifier_rows,
                            WORKGROUP_SIZE);
-  if (split_len == 0 || split_len > MAX_SPLIT)
-    return llama_error_set(err, "attention split %u is outside 1..%u", split_len, MAX_SPLIT);
-  uint32_t slot_stride = slots_per_head(c, LLAMA_PLAN_WIDE, split_len);
-  if ((uint64_t)c->n_heads * slot_stride > WIDE_MAX_SLOTS)
-    return llama_error_set(err,
-                           "%d heads x %u attention splits (seq_len %d in splits of %u) exceed the wide plan's %u; "
-                           "use a longer split",
-                           c->n_heads, slot_stride, c->seq_len, split_len, WIDE_MAX_SLOTS);
   uint32_t most_groups = groups_for((uint32_t)c->vocab_size, classifier_rows);
   uint32_t product_groups = groups_for(2u * (uint32_t)c->hidden_dim, rows);
   if (product_groups > most_groups) most_groups = product_groups;
-  if (most_groups > info->max_workgroup_count[0] || slot_stride > info->max_workgroup_count[1])
-    return llama_error_set(err, "%u x %u workgroups exceed the device's limits of %u x %u", most_groups, slot_stride,
-                           info->max_workgroup_count[0], info->max_workgroup_count[1]);
-  return 0;
+  return check_splits_and_grid(c, info, LLAMA_PLAN_WIDE, split_len, WIDE_MAX_SLOTS, "the wide plan's", most_groups, 0,
+                               err);
 }
 
 // DEFAULT_SPLIT positions per attention workgroup, longer where the slot

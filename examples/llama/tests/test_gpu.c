@@ -6,7 +6,7 @@
 //                  [--plan auto|fused|wide|persistent] [--weights f32|f16] [--wide-rows N]
 //                  [--wide-groups N] [--wide-split N] [--persistent-groups N]
 //                  [--expect-plan fused|wide|persistent] [--phase-times]
-//                  [--gguf f32|f16|bf16|q8_0|q4_0]
+//                  [--gguf f32|f16|bf16|q8_0|q4_0] [--expect-error TEXT]
 //
 // Writes a random checkpoint to F, then decodes greedily on the default
 // device. At every step the GPU's logits must be within relative L2 1e-4
@@ -26,6 +26,8 @@
 // --phase-times (persistent): the layers kernel that marks its barriers'
 // clock, whose marks must run forward per workgroup and add up (the
 // phases' times to the kernel's).
+// --expect-error TEXT: the decoder must refuse the options instead, with a
+// message that contains TEXT (and no validation message).
 // Also checks the dispatch count
 // (and replays), that decoding did
 // not collapse to one token, and that the validation layer
@@ -58,6 +60,7 @@ typedef struct test_args {
   unsigned long long seed;
   float std;
   const char *file;
+  const char *expect_error; // NULL: the decoder must be created
 } test_args;
 
 // The last step's phase times: read without error (every workgroup's
@@ -140,6 +143,8 @@ static int parse(int argc, char **argv, test_args *t) {
       t->rows_per_group = (uint32_t)n;
     else if (!strcmp(a, "--file"))
       t->file = v;
+    else if (!strcmp(a, "--expect-error"))
+      t->expect_error = v;
     else if (!strcmp(a, "--wide-rows"))
       t->wide_rows = (uint32_t)n;
     else if (!strcmp(a, "--wide-groups"))
@@ -362,6 +367,16 @@ int main(int argc, char **argv) {
   // The GPU converts the float32 weights itself; the CPU reference gets
   // them rounded here (after the upload, which copies them).
   bool created = gpu_logits && !llama_gpu_create(dev, &ck, &options, &gpu, &err);
+  if (t.expect_error) {
+    if (created || !gpu_logits || !strstr(err.msg, t.expect_error)) {
+      fprintf(stderr, "FAIL: expected a refusal naming '%s', got %s\n", t.expect_error,
+              created ? "a decoder" : gpu_logits ? err.msg : "out of memory");
+      failures++;
+    } else {
+      printf("refused as expected: %s\n", err.msg);
+    }
+    goto done;
+  }
   if (created && t.weights == LLAMA_WEIGHTS_F16 && expect_weights == LLAMA_WEIGHTS_F16 &&
       llama_checkpoint_weight_type(&ck) == LLAMA_WEIGHTS_F32)
     llama_checkpoint_round_f16(&ck);
