@@ -3,8 +3,9 @@
 # one shape, in one command, runs interleaved: the way to compare kernel
 # variants (same machine, same files). Usage:
 #   bash bench/scripts/gpu-llama-ab.sh OUTDIR [LABEL=]LLAMA [[LABEL=]LLAMA...]
-# Each LLAMA is a gpubatch-llama binary: a build's, or a copy of one built
-# with other LLAMA_WIDE_DEFINES (examples/llama/CMakeLists.txt), e.g.
+# Each LLAMA is a gpubatch-llama binary: a build's, one of
+# bench/scripts/build-variants.sh (HEAD with patches applied), or a copy of
+# one built with other LLAMA_WIDE_DEFINES (examples/llama/CMakeLists.txt), e.g.
 #   cmake -S . -B build-var -DCMAKE_BUILD_TYPE=Release -DLLAMA_WIDE_DEFINES=UNROLL=2u
 #   cmake --build build-var --target gpubatch_llama_cli && cp build-var/gpubatch-llama llama-u2
 # (carry the copies to the GPU machine; the driver's register counts of a
