@@ -32,61 +32,62 @@ chunk load_chunk(uint wsrc, uint base, uint j0, uint stride, uint units) {
 }
 
 #if WEIGHT_QUANT
-// Quantized units are decoded without a float add a weight: each quant
-// lands, by one shift and one masked or, in the top mantissa bits of a
-// float f in [1, 2) (f = 1 + b / 2^k, exact), and a unit's dot product is
-// 2^k sum(f x) less the quants' offset times sum(x), which the lane adds
-// up from the input it reads anyway (shared by the pair's two rows):
-//   Q4_0: a nibble q gives f = 1 + q / 16, q - 8 = 16 f - 24.
-//   Q8_0: a byte b = q + 128 gives f = 1 + b / 256, q = 256 f - 384.
-// On the H100, against the magic-number decode with an add a weight
-// (small_uints): TinyLlama-1.1B-like Q4_0 +3% tok/s, Qwen2.5-0.5B-like
-// Q4_0 +2%, Q8_0 the same. The rounding of f x is relative to f (1 to 2),
-// where the add's was relative to q - 8: the GGUF tests' logits are
-// 1.6e-5 (relative L2) from the CPU's in Q4_0, 3e-6 before. Tried: the
-// low nibbles at 1 + q / 256 (one shift for two nibbles) put them 1e-4
-// away; the offsets kept per input unit in shared memory took 79
-// registers a lane and lost 1%.
+// Quantized units are decoded with one bitwise instruction a weight (and
+// a shift a word), no shift a weight: a quant at bits k..k+n-1 of its word
+// is masked in place into the mantissa of 2^23 (k + n <= 23), which makes
+// the float 2^23 + 2^k b exactly, and one fused multiply-add by 2^-k less
+// the type's offset gives the weight's integer value exactly
+// (Q4_0: b - 8; Q8_0, its byte's top bit flipped by the same instruction:
+// b - 128); a second one adds it times x. The three quants of a word past
+// bit 19 (Q4_0) or the two past bit 15 (Q8_0) come from the word shifted
+// down once. NVIDIA GPUs issue integer instructions at half the rate of
+// float ones; the decode this replaced spent two a weight (a shift, an
+// and/or) and summed x for the offsets. On the H100 (history: "The quants
+// decoded in place"): TinyLlama-1.1B-like Q4_0 +1.5-2.3% tok/s (layers
+// kernel 879 -> 851 µs a step), Q8_0 +1.5-1.9%, Qwen2.5-0.5B-like Q8_0
+// +1.5%, its Q4_0 -1 to -2%; and each weight's value is exact, not folded
+// into an offset times sum(x): the Q4_0 GGUF tests' logits went from
+// 1.6e-5 to 4e-6 (relative L2) of the CPU's.
 
-// Bytes 0-3 of a word, each moved to bits 15-22 (and the bits above).
-uvec4 byte_shifts(uint w) { return uvec4(w << 15, w << 7, w >> 1, w >> 9); }
-// The low (high 0) or high nibbles of bytes 0-3, each moved to bits 19-22.
-uvec4 nibble_shifts(uint w, uint high) {
-  return high == 0u ? uvec4(w << 19, w << 11, w << 3, w >> 5) : uvec4(w << 15, w << 7, w >> 1, w >> 9);
-}
-vec4 mantissa_floats(uvec4 t, uint mask) { return uintBitsToFloat((t & mask) | 0x3f800000u); }
 // acc + a . b as a chain of fused multiply-adds (dot() and an add: one
 // instruction more, 1% slower in Q4_0).
 float fma_dot(vec4 a, vec4 b, float acc) { return fma(a.w, b.w, fma(a.z, b.z, fma(a.y, b.y, fma(a.x, b.x, acc)))); }
 
-// Columns 4i..4i+3 of a unit with their quants moved to the bits of f
-// above (QUANT_MASK picks them), and the constants of the unit's dot
-// product: QUANT_SCALE sum(f x) - QUANT_OFFSET sum(x).
+// The integer values of columns 4i..4i+3 of a unit (i < UNIT_VEC4, a
+// constant once unrolled), before the block's scale.
 #if WEIGHTS_Q4_0
-#define QUANT_MASK 0x00780000u
-#define QUANT_SCALE 16.0
-#define QUANT_OFFSET 24.0
-// Word i % 4 holds bytes 4i..4i+3 (i < 4): their low nibbles are columns
-// 4i..4i+3, their high ones those of vec4 i + 4.
-uvec4 quant_bits(WEIGHT_TYPE w[UNIT_WORDS], uint i) { return nibble_shifts(w[0][i % 4u], i / 4u); }
+// Word i % 4 holds bytes 4i..4i+3 (i < 4): their low nibbles (bits 0, 8,
+// 16, 24) are columns 4i..4i+3, their high ones (bits 4, 12, 20, 28)
+// those of vec4 i + 4; w >> 20 has bits 20, 24 and 28 at 0, 4 and 8.
+vec4 quant_values(WEIGHT_TYPE w[UNIT_WORDS], uint i) {
+  uint a = w[0][i % 4u], b = a >> 20;
+  uvec4 t = i < 4u ? (uvec4(a, a, a, b) & uvec4(0xfu, 0xf00u, 0xf0000u, 0xf0u))
+                   : (uvec4(a, a, b, b) & uvec4(0xf0u, 0xf000u, 0xfu, 0xf00u));
+  vec4 f = uintBitsToFloat(t | 0x4b000000u); // 2^23 + 2^k q
+  return i < 4u ? fma(f, vec4(1.0, 1.0 / 256.0, 1.0 / 65536.0, 1.0 / 16.0), -vec4(8388616.0, 32776.0, 136.0, 524296.0))
+                : fma(f, vec4(1.0 / 16.0, 1.0 / 4096.0, 1.0, 1.0 / 256.0), -vec4(524296.0, 2056.0, 8388616.0, 32776.0));
+}
 #else
-#define QUANT_MASK 0x007f8000u
-#define QUANT_SCALE 256.0
-#define QUANT_OFFSET 384.0
-uvec4 quant_bits(WEIGHT_TYPE w[UNIT_WORDS], uint i) { return byte_shifts(w[0][i] ^ 0x80808080u); }
+// Word i holds bytes 4i..4i+3 (int8), columns 4i..4i+3; w >> 16 has bytes
+// 2 and 3 at bits 0 and 8. The xor flips each byte's top bit (b = q + 128)
+// and sets 2^23's exponent in one instruction with the mask.
+vec4 quant_values(WEIGHT_TYPE w[UNIT_WORDS], uint i) {
+  uint a = w[0][i], b = a >> 16;
+  uvec4 t = (uvec4(a, a, b, b) & uvec4(0xffu, 0xff00u, 0xffu, 0xff00u)) ^
+            uvec4(0x4b000080u, 0x4b008000u, 0x4b000080u, 0x4b008000u);
+  return fma(uintBitsToFloat(t), vec4(1.0, 1.0 / 256.0, 1.0, 1.0 / 256.0),
+             -vec4(8388736.0, 32896.0, 8388736.0, 32896.0));
+}
 #endif
 
 // A unit of each row (w0, w1) . unit j of the input, before the scales.
 vec2 quant_unit_dot(WEIGHT_TYPE w0[UNIT_WORDS], WEIGHT_TYPE w1[UNIT_WORDS], uint isrc, uint in_base, uint j, uint units) {
   vec2 d = vec2(0.0);
-  vec4 s = vec4(0.0);
   [[unroll]] for (uint i = 0u; i < UNIT_VEC4; i++) {
     vec4 xv = INPUT_AT(isrc, in_base + i * units + j);
-    s += xv;
-    uvec4 t0 = quant_bits(w0, i), t1 = quant_bits(w1, i);
-    d = vec2(fma_dot(mantissa_floats(t0, QUANT_MASK), xv, d.x), fma_dot(mantissa_floats(t1, QUANT_MASK), xv, d.y));
+    d = vec2(fma_dot(quant_values(w0, i), xv, d.x), fma_dot(quant_values(w1, i), xv, d.y));
   }
-  return QUANT_SCALE * d - QUANT_OFFSET * ((s.x + s.y) + (s.z + s.w));
+  return d;
 }
 #endif
 
