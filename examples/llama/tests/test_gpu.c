@@ -370,7 +370,9 @@ int main(int argc, char **argv) {
   if (t.expect_error) {
     if (created || !gpu_logits || !strstr(err.msg, t.expect_error)) {
       fprintf(stderr, "FAIL: expected a refusal naming '%s', got %s\n", t.expect_error,
-              created ? "a decoder" : gpu_logits ? err.msg : "out of memory");
+              created      ? "a decoder"
+              : gpu_logits ? err.msg
+                           : "out of memory");
       failures++;
     } else {
       printf("refused as expected: %s\n", err.msg);
