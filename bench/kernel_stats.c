@@ -10,9 +10,10 @@
 // Each file becomes a pipeline whose layout gpubatch's own reflection
 // (gpb_spirv_reflect: the module validated, then its set-0 storage buffers
 // and push constants read) gives, as gpb_kernel_create would. The device
-// is made with no optional feature, so a kernel that needs one (the clock
-// builds' ShaderClockKHR) is compiled without it (the validation layer
-// says so); the plain builds need none.
+// is made with one optional feature, float atomics on storage buffers
+// where the device has them (the persistent plan's layers kernels add into
+// x so); a kernel that needs another (the clock builds' ShaderClockKHR) is
+// compiled without it (the validation layer says so).
 #include "asan_pin.h"
 #include "core/error.h" // GPB_MSG_MAX: gpb_spirv_reflect's message size
 #include "spirv/spirv_reflect.h"
@@ -159,24 +160,48 @@ int main(int argc, char **argv) {
   VkPhysicalDevice pd = pds[index];
   VkPhysicalDeviceProperties props;
   vkGetPhysicalDeviceProperties(pd, &props);
+  bool atomic_float = false;
+  VkExtensionProperties exts[512];
+  uint32_t ext_count = 512;
+  r = vkEnumerateDeviceExtensionProperties(pd, NULL, &ext_count, exts);
+  for (uint32_t i = 0; (r == VK_SUCCESS || r == VK_INCOMPLETE) && i < ext_count; i++)
+    atomic_float = atomic_float || strcmp(exts[i].extensionName, VK_EXT_SHADER_ATOMIC_FLOAT_EXTENSION_NAME) == 0;
+  VkPhysicalDeviceShaderAtomicFloatFeaturesEXT have_af = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT};
   VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pe = {
-      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+      .pNext = atomic_float ? &have_af : NULL};
   VkPhysicalDeviceFeatures2 f2 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &pe};
   vkGetPhysicalDeviceFeatures2(pd, &f2);
+  atomic_float = atomic_float && have_af.shaderBufferFloat32AtomicAdd && have_af.shaderBufferFloat32Atomics;
   // Without the extension the pipelines are still made (each file's layout
   // checked), with no statistics to print.
   bool stats = pe.pipelineExecutableInfo;
   float prio = 1.0f;
   VkDeviceQueueCreateInfo qi = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueCount = 1, .pQueuePriorities = &prio};
-  const char *ext = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+  const char *ext[2];
+  uint32_t ext_used = 0;
+  VkPhysicalDeviceShaderAtomicFloatFeaturesEXT want_af = {
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT, .shaderBufferFloat32Atomics = VK_TRUE,
+      .shaderBufferFloat32AtomicAdd = VK_TRUE};
   VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR want = {
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR, .pipelineExecutableInfo = VK_TRUE};
+  void *chain = NULL;
+  if (atomic_float) {
+    ext[ext_used++] = VK_EXT_SHADER_ATOMIC_FLOAT_EXTENSION_NAME;
+    chain = &want_af;
+  }
+  if (stats) {
+    ext[ext_used++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+    want.pNext = chain;
+    chain = &want;
+  }
   VkDeviceCreateInfo dci = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
-                            .pNext = stats ? &want : NULL,
+                            .pNext = chain,
                             .queueCreateInfoCount = 1,
                             .pQueueCreateInfos = &qi,
-                            .enabledExtensionCount = stats ? 1 : 0,
-                            .ppEnabledExtensionNames = &ext};
+                            .enabledExtensionCount = ext_used,
+                            .ppEnabledExtensionNames = ext};
   VkDevice dev;
   if ((r = vkCreateDevice(pd, &dci, NULL, &dev)) != VK_SUCCESS) {
     fail("vkCreateDevice", r);

@@ -15,6 +15,9 @@ static const uint32_t uses_ubo_spirv[] =
 static const uint32_t clock_spirv[] =
 #include "clock.inc"
     ;
+static const uint32_t atomic_float_add_spirv[] =
+#include "atomic_float_add.inc"
+    ;
 // Kernels the device cannot run as gpubatch creates it (tests/kernels/admit_*).
 static const uint32_t admit_shared_spec_spirv[] =
 #include "admit_shared_spec.inc"
@@ -277,9 +280,56 @@ static void test_shader_clock(void) {
   fixture_close(dev);
 }
 
+// A kernel that adds floats atomically to a storage buffer
+// (VK_EXT_shader_atomic_float) is admitted and adds every part where the
+// device has the feature (lavapipe and NVIDIA's driver do); elsewhere it
+// is refused by the capability.
+static void test_atomic_float_add(void) {
+  gpb_device *dev = fixture_open();
+  if (!dev) return;
+  gpb_kernel_desc desc = {
+      .name = "atomic_float_add", .spirv = atomic_float_add_spirv, .spirv_bytes = sizeof atomic_float_add_spirv};
+  gpb_kernel *k = NULL;
+  gpb_status st = gpb_kernel_create(dev, &desc, &k);
+  gpb_device_info info;
+  CHECK_OK(gpb_device_query(dev, &info));
+  // Drivers known to have the feature must get it enabled.
+  bool has_it = info.vendor_id == 0x10de || strstr(info.name, "llvmpipe") != NULL;
+  if (st == GPB_ERROR_UNSUPPORTED && !has_it) {
+    CHECK_MSG(gpb_device_last_error(dev), "AtomicFloat32AddEXT");
+    fixture_close(dev);
+    return;
+  }
+  CHECK_OK(st);
+  enum { N = 4096 };
+  gpb_stream *s = NULL;
+  gpb_buffer *sum = NULL;
+  CHECK_OK(gpb_stream_create(dev, NULL, &s));
+  CHECK_OK(gpb_buffer_create(dev, 4 * sizeof(float), GPB_MEMORY_PRIVATE, &sum));
+  float init[4] = {0.5f, 0, 0, -1};
+  CHECK_OK(gpb_stream_copy_to_device(s, init, sum, 0, sizeof init));
+  uint32_t n = N;
+  gpb_arg arg = {sum, 0, 4 * sizeof(float)};
+  gpb_dispatch d = {.kernel = k,
+                    .groups = {N / 64, 1, 1},
+                    .args = &arg,
+                    .arg_count = 1,
+                    .push_constants = &n,
+                    .push_constant_bytes = sizeof n};
+  CHECK_OK(gpb_stream_dispatch(s, &d));
+  float got[4];
+  CHECK_OK(gpb_stream_copy_to_host(s, sum, 0, got, sizeof got));
+  for (int i = 0; i < 4; i++) CHECK(got[i] == init[i] + (float)(N / 4 * (i + 1))); // exact: small integers
+  CHECK_OK(gpb_buffer_free(sum));
+  CHECK_OK(gpb_kernel_destroy(k));
+  CHECK_OK(gpb_stream_destroy(s));
+  fixture_close(dev);
+}
+
 int main(int argc, char **argv) {
   static const test_case tests[] = {
-      TEST(test_reflection),     TEST(test_unsupported_layouts), TEST(test_pipeline_cache_shares_modules),
-      TEST(test_load_from_file), TEST(test_admission),           TEST(test_shader_clock)};
+      TEST(test_reflection),      TEST(test_unsupported_layouts), TEST(test_pipeline_cache_shares_modules),
+      TEST(test_load_from_file),  TEST(test_admission),           TEST(test_shader_clock),
+      TEST(test_atomic_float_add)};
   return RUN_TESTS(tests);
 }

@@ -65,7 +65,9 @@ typedef struct gpb_kernel_desc {
 // a newer SPIR-V version, a SPIR-V capability the device was not created
 // with (named: e.g. PhysicalStorageBufferAddresses, never enabled; Int64
 // where shaderInt64 is absent, subgroup operations the device lacks in
-// compute shaders, ShaderClockKHR where it lacks VK_KHR_shader_clock),
+// compute shaders, ShaderClockKHR where it lacks VK_KHR_shader_clock,
+// AtomicFloat32AddEXT where it lacks VK_EXT_shader_atomic_float's float32
+// buffer add),
 // descriptor arrays (one buffer per binding), shared memory over the
 // device's limit (array lengths from specialization constants counted at
 // their defaults; an expression that cannot be evaluated is refused), or a

@@ -384,19 +384,36 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   // Shader clocks (VK_KHR_shader_clock): for kernels that time their own
   // phases (a persistent kernel has no dispatch boundaries to trace).
   bool clock_ext = has_device_extension(d->physical, VK_KHR_SHADER_CLOCK_EXTENSION_NAME);
+  // Float atomics on storage buffers (VK_EXT_shader_atomic_float): adds,
+  // for kernels whose workgroups add their parts of one vector (split-K),
+  // and exchanges, to set such a vector without leaving it in a cache.
+  bool atomic_float_ext = has_device_extension(d->physical, VK_EXT_SHADER_ATOMIC_FLOAT_EXTENSION_NAME);
+  VkPhysicalDeviceShaderAtomicFloatFeaturesEXT have_atomic_float = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT};
   VkPhysicalDeviceShaderClockFeaturesKHR have_clock = {.sType =
-                                                           VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR};
+                                                           VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR,
+                                                       .pNext = atomic_float_ext ? &have_atomic_float : NULL};
   VkPhysicalDeviceVulkan12Features have12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-                                             .pNext = clock_ext ? &have_clock : NULL};
+                                             .pNext = clock_ext          ? (void *)&have_clock
+                                                      : atomic_float_ext ? (void *)&have_atomic_float
+                                                                         : NULL};
   VkPhysicalDeviceVulkan11Features have11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
                                              .pNext = &have12};
   VkPhysicalDeviceFeatures2 have = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &have11};
   vkGetPhysicalDeviceFeatures2(d->physical, &have);
+  bool float_add = atomic_float_ext && have_atomic_float.shaderBufferFloat32AtomicAdd;
+  VkPhysicalDeviceShaderAtomicFloatFeaturesEXT atomic_float = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT,
+      .shaderBufferFloat32Atomics = float_add && have_atomic_float.shaderBufferFloat32Atomics,
+      .shaderBufferFloat32AtomicAdd = float_add};
   VkPhysicalDeviceShaderClockFeaturesKHR clock = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR,
+                                                  .pNext = float_add ? &atomic_float : NULL,
                                                   .shaderSubgroupClock = have_clock.shaderSubgroupClock,
                                                   .shaderDeviceClock = have_clock.shaderDeviceClock};
   VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-                                          .pNext = clock_ext ? &clock : NULL,
+                                          .pNext = clock_ext   ? (void *)&clock
+                                                   : float_add ? (void *)&atomic_float
+                                                               : NULL,
                                           .timelineSemaphore = VK_TRUE,
                                           .shaderFloat16 = have12.shaderFloat16,
                                           .shaderInt8 = have12.shaderInt8,
@@ -412,14 +429,17 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   d->enabled11 = f11;
   d->enabled12 = f12;
   d->enabled_clock = clock;
+  d->enabled_atomic_float = atomic_float;
   d->enabled.pNext = d->enabled11.pNext = d->enabled12.pNext = d->enabled_clock.pNext = NULL;
+  d->enabled_atomic_float.pNext = NULL;
   VkPhysicalDeviceSubgroupProperties subgroup = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
   VkPhysicalDeviceProperties2 props2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &subgroup};
   vkGetPhysicalDeviceProperties2(d->physical, &props2);
   d->subgroup_ops = subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT ? subgroup.supportedOperations : 0;
-  const char *exts[3] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
+  const char *exts[4] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
   uint32_t ext_count = 1;
   if (clock_ext) exts[ext_count++] = VK_KHR_SHADER_CLOCK_EXTENSION_NAME;
+  if (float_add) exts[ext_count++] = VK_EXT_SHADER_ATOMIC_FLOAT_EXTENSION_NAME;
   // Trace files place GPU spans on the host clock through calibrated
   // timestamps where the device has them (core/trace.h).
   d->calibrated_timestamps = d->timestamp_valid_bits > 0 && has_monotonic_calibration(d->physical);

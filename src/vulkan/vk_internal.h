@@ -38,7 +38,8 @@ struct gpb_be_device {
   VkPhysicalDeviceFeatures2 enabled;
   VkPhysicalDeviceVulkan11Features enabled11;
   VkPhysicalDeviceVulkan12Features enabled12;
-  VkPhysicalDeviceShaderClockFeaturesKHR enabled_clock; // all VK_FALSE without VK_KHR_shader_clock
+  VkPhysicalDeviceShaderClockFeaturesKHR enabled_clock;              // all VK_FALSE without VK_KHR_shader_clock
+  VkPhysicalDeviceShaderAtomicFloatFeaturesEXT enabled_atomic_float; // only the float32 buffer add, where present
   VkSubgroupFeatureFlags subgroup_ops;
 
   VkDebugUtilsMessengerEXT messenger;

@@ -25,6 +25,7 @@ enum {
   FEATURE_16BIT_STORAGE,
   FEATURE_8BIT_STORAGE,
   FEATURE_SHADER_CLOCK,
+  FEATURE_ATOMIC_FLOAT32_ADD,
   SUBGROUP
 };
 static const struct {
@@ -54,6 +55,7 @@ static const struct {
     // Either clock's feature (the validation layer checks each read's scope
     // against its own).
     {5055, "ShaderClockKHR", FEATURE_SHADER_CLOCK, 0},
+    {6033, "AtomicFloat32AddEXT", FEATURE_ATOMIC_FLOAT32_ADD, 0},
     // Refused by name: the features they need are not enabled.
     {4441, "VariablePointersStorageBuffer", NEVER, 0},
     {4442, "VariablePointers", NEVER, 0},
@@ -74,6 +76,7 @@ static bool capability_enabled(const gpb_be_device *d, int needs, VkSubgroupFeat
   case FEATURE_16BIT_STORAGE: return d->enabled11.storageBuffer16BitAccess;
   case FEATURE_8BIT_STORAGE: return d->enabled12.storageBuffer8BitAccess;
   case FEATURE_SHADER_CLOCK: return d->enabled_clock.shaderSubgroupClock || d->enabled_clock.shaderDeviceClock;
+  case FEATURE_ATOMIC_FLOAT32_ADD: return d->enabled_atomic_float.shaderBufferFloat32AtomicAdd;
   case SUBGROUP: return (d->subgroup_ops & subgroup) == subgroup;
   default: return false;
   }
