@@ -110,8 +110,7 @@ if [ "$part" = all ] || [ "$part" = persistent ]; then
   # limit for one workgroup, a plain decode on a GPU.
   check "persistent-many-tasks" --dim 512 --hidden 512 --layers 1 --heads 8 --kv-heads 4 --vocab 1000 --seq-len 64 \
     --separate-classifier --plan persistent --attention-split 1 --mode batched --steps 64 --seed 3 --std 0.05
-  # 3 workgroups: each takes FFN slices of 128 columns, the last one 96.
-  for groups in 3 132 264; do
+  for groups in 132 264; do
     check "persistent-q4_0-groups$groups" $small --gguf q4_0 --plan persistent --persistent-groups $groups \
       --mode replay --steps 40 --seed 5 --std 0.2 --attention-split 8
   done

@@ -273,11 +273,6 @@ static const spirv_words k_layers_clock_spirv[LLAMA_WEIGHT_TYPES] = {
 // of each try's barrier.
 static const uint32_t k_persistent_per_unit[] = {3, 2, 1};
 #define PERSISTENT_PROBE_SPIN (1u << 16)
-// The layers kernel's limits: dim (its q/k/v input staged in shared
-// memory, MAX_DIM there) and the FFN's slices of the hidden vector
-// (TASK_COLS columns, a multiple of which hidden must be).
-#define PERSISTENT_MAX_DIM 4096u
-#define PERSISTENT_HIDDEN_MULTIPLE 16u
 
 // Push-constant blocks; each must match its kernel's size exactly (checked).
 typedef struct attention_params {
@@ -296,7 +291,7 @@ typedef struct wide_params {
 
 typedef struct persistent_params {
   uint32_t dim, hidden, kv_dim, head_size, seq_len, n_heads, kv_mul, split_len, slot_stride, layers, out_vec4,
-      part_stride, spin_limit, split, dim_stride;
+      part_stride, spin_limit, split, dim_stride, hidden_stride;
 } persistent_params;
 // Floats per place of a persistent per-layer vector: 256-byte boundaries
 // (kernels/llama_wide_layers.comp says why).
@@ -306,7 +301,7 @@ enum { ARGS_ATTENTION = 13, ARGS_FFN = 10, ARGS_CLASSIFIER = 8 };
 #define ARGS_PER_LAYER (ARGS_ATTENTION + ARGS_FFN)
 // Wide: embed 8, then per layer qkv 7, attention 6, wo 6, w13 4, w2 6, then the classifier 7.
 enum { WIDE_ARGS_EMBED = 8, WIDE_ARGS_PER_LAYER = 29, WIDE_ARGS_CLASSIFIER = 7 };
-enum { PERSISTENT_ARGS = 21 }; // its layers' dispatch, between the wide embed and classifier
+enum { PERSISTENT_ARGS = 22 }; // its layers' dispatch, between the wide embed and classifier
 
 struct llama_gpu {
   gpb_device *device;
@@ -333,11 +328,11 @@ struct llama_gpu {
   gpb_buffer *xn, *sum_sq, *att, *att_done;
   gpb_buffer *step_dev; // wide: the step's (pos, token), copied by the embedding kernel
   // Persistent: its layers' kernel; per-layer vectors (resid, xn_layers,
-  // sum_sq_layers, q_layers, att_layers: see kernels/llama_wide_layers.comp),
-  // the grid barrier's counters (sync) and the flag a barrier that gave up
-  // sets (sync_failed, mapped).
+  // sum_sq_layers, q_layers, att_layers, hb_layers: see
+  // kernels/llama_wide_layers.comp), the grid barrier's counters (sync)
+  // and the flag a barrier that gave up sets (sync_failed, mapped).
   gpb_kernel *layers;
-  gpb_buffer *resid, *xn_layers, *sum_sq_layers, *q_layers, *att_layers, *sync, *sync_failed;
+  gpb_buffer *resid, *xn_layers, *sum_sq_layers, *q_layers, *att_layers, *hb_layers, *sync, *sync_failed;
   volatile uint32_t *failed_mapped;
   // phase_times: the layers' clock marks (an extra argument), [events][groups][2] uvec2.
   bool phase_times;
@@ -575,8 +570,8 @@ static uint32_t slots_per_head(const llama_config *c, llama_plan plan, uint32_t 
 }
 
 // The layers kernel's clock events (llama_wide_layers.comp, Clock): the
-// start, the end of each of a layer's 4 phases, the end of the output.
-static uint64_t phase_events(uint32_t layers) { return 4 * (uint64_t)layers + 2; }
+// start, then the end of each of a layer's 5 phases.
+static uint64_t phase_events(uint32_t layers) { return 5 * (uint64_t)layers + 1; }
 // The 32-bit words of a step's clock marks: per event and workgroup, two
 // 64-bit clocks (arrival, release).
 static uint64_t phase_mark_words(uint32_t layers, uint32_t groups) { return phase_events(layers) * groups * 4; }
@@ -587,13 +582,14 @@ static uint64_t phase_mark_words(uint32_t layers, uint32_t groups) { return phas
 // gave up.
 static int create_persistent_state(llama_gpu *g, const gpb_device_info *info, llama_error *err) {
   const llama_config *c = &g->config;
-  uint64_t dim = place_floats((uint64_t)c->dim);
+  uint64_t dim = place_floats((uint64_t)c->dim), hidden = place_floats((uint64_t)c->hidden_dim);
   uint64_t layers = (uint64_t)c->n_layers, part_stride = place_floats(g->persistent_groups);
-  if (create_buffer(g, info, "resid", (layers + 1) * dim, &g->resid, err) ||
+  if (create_buffer(g, info, "resid", (2 * layers + 1) * dim, &g->resid, err) ||
       create_buffer(g, info, "xn_layers", layers * 2 * dim, &g->xn_layers, err) ||
       create_buffer(g, info, "sum_sq_layers", layers * 2 * part_stride, &g->sum_sq_layers, err) ||
       create_buffer(g, info, "q_layers", layers * dim, &g->q_layers, err) ||
       create_buffer(g, info, "att_layers", layers * dim, &g->att_layers, err) ||
+      create_buffer(g, info, "hb_layers", layers * hidden, &g->hb_layers, err) ||
       create_buffer(g, info, "grid_sync", 4, &g->sync, err))
     return -1;
   const float zeros[4] = {0};
@@ -868,7 +864,8 @@ static persistent_params layers_pc(const llama_gpu *g, uint32_t groups) {
                              // 0: the kernel picks each product's split
                              // from its own grid (pick_split).
                              .split = g->wide_split,
-                             .dim_stride = (uint32_t)place_floats(dim)};
+                             .dim_stride = (uint32_t)place_floats(dim),
+                             .hidden_stride = (uint32_t)place_floats(hidden)};
 }
 
 // The layers kernel's argument count: PERSISTENT_ARGS, and the clock marks' buffer with phase_times.
@@ -877,9 +874,9 @@ static uint32_t layers_arg_count(const llama_gpu *g) { return PERSISTENT_ARGS + 
 // The layers kernel's arguments, in its binding order.
 static void layers_args(const llama_gpu *g, gpb_arg *args) {
   gpb_buffer *buffers[PERSISTENT_ARGS] = {
-      g->step_dev,   g->resid, g->xn_layers, g->sum_sq_layers, g->q_layers,   g->kv,   g->slots, g->att_done,
-      g->att_layers, g->rope,  g->rms_att,   g->rms_ffn,       g->rms_final,  g->wqkv, g->wo,    g->w13,
-      g->w2,         g->xn,    g->sum_sq,    g->sync,          g->sync_failed};
+      g->step_dev,   g->resid,     g->xn_layers, g->sum_sq_layers, g->q_layers, g->kv,         g->slots, g->att_done,
+      g->att_layers, g->hb_layers, g->rope,      g->rms_att,       g->rms_ffn,  g->rms_final,  g->wqkv,  g->wo,
+      g->w13,        g->w2,        g->xn,        g->sum_sq,        g->sync,     g->sync_failed};
   put_args(args, buffers, PERSISTENT_ARGS);
   if (g->phase_clock) put_args(args + PERSISTENT_ARGS, &g->phase_clock, 1);
 }
@@ -1015,16 +1012,6 @@ static int check_wide_limits(const llama_config *c, const gpb_device_info *info,
                                err);
 }
 
-// What the persistent plan takes beyond the wide plan's limits.
-static int check_persistent_limits(const llama_config *c, llama_error *err) {
-  if ((uint32_t)c->dim > PERSISTENT_MAX_DIM || (uint32_t)c->hidden_dim % PERSISTENT_HIDDEN_MULTIPLE != 0)
-    return llama_error_set(err,
-                           "the persistent plan needs dim %d at most %u and hidden %d a multiple of %u: use --plan "
-                           "wide",
-                           c->dim, PERSISTENT_MAX_DIM, c->hidden_dim, PERSISTENT_HIDDEN_MULTIPLE);
-  return 0;
-}
-
 // DEFAULT_SPLIT positions per attention workgroup, longer where the slot
 // table would overflow.
 static uint32_t default_split(const llama_config *c, llama_plan plan) {
@@ -1064,9 +1051,7 @@ int llama_plan_from_name(const char *name, llama_plan *out) {
 // ran faster on the H100 at every shape and type measured (stories42M to
 // TinyLlama-1.1B, f32 to Q4_0: +9-39%; BENCHMARKS.md), so auto takes it
 // wherever it can run: a device that reports its compute units (its grid
-// barrier's workgroups are probed there; NVIDIA's, which also has the float
-// atomics its FFN adds with), every layer matrix of one type, and a shape
-// within check_persistent_limits.
+// barrier's workgroups are probed there) and every layer matrix of one type.
 #define AUTO_WIDE_LAYER_BYTES (4ull << 20)
 llama_plan llama_auto_plan(const llama_config *c, llama_weight_type weights, bool persistent_ok) {
   llama_plan wide = persistent_ok ? LLAMA_PLAN_PERSISTENT : LLAMA_PLAN_WIDE;
@@ -1168,8 +1153,7 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
       types[WIDE_WO] == types[WIDE_QKV] && types[WIDE_W13] == types[WIDE_QKV] && types[WIDE_W2] == types[WIDE_QKV];
   // The wide plan's own knobs, asked for, keep auto on the wide plan.
   bool wide_knobs = options && (options->wide_rows || options->wide_groups);
-  llama_error unused;
-  bool persistent_ok = info.compute_units && one_layer_type && !wide_knobs && !check_persistent_limits(c, &unused);
+  bool persistent_ok = info.compute_units && one_layer_type && !wide_knobs;
   llama_plan plan = options && options->plan != LLAMA_PLAN_AUTO ? options->plan
                     : fused_ok                                  ? llama_auto_plan(c, types[WIDE_QKV], persistent_ok)
                                : llama_auto_plan(c, LLAMA_WEIGHTS_Q8_0, persistent_ok); // wide where it fits
@@ -1215,7 +1199,6 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   if (wide ? check_wide_limits(c, &info, split_len, wide_rows, classifier_rows, err)
            : check_fused_limits(c, &info, split_len, ffn_rows, classifier_rows, err))
     return -1;
-  if (persistent && check_persistent_limits(c, err)) return -1;
   if (info.max_workgroup_size[0] < WORKGROUP_SIZE || info.max_workgroup_invocations < WORKGROUP_SIZE)
     return llama_error_set(err, "the kernels need %u-invocation workgroups", WORKGROUP_SIZE);
   if (options && options->ahead && options->record_ahead)
@@ -1332,10 +1315,10 @@ void llama_gpu_destroy(llama_gpu *g) {
   gpb_stream_destroy(g->stream);
   gpb_buffer *weights[] = {g->emb, g->rms_att, g->wqkv, g->wo, g->rms_ffn, g->w13, g->w2, g->rms_final, g->rope};
   gpb_buffer *state[] = {
-      g->kv,   g->x,           g->x_mid,      g->q,         g->slots,         g->ffn_parts, g->best,
-      g->step, g->logits,      g->best_read,  g->hb,        g->step_dev,      g->xn,        g->sum_sq,
-      g->att,  g->att_done,    g->resid,      g->xn_layers, g->sum_sq_layers, g->q_layers,  g->att_layers,
-      g->sync, g->sync_failed, g->phase_clock};
+      g->kv,        g->x,        g->x_mid,       g->q,          g->slots,         g->ffn_parts, g->best,
+      g->step,      g->logits,   g->best_read,   g->hb,         g->step_dev,      g->xn,        g->sum_sq,
+      g->att,       g->att_done, g->resid,       g->xn_layers,  g->sum_sq_layers, g->q_layers,  g->att_layers,
+      g->hb_layers, g->sync,     g->sync_failed, g->phase_clock};
   gpb_buffer *mapped[] = {g->best_shared[0], g->best_shared[1], g->step_shared[0], g->step_shared[1]};
   for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) gpb_buffer_free(weights[i]);
   for (size_t i = 0; i < sizeof state / sizeof state[0]; i++) gpb_buffer_free(state[i]);
@@ -1557,7 +1540,7 @@ uint32_t llama_gpu_dispatches_per_step(const llama_gpu *g) { return g->dispatch_
 llama_plan llama_gpu_plan(const llama_gpu *g) { return g->plan; }
 
 const char *llama_phase_name(int phase) {
-  static const char *const names[LLAMA_PHASES] = {"qkv", "attention", "wo", "ffn", "output"};
+  static const char *const names[LLAMA_PHASES] = {"qkv", "attention", "wo", "w13", "w2"};
   return phase >= 0 && phase < LLAMA_PHASES ? names[phase] : "?";
 }
 
@@ -1607,7 +1590,7 @@ int llama_phase_times_from_marks(const uint32_t *marks, uint32_t groups, uint32_
       if (a > last_arrival) last_arrival = a;
       if (r > last_release) last_release = r;
     }
-    int phase = e + 1 == events ? LLAMA_PHASE_OUTPUT : (int)((e - 1) % LLAMA_PHASE_OUTPUT);
+    int phase = (int)((e - 1) % LLAMA_PHASES);
     out->until_last[phase] += (double)(last_arrival - last_prev_release);
     out->barrier[phase] += (double)(last_release - last_arrival);
     out->busy_mean[phase] += busy / groups;

@@ -169,8 +169,7 @@ gpb_stream *llama_gpu_stream(llama_gpu *gpu);
 // Where the persistent kernel's time went in the last step run, from its
 // workgroups' clock marks (options.phase_times), in device clock ticks:
 // nanoseconds on NVIDIA's driver, whose realtime clock counts them. Per
-// phase kind (q/k/v, attention, wo, the FFN), summed over the layers, and
-// the classifier's input after the last layer (output):
+// phase kind (q/k/v, attention, wo, w1/w3, w2), summed over the layers:
 //   until_last  from the last workgroup's release into the phase to the
 //               last workgroup's arrival at its end (the phase's critical
 //               path: the slowest workgroup's work, its writes' fence);
@@ -181,7 +180,7 @@ gpb_stream *llama_gpu_stream(llama_gpu *gpu);
 //               is spread unevenly or started late).
 // Their sum over phases is the layers' dispatch from its last workgroup's
 // start to its last workgroup's end (total).
-enum { LLAMA_PHASE_QKV, LLAMA_PHASE_ATTENTION, LLAMA_PHASE_WO, LLAMA_PHASE_FFN, LLAMA_PHASE_OUTPUT, LLAMA_PHASES };
+enum { LLAMA_PHASE_QKV, LLAMA_PHASE_ATTENTION, LLAMA_PHASE_WO, LLAMA_PHASE_W13, LLAMA_PHASE_W2, LLAMA_PHASES };
 typedef struct llama_phase_times {
   uint32_t groups, layers;
   double total;
@@ -190,9 +189,8 @@ typedef struct llama_phase_times {
 const char *llama_phase_name(int phase);
 // Waits for the work submitted so far and reads the last step's marks.
 int llama_gpu_phase_times(llama_gpu *gpu, llama_phase_times *out, llama_error *err);
-// The same from a step's marks: per event e (0 the start, 4 l + k + 1 the
-// end of phase k of layer l, 4 layers + 1 the output's end) and workgroup
-// g, marks[4 (e groups + g)] the
+// The same from a step's marks: per event e (0 the start, 5 l + k + 1 the
+// end of phase k of layer l) and workgroup g, marks[4 (e groups + g)] the
 // 64-bit clock (low word first) when g arrived at e and [+ 2] when it left.
 // A clock whose high word is 0 in every mark is taken for a 32-bit one
 // that may wrap once within the step. Fails on marks that run backwards

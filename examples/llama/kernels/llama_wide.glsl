@@ -131,9 +131,6 @@ float workgroup_max(float v) {
   return m;
 }
 
-// WIDE_NO_BEST: an includer without an argmax (the layers kernel) leaves
-// out workgroup_best and its shared memory.
-#ifndef WIDE_NO_BEST
 shared uint best_scratch[WG]; // workgroup_best's index per subgroup
 
 // The best of every invocation's (v, i) by keep_best's rules, returned to
@@ -152,7 +149,6 @@ void workgroup_best(inout float v, inout uint i) {
   for (uint k = 0u; k < gl_NumSubgroups; k++) keep_best(reduce_scratch[k], best_scratch[k], v, i);
   barrier(); // the scratch may be reused right after
 }
-#endif
 
 // WEIGHT_TYPE elements of a row of `cols` columns (quant.h's GPU layout).
 uint row_words(uint cols) {

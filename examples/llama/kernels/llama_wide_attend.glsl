@@ -20,18 +20,13 @@
 shared vec4 q_h[MAX_HS4];
 shared float key_parts[WG]; // [position][part] of the scores' dot products
 shared float weights[WG];   // exp(score - m) per position
+shared vec4 acc_parts[WG];  // [group][element] of acc
 shared bool last;           // this workgroup finishes its head
-// [group][element] of acc: ACC_PARTS, WG vec4s of shared memory, the
-// includer's where it lends an array idle during attention.
-#ifndef ACC_PARTS
-shared vec4 acc_parts[WG];
-#define ACC_PARTS acc_parts
-#endif
 
-// Element d4 of acc: the sum of its groups' parts in ACC_PARTS.
+// Element d4 of acc: the sum of its groups' parts in acc_parts.
 vec4 group_sum(uint d4, uint groups, uint hs4) {
   vec4 sum = vec4(0.0);
-  for (uint g = 0u; g < groups; g++) sum += ACC_PARTS[g * hs4 + d4];
+  for (uint g = 0u; g < groups; g++) sum += acc_parts[g * hs4 + d4];
   return sum;
 }
 
@@ -91,7 +86,7 @@ void attend(uint h, uint s, uint splits, uint layer, uint pos) {
     }
     for (uint i = group + VAL_HELD * groups; i < n; i += groups) a += weights[i] * kv4[values + i * kv_dim4 + d4];
   }
-  ACC_PARTS[t] = a;
+  acc_parts[t] = a;
   barrier();
   uint slot = h * pc.slot_stride + s, acc0 = pc.n_heads * pc.slot_stride;
   vec4 sum = t < hs4 ? group_sum(t, groups, hs4) : vec4(0.0);
@@ -133,7 +128,7 @@ void attend(uint h, uint s, uint splits, uint layer, uint pos) {
   if (group < groups)
     for (uint k = group; k < splits; k += groups)
       merged += exp(slots[first + k].x - big) * slots[acc0 + (first + k) * hs4 + d4];
-  ACC_PARTS[t] = merged;
+  acc_parts[t] = merged;
   barrier();
   if (t < hs4) ATT_STORE(layer, h * hs4 + t, group_sum(t, groups, hs4) / total);
 }
