@@ -11,8 +11,8 @@
 // (gpb_spirv_reflect: the module validated, then its set-0 storage buffers
 // and push constants read) gives, as gpb_kernel_create would. The device
 // is made with one optional feature, float atomics on storage buffers
-// where the device has them (the persistent plan's layers kernels add into
-// x so); a kernel that needs another (the clock builds' ShaderClockKHR) is
+// where the device has them (split-K kernels add their parts of one vector
+// so); a kernel that needs another (the clock builds' ShaderClockKHR) is
 // compiled without it (the validation layer says so).
 #include "asan_pin.h"
 #include "core/error.h" // GPB_MSG_MAX: gpb_spirv_reflect's message size
