@@ -32,53 +32,9 @@ chunk load_chunk(uint wsrc, uint base, uint j0, uint stride, uint units) {
 }
 
 #if WEIGHT_QUANT
-// Quantized units are decoded with one bitwise instruction a weight (and
-// a shift a word), no shift a weight: a quant at bits k..k+n-1 of its word
-// is masked in place into the mantissa of 2^23 (k + n <= 23), which makes
-// the float 2^23 + 2^k b exactly, and one fused multiply-add by 2^-k less
-// the type's offset gives the weight's integer value exactly
-// (Q4_0: b - 8; Q8_0, its byte's top bit flipped by the same instruction:
-// b - 128); a second one adds it times x. The three quants of a word past
-// bit 19 (Q4_0) or the two past bit 15 (Q8_0) come from the word shifted
-// down once. NVIDIA GPUs issue integer instructions at half the rate of
-// float ones; the decode this replaced spent two a weight (a shift, an
-// and/or) and summed x for the offsets. On the H100 (history: "The quants
-// decoded in place"): TinyLlama-1.1B-like Q4_0 +1.5-2.3% tok/s (layers
-// kernel 879 -> 851 µs a step), Q8_0 +1.5-1.9%, Qwen2.5-0.5B-like Q8_0
-// +1.5%, its Q4_0 -1 to -2%; and each weight's value is exact, not folded
-// into an offset times sum(x): the Q4_0 GGUF tests' logits went from
-// 1.6e-5 to 4e-6 (relative L2) of the CPU's.
-
 // acc + a . b as a chain of fused multiply-adds (dot() and an add: one
 // instruction more, 1% slower in Q4_0).
 float fma_dot(vec4 a, vec4 b, float acc) { return fma(a.w, b.w, fma(a.z, b.z, fma(a.y, b.y, fma(a.x, b.x, acc)))); }
-
-// The integer values of columns 4i..4i+3 of a unit (i < UNIT_VEC4, a
-// constant once unrolled), before the block's scale.
-#if WEIGHTS_Q4_0
-// Word i % 4 holds bytes 4i..4i+3 (i < 4): their low nibbles (bits 0, 8,
-// 16, 24) are columns 4i..4i+3, their high ones (bits 4, 12, 20, 28)
-// those of vec4 i + 4; w >> 20 has bits 20, 24 and 28 at 0, 4 and 8.
-vec4 quant_values(WEIGHT_TYPE w[UNIT_WORDS], uint i) {
-  uint a = w[0][i % 4u], b = a >> 20;
-  uvec4 t = i < 4u ? (uvec4(a, a, a, b) & uvec4(0xfu, 0xf00u, 0xf0000u, 0xf0u))
-                   : (uvec4(a, a, b, b) & uvec4(0xf0u, 0xf000u, 0xfu, 0xf00u));
-  vec4 f = uintBitsToFloat(t | 0x4b000000u); // 2^23 + 2^k q
-  return i < 4u ? fma(f, vec4(1.0, 1.0 / 256.0, 1.0 / 65536.0, 1.0 / 16.0), -vec4(8388616.0, 32776.0, 136.0, 524296.0))
-                : fma(f, vec4(1.0 / 16.0, 1.0 / 4096.0, 1.0, 1.0 / 256.0), -vec4(524296.0, 2056.0, 8388616.0, 32776.0));
-}
-#else
-// Word i holds bytes 4i..4i+3 (int8), columns 4i..4i+3; w >> 16 has bytes
-// 2 and 3 at bits 0 and 8. The xor flips each byte's top bit (b = q + 128)
-// and sets 2^23's exponent in one instruction with the mask.
-vec4 quant_values(WEIGHT_TYPE w[UNIT_WORDS], uint i) {
-  uint a = w[0][i], b = a >> 16;
-  uvec4 t = (uvec4(a, a, b, b) & uvec4(0xffu, 0xff00u, 0xffu, 0xff00u)) ^
-            uvec4(0x4b000080u, 0x4b008000u, 0x4b000080u, 0x4b008000u);
-  return fma(uintBitsToFloat(t), vec4(1.0, 1.0 / 256.0, 1.0, 1.0 / 256.0),
-             -vec4(8388736.0, 32896.0, 8388736.0, 32896.0));
-}
-#endif
 
 // A unit of each row (w0, w1) . unit j of the input, before the scales.
 vec2 quant_unit_dot(WEIGHT_TYPE w0[UNIT_WORDS], WEIGHT_TYPE w1[UNIT_WORDS], uint isrc, uint in_base, uint j, uint units) {
