@@ -391,12 +391,16 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   VkPhysicalDeviceShaderAtomicFloatFeaturesEXT have_atomic_float = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT};
   VkPhysicalDeviceShaderClockFeaturesKHR have_clock = {.sType =
-                                                           VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR,
-                                                       .pNext = atomic_float_ext ? &have_atomic_float : NULL};
-  VkPhysicalDeviceVulkan12Features have12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-                                             .pNext = clock_ext          ? (void *)&have_clock
-                                                      : atomic_float_ext ? (void *)&have_atomic_float
-                                                                         : NULL};
+                                                           VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR};
+  VkPhysicalDeviceVulkan12Features have12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  // Each extension's structure joins the chains (queried, then enabled)
+  // only where the device has the extension.
+  void **have_tail = &have12.pNext;
+  if (clock_ext) {
+    *have_tail = &have_clock;
+    have_tail = &have_clock.pNext;
+  }
+  if (atomic_float_ext) *have_tail = &have_atomic_float;
   VkPhysicalDeviceVulkan11Features have11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
                                              .pNext = &have12};
   VkPhysicalDeviceFeatures2 have = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &have11};
@@ -407,17 +411,19 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
       .shaderBufferFloat32Atomics = float_add && have_atomic_float.shaderBufferFloat32Atomics,
       .shaderBufferFloat32AtomicAdd = float_add};
   VkPhysicalDeviceShaderClockFeaturesKHR clock = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR,
-                                                  .pNext = float_add ? &atomic_float : NULL,
                                                   .shaderSubgroupClock = have_clock.shaderSubgroupClock,
                                                   .shaderDeviceClock = have_clock.shaderDeviceClock};
   VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-                                          .pNext = clock_ext   ? (void *)&clock
-                                                   : float_add ? (void *)&atomic_float
-                                                               : NULL,
                                           .timelineSemaphore = VK_TRUE,
                                           .shaderFloat16 = have12.shaderFloat16,
                                           .shaderInt8 = have12.shaderInt8,
                                           .storageBuffer8BitAccess = have12.storageBuffer8BitAccess};
+  void **enable_tail = &f12.pNext;
+  if (clock_ext) {
+    *enable_tail = &clock;
+    enable_tail = &clock.pNext;
+  }
+  if (float_add) *enable_tail = &atomic_float;
   VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
                                           .pNext = &f12,
                                           .storageBuffer16BitAccess = have11.storageBuffer16BitAccess};
