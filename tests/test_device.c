@@ -16,6 +16,8 @@ static void test_enumerate_and_default(void) {
   CHECK(info.heap_count >= 1);
   CHECK(info.max_workgroup_invocations >= 64);
   CHECK(info.min_storage_buffer_offset_alignment >= 1);
+  // Vulkan: a power of 2 (lavapipe 4 to 16 by its vector width, NVIDIA 32).
+  CHECK(info.subgroup_size >= 1 && (info.subgroup_size & (info.subgroup_size - 1)) == 0);
   gpb_device_info none;
   CHECK_STATUS(gpb_device_get_info(count, &none), GPB_ERROR_NOT_FOUND);
   CHECK_STATUS(gpb_device_count(NULL), GPB_ERROR_INVALID_ARGUMENT);

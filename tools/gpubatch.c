@@ -98,11 +98,12 @@ static int cmd_devices(int argc, char **argv) {
     char name[600], drv[600];
     if (json) {
       printf("%s{\"index\": %u, \"name\": \"%s\", \"type\": \"%s\", \"vendor_id\": %u, \"driver\": \"%s\", "
-             "\"api\": \"%u.%u.%u\", \"device_local_bytes\": %llu, \"compute_units\": %u, \"usable\": %s}",
+             "\"api\": \"%u.%u.%u\", \"device_local_bytes\": %llu, \"compute_units\": %u, \"subgroup_size\": %u, "
+             "\"usable\": %s}",
              i ? ", " : "", i, cli_json_escape(info.name, name, sizeof name), type_name(info.type), info.vendor_id,
              cli_json_escape(info.driver_info, drv, sizeof drv), (info.api_version >> 22 & 0x7fu),
              (info.api_version >> 12 & 0x3ffu), (info.api_version & 0xfffu), (unsigned long long)local,
-             info.compute_units, info.usable ? "true" : "false");
+             info.compute_units, info.subgroup_size, info.usable ? "true" : "false");
     } else {
       printf("%c %u: %s (%s), driver %s %s, Vulkan %u.%u, %.1f GiB device-local%s%s\n", i == def ? '*' : ' ', i,
              info.name, type_name(info.type), info.driver_name, info.driver_info, (info.api_version >> 22 & 0x7fu),

@@ -77,6 +77,16 @@ typedef struct gpb_device_info {
   // workgroups can run at once is a multiple of it. 0 where the driver
   // does not say.
   uint32_t compute_units;
+  // Invocations per subgroup in compute shaders (gl_SubgroupSize): kernels
+  // that keep a value per subgroup in shared memory size it by this.
+  uint32_t subgroup_size;
+  // Packed 8-bit integer dot products (VK_KHR_shader_integer_dot_product):
+  // kernels may declare SPIR-V's DotProduct capabilities; `accelerated`
+  // where the device says its signed, unsigned and mixed-signedness 4x8
+  // packed dot products are fast (not emulated: lavapipe's are not, and
+  // run far slower than float arithmetic there).
+  bool integer_dot_product;
+  bool integer_dot_product_accelerated;
   bool usable; // has what gpubatch needs (compute queue, timeline semaphores,
                // push descriptors); when false, unusable_reason says why
   char unusable_reason[128];

@@ -67,7 +67,8 @@ typedef struct gpb_kernel_desc {
 // where shaderInt64 is absent, subgroup operations the device lacks in
 // compute shaders, ShaderClockKHR where it lacks VK_KHR_shader_clock,
 // AtomicFloat32AddEXT where it lacks VK_EXT_shader_atomic_float's float32
-// buffer add),
+// buffer add, DotProduct and its input capabilities where it lacks
+// VK_KHR_shader_integer_dot_product),
 // descriptor arrays (one buffer per binding), shared memory over the
 // device's limit (array lengths from specialization constants counted at
 // their defaults; an expression that cannot be evaluated is refused), or a

@@ -133,6 +133,9 @@ class DeviceInfo:
     min_storage_buffer_offset_alignment: int
     timestamp_period_ns: float
     compute_units: int  # SMs where the driver says (NVIDIA), else 0
+    subgroup_size: int  # invocations per subgroup in compute shaders
+    integer_dot_product: bool  # packed 8-bit dot products in kernels
+    integer_dot_product_accelerated: bool  # ... and fast (not emulated)
     usable: bool
     unusable_reason: str
 
@@ -147,7 +150,9 @@ class DeviceInfo:
             max_workgroup_invocations=c.max_workgroup_invocations, max_push_constant_bytes=c.max_push_constant_bytes,
             max_shared_memory_bytes=c.max_shared_memory_bytes, max_storage_buffer_range=c.max_storage_buffer_range,
             min_storage_buffer_offset_alignment=c.min_storage_buffer_offset_alignment,
-            timestamp_period_ns=c.timestamp_period_ns, compute_units=c.compute_units, usable=c.usable, unusable_reason=_s(c.unusable_reason))
+            timestamp_period_ns=c.timestamp_period_ns, compute_units=c.compute_units,
+            subgroup_size=c.subgroup_size, integer_dot_product=c.integer_dot_product,
+            integer_dot_product_accelerated=c.integer_dot_product_accelerated, usable=c.usable, unusable_reason=_s(c.unusable_reason))
 
 
 def device_count():

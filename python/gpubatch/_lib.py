@@ -50,6 +50,9 @@ class gpb_device_info(Structure):
         ("min_storage_buffer_offset_alignment", c_uint64),
         ("timestamp_period_ns", c_float),
         ("compute_units", c_uint32),
+        ("subgroup_size", c_uint32),
+        ("integer_dot_product", c_bool),
+        ("integer_dot_product_accelerated", c_bool),
         ("usable", c_bool),
         ("unusable_reason", c_char * 128),
     ]

@@ -240,6 +240,27 @@ static void describe(VkPhysicalDevice pd, uint32_t index, gpb_device_info *info)
     vkGetPhysicalDeviceProperties2(pd, &p2);
     info->compute_units = sm.shaderSMCount;
   }
+  if (v12) {
+    VkPhysicalDeviceSubgroupProperties subgroup = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &subgroup};
+    vkGetPhysicalDeviceProperties2(pd, &p2);
+    info->subgroup_size = subgroup.subgroupSize;
+  }
+  if (v12 && has_device_extension(pd, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME)) {
+    VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR dot = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &dot};
+    vkGetPhysicalDeviceFeatures2(pd, &f2);
+    VkPhysicalDeviceShaderIntegerDotProductPropertiesKHR fast = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES_KHR};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &fast};
+    vkGetPhysicalDeviceProperties2(pd, &p2);
+    info->integer_dot_product = dot.shaderIntegerDotProduct;
+    info->integer_dot_product_accelerated = dot.shaderIntegerDotProduct &&
+                                            fast.integerDotProduct4x8BitPackedSignedAccelerated &&
+                                            fast.integerDotProduct4x8BitPackedUnsignedAccelerated &&
+                                            fast.integerDotProduct4x8BitPackedMixedSignednessAccelerated;
+  }
 
   // What gpubatch needs from it.
   uint32_t queues = 0;
@@ -388,6 +409,13 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   // for kernels whose workgroups add their parts of one vector (split-K),
   // and exchanges, to set such a vector without leaving it in a cache.
   bool atomic_float_ext = has_device_extension(d->physical, VK_EXT_SHADER_ATOMIC_FLOAT_EXTENSION_NAME);
+  // Integer dot products of packed 8-bit vectors
+  // (VK_KHR_shader_integer_dot_product): for kernels that multiply
+  // quantized weights by a vector staged as small integers, four products
+  // and their sum an instruction where the device has one.
+  bool int_dot_ext = has_device_extension(d->physical, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+  VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR have_int_dot = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
   VkPhysicalDeviceShaderAtomicFloatFeaturesEXT have_atomic_float = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT};
   VkPhysicalDeviceShaderClockFeaturesKHR have_clock = {.sType =
@@ -400,7 +428,11 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
     *have_tail = &have_clock;
     have_tail = &have_clock.pNext;
   }
-  if (atomic_float_ext) *have_tail = &have_atomic_float;
+  if (atomic_float_ext) {
+    *have_tail = &have_atomic_float;
+    have_tail = &have_atomic_float.pNext;
+  }
+  if (int_dot_ext) *have_tail = &have_int_dot;
   VkPhysicalDeviceVulkan11Features have11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
                                              .pNext = &have12};
   VkPhysicalDeviceFeatures2 have = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &have11};
@@ -410,6 +442,10 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT,
       .shaderBufferFloat32Atomics = float_add && have_atomic_float.shaderBufferFloat32Atomics,
       .shaderBufferFloat32AtomicAdd = float_add};
+  bool int_dot = int_dot_ext && have_int_dot.shaderIntegerDotProduct;
+  VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR enable_int_dot = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR,
+      .shaderIntegerDotProduct = int_dot};
   VkPhysicalDeviceShaderClockFeaturesKHR clock = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR,
                                                   .shaderSubgroupClock = have_clock.shaderSubgroupClock,
                                                   .shaderDeviceClock = have_clock.shaderDeviceClock};
@@ -423,7 +459,11 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
     *enable_tail = &clock;
     enable_tail = &clock.pNext;
   }
-  if (float_add) *enable_tail = &atomic_float;
+  if (float_add) {
+    *enable_tail = &atomic_float;
+    enable_tail = &atomic_float.pNext;
+  }
+  if (int_dot) *enable_tail = &enable_int_dot;
   VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
                                           .pNext = &f12,
                                           .storageBuffer16BitAccess = have11.storageBuffer16BitAccess};
@@ -438,14 +478,16 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   d->enabled_atomic_float = atomic_float;
   d->enabled.pNext = d->enabled11.pNext = d->enabled12.pNext = d->enabled_clock.pNext = NULL;
   d->enabled_atomic_float.pNext = NULL;
+  d->enabled_int_dot = int_dot;
   VkPhysicalDeviceSubgroupProperties subgroup = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
   VkPhysicalDeviceProperties2 props2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &subgroup};
   vkGetPhysicalDeviceProperties2(d->physical, &props2);
   d->subgroup_ops = subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT ? subgroup.supportedOperations : 0;
-  const char *exts[4] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
+  const char *exts[5] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
   uint32_t ext_count = 1;
   if (clock_ext) exts[ext_count++] = VK_KHR_SHADER_CLOCK_EXTENSION_NAME;
   if (float_add) exts[ext_count++] = VK_EXT_SHADER_ATOMIC_FLOAT_EXTENSION_NAME;
+  if (int_dot) exts[ext_count++] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
   // Trace files place GPU spans on the host clock through calibrated
   // timestamps where the device has them (core/trace.h).
   d->calibrated_timestamps = d->timestamp_valid_bits > 0 && has_monotonic_calibration(d->physical);

@@ -40,6 +40,7 @@ struct gpb_be_device {
   VkPhysicalDeviceVulkan12Features enabled12;
   VkPhysicalDeviceShaderClockFeaturesKHR enabled_clock;              // all VK_FALSE without VK_KHR_shader_clock
   VkPhysicalDeviceShaderAtomicFloatFeaturesEXT enabled_atomic_float; // only the float32 buffer add, where present
+  bool enabled_int_dot;                                              // VK_KHR_shader_integer_dot_product
   VkSubgroupFeatureFlags subgroup_ops;
 
   VkDebugUtilsMessengerEXT messenger;

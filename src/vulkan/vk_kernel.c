@@ -26,6 +26,7 @@ enum {
   FEATURE_8BIT_STORAGE,
   FEATURE_SHADER_CLOCK,
   FEATURE_ATOMIC_FLOAT32_ADD,
+  FEATURE_INT_DOT,
   SUBGROUP
 };
 static const struct {
@@ -56,6 +57,13 @@ static const struct {
     // against its own).
     {5055, "ShaderClockKHR", FEATURE_SHADER_CLOCK, 0},
     {6033, "AtomicFloat32AddEXT", FEATURE_ATOMIC_FLOAT32_ADD, 0},
+    // SPV_KHR_integer_dot_product: dot products of 4-component vectors of
+    // 8-bit integers packed in 32-bit words (and of int8 vectors where
+    // Int8 is enabled too).
+    {6016, "DotProductInputAll", FEATURE_INT_DOT, 0},
+    {6017, "DotProductInput4x8Bit", FEATURE_INT_DOT, 0},
+    {6018, "DotProductInput4x8BitPacked", FEATURE_INT_DOT, 0},
+    {6019, "DotProduct", FEATURE_INT_DOT, 0},
     // Refused by name: the features they need are not enabled.
     {4441, "VariablePointersStorageBuffer", NEVER, 0},
     {4442, "VariablePointers", NEVER, 0},
@@ -77,6 +85,7 @@ static bool capability_enabled(const gpb_be_device *d, int needs, VkSubgroupFeat
   case FEATURE_8BIT_STORAGE: return d->enabled12.storageBuffer8BitAccess;
   case FEATURE_SHADER_CLOCK: return d->enabled_clock.shaderSubgroupClock || d->enabled_clock.shaderDeviceClock;
   case FEATURE_ATOMIC_FLOAT32_ADD: return d->enabled_atomic_float.shaderBufferFloat32AtomicAdd;
+  case FEATURE_INT_DOT: return d->enabled_int_dot;
   case SUBGROUP: return (d->subgroup_ops & subgroup) == subgroup;
   default: return false;
   }

@@ -263,6 +263,7 @@ static void fill_info(gpb_device_info *info) {
   info->max_workgroup_invocations = 1024;
   info->max_push_constant_bytes = 128;
   info->max_shared_memory_bytes = 32768;
+  info->subgroup_size = 32;
   info->max_storage_buffer_range = 128ull << 20;
   info->min_storage_buffer_offset_alignment = 16;
   info->timestamp_period_ns = 1;
