@@ -28,6 +28,7 @@ typedef struct cli_options {
   bool json, cpu, replay, ahead, record_ahead, progress, info, weights_given, phase_times;
   gpb_mode mode;
   llama_plan plan;
+  llama_int_dot int_dot;
   llama_weight_type weights;
   // --devices: decode on these (an index may repeat) at once, one thread
   // and device open each; devices_all: every usable device.
@@ -66,7 +67,7 @@ static void usage(FILE *f, const char *prog) {
           "       [--cpu] [--plan auto|fused|wide|persistent] [--weights f32|f16] [--info]\n"
           "       [--threads N] [--json] [--progress] [--dump-logits FILE] [--device I]\n"
           "       [--attention-split N] [--ffn-rows N] [--classifier-rows N] [--wide-rows N] [--wide-groups N]\n"
-          "       [--wide-split N] [--persistent-groups N] [--phase-times]\n"
+          "       [--wide-split N] [--persistent-groups N] [--phase-times] [--int-dot auto|on|off]\n"
           "       [--max-batch-dispatches N] [--wait-spin-us N] [--trace FILE.json] [--devices all|I,J,...]\n"
           "Greedy decoding of a Llama model on gpubatch, token by token: each step\n"
           "is one chain of dispatches and one readback of the classifier workgroups' best\n"
@@ -97,7 +98,7 @@ static void usage(FILE *f, const char *prog) {
           "reference rounds them the same way); arithmetic stays float32. Default: the\n"
           "file's types.\n"
           "--json prints one JSON object (tokens, tok_per_s, dispatches_per_token,\n"
-          "submits_per_token, mode, plan, persistent_groups, weights, device, counters;\n"
+          "submits_per_token, mode, plan, persistent_groups, weights, int_dot, device, counters;\n"
           "phase_times with --phase-times) instead of text.\n"
           "--dump-logits writes the float32 logits of every step to FILE; on the GPU that\n"
           "adds one readback of the logits per step (and its submit and wait), so the\n"
@@ -118,6 +119,9 @@ static void usage(FILE *f, const char *prog) {
           "plan, a device with VK_KHR_shader_clock): where the last step's layers kernel\n"
           "spent its time, per phase kind summed over the layers, from each workgroup's\n"
           "device clock at the grid barriers (gpu_forward.h, llama_phase_times).\n"
+          "--int-dot auto|on|off: the persistent plan's Q8_0/Q4_0 layers multiply by their\n"
+          "input staged as 24-bit fixed point with packed 8-bit integer dot products (auto:\n"
+          "where the device runs them fast; gpu_forward.h, llama_gpu_options.int_dot).\n"
           "--max-batch-dispatches N: the stream submits after N dispatches (default: the\n"
           "library's), so a step can start on the GPU while the rest is recorded.\n"
           "--wait-spin-us N: how long the host polls for a step before it blocks (default\n"
@@ -146,6 +150,17 @@ static int parse_int(const char *flag, const char *text, long long min, long lon
 static int parse_plan(const char *text, cli_options *o) {
   if (llama_plan_from_name(text, &o->plan) == 0) return 0;
   fprintf(stderr, "llama: --plan expects auto, fused, wide or persistent, got '%s'\n", text);
+  return -1;
+}
+
+static int parse_int_dot(const char *text, cli_options *o) {
+  static const char *const names[] = {"auto", "off", "on"};
+  for (int i = 0; i < 3; i++)
+    if (!strcmp(text, names[i])) {
+      o->int_dot = (llama_int_dot)i;
+      return 0;
+    }
+  fprintf(stderr, "llama: --int-dot expects auto, on or off, got '%s'\n", text);
   return -1;
 }
 
@@ -272,6 +287,8 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       bad = parse_int(a, v, 0, 1 << 16, &o->persistent_groups);
     else if (!strcmp(a, "--plan"))
       bad = parse_plan(v, o);
+    else if (!strcmp(a, "--int-dot"))
+      bad = parse_int_dot(v, o);
     else if (!strcmp(a, "--weights"))
       bad = parse_weights(v, o);
     else if (!strcmp(a, "--wait-spin-us"))
@@ -495,6 +512,7 @@ static void print_json_string(const char *s) {
 typedef struct report {
   const char *mode, *plan, *weights;
   uint32_t persistent_groups; // 0: not the persistent plan
+  bool int_dot;
   bool has_phases;
   llama_phase_times phases;
   bool ahead, record_ahead;
@@ -513,10 +531,10 @@ static void print_json(const decode_run *run, const report *r) {
   printf("], \"steps\": %u, \"stopped_at_bos\": %s, \"tok_per_s\": %.3f, "
          "\"first_step_ms\": %.3f, \"dispatches_per_token\": %.3f, \"submits_per_token\": %.3f, "
          "\"mode\": \"%s\", \"ahead\": %s, \"record_ahead\": %s, \"plan\": \"%s\", \"persistent_groups\": %u, "
-         "\"weights\": \"%s\", \"device\": ",
+         "\"weights\": \"%s\", \"int_dot\": %s, \"device\": ",
          run->steps_run, run->stopped_at_bos ? "true" : "false", r->tok_per_s, run->first_step_s * 1e3,
          r->dispatches_per_token, r->submits_per_token, r->mode, r->ahead ? "true" : "false",
-         r->record_ahead ? "true" : "false", r->plan, r->persistent_groups, r->weights);
+         r->record_ahead ? "true" : "false", r->plan, r->persistent_groups, r->weights, r->int_dot ? "true" : "false");
   print_json_string(r->device);
   printf(", \"validation_messages\": %llu, ", (unsigned long long)r->validation_messages);
   if (r->has_phases) {
@@ -536,12 +554,13 @@ static void print_json(const decode_run *run, const report *r) {
 }
 
 static void print_summary(const decode_run *run, const report *r) {
-  printf("%u steps on %s (%s%s, %s plan, %s weights): %.1f tok/s excluding the first step (first: %.2f ms)%s\n",
+  printf("%u steps on %s (%s%s, %s plan, %s weights%s): %.1f tok/s excluding the first step (first: %.2f ms)%s\n",
          run->steps_run, r->device, r->mode,
          r->ahead          ? ", ahead"
          : r->record_ahead ? ", record-ahead"
                            : "",
-         r->plan, r->weights, r->tok_per_s, run->first_step_s * 1e3, run->stopped_at_bos ? ", stopped at BOS" : "");
+         r->plan, r->weights, r->int_dot ? ", integer dot products" : "", r->tok_per_s, run->first_step_s * 1e3,
+         run->stopped_at_bos ? ", stopped at BOS" : "");
   if (!r->has_counters) return;
   printf("dispatches/token %.2f, submits/token %.2f\ncounters:", r->dispatches_per_token, r->submits_per_token);
   for (size_t i = 0; i < gpb_counter_count(); i++)
@@ -585,6 +604,7 @@ static int open_gpu(const cli_options *o, const llama_checkpoint *ck, gpb_device
                             .wide_split = (uint32_t)o->wide_split,
                             .persistent_groups = (uint32_t)o->persistent_groups,
                             .phase_times = o->phase_times,
+                            .int_dot = o->int_dot,
                             .plan = o->plan,
                             .weights = o->weights,
                             .replay = o->replay,
@@ -602,6 +622,7 @@ static int finish_report(const cli_options *o, decoder *d, gpb_device *dev, cons
   r->mode = mode_name(o, d);
   r->plan = d->gpu ? llama_plan_name(llama_gpu_plan(d->gpu)) : "cpu";
   r->persistent_groups = d->gpu ? llama_gpu_persistent_groups(d->gpu) : 0;
+  r->int_dot = d->gpu && llama_gpu_int_dot(d->gpu);
   r->weights = llama_weight_type_name(d->gpu             ? llama_gpu_weights(d->gpu)
                                       : o->weights_given ? o->weights
                                                          : d->cpu_weights);

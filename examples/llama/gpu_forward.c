@@ -204,6 +204,18 @@ static const uint32_t k_wide_layers_clock_q8_0[] =
 static const uint32_t k_wide_layers_clock_q4_0[] =
 #include "llama_wide_layers_clock_q4_0.inc"
     ;
+static const uint32_t k_wide_layers_idot_q8_0[] =
+#include "llama_wide_layers_idot_q8_0.inc"
+    ;
+static const uint32_t k_wide_layers_idot_q4_0[] =
+#include "llama_wide_layers_idot_q4_0.inc"
+    ;
+static const uint32_t k_wide_layers_idot_clock_q8_0[] =
+#include "llama_wide_layers_idot_clock_q8_0.inc"
+    ;
+static const uint32_t k_wide_layers_idot_clock_q4_0[] =
+#include "llama_wide_layers_idot_clock_q4_0.inc"
+    ;
 
 typedef struct spirv_words {
   const uint32_t *words;
@@ -238,11 +250,19 @@ static const spirv_words k_layers_spirv[LLAMA_WEIGHT_TYPES] = {SPIRV(k_wide_laye
 static const spirv_words k_layers_clock_spirv[LLAMA_WEIGHT_TYPES] = {
     SPIRV(k_wide_layers_clock_f32), SPIRV(k_wide_layers_clock_f16), SPIRV(k_wide_layers_clock_bf16),
     SPIRV(k_wide_layers_clock_q8_0), SPIRV(k_wide_layers_clock_q4_0)};
+// Quantized types with integer dot products ([clock][type - Q8_0]).
+static const spirv_words k_layers_idot_spirv[2][2] = {
+    {SPIRV(k_wide_layers_idot_q8_0), SPIRV(k_wide_layers_idot_q4_0)},
+    {SPIRV(k_wide_layers_idot_clock_q8_0), SPIRV(k_wide_layers_idot_clock_q4_0)}};
+// The longest product input the integer-dot kernels stage in shared
+// memory (MAX_STAGE_COLS in llama_wide_dot.glsl).
+#define MAX_STAGE_COLS 6144u
 
 // Kernel geometry and limits, as in the GLSL sources.
 #define WORKGROUP_SIZE 256u
 #define MAX_DIM 4096u                // MAX_DIM4 in llama_common.glsl
 #define MAX_HEAD_SIZE 256u           // MAX_HS4 in llama_attention.comp
+#define MIN_SUBGROUP_SIZE 4u         // llama_reduce.glsl
 #define MAX_SLOTS 1024u              // n_heads * slot_stride, llama_ffn.comp
 #define DEFAULT_FFN_ROWS 16u         // hidden rows per FFN workgroup
 #define DEFAULT_CLASSIFIER_ROWS 128u // vocabulary rows per classifier workgroup (a multiple of its BATCH, 4)
@@ -336,6 +356,7 @@ struct llama_gpu {
   volatile uint32_t *failed_mapped;
   // phase_times: the layers' clock marks (an extra argument), [events][groups][2] uvec2.
   bool phase_times;
+  bool int_dot; // the layers kernel's products are integer dot products
   gpb_buffer *phase_clock;
   uint32_t persistent_groups;
   persistent_params persistent_pc;
@@ -1064,6 +1085,15 @@ llama_plan llama_auto_plan(const llama_config *c, llama_weight_type weights, boo
   return bytes > AUTO_WIDE_LAYER_BYTES ? wide : LLAMA_PLAN_FUSED;
 }
 
+// The persistent plan's layers kernel: with integer dot products where
+// llama_gpu_create chose them (g->int_dot), else the float dot products.
+static int create_layers_kernel(llama_gpu *g, llama_error *err) {
+  llama_weight_type t = g->types[WIDE_QKV];
+  spirv_words w = g->int_dot ? k_layers_idot_spirv[g->phase_times][t == LLAMA_WEIGHTS_Q4_0]
+                             : (g->phase_times ? k_layers_clock_spirv : k_layers_spirv)[t];
+  return create_kernel(g, "llama_wide_layers", w, sizeof(persistent_params), &g->layers, err);
+}
+
 static int create_kernels(llama_gpu *g, llama_error *err) {
   if (g->plan != LLAMA_PLAN_FUSED) {
     bool persistent = g->plan == LLAMA_PLAN_PERSISTENT;
@@ -1072,10 +1102,7 @@ static int create_kernels(llama_gpu *g, llama_error *err) {
       if (create_kernel(g, k_wide_names[k], k_wide_spirv[g->types[k]][k], sizeof(wide_params), &g->wide[k], err))
         return -1;
     }
-    return persistent ? create_kernel(g, "llama_wide_layers",
-                                      (g->phase_times ? k_layers_clock_spirv : k_layers_spirv)[g->types[WIDE_QKV]],
-                                      sizeof(persistent_params), &g->layers, err)
-                      : 0;
+    return persistent ? create_layers_kernel(g, err) : 0;
   }
   return create_kernel(g, "llama_attention", k_fused_spirv[g->f16][0], sizeof(attention_params), &g->attention, err) ||
                  create_kernel(g, "llama_ffn", k_fused_spirv[g->f16][1], sizeof(ffn_params), &g->ffn, err) ||
@@ -1201,8 +1228,30 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
     return -1;
   if (info.max_workgroup_size[0] < WORKGROUP_SIZE || info.max_workgroup_invocations < WORKGROUP_SIZE)
     return llama_error_set(err, "the kernels need %u-invocation workgroups", WORKGROUP_SIZE);
+  if (info.subgroup_size < MIN_SUBGROUP_SIZE)
+    return llama_error_set(err, "'%s' has subgroups of %u invocations; the kernels need at least %u", info.name,
+                           info.subgroup_size, MIN_SUBGROUP_SIZE);
   if (options && options->ahead && options->record_ahead)
     return llama_error_set(err, "ahead and record-ahead exclude each other (the GPU or the host picks the token)");
+  // Integer dot products (options.int_dot): the persistent plan's Q8_0 and
+  // Q4_0 layers, inputs that fit the kernel's staging, a device that has
+  // them (auto: and runs them fast).
+  llama_int_dot int_dot_choice = options ? options->int_dot : LLAMA_INT_DOT_AUTO;
+  bool quant_layers = types[WIDE_QKV] == LLAMA_WEIGHTS_Q8_0 || types[WIDE_QKV] == LLAMA_WEIGHTS_Q4_0;
+  uint32_t longest = (uint32_t)(c->dim > c->hidden_dim ? c->dim : c->hidden_dim);
+  bool int_dot =
+      int_dot_choice == LLAMA_INT_DOT_ON || (int_dot_choice == LLAMA_INT_DOT_AUTO && persistent && quant_layers &&
+                                             longest <= MAX_STAGE_COLS && info.integer_dot_product_accelerated);
+  if (int_dot_choice > LLAMA_INT_DOT_ON)
+    return llama_error_set(err, "int_dot %d is not auto, off or on", (int)int_dot_choice);
+  if (int_dot && (!persistent || !quant_layers))
+    return llama_error_set(err, "integer dot products are for the persistent plan's Q8_0 and Q4_0 layers (%s plan, %s)",
+                           llama_plan_name(plan), llama_weight_type_name(types[WIDE_QKV]));
+  if (int_dot && longest > MAX_STAGE_COLS)
+    return llama_error_set(err, "integer dot products stage inputs of at most %u columns; the model's longest is %u",
+                           MAX_STAGE_COLS, longest);
+  if (int_dot && !info.integer_dot_product)
+    return llama_error_set(err, "'%s' has no integer dot products (VK_KHR_shader_integer_dot_product)", info.name);
   if (options && options->wide_split > WIDE_MAX_SPLIT)
     return llama_error_set(err, "wide split %u is outside 0..%u", options->wide_split, WIDE_MAX_SPLIT);
   // Where the device does not say how many SMs it has, nothing says which
@@ -1231,6 +1280,7 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
   g->wide_split = options ? options->wide_split : 0;
   g->persistent_groups = persistent_groups;
   g->phase_times = options && options->phase_times;
+  g->int_dot = int_dot;
   g->ffn_rows = ffn_rows;
   g->ffn_groups = groups_for((uint32_t)c->hidden_dim, ffn_rows);
   g->classifier_rows = classifier_rows;
@@ -1623,3 +1673,5 @@ uint32_t llama_gpu_persistent_groups(const llama_gpu *g) {
 }
 
 llama_weight_type llama_gpu_weights(const llama_gpu *g) { return g->types[WIDE_QKV]; }
+
+bool llama_gpu_int_dot(const llama_gpu *g) { return g->int_dot; }

@@ -59,6 +59,9 @@ int llama_plan_from_name(const char *name, llama_plan *out);
 // layer matrix has one type), else wide.
 llama_plan llama_auto_plan(const llama_config *config, llama_weight_type weights, bool persistent_ok);
 
+// Integer dot products for quantized layers (llama_gpu_options.int_dot).
+typedef enum llama_int_dot { LLAMA_INT_DOT_AUTO = 0, LLAMA_INT_DOT_OFF, LLAMA_INT_DOT_ON } llama_int_dot;
+
 typedef struct llama_gpu_options {
   gpb_mode mode; // of the stream the decoder creates
   llama_plan plan;
@@ -114,6 +117,16 @@ typedef struct llama_gpu_options {
   // a device without it refuses the kernel), for llama_gpu_phase_times.
   // The marks cost a store per workgroup and barrier.
   bool phase_times;
+  // Persistent plan with Q8_0 or Q4_0 layers: each product stages its input
+  // vector in shared memory as 24-bit fixed point per block of 32 (within
+  // 2^-24 of the block's largest value) and multiplies it by the quants
+  // with packed 8-bit integer dot products (VK_KHR_shader_integer_dot_product),
+  // sums exact, scales in float32. AUTO takes them where the device runs
+  // them fast (gpb_device_info.integer_dot_product_accelerated) and dim
+  // and hidden_dim are at most 6144; OFF keeps the float dot products; ON
+  // takes them on any device that has them, and refuses a model, plan or
+  // device that cannot.
+  llama_int_dot int_dot;
   // Replay: capture each step shape (attention grid) once as a gpb_program
   // and replay it, instead of recording the step's dispatches every step.
   bool replay;
@@ -204,6 +217,8 @@ llama_plan llama_gpu_plan(const llama_gpu *gpu);
 llama_weight_type llama_gpu_weights(const llama_gpu *gpu);
 // The persistent plan's workgroups (probed or asked for); 0 for other plans.
 uint32_t llama_gpu_persistent_groups(const llama_gpu *gpu);
+// Whether the layers run integer dot products (options.int_dot).
+bool llama_gpu_int_dot(const llama_gpu *gpu);
 uint32_t llama_gpu_dispatches_per_step(const llama_gpu *gpu);
 
 #endif

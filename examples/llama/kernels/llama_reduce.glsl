@@ -1,7 +1,13 @@
 // llama_reduce.glsl: workgroup reductions both step plans use. The includer
 // defines WG (invocations per workgroup) and enables the subgroup extensions.
 
-shared float reduce_scratch[WG]; // one value per subgroup
+// Values kept per subgroup are sized for subgroups of at least
+// MIN_SUBGROUP_SIZE invocations (the host refuses devices with smaller
+// ones: gpu_forward.c), not one per invocation: shared memory is short on
+// some devices (lavapipe: 32 KB a workgroup).
+#define MIN_SUBGROUP_SIZE 4u
+#define MAX_SUBGROUPS (WG / MIN_SUBGROUP_SIZE)
+shared float reduce_scratch[MAX_SUBGROUPS]; // one value per subgroup
 
 // Sum of `v` over the workgroup, returned to every invocation, added in
 // subgroup order. Must be reached by all invocations (it holds barriers).

@@ -131,7 +131,7 @@ float workgroup_max(float v) {
   return m;
 }
 
-shared uint best_scratch[WG]; // workgroup_best's index per subgroup
+shared uint best_scratch[MAX_SUBGROUPS]; // workgroup_best's index per subgroup
 
 // The best of every invocation's (v, i) by keep_best's rules, returned to
 // every invocation in (v, i). Must be reached by all invocations (it holds

@@ -368,6 +368,9 @@ void product(uint kind, uint layer, uint pos, ahead pre) {
   uint dim4 = pc.dim_stride / 4u; // the input's vec4s: XnL [layer][0 or 1], AttL [layer] or HbL [layer]
   uint in_base = kind == SRC_W2 ? layer * (pc.hidden_stride / 4u) : kind == SRC_WO ? layer * dim4
                                                          : (layer * 2u + (kind == SRC_W13 ? 1u : 0u)) * dim4;
+#if INT_DOT
+  stage_input(kind, in_base, cols);
+#endif
   uint pairs_per_pass = gl_NumSubgroups / split, part = gl_SubgroupID % split;
   uint per_block = sh.per_block, blocks = (rows + per_block - 1u) / per_block;
   bool lead = part == 0u;
