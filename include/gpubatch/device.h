@@ -82,9 +82,9 @@ typedef struct gpb_device_info {
   uint32_t subgroup_size;
   // Packed 8-bit integer dot products (VK_KHR_shader_integer_dot_product):
   // kernels may declare SPIR-V's DotProduct capabilities; `accelerated`
-  // where the device says its signed, unsigned and mixed-signedness 4x8
-  // packed dot products are fast (not emulated: lavapipe's are not, and
-  // run far slower than float arithmetic there).
+  // where the device says its signed 4x8 packed dot product is fast (an
+  // instruction of its own, not emulated: lavapipe's are not, and run far
+  // slower than float arithmetic there).
   bool integer_dot_product;
   bool integer_dot_product_accelerated;
   bool usable; // has what gpubatch needs (compute queue, timeline semaphores,

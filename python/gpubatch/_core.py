@@ -135,7 +135,7 @@ class DeviceInfo:
     compute_units: int  # SMs where the driver says (NVIDIA), else 0
     subgroup_size: int  # invocations per subgroup in compute shaders
     integer_dot_product: bool  # packed 8-bit dot products in kernels
-    integer_dot_product_accelerated: bool  # ... and fast (not emulated)
+    integer_dot_product_accelerated: bool  # the signed one fast (not emulated)
     usable: bool
     unusable_reason: str
 

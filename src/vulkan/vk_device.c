@@ -256,10 +256,8 @@ static void describe(VkPhysicalDevice pd, uint32_t index, gpb_device_info *info)
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &fast};
     vkGetPhysicalDeviceProperties2(pd, &p2);
     info->integer_dot_product = dot.shaderIntegerDotProduct;
-    info->integer_dot_product_accelerated = dot.shaderIntegerDotProduct &&
-                                            fast.integerDotProduct4x8BitPackedSignedAccelerated &&
-                                            fast.integerDotProduct4x8BitPackedUnsignedAccelerated &&
-                                            fast.integerDotProduct4x8BitPackedMixedSignednessAccelerated;
+    info->integer_dot_product_accelerated =
+        dot.shaderIntegerDotProduct && fast.integerDotProduct4x8BitPackedSignedAccelerated;
   }
 
   // What gpubatch needs from it.
