@@ -99,18 +99,21 @@ if [ "$part" = all ] || [ "$part" = persistent ]; then
     check "persistent-$w-gguf" $small --gguf $w --plan persistent --wide-split 3 --mode batched --record-ahead \
       --steps 40 --seed 5 --std 0.2 --attention-split 8
   done
-  # Quantized layers both ways: integer dot products (auto's pick where the
-  # device runs them fast) at real widths, and the float dot products.
+  # Integer dot products (--int-dot) on the quantized layers: split-K by
+  # hand, the widths of real models, the clock-marking kernel.
   for w in q8_0 q4_0; do
-    check "persistent-$w-gguf-float-dot" $small --gguf $w --plan persistent --int-dot off --expect-int-dot no \
-      --wide-split 3 --mode batched --record-ahead --steps 40 --seed 5 --std 0.2 --attention-split 8
+    check "persistent-$w-gguf-int-dot" $small --gguf $w --plan persistent --int-dot --wide-split 3 --mode batched \
+      --record-ahead --steps 40 --seed 5 --std 0.2 --attention-split 8
     check "persistent-$w-tinyllama-narrow-int-dot" --dim 2048 --hidden 5632 --layers 2 --heads 32 --kv-heads 4 \
-      --vocab 1000 --seq-len 64 --separate-classifier --gguf $w --plan persistent --int-dot on --expect-int-dot yes \
-      --mode replay --record-ahead --steps 64 --seed 3 --std 0.05
+      --vocab 1000 --seq-len 64 --separate-classifier --gguf $w --plan persistent --int-dot --mode replay \
+      --record-ahead --steps 64 --seed 3 --std 0.05
     check "persistent-$w-qwen-narrow-int-dot" --dim 896 --hidden 4864 --layers 2 --heads 14 --kv-heads 2 \
-      --vocab 1000 --seq-len 80 --separate-classifier --gguf $w --plan persistent --int-dot on --expect-int-dot yes \
-      --mode batched --ahead --steps 80 --seed 3 --std 0.05 --attention-split 16
+      --vocab 1000 --seq-len 80 --separate-classifier --gguf $w --plan persistent --int-dot --mode batched --ahead \
+      --steps 80 --seed 3 --std 0.05 --attention-split 16
   done
+  check "persistent-q4_0-int-dot-phase-times" --dim 2048 --hidden 5632 --layers 2 --heads 32 --kv-heads 4 \
+    --vocab 1000 --seq-len 40 --separate-classifier --gguf q4_0 --plan persistent --int-dot --phase-times \
+    --mode batched --record-ahead --steps 40 --seed 3 --std 0.05 --attention-split 4
   # The kernel that marks its barriers' device clock (--phase-times): same
   # logits, and marks that run forward and add up (test_gpu.c).
   check "persistent-phase-times" $gqa --separate-classifier --plan persistent --phase-times --mode replay \

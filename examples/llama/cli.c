@@ -25,10 +25,9 @@ typedef struct cli_options {
   const char *checkpoint, *tokenizer, *prompt, *prompt_ids, *dump_logits;
   long long steps, threads, device, attention_split, max_batch, ffn_rows, classifier_rows, wide_rows, wide_groups,
       wide_split, persistent_groups, wait_spin_us;
-  bool json, cpu, replay, ahead, record_ahead, progress, info, weights_given, phase_times;
+  bool json, cpu, replay, ahead, record_ahead, progress, info, weights_given, phase_times, int_dot;
   gpb_mode mode;
   llama_plan plan;
-  llama_int_dot int_dot;
   llama_weight_type weights;
   // --devices: decode on these (an index may repeat) at once, one thread
   // and device open each; devices_all: every usable device.
@@ -67,7 +66,7 @@ static void usage(FILE *f, const char *prog) {
           "       [--cpu] [--plan auto|fused|wide|persistent] [--weights f32|f16] [--info]\n"
           "       [--threads N] [--json] [--progress] [--dump-logits FILE] [--device I]\n"
           "       [--attention-split N] [--ffn-rows N] [--classifier-rows N] [--wide-rows N] [--wide-groups N]\n"
-          "       [--wide-split N] [--persistent-groups N] [--phase-times] [--int-dot auto|on|off]\n"
+          "       [--wide-split N] [--persistent-groups N] [--phase-times] [--int-dot]\n"
           "       [--max-batch-dispatches N] [--wait-spin-us N] [--trace FILE.json] [--devices all|I,J,...]\n"
           "Greedy decoding of a Llama model on gpubatch, token by token: each step\n"
           "is one chain of dispatches and one readback of the classifier workgroups' best\n"
@@ -119,9 +118,9 @@ static void usage(FILE *f, const char *prog) {
           "plan, a device with VK_KHR_shader_clock): where the last step's layers kernel\n"
           "spent its time, per phase kind summed over the layers, from each workgroup's\n"
           "device clock at the grid barriers (gpu_forward.h, llama_phase_times).\n"
-          "--int-dot auto|on|off: the persistent plan's Q8_0/Q4_0 layers multiply by their\n"
-          "input staged as 24-bit fixed point with packed 8-bit integer dot products (auto:\n"
-          "where the device runs them fast; gpu_forward.h, llama_gpu_options.int_dot).\n"
+          "--int-dot: the persistent plan's Q8_0/Q4_0 layers multiply by their input staged\n"
+          "as 24-bit fixed point with packed 8-bit integer dot products (a device with\n"
+          "VK_KHR_shader_integer_dot_product; gpu_forward.h, llama_gpu_options.int_dot).\n"
           "--max-batch-dispatches N: the stream submits after N dispatches (default: the\n"
           "library's), so a step can start on the GPU while the rest is recorded.\n"
           "--wait-spin-us N: how long the host polls for a step before it blocks (default\n"
@@ -150,17 +149,6 @@ static int parse_int(const char *flag, const char *text, long long min, long lon
 static int parse_plan(const char *text, cli_options *o) {
   if (llama_plan_from_name(text, &o->plan) == 0) return 0;
   fprintf(stderr, "llama: --plan expects auto, fused, wide or persistent, got '%s'\n", text);
-  return -1;
-}
-
-static int parse_int_dot(const char *text, cli_options *o) {
-  static const char *const names[] = {"auto", "off", "on"};
-  for (int i = 0; i < 3; i++)
-    if (!strcmp(text, names[i])) {
-      o->int_dot = (llama_int_dot)i;
-      return 0;
-    }
-  fprintf(stderr, "llama: --int-dot expects auto, on or off, got '%s'\n", text);
   return -1;
 }
 
@@ -227,6 +215,10 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       o->phase_times = true;
       continue;
     }
+    if (!strcmp(a, "--int-dot")) {
+      o->int_dot = true;
+      continue;
+    }
     if (!strcmp(a, "--json")) {
       o->json = true;
       continue;
@@ -287,8 +279,6 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       bad = parse_int(a, v, 0, 1 << 16, &o->persistent_groups);
     else if (!strcmp(a, "--plan"))
       bad = parse_plan(v, o);
-    else if (!strcmp(a, "--int-dot"))
-      bad = parse_int_dot(v, o);
     else if (!strcmp(a, "--weights"))
       bad = parse_weights(v, o);
     else if (!strcmp(a, "--wait-spin-us"))

@@ -1235,15 +1235,10 @@ int llama_gpu_create(gpb_device *device, const llama_checkpoint *ck, const llama
     return llama_error_set(err, "ahead and record-ahead exclude each other (the GPU or the host picks the token)");
   // Integer dot products (options.int_dot): the persistent plan's Q8_0 and
   // Q4_0 layers, inputs that fit the kernel's staging, a device that has
-  // them (auto: and runs them fast).
-  llama_int_dot int_dot_choice = options ? options->int_dot : LLAMA_INT_DOT_AUTO;
+  // them.
+  bool int_dot = options && options->int_dot;
   bool quant_layers = types[WIDE_QKV] == LLAMA_WEIGHTS_Q8_0 || types[WIDE_QKV] == LLAMA_WEIGHTS_Q4_0;
   uint32_t longest = (uint32_t)(c->dim > c->hidden_dim ? c->dim : c->hidden_dim);
-  bool int_dot =
-      int_dot_choice == LLAMA_INT_DOT_ON || (int_dot_choice == LLAMA_INT_DOT_AUTO && persistent && quant_layers &&
-                                             longest <= MAX_STAGE_COLS && info.integer_dot_product_accelerated);
-  if (int_dot_choice > LLAMA_INT_DOT_ON)
-    return llama_error_set(err, "int_dot %d is not auto, off or on", (int)int_dot_choice);
   if (int_dot && (!persistent || !quant_layers))
     return llama_error_set(err, "integer dot products are for the persistent plan's Q8_0 and Q4_0 layers (%s plan, %s)",
                            llama_plan_name(plan), llama_weight_type_name(types[WIDE_QKV]));

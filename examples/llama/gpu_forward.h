@@ -59,9 +59,6 @@ int llama_plan_from_name(const char *name, llama_plan *out);
 // layer matrix has one type), else wide.
 llama_plan llama_auto_plan(const llama_config *config, llama_weight_type weights, bool persistent_ok);
 
-// Integer dot products for quantized layers (llama_gpu_options.int_dot).
-typedef enum llama_int_dot { LLAMA_INT_DOT_AUTO = 0, LLAMA_INT_DOT_OFF, LLAMA_INT_DOT_ON } llama_int_dot;
-
 typedef struct llama_gpu_options {
   gpb_mode mode; // of the stream the decoder creates
   llama_plan plan;
@@ -121,12 +118,11 @@ typedef struct llama_gpu_options {
   // vector in shared memory as 24-bit fixed point per block of 32 (within
   // 2^-24 of the block's largest value) and multiplies it by the quants
   // with packed 8-bit integer dot products (VK_KHR_shader_integer_dot_product),
-  // sums exact, scales in float32. AUTO takes them where the device runs
-  // them fast (gpb_device_info.integer_dot_product_accelerated) and dim
-  // and hidden_dim are at most 6144; OFF keeps the float dot products; ON
-  // takes them on any device that has them, and refuses a model, plan or
-  // device that cannot.
-  llama_int_dot int_dot;
+  // sums exact, scales in float32. Needs dim and hidden_dim of at most 6144
+  // and a device with the feature (gpb_device_info.integer_dot_product);
+  // otherwise the decoder refuses. Off by default: the float dot products,
+  // whose speed on GPUs is measured (BENCHMARKS.md).
+  bool int_dot;
   // Replay: capture each step shape (attention grid) once as a gpb_program
   // and replay it, instead of recording the step's dispatches every step.
   bool replay;

@@ -52,38 +52,40 @@ vec2 quant_unit_dot(WEIGHT_TYPE w0[UNIT_WORDS], WEIGHT_TYPE w1[UNIT_WORDS], uint
 //
 // A product's input vector is staged once per workgroup (stage_input,
 // before its first dot) as fixed point per block of 32 columns: x = d v,
-// d = the block's largest |x| / (2^(8 STAGE_BYTES - 1) - 1), v an integer
-// of STAGE_BYTES bytes, each value within half a step (plus float32's
-// rounding of x / d) of x. With 3 bytes that is 2^-24 of the block's
-// largest value, float32's own precision there, and the products agree
-// with the float dot's as closely as float32 sums do; 2 bytes (2^-16) is a
-// measuring knob (the decoder's tests then fail their 1e-4 tolerance on
-// random models, which amplify it). v's bytes are kept apart, the top one
-// signed, the others unsigned (v = 2^16 h + 2^8 m + l), each packed four a
-// word, so that a weight unit's dot with them is packed 8-bit dot
+// d = the block's largest |x| / STAGE_MAX, v an integer of STAGE_BYTES
+// signed bytes, each value within half a step (plus float32's rounding of
+// x / d) of x. With 3 bytes that is ~2^-24 of the block's largest value,
+// float32's own precision there, and the products agree with the float
+// dot's as closely as float32 sums do; 2 bytes (~2^-16) is a measuring
+// knob (the decoder's tests then fail their 1e-4 tolerance on random
+// models, which amplify it). v's bytes are balanced digits, each in
+// -128..127 (v = 2^16 h + 2^8 m + l), kept apart and packed four a word,
+// so that a weight unit's dot with them is packed signed 8-bit dot
 // products (SPV_KHR_integer_dot_product; on NVIDIA an instruction for four
 // weights, where the float dot spends two FMAs and a bitwise instruction
-// a weight): a Q4_0 word of nibbles takes one mask and one shift, a Q8_0
-// word none. Each byte's sums are exact integers; a unit's result is d
-// times their weighted sum in float32 (Q4_0: less 8 times the block's sum
-// of v), then the weights' scale.
+// a weight), the kind devices most often run fast (unsigned and
+// mixed-signedness ones less often): Q4_0's nibbles (0..15) are
+// non-negative signed bytes after one mask (and a shift for the high
+// ones), a Q8_0 word is four as it is. Each digit's sums are exact
+// integers; a unit's result is d times their weighted sum in float32
+// (Q4_0: less 8 times the block's sum of v), then the weights' scale.
 //
-// GL_EXT_spirv_intrinsics declares the instructions (this glslang has no
-// built-ins for them). The last operand is PackedVectorFormat4x8Bit;
-// sudot's first operand is signed, its second unsigned.
+// GL_EXT_spirv_intrinsics declares the instruction (this glslang has no
+// built-in for it). The last operand is PackedVectorFormat4x8Bit.
 #extension GL_EXT_spirv_intrinsics : require
 spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
 int sdot(uint x, uint y, spirv_literal int packed_format);
-spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4451)
-uint udot(uint x, uint y, spirv_literal int packed_format);
-spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4452)
-int sudot(uint x, uint y, spirv_literal int packed_format);
 #define PACKED_4X8 0
 
 #ifndef STAGE_BYTES
 #define STAGE_BYTES 3
 #endif
-#define STAGE_MAX float((1 << (8 * STAGE_BYTES - 1)) - 1) // the largest |v|
+// The largest |v|: every digit at most 127 (and -127 for -v).
+#if STAGE_BYTES == 3
+#define STAGE_MAX 8355711.0 // 127 (2^16 + 2^8 + 1)
+#else
+#define STAGE_MAX 32639.0 // 127 (2^8 + 1)
+#endif
 #ifndef MAX_STAGE_COLS
 #define MAX_STAGE_COLS 6144u // the longest input the host may give (gpu_forward.c)
 #endif
@@ -94,13 +96,16 @@ int sudot(uint x, uint y, spirv_literal int packed_format);
 shared uvec4 stage_v[STAGE_BYTES * STAGE_PLANE];
 shared vec2 stage_block[MAX_STAGE_COLS / 32u]; // per block: d, the sum of its v
 
-// Stores vec4 k of the input as v (its block's scale applied), each byte
-// in its plane.
+// Stores vec4 k of the input as v (its block's scale applied), each
+// balanced digit in its plane, the lowest first found: l = v's low byte
+// read as signed, then the same of (v - l) / 256.
 void stage_vec4(uint k, ivec4 v, uint units) {
   uint at = (k % UNIT_VEC4) / 4u * units + k / UNIT_VEC4;
-  [[unroll]] for (uint byte = 0u; byte < STAGE_BYTES; byte++) {
-    uvec4 p = uvec4(v >> (8u * (STAGE_BYTES - 1u - byte))) & 0xffu;
-    stage_v[byte * STAGE_PLANE + at][k % 4u] = p.x | p.y << 8 | p.z << 16 | p.w << 24;
+  [[unroll]] for (int byte = STAGE_BYTES - 1; byte >= 0; byte--) {
+    ivec4 digit = bitfieldExtract(v, 0, 8); // sign-extended
+    uvec4 p = uvec4(digit) & 0xffu;
+    stage_v[uint(byte) * STAGE_PLANE + at][k % 4u] = p.x | p.y << 8 | p.z << 16 | p.w << 24;
+    v = (v - digit) >> 8;
   }
 }
 
@@ -190,10 +195,8 @@ vec2 staged_unit_dot(WEIGHT_TYPE w0[UNIT_WORDS], WEIGHT_TYPE w1[UNIT_WORDS], uin
     uint a1 = w1[0][e] & 0x0f0f0f0fu, b1 = (w1[0][e] >> 4) & 0x0f0f0f0fu;
     [[unroll]] for (uint byte = 0u; byte < STAGE_BYTES; byte++) {
       uint lo = stage_v[byte * STAGE_PLANE + j][e], hi = stage_v[byte * STAGE_PLANE + units + j][e];
-      s[byte] += byte == 0u ? ivec2(sudot(lo, a0, PACKED_4X8) + sudot(hi, b0, PACKED_4X8),
-                                    sudot(lo, a1, PACKED_4X8) + sudot(hi, b1, PACKED_4X8))
-                            : ivec2(udot(lo, a0, PACKED_4X8) + udot(hi, b0, PACKED_4X8),
-                                    udot(lo, a1, PACKED_4X8) + udot(hi, b1, PACKED_4X8));
+      s[byte] += ivec2(sdot(lo, a0, PACKED_4X8) + sdot(hi, b0, PACKED_4X8),
+                       sdot(lo, a1, PACKED_4X8) + sdot(hi, b1, PACKED_4X8));
     }
   }
   // sum (q - 8) v = sum q v - 8 sum v.
@@ -204,13 +207,12 @@ vec2 staged_unit_dot(WEIGHT_TYPE w0[UNIT_WORDS], WEIGHT_TYPE w1[UNIT_WORDS], uin
   [[unroll]] for (uint e = 0u; e < 4u; e++) {
     [[unroll]] for (uint byte = 0u; byte < STAGE_BYTES; byte++) {
       uint x = stage_v[byte * STAGE_PLANE + j][e];
-      s[byte] += byte == 0u ? ivec2(sdot(w0[0][e], x, PACKED_4X8), sdot(w1[0][e], x, PACKED_4X8))
-                            : ivec2(sudot(w0[0][e], x, PACKED_4X8), sudot(w1[0][e], x, PACKED_4X8));
+      s[byte] += ivec2(sdot(w0[0][e], x, PACKED_4X8), sdot(w1[0][e], x, PACKED_4X8));
     }
   }
   vec2 t = vec2(0.0);
 #endif
-  // The lower two bytes' sums together stay exact in an int (|sum| < 2^25).
+  // The lower two digits' sums together stay exact in an int (< 2^25).
 #if STAGE_BYTES == 3
   t = fma(vec2(s[0]), vec2(65536.0), t + vec2(s[1] * 256 + s[2]));
 #else

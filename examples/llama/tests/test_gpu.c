@@ -6,8 +6,7 @@
 //                  [--plan auto|fused|wide|persistent] [--weights f32|f16] [--wide-rows N]
 //                  [--wide-groups N] [--wide-split N] [--persistent-groups N]
 //                  [--expect-plan fused|wide|persistent] [--phase-times]
-//                  [--gguf f32|f16|bf16|q8_0|q4_0] [--int-dot auto|on|off]
-//                  [--expect-int-dot yes|no] [--expect-error TEXT]
+//                  [--gguf f32|f16|bf16|q8_0|q4_0] [--int-dot] [--expect-error TEXT]
 //
 // Writes a random checkpoint to F, then decodes greedily on the default
 // device. At every step the GPU's logits must be within relative L2 1e-4
@@ -27,8 +26,8 @@
 // --phase-times (persistent): the layers kernel that marks its barriers'
 // clock, whose marks must run forward per workgroup and add up (the
 // phases' times to the kernel's).
-// --int-dot: llama_gpu_options.int_dot; --expect-int-dot: whether the
-// layers must then run integer dot products.
+// --int-dot: llama_gpu_options.int_dot (the decoder then runs them or
+// refuses).
 // --expect-error TEXT: the decoder must refuse the options instead, with a
 // message that contains TEXT (and no validation message).
 // Also checks the dispatch count
@@ -57,8 +56,7 @@ typedef struct test_args {
   bool replay, ahead, record_ahead, phase_times;
   uint32_t steps, attention_split, rows_per_group, wide_rows, wide_groups, wide_split, persistent_groups;
   llama_plan plan, expect_plan;
-  llama_int_dot int_dot;
-  int expect_int_dot; // -1: either
+  bool int_dot;
   llama_weight_type weights;
   bool gguf;
   llama_weight_type gguf_type;
@@ -91,7 +89,7 @@ static int check_phase_times(llama_gpu *gpu, const llama_config *c) {
 }
 
 static int parse(int argc, char **argv, test_args *t) {
-  *t = (test_args){.expect_int_dot = -1};
+  *t = (test_args){0};
   t->config = llama_gen_stories15m();
   t->mode = GPB_MODE_BATCHED;
   t->steps = 8;
@@ -116,6 +114,10 @@ static int parse(int argc, char **argv, test_args *t) {
     }
     if (!strcmp(a, "--phase-times")) {
       t->phase_times = true;
+      continue;
+    }
+    if (!strcmp(a, "--int-dot")) {
+      t->int_dot = true;
       continue;
     }
     i++;
@@ -163,10 +165,6 @@ static int parse(int argc, char **argv, test_args *t) {
         fprintf(stderr, "%s expects auto, fused, wide or persistent\n", a);
         return -1;
       }
-    } else if (!strcmp(a, "--int-dot")) {
-      t->int_dot = !strcmp(v, "on") ? LLAMA_INT_DOT_ON : !strcmp(v, "off") ? LLAMA_INT_DOT_OFF : LLAMA_INT_DOT_AUTO;
-    } else if (!strcmp(a, "--expect-int-dot")) {
-      t->expect_int_dot = !strcmp(v, "yes") ? 1 : 0;
     } else if (!strcmp(a, "--gguf")) {
       t->gguf = true;
       if (llama_weight_type_from_name(v, &t->gguf_type)) {
@@ -401,7 +399,7 @@ int main(int argc, char **argv) {
   llama_plan plan = llama_gpu_plan(gpu);
   printf("plan %s, weights %s%s\n", llama_plan_name(plan), llama_weight_type_name(llama_gpu_weights(gpu)),
          llama_gpu_int_dot(gpu) ? ", integer dot products" : "");
-  if (t.expect_int_dot >= 0 && llama_gpu_int_dot(gpu) != (t.expect_int_dot == 1)) {
+  if (llama_gpu_int_dot(gpu) != t.int_dot) {
     fprintf(stderr, "FAIL: the layers %s integer dot products\n", llama_gpu_int_dot(gpu) ? "run" : "do not run");
     failures++;
   }
