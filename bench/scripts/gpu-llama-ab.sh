@@ -2,8 +2,10 @@
 # Runs on the GPU machine: builds of the llama decoder against each other on
 # one shape, in one command, runs interleaved: the way to compare kernel
 # variants (same machine, same files). Usage:
-#   bash bench/scripts/gpu-llama-ab.sh OUTDIR [LABEL=]LLAMA [[LABEL=]LLAMA...]
-# Each LLAMA is a gpubatch-llama binary: a build's, one of
+#   bash bench/scripts/gpu-llama-ab.sh OUTDIR [LABEL=]LLAMA[:FLAGS] [[LABEL=]LLAMA[:FLAGS]...]
+# Each LLAMA is a gpubatch-llama binary, FLAGS (comma-separated) decode flags of
+# its own (e.g. int=build/gpubatch-llama:--int-dot against float=build/gpubatch-llama,
+# g132=build/gpubatch-llama:--persistent-groups,132): a build's, one of
 # bench/scripts/build-variants.sh (HEAD with patches applied), or a copy of
 # one built with other LLAMA_WIDE_DEFINES (examples/llama/CMakeLists.txt), e.g.
 #   cmake -S . -B build-var -DCMAKE_BUILD_TYPE=Release -DLLAMA_WIDE_DEFINES=UNROLL=2u
@@ -27,7 +29,7 @@
 # range, tokens against the first binary's) on stdout and in OUTDIR/ab.md.
 set -u -o pipefail
 [ $# -ge 2 ] || {
-  echo "usage: bash bench/scripts/gpu-llama-ab.sh OUTDIR [LABEL=]LLAMA [[LABEL=]LLAMA...]" >&2
+  echo "usage: bash bench/scripts/gpu-llama-ab.sh OUTDIR [LABEL=]LLAMA[:FLAGS] [[LABEL=]LLAMA[:FLAGS]...]" >&2
   exit 2
 }
 out=$1
@@ -39,9 +41,12 @@ types=${TYPES:-q4_0 q8_0 f16 f32}
 steps=${STEPS:-256}
 reps=${REPS:-2}
 read -r -a extra <<<"${ARGS:-}"
-labels=() bins=()
+labels=() bins=() own=()
 for a in "$@"; do
-  if [[ $a == *=* ]]; then labels+=("${a%%=*}") bins+=("${a#*=}"); else labels+=("$(basename "$a")") bins+=("$a"); fi
+  bin=${a#*=}
+  [[ $a == *=* ]] && label=${a%%=*} || label=$(basename "${bin%%:*}")
+  [[ $bin == *:* ]] && own+=("${bin#*:}") || own+=("")
+  labels+=("$label") bins+=("${bin%%:*}")
   [ -x "${bins[-1]}" ] || {
     echo "not an executable: ${bins[-1]}" >&2
     exit 2
@@ -102,7 +107,8 @@ for t in $types; do
   read -r -a margs <<<"$(model_args "$t")"
   for ((r = 1; r <= reps; r++)); do
     for i in "${!bins[@]}"; do
-      cmd=("${bins[$i]}" "${margs[@]}" --steps "$steps" --mode batched --record-ahead "${extra[@]}" --json)
+      IFS=, read -r -a flags <<<"${own[$i]}"
+      cmd=("${bins[$i]}" "${margs[@]}" --steps "$steps" --mode batched --record-ahead "${extra[@]}" "${flags[@]}" --json)
       echo "## ${cmd[*]}" >>"$log"
       o=$("${cmd[@]}" 2>&1)
       echo "$o" >>"$log"
@@ -114,8 +120,9 @@ for t in $types; do
   done
   if [ "${TRACES:-1}" != 0 ]; then
     for i in "${!bins[@]}"; do
+      IFS=, read -r -a flags <<<"${own[$i]}"
       tr=$out/trace-$shape-$t-${labels[$i]}.json
-      "${bins[$i]}" "${margs[@]}" --steps 32 --mode batched --record-ahead "${extra[@]}" --trace "$tr" --json \
+      "${bins[$i]}" "${margs[@]}" --steps 32 --mode batched --record-ahead "${extra[@]}" "${flags[@]}" --trace "$tr" --json \
         >>"$log" 2>&1 && { echo "trace $t ${labels[$i]}" && python3 "$root/bench/scripts/trace-kernels.py" "$tr" \
         --steps 32; } 2>&1 | tee -a "$log"
     done

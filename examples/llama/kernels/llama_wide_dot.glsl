@@ -73,6 +73,7 @@ vec2 quant_unit_dot(WEIGHT_TYPE w0[UNIT_WORDS], WEIGHT_TYPE w1[UNIT_WORDS], uint
 // GL_EXT_spirv_intrinsics declares the instruction (this glslang has no
 // built-in for it). The last operand is PackedVectorFormat4x8Bit.
 #extension GL_EXT_spirv_intrinsics : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
 int sdot(uint x, uint y, spirv_literal int packed_format);
 #define PACKED_4X8 0
@@ -111,23 +112,18 @@ void stage_vec4(uint k, ivec4 v, uint units) {
 
 float abs_max(vec4 x) { return max(max(abs(x.x), abs(x.y)), max(abs(x.z), abs(x.w))); }
 
-#ifndef STAGE_SPREAD
-#define STAGE_SPREAD 1
-#endif
-#if STAGE_SPREAD
-#extension GL_KHR_shader_subgroup_shuffle : require
 // Stages input `cols` (a multiple of 32, <= MAX_STAGE_COLS) of input
-// buffer isrc from in_base (this type's unit order): 4 adjacent lanes of
-// a subgroup a block (the host asks for subgroups of 4 or more; they
-// exchange their parts by shuffles: lavapipe has no clustered
-// reductions), 2 vec4s a lane, every lane's loads issued before any sum. Every
+// buffer isrc from in_base (this type's unit order): 4 adjacent lanes of a
+// subgroup a block (the host asks for subgroups of 4 or more; they
+// exchange their parts by shuffles: lavapipe has no clustered reductions),
+// 2 vec4s a lane, every lane's loads issued before any sum. Every
 // invocation must reach it (it ends with a barrier). A block whose largest
 // |x| is NaN or infinite makes d NaN or infinite, so its products are not
 // finite either, as the float dot's would not be.
 #define STAGE_ROUNDS ((MAX_STAGE_COLS / 8u + WG - 1u) / WG)
 void stage_input(uint isrc, uint in_base, uint cols) {
   uint lanes = cols / 8u, units = cols / UNIT_COLS;
-  uint lane = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID; // clusters of 4 share a block
+  uint lane = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID; // 4 aligned lanes a block
   vec4 x[STAGE_ROUNDS][2];
   [[unroll]] for (uint r = 0u; r < STAGE_ROUNDS; r++) {
     uint g = r * WG + lane;
@@ -155,32 +151,6 @@ void stage_input(uint isrc, uint in_base, uint cols) {
   }
   barrier();
 }
-#else
-// Stages input `cols` (a multiple of 32, <= MAX_STAGE_COLS) of input
-// buffer isrc from in_base (this type's unit order): a block a lane, its
-// eight vec4s loaded at once (adjacent lanes, adjacent blocks: coalesced).
-// Every invocation must reach it (it ends with a barrier). A block whose
-// largest |x| is NaN or infinite makes d NaN or infinite, so its products
-// are not finite either, as the float dot's would not be.
-void stage_input(uint isrc, uint in_base, uint cols) {
-  uint blocks = cols / 32u, units = cols / UNIT_COLS;
-  for (uint b = gl_LocalInvocationIndex; b < blocks; b += WG) {
-    vec4 x[8];
-    float m = 0.0;
-    [[unroll]] for (uint i = 0u; i < 8u; i++) x[i] = INPUT_AT(isrc, in_base + in_slot(8u * b + i, cols, UNIT_VEC4));
-    [[unroll]] for (uint i = 0u; i < 8u; i++) m = max(m, abs_max(x[i]));
-    float inv = m > 0.0 && !isinf(m) ? STAGE_MAX / m : 0.0;
-    int sum = 0;
-    [[unroll]] for (uint i = 0u; i < 8u; i++) {
-      ivec4 v = clamp(ivec4(round(x[i] * inv)), ivec4(-STAGE_MAX), ivec4(STAGE_MAX));
-      sum += v.x + v.y + v.z + v.w;
-      stage_vec4(8u * b + i, v, units);
-    }
-    stage_block[b] = vec2(m / STAGE_MAX, float(sum));
-  }
-  barrier();
-}
-#endif
 
 // Unit j of each row (w0, w1) . the staged input, before the scales.
 vec2 staged_unit_dot(WEIGHT_TYPE w0[UNIT_WORDS], WEIGHT_TYPE w1[UNIT_WORDS], uint j, uint units) {
