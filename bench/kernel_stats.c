@@ -10,10 +10,11 @@
 // Each file becomes a pipeline whose layout gpubatch's own reflection
 // (gpb_spirv_reflect: the module validated, then its set-0 storage buffers
 // and push constants read) gives, as gpb_kernel_create would. The device
-// is made with one optional feature, float atomics on storage buffers
-// where the device has them (split-K kernels add their parts of one vector
-// so); a kernel that needs another (the clock builds' ShaderClockKHR) is
-// compiled without it (the validation layer says so).
+// is made with two optional features where the device has them, float
+// atomics on storage buffers (split-K kernels add their parts of one
+// vector so) and packed 8-bit integer dot products (the quantized layers'
+// --int-dot kernels); a kernel that needs another (the clock builds'
+// ShaderClockKHR) is compiled without it (the validation layer says so).
 #include "asan_pin.h"
 #include "core/error.h" // GPB_MSG_MAX: gpb_spirv_reflect's message size
 #include "spirv/spirv_reflect.h"
@@ -160,36 +161,49 @@ int main(int argc, char **argv) {
   VkPhysicalDevice pd = pds[index];
   VkPhysicalDeviceProperties props;
   vkGetPhysicalDeviceProperties(pd, &props);
-  bool atomic_float = false;
+  bool atomic_float = false, int_dot = false;
   VkExtensionProperties exts[512];
   uint32_t ext_count = 512;
   r = vkEnumerateDeviceExtensionProperties(pd, NULL, &ext_count, exts);
-  for (uint32_t i = 0; (r == VK_SUCCESS || r == VK_INCOMPLETE) && i < ext_count; i++)
+  for (uint32_t i = 0; (r == VK_SUCCESS || r == VK_INCOMPLETE) && i < ext_count; i++) {
     atomic_float = atomic_float || strcmp(exts[i].extensionName, VK_EXT_SHADER_ATOMIC_FLOAT_EXTENSION_NAME) == 0;
+    int_dot = int_dot || strcmp(exts[i].extensionName, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME) == 0;
+  }
   VkPhysicalDeviceShaderAtomicFloatFeaturesEXT have_af = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT};
+  VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR have_dot = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR,
+      .pNext = atomic_float ? &have_af : NULL};
   VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pe = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
-      .pNext = atomic_float ? &have_af : NULL};
+      .pNext = int_dot ? (void *)&have_dot : (atomic_float ? (void *)&have_af : NULL)};
   VkPhysicalDeviceFeatures2 f2 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &pe};
   vkGetPhysicalDeviceFeatures2(pd, &f2);
   atomic_float = atomic_float && have_af.shaderBufferFloat32AtomicAdd && have_af.shaderBufferFloat32Atomics;
+  int_dot = int_dot && have_dot.shaderIntegerDotProduct;
   // Without the extension the pipelines are still made (each file's layout
   // checked), with no statistics to print.
   bool stats = pe.pipelineExecutableInfo;
   float prio = 1.0f;
   VkDeviceQueueCreateInfo qi = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueCount = 1, .pQueuePriorities = &prio};
-  const char *ext[2];
+  const char *ext[3];
   uint32_t ext_used = 0;
   VkPhysicalDeviceShaderAtomicFloatFeaturesEXT want_af = {
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT, .shaderBufferFloat32Atomics = VK_TRUE,
       .shaderBufferFloat32AtomicAdd = VK_TRUE};
   VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR want = {
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR, .pipelineExecutableInfo = VK_TRUE};
+  VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR want_dot = {
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR, .shaderIntegerDotProduct = VK_TRUE};
   void *chain = NULL;
   if (atomic_float) {
     ext[ext_used++] = VK_EXT_SHADER_ATOMIC_FLOAT_EXTENSION_NAME;
     chain = &want_af;
+  }
+  if (int_dot) {
+    ext[ext_used++] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
+    want_dot.pNext = chain;
+    chain = &want_dot;
   }
   if (stats) {
     ext[ext_used++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
