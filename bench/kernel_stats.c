@@ -172,11 +172,17 @@ int main(int argc, char **argv) {
   VkPhysicalDeviceShaderAtomicFloatFeaturesEXT have_af = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT};
   VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR have_dot = {
-      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR,
-      .pNext = atomic_float ? &have_af : NULL};
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
+  // The queried chain holds each optional feature's structure where the
+  // device has its extension (as the enabled one below).
+  void *query = NULL;
+  if (atomic_float) query = &have_af;
+  if (int_dot) {
+    have_dot.pNext = query;
+    query = &have_dot;
+  }
   VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pe = {
-      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
-      .pNext = int_dot ? (void *)&have_dot : (atomic_float ? (void *)&have_af : NULL)};
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR, .pNext = query};
   VkPhysicalDeviceFeatures2 f2 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &pe};
   vkGetPhysicalDeviceFeatures2(pd, &f2);
   atomic_float = atomic_float && have_af.shaderBufferFloat32AtomicAdd && have_af.shaderBufferFloat32Atomics;

@@ -356,6 +356,13 @@ static void vk_device_close(gpb_be_device *d) {
   free(d); // the instance stays (acquire_instance)
 }
 
+// Appends Vulkan structure `next` (sType and pNext first) to the chain
+// whose last structure is *tail, and makes it the last.
+static void chain_append(VkBaseOutStructure **tail, void *next) {
+  (*tail)->pNext = next;
+  *tail = next;
+}
+
 static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info *info, char *err) {
   VkPhysicalDevice pds[MAX_DEVICES];
   uint32_t n = MAX_DEVICES;
@@ -410,10 +417,9 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   // Integer dot products of packed 8-bit vectors
   // (VK_KHR_shader_integer_dot_product): for kernels that multiply
   // quantized weights by a vector staged as small integers, four products
-  // and their sum an instruction where the device has one.
-  bool int_dot_ext = has_device_extension(d->physical, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
-  VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR have_int_dot = {
-      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
+  // and their sum an instruction where the device has one. describe()
+  // asked for the extension and its feature.
+  bool int_dot = info->integer_dot_product;
   VkPhysicalDeviceShaderAtomicFloatFeaturesEXT have_atomic_float = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT};
   VkPhysicalDeviceShaderClockFeaturesKHR have_clock = {.sType =
@@ -421,16 +427,9 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
   VkPhysicalDeviceVulkan12Features have12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
   // Each extension's structure joins the chains (queried, then enabled)
   // only where the device has the extension.
-  void **have_tail = &have12.pNext;
-  if (clock_ext) {
-    *have_tail = &have_clock;
-    have_tail = &have_clock.pNext;
-  }
-  if (atomic_float_ext) {
-    *have_tail = &have_atomic_float;
-    have_tail = &have_atomic_float.pNext;
-  }
-  if (int_dot_ext) *have_tail = &have_int_dot;
+  VkBaseOutStructure *have_tail = (VkBaseOutStructure *)&have12;
+  if (clock_ext) chain_append(&have_tail, &have_clock);
+  if (atomic_float_ext) chain_append(&have_tail, &have_atomic_float);
   VkPhysicalDeviceVulkan11Features have11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
                                              .pNext = &have12};
   VkPhysicalDeviceFeatures2 have = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &have11};
@@ -440,7 +439,6 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT,
       .shaderBufferFloat32Atomics = float_add && have_atomic_float.shaderBufferFloat32Atomics,
       .shaderBufferFloat32AtomicAdd = float_add};
-  bool int_dot = int_dot_ext && have_int_dot.shaderIntegerDotProduct;
   VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR enable_int_dot = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR,
       .shaderIntegerDotProduct = int_dot};
@@ -452,16 +450,10 @@ static gpb_status open_device(gpb_be_device *d, uint32_t index, gpb_device_info 
                                           .shaderFloat16 = have12.shaderFloat16,
                                           .shaderInt8 = have12.shaderInt8,
                                           .storageBuffer8BitAccess = have12.storageBuffer8BitAccess};
-  void **enable_tail = &f12.pNext;
-  if (clock_ext) {
-    *enable_tail = &clock;
-    enable_tail = &clock.pNext;
-  }
-  if (float_add) {
-    *enable_tail = &atomic_float;
-    enable_tail = &atomic_float.pNext;
-  }
-  if (int_dot) *enable_tail = &enable_int_dot;
+  VkBaseOutStructure *enable_tail = (VkBaseOutStructure *)&f12;
+  if (clock_ext) chain_append(&enable_tail, &clock);
+  if (float_add) chain_append(&enable_tail, &atomic_float);
+  if (int_dot) chain_append(&enable_tail, &enable_int_dot);
   VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
                                           .pNext = &f12,
                                           .storageBuffer16BitAccess = have11.storageBuffer16BitAccess};
